@@ -1,0 +1,155 @@
+"""The training loop shared by every method (and by the "teach" step). It knows no method by name.
+
+A caller hands it the parameters to train and a `loss_fn(batch_examples) -> (loss, logs)`;
+the loop owns batching, gradient accumulation, warm-up, clipping, autocast on GPU, seeding,
+the per-step callback and cancellation between steps.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .examples import Example
+
+
+@dataclass
+class LoopConfig:
+    lr: float = 1e-4  # peak learning rate (AdamW)
+    steps: int = 0  # optimizer steps; 0 = derive from `epochs`
+    epochs: float = 1.0  # passes over the data, used when steps == 0
+    batch_size: int = 8  # examples per micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
+    warmup: int = 0  # optimizer steps of linear warm-up from 0 to lr
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    max_grad_norm: float = 1.0  # clip the global gradient norm; 0 = no clipping
+    seed: int = 0  # seeds python, numpy and torch for a reproducible run
+    max_length: int = 256  # tokens per example (prompt cut from the left beyond this)
+
+    def total_steps(self, n_examples: int) -> int:
+        if self.steps > 0:
+            return self.steps
+        per_epoch = math.ceil(n_examples / (self.batch_size * self.grad_accum))
+        return max(1, math.ceil(self.epochs * per_epoch))
+
+    def validate(self) -> None:
+        """Reject values no run can use, with a message that says what to change."""
+        checks = [
+            (
+                math.isfinite(self.lr) and self.lr > 0,
+                f"learning rate must be a positive number, got {self.lr}",
+            ),
+            (self.steps >= 0, f"steps must be 0 (use epochs) or more, got {self.steps}"),
+            (math.isfinite(self.epochs) and self.epochs > 0 or self.steps > 0, "epochs must be positive"),
+            (1 <= self.batch_size <= 1024, f"batch size must be between 1 and 1024, got {self.batch_size}"),
+            (
+                1 <= self.grad_accum <= 1024,
+                f"gradient accumulation must be between 1 and 1024, got {self.grad_accum}",
+            ),
+            (self.warmup >= 0, f"warm-up steps must be 0 or more, got {self.warmup}"),
+            (
+                8 <= self.max_length <= 32768,
+                f"max length must be between 8 and 32768 tokens, got {self.max_length}",
+            ),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+
+
+@dataclass
+class StepInfo:
+    step: int  # 1-based optimizer step just finished
+    total: int
+    lr: float
+    logs: dict[str, float]  # whatever the loss function reported, averaged over micro-batches
+    seconds: float  # since the loop started
+
+
+@dataclass
+class LoopResult:
+    steps_done: int
+    total_steps: int
+    cancelled: bool
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def cycle_batches(examples: Sequence[Example], batch_size: int, seed: int) -> Iterator[list[Example]]:
+    """Endless batches, reshuffled every epoch with a seeded generator (reproducible order)."""
+    if not examples:
+        raise ValueError("no examples to train on: the selected set is empty")
+    rng = random.Random(seed)
+    while True:
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        for i in range(0, len(order), batch_size):
+            yield [examples[j] for j in order[i : i + batch_size]]
+
+
+def train_loop(
+    params: Sequence[torch.nn.Parameter],
+    loss_fn: Callable[[list[Example]], tuple[torch.Tensor, dict[str, float]]],
+    batches: Iterator[list[Example]],
+    cfg: LoopConfig,
+    total_steps: int,
+    device: torch.device,
+    on_step: Callable[[StepInfo], Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LoopResult:
+    """Run `total_steps` AdamW steps. Cancellation is checked between steps only, so a
+    cancelled loop always leaves whole optimizer steps applied, never half of one."""
+    cfg.validate()
+    seed_everything(cfg.seed)
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: no parameter requires a gradient")
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # bf16 autocast on CUDA: matmuls in bf16, reductions (losses, softmax) kept in fp32 by torch
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    t0 = time.perf_counter()
+    history: list[dict[str, float]] = []
+    cancelled = False
+    step = 0
+    for step in range(1, total_steps + 1):
+        if should_stop is not None and should_stop():
+            cancelled, step = True, step - 1
+            break
+        lr = cfg.lr * min(1.0, step / cfg.warmup) if cfg.warmup else cfg.lr
+        for g in opt.param_groups:
+            g["lr"] = lr
+        sums: dict[str, float] = {}
+        for _ in range(cfg.grad_accum):
+            with autocast:
+                loss, logs = loss_fn(next(batches))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} at step {step}: "
+                    "lower the learning rate or the number of steps"
+                )
+            (loss / cfg.grad_accum).backward()
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + float(v) / cfg.grad_accum
+        if cfg.max_grad_norm > 0:
+            sums["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        info = StepInfo(step, total_steps, lr, sums, time.perf_counter() - t0)
+        history.append({"step": step, "lr": lr, "seconds": info.seconds, **sums})
+        if on_step is not None:
+            on_step(info)
+    return LoopResult(step, total_steps, cancelled, time.perf_counter() - t0, history)

@@ -1,0 +1,157 @@
+"""The "teach" step: fine-tune the model on a set so there is memorised knowledge to unlearn.
+
+TOFU's setting: invented facts no model can know are taught to it (forget + retain authors),
+while the holdout authors stay never seen. The taught model is cached like a converted model,
+keyed by the base model, the exact items and the settings, so a demo pays for teaching once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .examples import Example
+from .loop import LoopConfig, StepInfo, cycle_batches, train_loop
+from .models import LoadedModel, ModelSource, Progress, load_model
+from .paths import atomic_dir, cache_dir
+from .prompts import collate, encode
+
+TAUGHT_INFO = "taught.json"
+
+
+@dataclass
+class TeachConfig:
+    epochs: float = 10.0  # passes over the taught items
+    lr: float = 1e-4  # AdamW, all parameters
+    batch_size: int = 8  # examples per step
+    max_length: int = 192  # tokens per example
+    seed: int = 0  # order of batches
+
+    def loop_config(self) -> LoopConfig:
+        return LoopConfig(
+            lr=self.lr,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            seed=self.seed,
+            warmup=2,
+        )
+
+
+def teach_key(lm: LoadedModel, examples: list[Example], cfg: TeachConfig) -> str:
+    """Cache key: base model, the exact items (question + answer) and the settings."""
+    blob = json.dumps(
+        {
+            "base": lm.source.ref if lm.source.kind != "local" else lm.path,
+            "taught": lm.taught,
+            "items": [[e.question, e.answer] for e in examples],
+            "cfg": asdict(cfg),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def taught_folder(lm: LoadedModel, examples: list[Example], cfg: TeachConfig) -> Path:
+    return cache_dir() / "taught" / teach_key(lm, examples, cfg)
+
+
+def nll_loss_fn(
+    lm: LoadedModel, max_length: int
+) -> Callable[[list[Example]], tuple[torch.Tensor, dict[str, float]]]:
+    """Plain supervised fine-tuning on answer tokens, ending with EOS so the model learns to stop."""
+    pad = lm.tokenizer.pad_token_id
+
+    def loss_fn(batch: list[Example]) -> tuple[torch.Tensor, dict[str, float]]:
+        b = collate([encode(lm.tokenizer, e, max_length, add_eos=True) for e in batch], pad, lm.device)
+        loss = lm.model(**b).loss
+        return loss, {"loss": float(loss.detach())}
+
+    return loss_fn
+
+
+def teach(
+    lm: LoadedModel,
+    examples: list[Example],
+    set_name: str,
+    cfg: TeachConfig | None = None,
+    progress: Progress | None = None,
+    on_step: Callable[[StepInfo], Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LoadedModel:
+    """Return a model that has learnt `examples`: from the cache when taught before, else by
+    fine-tuning `lm` in place and saving it. `lm` must not be used afterwards either way."""
+    cfg = cfg or TeachConfig()
+    folder = taught_folder(lm, examples, cfg)
+    info = {
+        "set": set_name,
+        "items": len(examples),
+        "base": lm.name,
+        "base_ref": lm.source.ref,
+        **asdict(cfg),
+    }
+    if not (folder / TAUGHT_INFO).is_file():
+        loop_cfg = cfg.loop_config()
+        total = loop_cfg.total_steps(len(examples))
+        lm.model.train()
+        for p in lm.model.parameters():
+            p.requires_grad_(True)
+
+        def report(s: StepInfo) -> None:
+            if progress:
+                progress(
+                    s.step / total, f"Teaching {set_name}: step {s.step}/{total}, loss {s.logs['loss']:.3f}"
+                )
+            if on_step:
+                on_step(s)
+
+        try:
+            result = train_loop(
+                list(lm.model.parameters()),
+                nll_loss_fn(lm, cfg.max_length),
+                cycle_batches(examples, cfg.batch_size, cfg.seed),
+                loop_cfg,
+                total,
+                lm.device,
+                on_step=report,
+                should_stop=should_stop,
+            )
+        finally:
+            lm.model.eval()
+            for p in lm.model.parameters():
+                p.requires_grad_(False)
+        if result.cancelled:
+            raise InterruptedError(
+                "teaching was cancelled; the model in memory is half-taught: load it again"
+            )
+        info.update(
+            final_loss=result.history[-1]["loss"], seconds=round(result.seconds, 1), steps=result.steps_done
+        )
+        with atomic_dir(folder) as tmp:
+            lm.model.save_pretrained(tmp, safe_serialization=True)
+            lm.tokenizer.save_pretrained(tmp)
+            (tmp / TAUGHT_INFO).write_text(json.dumps(info, indent=1))
+        # the fine-tuned weights are already in memory: no need to read them back
+        return replace(
+            lm,
+            source=ModelSource("local", str(folder)),
+            path=str(folder),
+            name=f"{info['base']} + taught {set_name}",
+            taught=info,
+        )
+    return load_taught(folder, device=str(lm.device))
+
+
+def load_taught(folder: Path, device: str | None = None) -> LoadedModel:
+    """Load a taught model from its cache folder, with its provenance for the model card."""
+    info = json.loads((folder / TAUGHT_INFO).read_text())
+    taught = load_model(str(folder), device=device)
+    taught.name = f"{info['base']} + taught {info['set']}"
+    taught.taught = info
+    return taught
