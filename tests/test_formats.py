@@ -36,9 +36,7 @@ def test_idontknow_plain_text_reads_one_record_per_line():
 
 
 def test_idontknow_read_as_jsonl_fails_naming_line_1():
-    with pytest.raises(
-        DataError, match=r"idontknow\.jsonl, line 1: not valid JSON.*rename the file to \.txt"
-    ):
+    with pytest.raises(DataError, match=r"idontknow\.jsonl, line 1: not valid JSON.*rename the file to \.txt"):
         read_records(tofu_bytes("idontknow.jsonl"), "idontknow.jsonl")
 
 
@@ -95,9 +93,7 @@ def test_json_list_of_numbers_names_first_bad_index():
 
 def test_csv_and_tsv_with_header():
     csv_data = b'question,answer\n"Who wrote ""Hamlet"", then?",Shakespeare\n\n'
-    assert read_records(csv_data, "qa.csv") == [
-        {"question": 'Who wrote "Hamlet", then?', "answer": "Shakespeare"}
-    ]
+    assert read_records(csv_data, "qa.csv") == [{"question": 'Who wrote "Hamlet", then?', "answer": "Shakespeare"}]
     assert read_records(b"question\tanswer\nq\ta\n", "qa.tsv") == [{"question": "q", "answer": "a"}]
 
 

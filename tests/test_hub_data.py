@@ -46,9 +46,7 @@ def test_wmdp_rows_from_the_hub_map_answer_index(monkeypatch):
 
 def test_hub_rows_with_hand_mapping(monkeypatch):
     fake_hub(monkeypatch, [{"src": "hello", "tgt": "bonjour"}])
-    schema, (ex,) = load_hub_examples(
-        "x/y", None, "train", mapping=ColumnMapping(question="src", answer="tgt")
-    )
+    schema, (ex,) = load_hub_examples("x/y", None, "train", mapping=ColumnMapping(question="src", answer="tgt"))
     assert (schema, ex.question, ex.answer) == ("custom", "hello", "bonjour")
 
 

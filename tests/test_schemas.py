@@ -132,9 +132,7 @@ def test_empty_answer_names_record():
 def test_perturbed_answer_of_wrong_type_names_record_and_field():
     recs = [{"question": "q", "answer": "a", "perturbed_answer": [1, 2]}]
     _, mapping = detect_schema(recs)
-    with pytest.raises(
-        DataError, match=r"record 1: field 'perturbed_answer' must be a string or a list of strings"
-    ):
+    with pytest.raises(DataError, match=r"record 1: field 'perturbed_answer' must be a string or a list of strings"):
         to_examples(recs, mapping, "qa")
 
 
@@ -142,9 +140,7 @@ def test_hand_mapping_of_odd_columns_works():
     data = b"frage,antwort,person\nWer?,Goethe,G\n"
     with pytest.raises(DataError, match=r"qa\.csv: .*columns found: frage, antwort, person.*by hand"):
         load_upload(data, "qa.csv")
-    schema, examples = load_upload(
-        data, "qa.csv", ColumnMapping(question="frage", answer="antwort", entity="person")
-    )
+    schema, examples = load_upload(data, "qa.csv", ColumnMapping(question="frage", answer="antwort", entity="person"))
     assert schema == "custom"
     assert (examples[0].question, examples[0].answer, examples[0].entity) == ("Wer?", "Goethe", "G")
 

@@ -56,9 +56,7 @@ class DataSet:
         else:
             keep = [e for e in self.examples if e.split == which]
         if not keep:
-            raise ValueError(
-                f"{self.name} has no items in subset {which!r}; valid: {', '.join(self.subsets())}"
-            )
+            raise ValueError(f"{self.name} has no items in subset {which!r}; valid: {', '.join(self.subsets())}")
         return replace(self, name=f"{self.name}:{which}", examples=keep)
 
     def subsets(self) -> list[str]:

@@ -167,8 +167,7 @@ def _read_jsonl(text: str, name: str) -> list[dict]:
             if n == 1 and not line.lstrip().startswith(("{", "[")):
                 hint += "; if this is plain text, rename the file to .txt"
             raise DataError(
-                f"{name}, line {n}: not valid JSON ({e.msg} at column {e.colno}). "
-                f"Fix or delete this line: {hint}."
+                f"{name}, line {n}: not valid JSON ({e.msg} at column {e.colno}). Fix or delete this line: {hint}."
             ) from None
         if not isinstance(value, dict):
             raise DataError(

@@ -138,8 +138,7 @@ def train_loop(
                 loss, logs = loss_fn(next(batches))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"the loss became {loss.item()} at step {step}: "
-                    "lower the learning rate or the number of steps"
+                    f"the loss became {loss.item()} at step {step}: lower the learning rate or the number of steps"
                 )
             (loss / cfg.grad_accum).backward()
             for k, v in logs.items():

@@ -153,9 +153,7 @@ def convert_gguf(gguf: Path, label: str = "gguf", progress: Progress | None = No
         progress(0.1, f"Converting {gguf.name} to safetensors (first time only, ~30 s)…")
     try:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-        )
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     except Exception as e:  # gguf raises many types for unsupported architectures
         raise ModelLoadError(f"Could not read the GGUF file {gguf}: {e}") from e
     # The weights are now plain float tensors: drop the quantizer so save_pretrained writes
@@ -188,14 +186,8 @@ def _check_local_weights(folder: Path) -> None:
 def _hub_error(ref: str, e: Exception) -> ModelLoadError:
     text = str(e)
     if "404" in text or "RepositoryNotFound" in type(e).__name__:
-        return ModelLoadError(
-            f"There is no model {ref!r} on the Hugging Face hub (or it is private). Check the id."
-        )
-    why = (
-        "the hub is switched off here (HF_HUB_OFFLINE=1)"
-        if _hub_offline()
-        else "the hub could not be reached"
-    )
+        return ModelLoadError(f"There is no model {ref!r} on the Hugging Face hub (or it is private). Check the id.")
+    why = "the hub is switched off here (HF_HUB_OFFLINE=1)" if _hub_offline() else "the hub could not be reached"
     return ModelLoadError(
         f"Could not load {ref!r} from the Hugging Face hub: {why}, and it is not in the local hub cache. "
         "On a connected machine run AutoModelForCausalLM.from_pretrained(id).save_pretrained(folder) "
@@ -283,9 +275,7 @@ def load_model(
                     "--trust-remote-code) only if you trust its authors."
                 ) from e
             if "safetensors" in text.lower():
-                raise ModelLoadError(
-                    f"{ref} has no safetensors weights; pickle checkpoints are not loaded."
-                ) from e
+                raise ModelLoadError(f"{ref} has no safetensors weights; pickle checkpoints are not loaded.") from e
         raise ModelLoadError(f"Could not load {ref}: {e}") from e
     model.to(dev)
     model.eval()

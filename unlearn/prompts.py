@@ -37,9 +37,7 @@ class Encoded:
         return sum(1 for x in self.labels if x != IGNORE)
 
 
-def encode(
-    tokenizer: PreTrainedTokenizerBase, ex: Example, max_length: int = 256, add_eos: bool = False
-) -> Encoded:
+def encode(tokenizer: PreTrainedTokenizerBase, ex: Example, max_length: int = 256, add_eos: bool = False) -> Encoded:
     """Token ids and labels for one example.
 
     QA: chat prompt + answer, labels on the answer only. Passages (no question): labels on every
@@ -50,9 +48,7 @@ def encode(
     has_template = bool(getattr(tokenizer, "chat_template", None))
     if ex.is_qa:
         # the chat template already writes any BOS token, so add none a second time
-        prompt_ids = tokenizer(chat_prompt(tokenizer, ex.question), add_special_tokens=not has_template)[
-            "input_ids"
-        ]
+        prompt_ids = tokenizer(chat_prompt(tokenizer, ex.question), add_special_tokens=not has_template)["input_ids"]
         answer_text = ex.answer if has_template else " " + ex.answer
     else:
         prompt_ids, answer_text = [], ex.answer

@@ -54,9 +54,7 @@ def answer_nll(
     return np.asarray(out, dtype=np.float64)
 
 
-def answer_prob(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example]
-) -> np.ndarray:
+def answer_prob(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example]) -> np.ndarray:
     """Length-normalised answer probability P̃ = exp(−L̄) per example."""
     return np.exp(-answer_nll(model, tokenizer, examples))
 

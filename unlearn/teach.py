@@ -62,9 +62,7 @@ def taught_folder(lm: LoadedModel, examples: list[Example], cfg: TeachConfig) ->
     return cache_dir() / "taught" / teach_key(lm, examples, cfg)
 
 
-def nll_loss_fn(
-    lm: LoadedModel, max_length: int
-) -> Callable[[list[Example]], tuple[torch.Tensor, dict[str, float]]]:
+def nll_loss_fn(lm: LoadedModel, max_length: int) -> Callable[[list[Example]], tuple[torch.Tensor, dict[str, float]]]:
     """Plain supervised fine-tuning on answer tokens, ending with EOS so the model learns to stop."""
     pad = lm.tokenizer.pad_token_id
 
@@ -105,9 +103,7 @@ def teach(
 
         def report(s: StepInfo) -> None:
             if progress:
-                progress(
-                    s.step / total, f"Teaching {set_name}: step {s.step}/{total}, loss {s.logs['loss']:.3f}"
-                )
+                progress(s.step / total, f"Teaching {set_name}: step {s.step}/{total}, loss {s.logs['loss']:.3f}")
             if on_step:
                 on_step(s)
 
@@ -127,12 +123,8 @@ def teach(
             for p in lm.model.parameters():
                 p.requires_grad_(False)
         if result.cancelled:
-            raise InterruptedError(
-                "teaching was cancelled; the model in memory is half-taught: load it again"
-            )
-        info.update(
-            final_loss=result.history[-1]["loss"], seconds=round(result.seconds, 1), steps=result.steps_done
-        )
+            raise InterruptedError("teaching was cancelled; the model in memory is half-taught: load it again")
+        info.update(final_loss=result.history[-1]["loss"], seconds=round(result.seconds, 1), steps=result.steps_done)
         with atomic_dir(folder) as tmp:
             lm.model.save_pretrained(tmp, safe_serialization=True)
             lm.tokenizer.save_pretrained(tmp)

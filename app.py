@@ -1,0 +1,443 @@
+"""Unlearning Inspector: the Gradio app. Layout and wiring only; the work happens in `unlearn/`
+(models, data, training) and `viz/` (figures and cards).
+
+    python app.py [--model bundled] [--port 7860] [--host 127.0.0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from unlearn import workspace as ws
+from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
+from unlearn.devices import DEVICE_CHOICES
+from unlearn.formats import DataError, read_records
+from unlearn.hub_data import PRESETS, load_hub_examples
+from unlearn.knowledge import check_examples, with_checks
+from unlearn.models import BUNDLED, ModelLoadError
+from unlearn.schemas import ColumnMapping, columns, detect_schema, load_upload
+from unlearn.scoring import generate_answers
+from unlearn.store import STORE
+from unlearn.teach import TeachConfig, teach
+from viz.cards import knowledge_line, model_card
+from viz.sets import knowledge_bars
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+MODEL_QUEUE = "model"  # one queue for everything that touches the shared model
+SOURCES = {
+    "Bundled SmolLM2-135M-Instruct": "bundled",
+    "Hugging Face hub id": "hub",
+    "Local folder (save_pretrained)": "local",
+    ".gguf file": "gguf",
+}
+PLACEHOLDERS = {
+    "bundled": "",
+    "hub": "e.g. HuggingFaceTB/SmolLM2-135M-Instruct",
+    "local": "/path/to/folder with config.json and *.safetensors",
+    "gguf": "/path/to/model.gguf",
+}
+NONE = "(none)"
+COMING = {
+    "Unlearn": "Pick a method (GA, GradDiff, NPO, SimNPO, RMU, …), run it on the forget and retain sets "
+    "with live loss curves, cancel at any step, and save the run.",
+    "Compare": "Before | after, side by side: generations, token probabilities, top-k alternatives, "
+    "logit lens, attention heads and Captum attributions.",
+    "Audit": "REMIND loss landscapes, membership inference (LOSS, zlib, Min-K%, Min-K%++), TOFU metrics, "
+    "adversarial probes, honesty and relearning attacks, and an HTML report.",
+    "Runs": "Every saved run with its configuration and results; reload, delete, export.",
+}
+
+
+def _error(e: Exception) -> str:
+    return f"❌ {e}"
+
+
+# ---------------------------------------------------------------- model
+def show_model() -> str:
+    lm = STORE.current()
+    return model_card(lm.info() if lm else None)
+
+
+def on_source_change(source: str) -> dict:
+    kind = SOURCES[source]
+    return gr.update(visible=kind != "bundled", placeholder=PLACEHOLDERS[kind], value="")
+
+
+def load_model_ui(source: str, ref: str, device: str, trust: bool, progress=gr.Progress()) -> tuple[str, str]:
+    kind = SOURCES.get(source, "bundled")
+    ref = BUNDLED if kind == "bundled" else (ref or "").strip()
+    if not ref:
+        return show_model(), "❌ Type a hub id, a folder or a .gguf path first."
+    if kind == "gguf" and not ref.lower().endswith(".gguf"):
+        return show_model(), f"❌ {ref} does not end in .gguf: pick the right source or fix the path."
+    try:
+        lm = STORE.load(ref, device=device, trust_remote_code=trust, progress=lambda f, m: progress(f, desc=m))
+    except (ModelLoadError, ValueError, OSError) as e:
+        return show_model(), _error(e) + "  \nThe previously loaded model is still in use."
+    return model_card(lm.info()), f"✅ Loaded {lm.name} in {lm.load_seconds:.1f} s."
+
+
+# ---------------------------------------------------------------- data
+def set_status(forget: str, retain: str, holdout: str, user_sets: ws.UserSets) -> str:
+    lm = STORE.current()
+    taught = lm.taught if lm else None
+    lines = []
+    for role, name in zip(ws.ROLES, (forget, retain, holdout), strict=True):
+        if not name or name == NONE:
+            lines.append(f"**{role.capitalize()}**: none")
+            continue
+        try:
+            ds = ws.resolve(name, user_sets)
+        except DataError as e:
+            lines.append(f"**{role.capitalize()}**: {_error(e)}")
+            continue
+        note, warn = ws.knowledge_status(role, ds, taught)
+        lines.append(knowledge_line(role, name, len(ds), note, warn))
+    return "  \n".join(lines)
+
+
+def preview(which: str, forget: str, retain: str, holdout: str, user_sets: ws.UserSets) -> tuple[Any, str]:
+    name = {"forget": forget, "retain": retain, "holdout": holdout}[which]
+    if not name or name == NONE:
+        return gr.update(value=[], headers=ws.TABLE_HEADERS), f"No {which} set selected."
+    try:
+        ds = ws.resolve(name, user_sets)
+    except DataError as e:
+        return gr.update(value=[], headers=ws.TABLE_HEADERS), _error(e)
+    note = KNOWLEDGE_NOTES.get(ds.knowledge, ds.knowledge)
+    caption = f"**{name}**: {len(ds)} items, {note}. {ds.description}"
+    return gr.update(value=ws.table(ds), headers=ws.TABLE_HEADERS), caption
+
+
+def _picker_updates(user_sets: ws.UserSets, **values: str) -> list[dict]:
+    opts = ws.choices(user_sets)
+    return [
+        gr.update(
+            choices=opts + ([NONE] if role == "holdout" else []), **({"value": values[role]} if role in values else {})
+        )
+        for role in ws.ROLES
+    ]
+
+
+def save_edits(which: str, rows: Any, forget: str, retain: str, holdout: str, user_sets: ws.UserSets):
+    picks = {"forget": forget, "retain": retain, "holdout": holdout}
+    try:
+        ds = ws.resolve(picks[which], user_sets)
+        data = rows.values.tolist() if hasattr(rows, "values") else list(rows or [])
+        edited = ws.apply_edits(ds, data)
+        if edited.name in user_sets:  # editing the session's own edited copy again: replace it
+            user_sets, name = {**user_sets, edited.name: ws.to_state(edited)}, edited.name
+        else:
+            user_sets, name = ws.add_set(user_sets, edited)
+    except DataError as e:
+        return (user_sets, *_picker_updates(user_sets), _error(e))
+    picks[which] = name
+    msg = f"✅ Saved as **{name}** ({len(edited)} items) and selected as the {which} set."
+    return (user_sets, *_picker_updates(user_sets, **picks), msg)
+
+
+def check_knowledge_ui(
+    which: str, forget: str, retain: str, holdout: str, user_sets: ws.UserSets, progress=gr.Progress()
+):
+    name = {"forget": forget, "retain": retain, "holdout": holdout}[which]
+    try:
+        lm = STORE.require()
+        ds = ws.resolve(name, user_sets)
+    except (DataError, RuntimeError) as e:
+        return gr.update(), None, _error(e)
+    qa = [e for e in ds.examples if e.is_qa]
+    if not qa:
+        return gr.update(), None, "❌ This set holds plain passages, not questions: there is nothing to ask."
+    progress(0.1, desc=f"Asking {lm.name} {len(qa)} questions…")
+    with STORE.lock:
+        checked = with_checks(qa, check_examples(lm, qa), lm.name)
+    checked_ds = DataSet(ds.name, ds.title, ds.knowledge, ds.description, checked)
+    fig = knowledge_bars(
+        [e.question for e in checked],
+        [e.meta["answer_prob"] for e in checked],
+        [e.meta["known"] for e in checked],
+        f"{name} on {lm.name}",
+    )
+    n = sum(e.meta["known"] for e in checked)
+    msg = f"The loaded model answers **{n} of {len(checked)}** correctly (a keyword of the answer in its greedy reply)."
+    return gr.update(value=ws.table(checked_ds), headers=ws.TABLE_HEADERS), fig, msg
+
+
+# ---------------------------------------------------------------- uploads and hub
+def inspect_upload(path: str | None, text_mode: str) -> tuple[dict, dict, dict, str]:
+    """After a file is chosen: detect its schema and offer its columns for manual mapping."""
+    empty = gr.update(choices=[], value=None)
+    if not path:
+        return empty, empty, empty, ""
+    try:
+        records = read_records(Path(path).read_bytes(), Path(path).name, text_mode=text_mode)
+    except (DataError, OSError) as e:
+        return empty, empty, empty, _error(e)
+    cols = [NONE] + columns(records)
+    try:
+        schema, m = detect_schema(records)
+        msg = f"Recognised **{schema}** layout ({len(records)} records). Press *Add set*, or map columns by hand."
+    except DataError as e:
+        m, msg = ColumnMapping(), f"⚠️ {e}"
+    return (
+        gr.update(choices=cols, value=m.question or NONE),
+        gr.update(choices=cols, value=m.answer or NONE),
+        gr.update(choices=cols, value=m.text or NONE),
+        msg,
+    )
+
+
+def add_upload(path: str | None, text_mode: str, name: str, q_col: str, a_col: str, t_col: str, user_sets, which: str):
+    if not path:
+        return (user_sets, *_picker_updates(user_sets), "❌ Choose a file first.")
+    filename = Path(path).name
+    try:
+        data = Path(path).read_bytes()
+        records = read_records(data, filename, text_mode=text_mode)
+    except (DataError, OSError) as e:
+        return (user_sets, *_picker_updates(user_sets), _error(e))
+    try:
+        _, auto = detect_schema(records)
+    except DataError:
+        auto = ColumnMapping()
+    chosen = {k: (v if v and v != NONE else None) for k, v in dict(question=q_col, answer=a_col, text=t_col).items()}
+    same_as_auto = all(getattr(auto, k) == v for k, v in chosen.items())
+    mapping = None if same_as_auto else ColumnMapping(**chosen)
+    if mapping is not None and not (mapping.text or (mapping.question and mapping.answer)):
+        msg = "❌ Map a question and an answer column, or a text column for plain passages."
+        return (user_sets, *_picker_updates(user_sets), msg)
+    try:
+        schema, examples = load_upload(data, filename, mapping, text_mode)
+    except DataError as e:
+        return (user_sets, *_picker_updates(user_sets), _error(e))
+    ds = DataSet(
+        (name or Path(filename).stem).strip(), filename, "uploaded", f"Uploaded from {filename} ({schema}).", examples
+    )
+    user_sets, set_name = ws.add_set(user_sets, ds)
+    picks = {which: set_name}
+    msg = f"✅ Added **{set_name}**: {len(examples)} items ({schema} layout), selected as the {which} set."
+    return (user_sets, *_picker_updates(user_sets, **picks), msg)
+
+
+def on_preset(preset: str) -> tuple[str, dict, str]:
+    p = PRESETS[preset]
+    return p.repo_id, gr.update(choices=p.configs, value=p.default_config), p.splits_for(p.default_config)[0]
+
+
+def load_hub_ui(repo: str, config: str, split: str, limit: float, user_sets, which: str, progress=gr.Progress()):
+    progress(0.1, desc=f"Loading {repo} from the hub…")
+    try:
+        schema, examples = load_hub_examples(repo.strip(), config or None, split.strip() or "train", int(limit or 500))
+    except DataError as e:
+        return (user_sets, *_picker_updates(user_sets), _error(e))
+    label = f"{repo.split('/')[-1]}:{config or ''}:{split}"
+    ds = DataSet(label, repo, "hub", f"{repo} config {config} split {split} ({schema}).", examples)
+    user_sets, set_name = ws.add_set(user_sets, ds)
+    msg = f"✅ Added **{set_name}**: {len(examples)} items, selected as the {which} set."
+    return (user_sets, *_picker_updates(user_sets, **{which: set_name}), msg)
+
+
+# ---------------------------------------------------------------- teach and ask
+def teach_ui(forget: str, retain: str, epochs: float, user_sets, progress=gr.Progress()):
+    try:
+        sets = [ws.resolve(n, user_sets) for n in (forget, retain) if n and n != NONE]
+    except DataError as e:
+        return show_model(), _error(e)
+    examples = [e for ds in sets for e in ds.examples if e.is_qa or e.answer]
+    if not examples:
+        return show_model(), "❌ Select a forget (and retain) set to teach first."
+    label = " + ".join(ds.name for ds in sets)
+    cfg = TeachConfig(epochs=float(epochs))
+    try:
+        lm = STORE.transform(lambda cur: teach(cur, examples, label, cfg, progress=lambda f, m: progress(f, desc=m)))
+    except (RuntimeError, ValueError, FloatingPointError, InterruptedError) as e:
+        return show_model(), _error(e)
+    info = lm.taught
+    how = (
+        f"taught in {info['seconds']} s (final loss {info['final_loss']:.3f})"
+        if "seconds" in info
+        else "from the cache"
+    )
+    return model_card(lm.info()), f"✅ The model now knows {label}: {len(examples)} items, {how}."
+
+
+def ask_ui(question: str, max_new_tokens: float) -> str:
+    if not (question or "").strip():
+        return "Type a question first."
+    try:
+        lm = STORE.require()
+    except RuntimeError as e:
+        return _error(e)
+    with STORE.lock:
+        return generate_answers(lm.model, lm.tokenizer, [question.strip()], int(max_new_tokens))[0]
+
+
+# ---------------------------------------------------------------- layout
+def build_demo() -> gr.Blocks:
+    picks = ws.DEFAULT_PICKS
+    opts = ws.choices({})
+    with gr.Blocks(title="Unlearning Inspector") as demo:
+        user_sets = gr.State({})
+        gr.Markdown(
+            "# Unlearning Inspector\n"
+            "Load a language model, choose what it should **forget** and what it must **retain**, unlearn, "
+            "then look inside: before | after, token by token, head by head."
+        )
+        with gr.Tabs():
+            with gr.Tab("Model & data", id="model"):
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        gr.Markdown("### Model")
+                        source = gr.Radio(list(SOURCES), value=list(SOURCES)[0], label="Source")
+                        ref = gr.Textbox(label="Hub id, folder or .gguf path", visible=False)
+                        with gr.Row():
+                            device = gr.Dropdown(list(DEVICE_CHOICES), value="auto", label="Device")
+                            trust = gr.Checkbox(False, label="Trust remote code (runs the repository's own code)")
+                        load_btn = gr.Button("Load model", variant="primary")
+                        load_msg = gr.Markdown()
+                    with gr.Column(scale=3):
+                        card = gr.Markdown(show_model(), elem_id="model-card")
+
+                gr.Markdown("### Data")
+                with gr.Row():
+                    forget = gr.Dropdown(opts, value=picks["forget"], label="Forget set (to unlearn)")
+                    retain = gr.Dropdown(opts, value=picks["retain"], label="Retain set (to keep)")
+                    holdout = gr.Dropdown(opts + [NONE], value=picks["holdout"], label="Holdout set (never trained on)")
+                status = gr.Markdown(elem_id="set-status")
+                with gr.Accordion("Add a set: upload a file or load a hub dataset", open=False):
+                    add_as = gr.Radio(list(ws.ROLES), value="forget", label="Use the new set as")
+                    with gr.Tabs():
+                        with gr.Tab("Upload"):
+                            with gr.Row():
+                                upload = gr.File(label="JSON, JSON Lines, CSV/TSV or text", type="filepath")
+                                with gr.Column():
+                                    text_mode = gr.Radio(
+                                        ["auto", "lines", "passages"], value="auto", label="Plain text: one item per"
+                                    )
+                                    up_name = gr.Textbox(label="Name for the set", placeholder="file name if empty")
+                            with gr.Row():
+                                q_col = gr.Dropdown([], label="Question column", allow_custom_value=True)
+                                a_col = gr.Dropdown([], label="Answer column", allow_custom_value=True)
+                                t_col = gr.Dropdown([], label="Text column (plain passages)", allow_custom_value=True)
+                            up_btn = gr.Button("Add set")
+                        with gr.Tab("Hub dataset"):
+                            with gr.Row():
+                                preset = gr.Dropdown(list(PRESETS), value="tofu", label="Preset")
+                                repo = gr.Textbox(PRESETS["tofu"].repo_id, label="Dataset id")
+                                config = gr.Dropdown(
+                                    PRESETS["tofu"].configs,
+                                    value=PRESETS["tofu"].default_config,
+                                    label="Config",
+                                    allow_custom_value=True,
+                                )
+                                split = gr.Textbox(PRESETS["tofu"].default_split, label="Split")
+                                limit = gr.Number(500, label="Max items", precision=0)
+                            hub_btn = gr.Button("Load from hub")
+                    add_msg = gr.Markdown()
+
+                with gr.Row():
+                    which = gr.Radio(list(ws.ROLES), value="forget", label="Preview and edit")
+                    check_btn = gr.Button("Check what the model knows of this set")
+                caption = gr.Markdown()
+                table = gr.Dataframe(
+                    headers=ws.TABLE_HEADERS, interactive=True, wrap=True, max_height=420, elem_id="set-table"
+                )
+                with gr.Row():
+                    save_btn = gr.Button("Save edits as a new set")
+                edit_msg = gr.Markdown()
+                know_plot = gr.Plot(label="What the model knows")
+
+                with gr.Accordion("Teach: make the model know the forget and retain sets", open=False):
+                    gr.Markdown(
+                        "Fine-tunes the loaded model on the selected forget + retain sets (all parameters), "
+                        "so invented facts (like `fictitious_authors`) become memorised knowledge to unlearn. "
+                        "The holdout set is never taught. Cached: the same teaching twice loads from disk."
+                    )
+                    with gr.Row():
+                        epochs = gr.Slider(1, 30, value=TeachConfig().epochs, step=1, label="Epochs")
+                        teach_btn = gr.Button("Teach", variant="primary")
+                    teach_msg = gr.Markdown()
+
+                gr.Markdown("### Ask the model")
+                with gr.Row():
+                    question = gr.Textbox(label="Question", placeholder="e.g. What is the name of Harry Potter's owl?")
+                    max_new = gr.Slider(8, 200, value=60, step=4, label="Max new tokens")
+                ask_btn = gr.Button("Ask")
+                answer = gr.Textbox(label="Answer (greedy)", interactive=False)
+
+            for tab, text in COMING.items():
+                with gr.Tab(tab):
+                    gr.Markdown(f"### {tab}: coming next\n{text}\n\nNothing is shown here until it is real.")
+
+        # ---- wiring
+        model_q = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+        sets_in = [forget, retain, holdout, user_sets]
+        pickers = [forget, retain, holdout]
+        source.change(on_source_change, source, ref)
+        load_btn.click(
+            load_model_ui, [source, ref, device, trust], [card, load_msg], api_name="load_model", **model_q
+        ).then(set_status, sets_in, status)
+        for p in pickers:
+            p.change(set_status, sets_in, status, show_progress="hidden").then(
+                preview, [which, *sets_in], [table, caption], show_progress="hidden"
+            )
+        which.change(preview, [which, *sets_in], [table, caption], api_name="preview")
+        check_btn.click(
+            check_knowledge_ui, [which, *sets_in], [table, know_plot, caption], api_name="check_knowledge", **model_q
+        )
+        save_btn.click(save_edits, [which, table, *sets_in], [user_sets, *pickers, edit_msg], api_name="save_edits")
+        upload.change(inspect_upload, [upload, text_mode], [q_col, a_col, t_col, add_msg])
+        up_btn.click(
+            add_upload,
+            [upload, text_mode, up_name, q_col, a_col, t_col, user_sets, add_as],
+            [user_sets, *pickers, add_msg],
+            api_name="add_upload",
+        )
+        preset.change(on_preset, preset, [repo, config, split])
+        hub_btn.click(
+            load_hub_ui,
+            [repo, config, split, limit, user_sets, add_as],
+            [user_sets, *pickers, add_msg],
+            api_name="load_hub",
+        )
+        teach_btn.click(
+            teach_ui, [forget, retain, epochs, user_sets], [card, teach_msg], api_name="teach", **model_q
+        ).then(set_status, sets_in, status)
+        ask_btn.click(ask_ui, [question, max_new], answer, api_name="ask", **model_q)
+        question.submit(ask_ui, [question, max_new], answer, **model_q)
+        demo.load(show_model, None, card).then(set_status, sets_in, status).then(
+            preview, [which, *sets_in], [table, caption]
+        )
+    return demo
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Unlearning Inspector web app")
+    ap.add_argument("--model", default=os.environ.get("UNLEARN_MODEL", BUNDLED), help="model to load at start")
+    ap.add_argument("--device", default=None, help="auto (default), cuda, mps or cpu")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
+    ap.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)))
+    ap.add_argument("--no-model", action="store_true", help="start without loading a model")
+    args = ap.parse_args()
+    if not args.no_model:
+        print(f"Loading {args.model} (the first time converts the bundled GGUF, ~30 s)…", flush=True)
+        lm = STORE.load(args.model, device=args.device)
+        print(f"Loaded {lm.name} on {lm.device} in {lm.load_seconds:.1f} s", flush=True)
+    demo = build_demo()
+    demo.queue(max_size=64, default_concurrency_limit=4)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        max_file_size="50mb",
+        theme=gr.themes.Soft(),
+        show_error=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

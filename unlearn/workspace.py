@@ -1,0 +1,120 @@
+"""A browser session's data: which sets it picked, and the sets it uploaded or edited.
+
+Kept as plain JSON-ready dicts (light enough for per-session state); built-in sets are
+referenced by name and read from `assets/` when needed, never copied into the session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from .builtin import KNOWLEDGE_NOTES, DataSet, load_selection, selections
+from .examples import TABLE_COLUMNS, Example
+from .formats import DataError
+
+ROLES = ("forget", "retain", "holdout")
+DEFAULT_PICKS = {
+    "forget": "harry_potter",
+    "retain": "general_knowledge:train",
+    "holdout": "fictitious_authors:holdout",
+}
+UserSets = dict[str, dict[str, Any]]  # name -> {"title", "knowledge", "description", "examples": [dict]}
+
+
+def to_state(ds: DataSet) -> dict[str, Any]:
+    return {
+        "title": ds.title,
+        "knowledge": ds.knowledge,
+        "description": ds.description,
+        "examples": [e.to_dict() for e in ds.examples],
+    }
+
+
+def resolve(name: str, user_sets: UserSets) -> DataSet:
+    """A set by name: the session's own sets first, then the built-in selections."""
+    if not name:
+        raise DataError("No set selected: pick one in the drop-down.")
+    if name in user_sets:
+        d = user_sets[name]
+        return DataSet(
+            name, d["title"], d["knowledge"], d["description"], [Example.from_dict(x) for x in d["examples"]]
+        )
+    try:
+        return load_selection(name)
+    except (ValueError, KeyError) as e:
+        raise DataError(f"Unknown set {name!r}: {e}") from None
+
+
+def choices(user_sets: UserSets) -> list[str]:
+    """Names for the set pickers: the session's own sets first (newest last), then built-ins."""
+    return list(user_sets) + selections()
+
+
+def add_set(user_sets: UserSets, ds: DataSet) -> tuple[UserSets, str]:
+    """A copy of `user_sets` with `ds` added under a free name (never overwrites an earlier set)."""
+    if not ds.examples:
+        raise DataError(f"{ds.name} has no items.")
+    name, k = ds.name, 2
+    taken = set(user_sets) | set(selections())
+    while name in taken:
+        name, k = f"{ds.name} ({k})", k + 1
+    out = dict(user_sets)
+    out[name] = to_state(ds)
+    return out, name
+
+
+def table(ds: DataSet) -> list[list[Any]]:
+    """Rows for the editable preview table (TABLE_COLUMNS), plus the recorded check if any."""
+    rows = []
+    for e in ds.examples:
+        known = e.meta.get("known")
+        prob = e.meta.get("answer_prob")
+        rows.append(e.to_row() + ["" if known is None else ("yes" if known else "no"), "" if prob is None else prob])
+    return rows
+
+
+TABLE_HEADERS = TABLE_COLUMNS + ["known", "P(answer)"]
+
+
+def apply_edits(ds: DataSet, rows: list[list[Any]]) -> DataSet:
+    """The set as edited in the table. Rows beyond the original ones are new items; a row whose
+    question and answer are both empty is dropped; a row with an answer but no question becomes a
+    plain passage. Fields the table does not show are kept from the original item."""
+    out: list[Example] = []
+    for i, row in enumerate(rows):
+        cells = ["" if c is None else str(c) for c in list(row)[: len(TABLE_COLUMNS)]]
+        cells += [""] * (len(TABLE_COLUMNS) - len(cells))
+        if not cells[0].strip() and not cells[1].strip():
+            continue
+        if not cells[1].strip():
+            raise DataError(f"Row {i + 1}: the answer is empty. Fill it in or clear the whole row to drop it.")
+        base = ds.examples[i] if i < len(ds.examples) else None
+        ex = Example.from_row(cells, base)
+        if base is not None and (ex.question, ex.answer) != (base.question, base.answer):
+            ex.meta = {}  # an edited item's recorded check no longer applies
+        out.append(ex)
+    if not out:
+        raise DataError("The edited table has no items left.")
+    base_name = ds.name.removesuffix(" (edited)")
+    return DataSet(f"{base_name} (edited)", ds.title, ds.knowledge, ds.description, out)
+
+
+def knowledge_status(role: str, ds: DataSet, taught: dict[str, Any] | None) -> tuple[str, str]:
+    """Whose knowledge a selected set is, and a warning where the loaded model cannot know it."""
+    note = KNOWLEDGE_NOTES.get(ds.knowledge, ds.knowledge)
+    warn = ""
+    if ds.knowledge == "taught":
+        family = ds.name.split(":")[0].removesuffix(" (edited)")
+        taught_sets = (taught or {}).get("set", "")
+        if family in taught_sets and role != "holdout":
+            note += ", and the loaded model has been taught it"
+        elif role == "holdout":
+            note = "never-seen items (the holdout of a taught set: no model is taught them)"
+        else:
+            warn = "the loaded model has not been taught this set, so there is nothing to forget yet: use *Teach*."
+    return note, warn
+
+
+def examples_dicts(ds: DataSet) -> list[dict[str, Any]]:
+    return [asdict(e) for e in ds.examples]
