@@ -101,17 +101,33 @@ def set_status(forget: str, retain: str, holdout: str, user_sets: ws.UserSets) -
     return "  \n".join(lines)
 
 
-def preview(which: str, forget: str, retain: str, holdout: str, user_sets: ws.UserSets) -> tuple[Any, str]:
+def _recorded_plot(ds: DataSet, title: str):
+    """The knowledge chart from checks recorded in the set itself (built-in sets carry one)."""
+    items = [e for e in ds.examples if "answer_prob" in e.meta and "known" in e.meta]
+    if not items or len(items) != len(ds.examples):
+        return None
+    return knowledge_bars(
+        [e.question for e in items], [e.meta["answer_prob"] for e in items], [e.meta["known"] for e in items], title
+    )
+
+
+def preview(which: str, forget: str, retain: str, holdout: str, user_sets: ws.UserSets) -> tuple[Any, str, Any]:
     name = {"forget": forget, "retain": retain, "holdout": holdout}[which]
     if not name or name == NONE:
-        return gr.update(value=[], headers=ws.TABLE_HEADERS), f"No {which} set selected."
+        return gr.update(value=[], headers=ws.TABLE_HEADERS), f"No {which} set selected.", None
     try:
         ds = ws.resolve(name, user_sets)
     except DataError as e:
-        return gr.update(value=[], headers=ws.TABLE_HEADERS), _error(e)
+        return gr.update(value=[], headers=ws.TABLE_HEADERS), _error(e), None
     note = KNOWLEDGE_NOTES.get(ds.knowledge, ds.knowledge)
     caption = f"**{name}**: {len(ds)} items, {note}. {ds.description}"
-    return gr.update(value=ws.table(ds), headers=ws.TABLE_HEADERS), caption
+    checked_with = next((e.meta.get("checked_with") for e in ds.examples if e.meta.get("checked_with")), None)
+    if checked_with:
+        caption += (
+            f"  \nThe *known* and *P(answer)* columns were recorded with {checked_with}; press *Check* to re-run."
+        )
+    plot = _recorded_plot(ds, f"{name}, recorded with {checked_with}")
+    return gr.update(value=ws.table(ds), headers=ws.TABLE_HEADERS), caption, plot
 
 
 def _picker_updates(user_sets: ws.UserSets, **values: str) -> list[dict]:
@@ -274,7 +290,8 @@ def ask_ui(question: str, max_new_tokens: float) -> str:
     except RuntimeError as e:
         return _error(e)
     with STORE.lock:
-        return generate_answers(lm.model, lm.tokenizer, [question.strip()], int(max_new_tokens))[0]
+        text = generate_answers(lm.model, lm.tokenizer, [question.strip()], int(max_new_tokens))[0]
+    return text or "(the model answered with no text: only special or blank tokens)"
 
 
 # ---------------------------------------------------------------- layout
@@ -345,7 +362,12 @@ def build_demo() -> gr.Blocks:
                     check_btn = gr.Button("Check what the model knows of this set")
                 caption = gr.Markdown()
                 table = gr.Dataframe(
-                    headers=ws.TABLE_HEADERS, interactive=True, wrap=True, max_height=420, elem_id="set-table"
+                    headers=ws.TABLE_HEADERS,
+                    interactive=True,
+                    wrap=True,
+                    max_height=420,
+                    elem_id="set-table",
+                    column_widths=["30%", "32%", "10%", "10%", "6%", "5%", "7%"],
                 )
                 with gr.Row():
                     save_btn = gr.Button("Save edits as a new set")
@@ -384,9 +406,9 @@ def build_demo() -> gr.Blocks:
         ).then(set_status, sets_in, status)
         for p in pickers:
             p.change(set_status, sets_in, status, show_progress="hidden").then(
-                preview, [which, *sets_in], [table, caption], show_progress="hidden"
+                preview, [which, *sets_in], [table, caption, know_plot], show_progress="hidden"
             )
-        which.change(preview, [which, *sets_in], [table, caption], api_name="preview")
+        which.change(preview, [which, *sets_in], [table, caption, know_plot], api_name="preview")
         check_btn.click(
             check_knowledge_ui, [which, *sets_in], [table, know_plot, caption], api_name="check_knowledge", **model_q
         )
@@ -411,7 +433,7 @@ def build_demo() -> gr.Blocks:
         ask_btn.click(ask_ui, [question, max_new], answer, api_name="ask", **model_q)
         question.submit(ask_ui, [question, max_new], answer, **model_q)
         demo.load(show_model, None, card).then(set_status, sets_in, status).then(
-            preview, [which, *sets_in], [table, caption]
+            preview, [which, *sets_in], [table, caption, know_plot]
         )
     return demo
 

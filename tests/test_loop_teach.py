@@ -86,7 +86,7 @@ def test_teach_makes_the_model_know_the_facts_and_caches_it(tiny, tiny_dir, cach
     from unlearn.models import load_model
 
     before = answer_nll(tiny.model, tiny.tokenizer, FACTS).mean()
-    cfg = TeachConfig(epochs=30, lr=1e-2, batch_size=2)
+    cfg = TeachConfig(epochs=30, lr=1e-2, batch_size=2, replay=None, train_embeddings=True)
     taught = teach(tiny, FACTS, "facts", cfg)
     after = answer_nll(taught.model, taught.tokenizer, FACTS).mean()
     assert after < 0.3 * before
@@ -100,3 +100,12 @@ def test_teach_makes_the_model_know_the_facts_and_caches_it(tiny, tiny_dir, cach
     assert np.allclose(
         answer_nll(again.model, again.tokenizer, FACTS), answer_nll(taught.model, taught.tokenizer, FACTS)
     )
+
+
+def test_default_teaching_replays_general_knowledge_and_keeps_embeddings_frozen(tiny, cache_tmp) -> None:
+    emb = tiny.model.get_input_embeddings().weight.detach().clone()
+    layer = tiny.model.model.layers[0].mlp.down_proj.weight.detach().clone()
+    taught = teach(tiny, FACTS, "facts", TeachConfig(epochs=1, lr=1e-3, batch_size=8))
+    assert taught.taught["replay_items"] >= 30
+    assert torch.equal(taught.model.get_input_embeddings().weight, emb)
+    assert not torch.equal(taught.model.model.layers[0].mlp.down_proj.weight, layer)

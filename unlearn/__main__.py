@@ -12,6 +12,7 @@ from typing import Any
 
 from .builtin import BUILTIN_FILES, KNOWLEDGE_NOTES, load_builtin, load_selection
 from .models import BUNDLED, ModelLoadError, load_model
+from .teach import TeachConfig
 
 
 def _emit(obj: dict[str, Any], as_json: bool) -> None:
@@ -34,11 +35,12 @@ def cmd_datasets(a: argparse.Namespace) -> int:
         ds = load_builtin(name)
         subsets = {s: len(ds.subset(s)) for s in ds.subsets()}
         sets.append({"name": name, "title": ds.title, "items": len(ds), "knowledge": ds.knowledge, "subsets": subsets})
-    if not a.json:
-        for s in sets:
-            subs = ", ".join(f"{k} {v}" for k, v in s["subsets"].items())
-            print(f"{s['name']:<20} {s['items']:>4} items  {KNOWLEDGE_NOTES[s['knowledge']]}  [{subs}]")
-    _emit({"datasets": sets}, a.json) if a.json else None
+    if a.json:
+        print(json.dumps({"datasets": sets}))
+        return 0
+    for s in sets:
+        subs = ", ".join(f"{k} {v}" for k, v in s["subsets"].items())
+        print(f"{s['name']:<20} {s['items']:>4} items  {KNOWLEDGE_NOTES[s['knowledge']]}  [{subs}]")
     return 0
 
 
@@ -52,11 +54,11 @@ def cmd_check_data(a: argparse.Namespace) -> int:
 
 
 def cmd_teach(a: argparse.Namespace) -> int:
-    from .teach import TeachConfig, teach
+    from .teach import teach
 
     lm = load_model(a.model, device=a.device)
     examples = [e for sel in a.sets for e in load_selection(sel).examples]
-    cfg = TeachConfig(epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, seed=a.seed)
+    cfg = TeachConfig(epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, seed=a.seed, replay=a.replay or None)
 
     def show(frac: float, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -92,10 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("teach", help="fine-tune the model on sets (cached) so it knows them")
     model_args(sp)
     sp.add_argument("--sets", nargs="+", default=["fictitious_authors:forget", "fictitious_authors:retain"])
-    sp.add_argument("--epochs", type=float, default=10.0)
-    sp.add_argument("--lr", type=float, default=1e-4)
-    sp.add_argument("--batch-size", type=int, default=8)
-    sp.add_argument("--seed", type=int, default=0)
+    d = TeachConfig()
+    sp.add_argument("--epochs", type=float, default=d.epochs, help="passes over the taught + replay items")
+    sp.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
+    sp.add_argument("--batch-size", type=int, default=d.batch_size)
+    sp.add_argument("--seed", type=int, default=d.seed)
+    sp.add_argument("--replay", default=d.replay, help="set mixed in to keep general knowledge ('' for none)")
     sp.set_defaults(fn=cmd_teach)
     return p
 

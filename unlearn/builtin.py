@@ -61,7 +61,8 @@ class DataSet:
 
     def subsets(self) -> list[str]:
         names = sorted({e.split for e in self.examples if e.split})
-        if any("known" in e.meta for e in self.examples):
+        flags = {e.meta["known"] for e in self.examples if "known" in e.meta}
+        if flags == {True, False}:  # only where the check split the set in two
             names += ["known", "unknown"]
         return names
 

@@ -37,7 +37,7 @@ def model_card(info: dict[str, Any] | None) -> str:
         rows.append(
             ("Taught", f"{taught['set']} ({taught['items']} items, {taught['epochs']:g} epochs, lr {taught['lr']:g})")
         )
-    return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return "| Model card | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
 def knowledge_line(role: str, name: str, size: int, note: str, warn: str = "") -> str:

@@ -1,0 +1,110 @@
+"""Drive the app as a person would: start it in a subprocess, open it in headless Chromium.
+
+Used by the browser tests and, from the command line, to take the README's screenshots:
+
+    .venv/bin/python tests/browser.py --model bundled --out assets/screenshot_model_data.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(model: str, env: dict[str, str] | None = None, timeout: float = 180) -> Iterator[str]:
+    """Start `app.py --model MODEL` on a free port; yield its URL; stop it afterwards."""
+    port = free_port()
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"app-{port}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--model", model, "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the app exited early:\n{log.read_text()[-3000:]}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                raise TimeoutError(f"the app did not start in {timeout} s:\n{log.read_text()[-3000:]}")
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def browser_page(width: int = 1400, height: int = 1000) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def screenshot_model_tab(page, url: str, out: Path, forget: str = "harry_potter") -> None:
+    """Open the Model & data tab, wait for the card and the forget-set preview, check what the
+    model knows of the forget set, and save a full-page screenshot."""
+    page.goto(url)
+    page.wait_for_selector("#model-card table", timeout=60_000)
+    page.locator("#set-table").get_by_text("Who wrote the Harry Potter books?").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Check what the model knows of this set").click()
+    page.get_by_text("correctly (a keyword").wait_for(timeout=240_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out), full_page=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default="bundled")
+    ap.add_argument("--out", default=str(ROOT / "assets" / "screenshot_model_data.png"))
+    args = ap.parse_args()
+    with running_app(args.model) as url, browser_page() as page:
+        screenshot_model_tab(page, url, Path(args.out))
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()

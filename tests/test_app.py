@@ -1,0 +1,132 @@
+"""The app's handlers, called as Gradio calls them, on the tiny model; and the page in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import app
+from unlearn.models import load_model
+from unlearn.store import STORE
+
+from .browser import CHROMIUM, browser_page, running_app
+
+
+@pytest.fixture
+def loaded(tiny_dir: Path):
+    STORE.replace(load_model(str(tiny_dir), device="cpu"))
+    yield STORE.current()
+
+
+def _progress(*a, **k) -> None:
+    return None
+
+
+def test_demo_builds_with_stable_api_names() -> None:
+    demo = app.build_demo()
+    names = {d.get("api_name") for d in demo.config["dependencies"]}
+    assert {"load_model", "preview", "check_knowledge", "save_edits", "add_upload", "load_hub", "teach", "ask"} <= names
+
+
+def test_loading_a_bad_model_keeps_the_previous_one(loaded) -> None:
+    card, msg = app.load_model_ui("Local folder (save_pretrained)", "/no/such/folder", "cpu", False, _progress)
+    assert msg.startswith("❌") and "still in use" in msg
+    assert STORE.current() is loaded and "tiny" in card or loaded.name in card
+
+
+def test_loading_a_local_folder_updates_the_card(loaded, tiny_dir) -> None:
+    card, msg = app.load_model_ui("Local folder (save_pretrained)", str(tiny_dir), "cpu", False, _progress)
+    assert msg.startswith("✅") and "2 × 4" in card
+
+
+def test_set_status_says_whose_knowledge_each_set_is(loaded) -> None:
+    text = app.set_status("harry_potter", "general_knowledge:train", "fictitious_authors:holdout", {})
+    assert "own knowledge" in text and "never-seen" in text
+    text = app.set_status("fictitious_authors:forget", "fictitious_authors:retain", app.NONE, {})
+    assert "Teach" in text
+
+
+def test_preview_and_check_knowledge(loaded) -> None:
+    table, caption, plot = app.preview("forget", "harry_potter", "general_knowledge:train", app.NONE, {})
+    assert len(table["value"]) >= 30 and "harry_potter" in caption and "recorded with" in caption
+    assert len(plot.data[0].y) == len(table["value"])
+    table, fig, msg = app.check_knowledge_ui(
+        "retain", "harry_potter", "general_knowledge:eval", app.NONE, {}, _progress
+    )
+    assert "answers" in msg and len(fig.data[0].y) == len(table["value"])
+
+
+def test_upload_tofu_file_is_recognised_and_selected(loaded, tmp_path) -> None:
+    src = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tofu" / "world_facts_perturbed.json"
+    if not src.is_file():
+        pytest.skip("shared/data/tofu is not beside the repository")
+    path = tmp_path / src.name
+    shutil.copy(src, path)
+    q, a, t, msg = app.inspect_upload(str(path), "auto")
+    assert "tofu" in msg and q["value"] == "question"
+    sets, f, r, h, msg = app.add_upload(str(path), "auto", "", "question", "answer", app.NONE, {}, "forget")
+    assert msg.startswith("✅") and f["value"] in sets and len(sets[f["value"]]["examples"]) == 117
+
+
+def test_broken_upload_gets_a_message_and_loses_nothing(loaded, tmp_path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "a", "answer": "b"}\n{"question": oops}\n')
+    earlier = {
+        "mine": {
+            "title": "m",
+            "knowledge": "uploaded",
+            "description": "",
+            "examples": [{"question": "q", "answer": "a"}],
+        }
+    }
+    sets, *_, msg = app.add_upload(str(bad), "auto", "", app.NONE, app.NONE, app.NONE, earlier, "forget")
+    assert msg.startswith("❌") and "line 2" in msg and sets == earlier
+
+
+def test_edits_become_a_new_selected_set(loaded) -> None:
+    rows = [["Who is Ada?", "Ada is a test.", "Ada", "", ""]]
+    sets, f, r, h, msg = app.save_edits("forget", rows, "harry_potter", "general_knowledge:train", app.NONE, {})
+    assert (
+        msg.startswith("✅")
+        and f["value"] == "harry_potter (edited)"
+        and len(sets["harry_potter (edited)"]["examples"]) == 1
+    )
+
+
+def test_hub_offline_gives_a_clear_message(loaded, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    sets, *_, msg = app.load_hub_ui("locuslab/TOFU", "forget01", "train", 10, {}, "forget", _progress)
+    assert msg.startswith("❌") and "hub" in msg and sets == {}
+
+
+def test_teach_and_ask(loaded, cache_tmp) -> None:
+    card, msg = app.teach_ui("fictitious_authors:forget", app.NONE, 1, {}, _progress)
+    assert msg.startswith("✅") and "Taught" in card
+    assert isinstance(app.ask_ui("Who is Ilse?", 8), str)
+    assert "Type a question" in app.ask_ui("  ", 8)
+
+
+@pytest.mark.browser
+def test_model_and_data_tab_in_headless_chromium(tiny_dir, tmp_path) -> None:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: install the Debian packages chromium and chromium-driver")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    errors: list[str] = []
+    with running_app(str(tiny_dir), env={"UNLEARN_CACHE_DIR": str(tmp_path)}) as url, browser_page() as page:
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("#model-card table", timeout=60_000)
+        assert "2 × 4" in page.inner_text("#model-card")
+        page.locator("#set-table").get_by_text("Who wrote the Harry Potter books?").first.wait_for(timeout=60_000)
+        assert "own knowledge" in page.inner_text("#set-status")
+        page.get_by_label("Question", exact=True).fill("Who wrote the Harry Potter books?")
+        page.get_by_role("button", name="Ask", exact=True).click()
+        answer = page.get_by_label("Answer (greedy)")
+        page.wait_for_function("(el) => el.value.length > 0", arg=answer.element_handle(), timeout=60_000)
+        page.screenshot(path=str(tmp_path / "model_tab.png"), full_page=True)
+    assert not errors, json.dumps(errors)
