@@ -291,3 +291,13 @@ def load_model(
         load_seconds=time.perf_counter() - t0,
         path=folder,
     )
+
+
+def reload(lm: LoadedModel) -> LoadedModel:
+    """A fresh copy of `lm` from where its weights came from (cached, so about a second).
+
+    Used to undo a change that failed half-way (a cancelled or diverged teaching), so the shared
+    model is never left in a state nobody asked for."""
+    fresh = load_model(lm.source.ref, device=str(lm.device))
+    fresh.name, fresh.taught = lm.name, dict(lm.taught)
+    return fresh

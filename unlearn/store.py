@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from .models import LoadedModel, Progress, load_model
+from .models import LoadedModel, Progress, load_model, reload
 
 
 class ModelStore:
@@ -52,9 +52,17 @@ class ModelStore:
                 _free_memory()
 
     def transform(self, fn: Callable[[LoadedModel], LoadedModel]) -> LoadedModel:
-        """Replace the current model by `fn(current)` under the lock (e.g. teaching)."""
+        """Replace the current model by `fn(current)` under the lock (e.g. teaching).
+
+        `fn` may change the current weights in place; if it fails, the current model is reloaded
+        from disk, so a failure never leaves a half-changed model behind."""
         with self._lock:
-            new = fn(self.require())
+            cur = self.require()
+            try:
+                new = fn(cur)
+            except BaseException:
+                self.replace(reload(cur))
+                raise
             self.replace(new)
             return new
 
