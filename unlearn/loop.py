@@ -103,8 +103,8 @@ def cycle_batches(examples: Sequence[Example], batch_size: int, seed: int) -> It
 
 def train_loop(
     params: Sequence[torch.nn.Parameter],
-    loss_fn: Callable[[list[Example]], tuple[torch.Tensor, dict[str, float]]],
-    batches: Iterator[list[Example]],
+    loss_fn: Callable[[Any], tuple[torch.Tensor, dict[str, float]]],
+    batches: Iterator[Any],  # whatever loss_fn takes: a list of examples, a (forget, retain) pair...
     cfg: LoopConfig,
     total_steps: int,
     device: torch.device,

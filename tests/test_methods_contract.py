@@ -1,0 +1,114 @@
+"""One contract over every registered method, on the tiny model: finite loss, gradients only
+where the method trains, the forget loss moves the right way, and reset restores the original
+logits bit for bit."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from unlearn.builtin import load_selection
+from unlearn.engine import RunSpec, run_unlearning
+from unlearn.examples import Example
+from unlearn.loop import LoopConfig
+from unlearn.methods import METHODS, config_for, describe, get_method
+from unlearn.prompts import collate, encode
+from unlearn.scoring import answer_nll
+
+FORGET = [
+    Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them."),
+    Example("What is the school in Harry Potter?", "Hogwarts is a school of magic."),
+]
+RETAIN = [Example("What is the capital of France?", "The capital of France is Paris.")]
+
+
+@pytest.fixture(scope="module")
+def knowing_dir(tiny_dir, tmp_path_factory):
+    """The tiny model after learning FORGET + RETAIN: unlearning needs something known to forget
+    (on an untrained model SimNPO's sigmoid is saturated and nothing moves, as it should)."""
+    from unlearn.models import load_model
+    from unlearn.teach import TeachConfig, teach
+
+    cfg = TeachConfig(epochs=40, lr=1e-2, batch_size=3, replay=None, train_embeddings=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNLEARN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        return teach(load_model(str(tiny_dir), device="cpu"), FORGET + RETAIN, "contract", cfg).path
+
+
+@pytest.fixture
+def knowing(knowing_dir):
+    from unlearn.models import load_model
+
+    return load_model(knowing_dir, device="cpu")
+
+
+def _logits(lm) -> torch.Tensor:
+    b = collate([encode(lm.tokenizer, e) for e in FORGET + RETAIN], lm.tokenizer.pad_token_id)
+    with torch.no_grad():
+        return lm.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits.clone()
+
+
+@pytest.mark.parametrize("method_id", sorted(METHODS))
+@pytest.mark.parametrize("mode", ["lora", "full"])
+def test_method_contract(method_id: str, mode: str, knowing) -> None:
+    tiny = knowing
+    before_logits = _logits(tiny)
+    base = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
+    nll0 = answer_nll(tiny.model, tiny.tokenizer, FORGET).mean()
+    spec = RunSpec(method_id, mode=mode, loop=LoopConfig(lr=5e-3, steps=4, batch_size=2), eval_items=2)
+    grads_seen: dict[str, bool] = {}
+
+    def check_grads(step) -> None:
+        # after a step the grads were zeroed, so look at which tensors moved instead
+        for n, p in tiny.model.named_parameters():
+            if n in base and not torch.equal(p.detach(), base[n]):
+                grads_seen[n] = True
+
+    out = run_unlearning(tiny, spec, FORGET, RETAIN, RETAIN, on_step=check_grads)
+    assert all(math.isfinite(h["grad_norm"]) for h in out.history)
+    trained = {id(p) for p in out.trainable.params}
+    for n, p in tiny.model.named_parameters():
+        if id(p) not in trained:
+            assert n not in grads_seen, f"{method_id} changed {n}, which it does not train"
+    assert out.trainable.n_trained() > 0
+    nll1 = answer_nll(tiny.model, tiny.tokenizer, FORGET).mean()
+    assert nll1 > nll0, f"{method_id}: forget NLL should rise ({nll0:.4f} -> {nll1:.4f})"
+    with out.trainable.reference():
+        assert torch.equal(_logits(tiny), before_logits), "reference() must be the model before"
+    out.trainable.reset()
+    assert torch.equal(_logits(tiny), before_logits), "reset() must restore the original exactly"
+
+
+@pytest.mark.parametrize("method_id", sorted(METHODS))
+def test_every_method_describes_itself_with_both_default_sets(method_id: str) -> None:
+    d = describe(method_id)
+    assert d["paper"] and d["summary"] and "faithful" in d
+    for h in d["hyperparameters"]:
+        assert h["help"] and h["paper"] is not None
+    assert config_for(method_id, "paper") is not None
+
+
+def test_unknown_method_and_hyperparameter_list_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="valid: .*npo"):
+        get_method("nope")
+    with pytest.raises(ValueError, match="valid"):
+        config_for("npo", bogus=1)
+
+
+def test_methods_that_need_a_retain_set_say_so(tiny) -> None:
+    with pytest.raises(ValueError, match="needs a retain set"):
+        run_unlearning(tiny, RunSpec("grad_diff", loop=LoopConfig(steps=1)), FORGET, [], [])
+
+
+def test_builtin_sets_feed_the_engine(tiny) -> None:
+    forget = load_selection("harry_potter:known").examples
+    out = run_unlearning(
+        tiny,
+        RunSpec("npo", loop=LoopConfig(lr=1e-3, steps=1, batch_size=4), eval_items=2),
+        forget,
+        load_selection("general_knowledge:train").examples[:4],
+        load_selection("general_knowledge:eval").examples[:4],
+    )
+    assert set(out.metrics) >= {"forget_prob_before", "forget_prob_after", "retain_prob_before", "retain_prob_after"}

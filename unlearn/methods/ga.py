@@ -1,0 +1,33 @@
+"""Gradient ascent (GA): maximise the forget loss, L = −ℓ(x_f).
+
+Jang et al. 2023, "Knowledge Unlearning for Mitigating Privacy Risks in Language Models",
+arXiv 2210.01504. Unbounded: run too long and the model collapses into gibberish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..losses import mean_nll
+from .registry import Method, MethodInfo, register
+
+
+@dataclass
+class GAConfig:
+    pass
+
+
+@register
+class GradientAscent(Method):
+    info = MethodInfo(
+        id="ga",
+        name="Gradient ascent",
+        paper="Jang et al. 2023, Knowledge Unlearning for Mitigating Privacy Risks in LMs (arXiv 2210.01504)",
+        summary="Pushes the forget answers' likelihood down, with no retain term: collapses if run long.",
+        needs_retain=False,
+    )
+    Config = GAConfig
+
+    def loss(self, forget, retain):
+        lf = mean_nll(self.ctx.logits(forget), forget["labels"])
+        return -lf, {"forget_nll": lf.item()}

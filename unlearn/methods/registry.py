@@ -1,0 +1,126 @@
+"""Method registry: each method is one small file that registers itself by name.
+
+A method declares what it is (`MethodInfo`), its hyperparameters (a dataclass whose defaults are
+the quick-demo values for the bundled model on a CPU, with the paper's values in field metadata),
+and its loss. The training loop never names a method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar
+
+import torch
+from transformers import PreTrainedModel
+
+from ..params import Trainable
+
+Batch = dict[str, torch.Tensor]
+
+
+def hp(quick: Any, paper: Any, help: str) -> Any:
+    """A hyperparameter: quick-demo default, the paper's default, and one line of help."""
+    return field(default=quick, metadata={"paper": paper, "help": help})
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    id: str
+    name: str
+    paper: str  # citation with arXiv id
+    summary: str  # what it optimises, in one or two sentences
+    needs_retain: bool
+    faithful: bool = True  # False: a reconstruction from the paper's description
+    needs_refusals: bool = False
+    subset: str | None = None  # regex of the parameters the method trains in "subset" mode
+    lr: float = 1e-4  # quick-demo learning rate that works on the bundled model
+    paper_lr: float = 1e-5
+
+
+@dataclass
+class Context:
+    """What a loss may use: the model being unlearned and a way to ask the reference (θ₀)."""
+
+    model: PreTrainedModel
+    trainable: Trainable
+    refusal_ids: list[list[int]] = field(default_factory=list)  # tokenised refusal answers (IdK)
+    step: int = 0  # optimizer step about to be taken (1-based), for schedules such as PDU's dual step
+
+    def logits(self, batch: Batch) -> torch.Tensor:
+        return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+    @torch.no_grad()
+    def ref_logits(self, batch: Batch) -> torch.Tensor:
+        with self.reference():
+            return self.logits(batch)
+
+    @contextmanager
+    def reference(self) -> Iterator[None]:
+        with self.trainable.reference():
+            yield
+
+
+class Method:
+    info: ClassVar[MethodInfo]
+    Config: ClassVar[type]
+
+    def __init__(self, cfg: Any, ctx: Context) -> None:
+        self.cfg, self.ctx = cfg, ctx
+
+    def loss(self, forget: Batch, retain: Batch | None) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError  # every registered method overrides this
+
+    def after_step(self, logs: dict[str, float]) -> None:
+        """Hook for state a method updates between steps (e.g. a dual variable)."""
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    if cls.info.id in METHODS:
+        raise ValueError(f"method {cls.info.id!r} registered twice")
+    METHODS[cls.info.id] = cls
+    return cls
+
+
+def get_method(method_id: str) -> type[Method]:
+    if method_id not in METHODS:
+        raise ValueError(f"unknown method {method_id!r}; valid: {', '.join(sorted(METHODS))}")
+    return METHODS[method_id]
+
+
+def config_for(method_id: str, preset: str = "quick", **overrides: Any) -> Any:
+    """The method's hyperparameters: `quick` (demo) or `paper` defaults, then `overrides`."""
+    cls = get_method(method_id).Config
+    names = {f.name for f in fields(cls)}
+    bad = set(overrides) - names
+    if bad:
+        raise ValueError(f"{method_id} has no hyperparameter {sorted(bad)}; valid: {sorted(names)}")
+    if preset not in ("quick", "paper"):
+        raise ValueError(f"unknown preset {preset!r}; valid: quick, paper")
+    cfg = cls()
+    if preset == "paper":
+        cfg = replace(cfg, **{f.name: f.metadata["paper"] for f in fields(cls) if "paper" in f.metadata})
+    return replace(cfg, **overrides)
+
+
+def describe(method_id: str) -> dict[str, Any]:
+    """JSON-ready description: info, and each hyperparameter with both defaults and help."""
+    cls = get_method(method_id)
+    params = [
+        {
+            "name": f.name,
+            "quick": f.default if f.default is not MISSING else None,
+            "paper": f.metadata.get("paper"),
+            "help": f.metadata.get("help", ""),
+        }
+        for f in fields(cls.Config)
+    ]
+    info = asdict(cls.info)
+    info["parameters_trained"] = (
+        f"LoRA (default) or full; own subset: {cls.info.subset}" if cls.info.subset else "LoRA (default) or full"
+    )
+    return {**info, "hyperparameters": params}

@@ -1,0 +1,137 @@
+"""Which parameters a run trains, and how the model goes back to "before".
+
+"Before" is never a second full model:
+- LoRA: the adapters switched off are "before" (and the reference model of NPO, KL, DPO, UNDIAL);
+  deleting them restores the original weights exactly, since those were never touched.
+- Tensors (full fine-tuning, or a method's own subset such as RMU's down_proj matrices): only the
+  trained tensors are saved aside; "before" swaps them in for the duration of a `with` block.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from peft import LoraConfig
+from transformers import PreTrainedModel
+
+ADAPTER = "unlearn"
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class Trainable:
+    """Base: the trained parameters, a `reference()` context, `reset()` and the changed weights."""
+
+    kind = "?"
+
+    def __init__(self, model: PreTrainedModel) -> None:
+        self.model = model
+        self.params: list[torch.nn.Parameter] = []
+
+    @contextmanager
+    def reference(self) -> Iterator[None]:  # pragma: no cover - overridden
+        yield
+
+    def reset(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def changed(self) -> dict[str, torch.Tensor]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def n_trained(self) -> int:
+        return sum(p.numel() for p in self.params)
+
+
+class LoraTrainable(Trainable):
+    kind = "lora"
+
+    def __init__(self, model: PreTrainedModel, r: int = 8, alpha: int = 16, targets: list[str] | None = None) -> None:
+        super().__init__(model)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+        targets = [t for t in (targets or LORA_TARGETS) if t in names]
+        if not targets:
+            raise ValueError(f"none of the LoRA target modules {LORA_TARGETS} exist in this model")
+        # lora_dropout = 0: the unlearning losses compare against the reference exactly
+        model.add_adapter(LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0), ADAPTER)
+        model.set_adapter(ADAPTER)
+        self.params = [p for n, p in model.named_parameters() if "lora_" in n]
+        for p in self.params:
+            p.requires_grad_(True)
+
+    @contextmanager
+    def reference(self) -> Iterator[None]:
+        self.model.disable_adapters()
+        try:
+            yield
+        finally:
+            self.model.enable_adapters()
+
+    def reset(self) -> None:
+        self.model.delete_adapter(ADAPTER)
+        self.params = []
+
+    def changed(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().cpu().contiguous() for n, p in self.model.named_parameters() if "lora_" in n}
+
+
+class TensorTrainable(Trainable):
+    kind = "tensors"
+
+    def __init__(self, model: PreTrainedModel, pattern: str = r".*", skip_embeddings: bool = True) -> None:
+        super().__init__(model)
+        rx = re.compile(pattern)
+        embeds = {id(model.get_input_embeddings().weight)}
+        out = model.get_output_embeddings()
+        if out is not None:
+            embeds.add(id(out.weight))
+        self.names: list[str] = []
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for n, p in model.named_parameters():
+            if rx.fullmatch(n) and not (skip_embeddings and id(p) in embeds):
+                self.names.append(n)
+                self.params.append(p)
+        if not self.params:
+            raise ValueError(f"no parameter matches {pattern!r}")
+        for p in self.params:
+            p.requires_grad_(True)
+        self.saved = [p.detach().clone() for p in self.params]  # only the trained tensors
+
+    @contextmanager
+    def reference(self) -> Iterator[None]:
+        # swap storage pointers, not values: O(1) and exact
+        with torch.no_grad():
+            for p, s in zip(self.params, self.saved, strict=True):
+                p.data, s.data = s.data, p.data
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, s in zip(self.params, self.saved, strict=True):
+                    p.data, s.data = s.data, p.data
+
+    def reset(self) -> None:
+        with torch.no_grad():
+            for p, s in zip(self.params, self.saved, strict=True):
+                p.copy_(s)
+                p.requires_grad_(False)
+
+    def changed(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().cpu().contiguous() for n, p in zip(self.names, self.params, strict=True)}
+
+
+def make_trainable(model: PreTrainedModel, mode: str, pattern: str | None = None, lora_r: int = 8) -> Trainable:
+    """`lora` (default), `full` (every weight but the embeddings) or `subset` (a method's `pattern`)."""
+    if mode == "lora":
+        return LoraTrainable(model, r=lora_r, alpha=2 * lora_r)
+    if mode == "full":
+        return TensorTrainable(model)
+    if mode == "subset":
+        if not pattern:
+            raise ValueError("this method trains no subset of its own: use 'lora' or 'full'")
+        return TensorTrainable(model, pattern)
+    raise ValueError(f"unknown parameter mode {mode!r}; valid: lora, full, subset")
