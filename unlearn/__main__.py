@@ -68,6 +68,78 @@ def cmd_teach(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_methods(a: argparse.Namespace) -> int:
+    from .methods import METHODS, describe
+
+    rows = [describe(m) for m in sorted(METHODS)]
+    if a.json:
+        print(json.dumps({"methods": rows}))
+        return 0
+    for r in rows:
+        kind = "faithful" if r["faithful"] else "reconstruction"
+        print(
+            f"{r['id']:<10} {r['name']:<22} {kind:<15} retain: {'yes' if r['needs_retain'] else 'no ':<4} {r['paper']}"
+        )
+    return 0
+
+
+def _hparam(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    if not key or not value:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .engine import RunSpec, run_unlearning
+    from .loop import LoopConfig
+    from .methods import get_method
+    from .runs import save_run
+
+    info = get_method(a.method).info
+    lm = load_model(a.model, device=a.device)
+    forget = load_selection(a.forget).examples
+    retain_all = load_selection(a.retain).examples if a.retain else []
+    # train on one part of the retain set, measure on the other (never trained on)
+    train = [e for e in retain_all if e.split != "eval"]
+    held = [e for e in retain_all if e.split == "eval"]
+    if a.retain and not held:
+        held, train = retain_all[1::2], retain_all[0::2]
+    loop = LoopConfig(
+        lr=a.lr if a.lr is not None else (info.lr if a.preset == "quick" else info.paper_lr),
+        steps=a.steps,
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        grad_accum=a.grad_accum,
+        warmup=a.warmup,
+        max_length=a.max_length,
+        seed=a.seed,
+    )
+    spec = RunSpec(a.method, a.preset, dict(a.hp or []), a.mode, a.lora_r, loop, eval_every=a.eval_every)
+
+    def show(s) -> None:
+        logs = " ".join(f"{k}={v:.4g}" for k, v in s.logs.items())
+        print(f"step {s.step}/{s.total} {s.seconds:.1f}s {logs}", file=sys.stderr, flush=True)
+
+    out = run_unlearning(lm, spec, forget, train, held, on_step=show)
+    run_dir = save_run(out, lm, {"forget": a.forget, "retain": a.retain or ""}, root=Path(a.out) if a.out else None)
+    result = {
+        "run_dir": str(run_dir),
+        "method": a.method,
+        "steps": len(out.history),
+        "seconds": round(out.seconds, 2),
+        "cancelled": out.cancelled,
+        **out.metrics,
+    }
+    _emit(result, a.json)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m unlearn", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -101,6 +173,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=d.seed)
     sp.add_argument("--replay", default=d.replay, help="set mixed in to keep general knowledge ('' for none)")
     sp.set_defaults(fn=cmd_teach)
+    sp = sub.add_parser("methods", help="list the unlearning methods")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_methods)
+
+    sp = sub.add_parser("run", help="run one unlearning method and save the run")
+    model_args(sp)
+    sp.add_argument("--forget", default="harry_potter", help="built-in set or set:subset")
+    sp.add_argument(
+        "--retain", default="general_knowledge", help="built-in set ('' for none); its eval part is only measured"
+    )
+    sp.add_argument("--method", default="npo")
+    sp.add_argument("--preset", default="quick", choices=["quick", "paper"], help="default hyperparameters")
+    sp.add_argument("--hp", type=_hparam, action="append", help="a method hyperparameter, NAME=VALUE (repeatable)")
+    sp.add_argument("--mode", default="lora", choices=["lora", "full", "subset"], help="parameters trained")
+    sp.add_argument("--lora-r", type=int, default=8)
+    sp.add_argument("--lr", type=float, default=None, help="default: the method's quick / paper learning rate")
+    sp.add_argument("--steps", type=int, default=12)
+    sp.add_argument("--epochs", type=float, default=1.0, help="used when --steps 0")
+    sp.add_argument("--batch-size", type=int, default=8)
+    sp.add_argument("--grad-accum", type=int, default=1)
+    sp.add_argument("--warmup", type=int, default=0)
+    sp.add_argument("--max-length", type=int, default=256)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--eval-every", type=int, default=1, help="steps between live probability measurements")
+    sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
+    sp.set_defaults(fn=cmd_run)
     return p
 
 

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from unlearn.__main__ import main
+
+
+def test_methods_json_lists_every_registered_method(capsys) -> None:
+    from unlearn.methods import METHODS
+
+    assert main(["methods", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["methods"]
+    assert {r["id"] for r in rows} == set(METHODS)
+    assert all({"id", "name", "paper", "needs_retain", "parameters_trained", "faithful"} <= set(r) for r in rows)
+
+
+def test_run_prints_one_json_line_and_saves_the_run(tiny_dir: Path, tmp_path: Path, capsys) -> None:
+    args = ["run", "--model", str(tiny_dir), "--device", "cpu", "--forget", "harry_potter:known"]
+    args += ["--retain", "general_knowledge", "--method", "npo", "--steps", "2", "--batch-size", "2"]
+    args += ["--hp", "beta=0.2", "--out", str(tmp_path), "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("run_dir", "method", "steps", "seconds", "forget_prob_before", "forget_prob_after"):
+        assert key in out
+    assert out["steps"] == 2 and Path(out["run_dir"], "run.json").is_file()
+    record = json.loads(Path(out["run_dir"], "run.json").read_text())
+    assert record["hparams"]["beta"] == 0.2
+
+
+@pytest.mark.parametrize("bad", [["--lr", "-1"], ["--method", "nope"], ["--hp", "bogus=1"], ["--batch-size", "0"]])
+def test_bad_run_options_exit_2_with_a_message(bad: list[str], tiny_dir: Path, tmp_path: Path, capsys) -> None:
+    args = ["run", "--model", str(tiny_dir), "--device", "cpu", "--steps", "1", "--out", str(tmp_path), *bad]
+    assert main(args) == 2
+    assert "error:" in capsys.readouterr().err
