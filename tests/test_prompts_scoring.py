@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from unlearn.examples import Example
+from unlearn.losses import token_nll
 from unlearn.prompts import IGNORE, collate, encode
-from unlearn.scoring import answer_nll, generate_answers, mentions, set_prob, token_nll
+from unlearn.scoring import answer_nll, generate_answers, mentions, set_prob
 
 QA = Example(question="Who wrote the Harry Potter books?", answer="J.K. Rowling wrote them.")
 PASSAGE = Example(question="", answer="Hogwarts is a school of magic.")
@@ -50,7 +51,7 @@ def test_collate_right_pads_and_masks(tiny) -> None:
 def test_token_nll_matches_a_hand_computation() -> None:
     logits = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]])  # (1, 3, 3)
     labels = torch.tensor([[IGNORE, 1, 2]])
-    nll = token_nll(logits, labels)  # position 0 predicts label 1, position 1 predicts label 2
+    nll, _ = token_nll(logits, labels)  # position 0 predicts label 1, position 1 predicts label 2
     expect0 = -math.log(math.exp(0) / (math.exp(2) + 2))
     expect1 = -math.log(1 / (2 + math.e))
     assert torch.allclose(nll, torch.tensor([[expect0, expect1]]), atol=1e-6)

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .builtin import refusals
 from .examples import Example
 from .loop import LoopConfig, StepInfo, cycle_batches, train_loop
 from .methods import Context, config_for, get_method
@@ -86,15 +87,18 @@ def run_unlearning(
         raise ValueError(f"{cls.info.name} needs a retain set to train on: pick one")
     t0 = time.perf_counter()
     f0, r0 = _probs(lm, forget, retain_eval, loop.max_length)
-    trainable = make_trainable(lm.model, spec.mode, cls.info.subset, spec.lora_r)
-    ctx = Context(lm.model, trainable)
-    method = cls(hparams, ctx)
+    pattern = cls.subset_pattern(hparams, lm.model.config.num_hidden_layers)
+    trainable = make_trainable(lm.model, spec.mode, pattern, spec.lora_r)
     pad = lm.tokenizer.pad_token_id
 
-    def batch(items: list[Example] | None) -> dict[str, torch.Tensor] | None:
-        if not items:
-            return None
+    def encode_batch(items: list[Example]) -> dict[str, torch.Tensor]:
         return collate([encode(lm.tokenizer, e, loop.max_length) for e in items], pad, lm.device)
+
+    def batch(items: list[Example] | None) -> dict[str, torch.Tensor] | None:
+        return encode_batch(items) if items else None
+
+    ctx = Context(lm.model, trainable, encode=encode_batch, refusals=refusals(), seed=loop.seed)
+    method = cls(hparams, ctx)
 
     retain_iter = (
         cycle_batches(retain_train, loop.batch_size, loop.seed + 1) if retain_train else itertools.repeat(None)
@@ -103,6 +107,7 @@ def run_unlearning(
     sample_f, sample_r = forget[: spec.eval_items], retain_eval[: spec.eval_items]
 
     def loss_fn(pair: tuple[list[Example], list[Example] | None]) -> tuple[torch.Tensor, dict[str, float]]:
+        ctx.forget_examples, ctx.retain_examples = pair[0], pair[1] or []
         return method.loss(batch(pair[0]), batch(pair[1]))
 
     def report(s: StepInfo) -> None:

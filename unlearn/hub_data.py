@@ -22,7 +22,7 @@ import huggingface_hub
 
 from .examples import Example
 from .formats import DataError
-from .schemas import ColumnMapping, detect_schema, to_examples
+from .schemas import ColumnMapping, records_to_examples
 
 
 @dataclass
@@ -186,11 +186,4 @@ def load_hub_examples(
     source = f"{repo_id}" + (f"/{config}" if config else "") + f" [{split}]"
     if not records:
         raise DataError(f"{source}: the split is empty.")
-    if mapping is not None:
-        schema = "custom"
-    else:
-        try:
-            schema, mapping = detect_schema(records)
-        except DataError as e:
-            raise DataError(f"{source}: {e}") from None
-    return schema, to_examples(records, mapping, source)
+    return records_to_examples(records, mapping, source)

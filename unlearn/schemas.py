@@ -182,12 +182,15 @@ def load_upload(
     data: bytes, filename: str, mapping: ColumnMapping | None = None, text_mode: str = "auto"
 ) -> tuple[str, list[Example]]:
     """Read an uploaded file into (schema name, examples); the schema is "custom" for a given mapping."""
-    records = read_records(data, filename, text_mode=text_mode)
+    return records_to_examples(read_records(data, filename, text_mode=text_mode), mapping, filename)
+
+
+def records_to_examples(records: list[dict], mapping: ColumnMapping | None, source: str) -> tuple[str, list[Example]]:
+    """Records with a given mapping ("custom"), or with the detected one; errors name `source`."""
     if mapping is not None:
-        schema = "custom"
-    else:
-        try:
-            schema, mapping = detect_schema(records)
-        except DataError as e:
-            raise DataError(f"{filename}: {e}") from None
-    return schema, to_examples(records, mapping, filename)
+        return "custom", to_examples(records, mapping, source)
+    try:
+        schema, mapping = detect_schema(records)
+    except DataError as e:
+        raise DataError(f"{source}: {e}") from None
+    return schema, to_examples(records, mapping, source)

@@ -13,23 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .examples import Example
-from .prompts import IGNORE, chat_prompt, collate, encode
-
-
-def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-position NLL of the next token, 0 where the label is ignored.
-
-    logits (B, T, V), labels (B, T) -> (B, T-1): position t predicts labels[t+1].
-    """
-    logits = logits[:, :-1].float()  # (B, T-1, V); fp32 so bf16 runs give the same numbers
-    target = labels[:, 1:]  # (B, T-1)
-    mask = target != IGNORE
-    nll = F.cross_entropy(logits.transpose(1, 2), target.clamp(min=0), reduction="none")  # (B, T-1)
-    return nll * mask
+from .losses import sequence_nll
+from .prompts import chat_prompt, collate, encode
 
 
 @torch.inference_mode()
@@ -48,9 +36,8 @@ def answer_nll(
         enc = [encode(tokenizer, ex, max_length) for ex in examples[i : i + batch_size]]
         batch = collate(enc, pad, device)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        nll = token_nll(logits, batch["labels"])  # (B, T-1)
-        counts = (batch["labels"][:, 1:] != IGNORE).sum(1).clamp(min=1)
-        out.extend((nll.sum(1) / counts).tolist())
+        total, count = sequence_nll(logits, batch["labels"])  # (B,), (B,)
+        out.extend((total / count).tolist())
     return np.asarray(out, dtype=np.float64)
 
 

@@ -7,7 +7,7 @@ and its loss. The training loop never names a method.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 from transformers import PreTrainedModel
 
+from ..examples import Example
 from ..params import Trainable
 
 Batch = dict[str, torch.Tensor]
@@ -41,12 +42,17 @@ class MethodInfo:
 
 @dataclass
 class Context:
-    """What a loss may use: the model being unlearned and a way to ask the reference (θ₀)."""
+    """What a loss may use: the model being unlearned, a way to ask the reference (θ₀), the raw
+    examples behind the current batches, and a way to encode other examples (e.g. refusals)."""
 
     model: PreTrainedModel
     trainable: Trainable
-    refusal_ids: list[list[int]] = field(default_factory=list)  # tokenised refusal answers (IdK)
+    encode: Callable[[list[Example]], Batch] | None = None  # examples -> padded batch on the device
+    refusals: list[str] = field(default_factory=list)  # "I don't know" answers (IdK methods)
+    forget_examples: list[Example] = field(default_factory=list)  # the examples of the current forget batch
+    retain_examples: list[Example] = field(default_factory=list)  # ... and of the current retain batch
     step: int = 0  # optimizer step about to be taken (1-based), for schedules such as PDU's dual step
+    seed: int = 0  # run seed, for methods that draw random targets (RMU's u, random labels)
 
     def logits(self, batch: Batch) -> torch.Tensor:
         return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -74,6 +80,11 @@ class Method:
 
     def after_step(self, logs: dict[str, float]) -> None:
         """Hook for state a method updates between steps (e.g. a dual variable)."""
+
+    @classmethod
+    def subset_pattern(cls, cfg: Any, n_layers: int) -> str | None:
+        """Regex of the parameter names the method trains in "subset" mode (None: it has none)."""
+        return cls.info.subset
 
 
 METHODS: dict[str, type[Method]] = {}
