@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,20 @@ import gradio as gr
 from unlearn import workspace as ws
 from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
 from unlearn.devices import DEVICE_CHOICES
+from unlearn.engine import RunSpec
 from unlearn.formats import DataError, read_records
 from unlearn.hub_data import PRESETS, load_hub_examples
+from unlearn.jobs import Job, unlearn_job
 from unlearn.knowledge import check_examples, with_checks
+from unlearn.loop import LoopConfig
+from unlearn.methods import METHODS, config_for, describe
 from unlearn.models import BUNDLED, ModelLoadError
 from unlearn.schemas import ColumnMapping, columns, detect_schema, load_upload
 from unlearn.scoring import generate_answers
 from unlearn.store import STORE
 from unlearn.teach import TeachConfig, teach
-from viz.cards import knowledge_line, model_card
+from viz.cards import before_after_table, knowledge_line, method_card, model_card
+from viz.curves import run_curves
 from viz.sets import knowledge_bars
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -43,8 +49,6 @@ PLACEHOLDERS = {
 }
 NONE = "(none)"
 COMING = {
-    "Unlearn": "Pick a method (GA, GradDiff, NPO, SimNPO, RMU, …), run it on the forget and retain sets "
-    "with live loss curves, cancel at any step, and save the run.",
     "Compare": "Before | after, side by side: generations, token probabilities, top-k alternatives, "
     "logit lens, attention heads and Captum attributions.",
     "Audit": "REMIND loss landscapes, membership inference (LOSS, zlib, Min-K%, Min-K%++), TOFU metrics, "
@@ -294,6 +298,172 @@ def ask_ui(question: str, max_new_tokens: float) -> str:
     return text or "(the model answered with no text: only special or blank tokens)"
 
 
+# ---------------------------------------------------------------- unlearn
+JOBS: dict[str, Job] = {}  # session hash -> its running job, so Cancel stops the right run
+PRESET_LABELS = {"Quick demo (bundled model, CPU)": "quick", "Paper defaults": "paper"}
+MODE_LABELS = {"LoRA adapters": "lora", "Full parameters": "full", "Method's own subset": "subset"}
+
+
+def method_choices() -> list[tuple[str, str]]:
+    return [
+        (f"{d['name']} ({d['id']})" + ("" if d["faithful"] else " · reconstruction"), d["id"])
+        for d in map(describe, sorted(METHODS))
+    ]
+
+
+def on_method(method_id: str, preset_label: str) -> tuple[str, list[list[Any]], float]:
+    """Card, hyperparameter table and learning rate for a method and a preset."""
+    d = describe(method_id)
+    preset = PRESET_LABELS.get(preset_label, "quick")
+    rows = [
+        [h["name"], h["quick"] if preset == "quick" else h["paper"], h["quick"], h["paper"], h["help"]]
+        for h in d["hyperparameters"]
+    ]
+    return method_card(d, with_table=False), rows, d["lr"] if preset == "quick" else d["paper_lr"]
+
+
+def _hparams(method_id: str, rows: Any) -> dict[str, Any]:
+    """The edited hyperparameter table back to typed values (numbers stay numbers)."""
+    data = rows.values.tolist() if hasattr(rows, "values") else list(rows or [])
+    defaults = config_for(method_id)
+    out: dict[str, Any] = {}
+    for row in data:
+        if not row or not row[0]:
+            continue
+        name, value = str(row[0]), row[1]
+        kind = type(getattr(defaults, name, ""))
+        try:
+            out[name] = kind(value) if kind in (int, float, str) and not isinstance(value, kind) else value
+        except (TypeError, ValueError):
+            raise ValueError(f"hyperparameter {name}: {value!r} is not a valid {kind.__name__}") from None
+        if isinstance(out[name], float) and not math.isfinite(out[name]):
+            raise ValueError(f"hyperparameter {name} must be a finite number, got {value!r}")
+    return out
+
+
+def run_ui(
+    method_id,
+    preset_label,
+    mode_label,
+    hp_rows,
+    steps,
+    lr,
+    batch_size,
+    grad_accum,
+    max_length,
+    warmup,
+    seed,
+    lora_r,
+    forget,
+    retain,
+    user_sets,
+    request: gr.Request,
+):
+    """Generator: start the run in a worker thread, then redraw the curves after every step."""
+    no_table = gr.skip()
+    try:
+        STORE.require()
+        fset = ws.resolve(forget, user_sets)
+        rset = ws.resolve(retain, user_sets) if retain and retain != NONE else None
+        loop = LoopConfig(
+            lr=float(lr),
+            steps=int(steps),
+            batch_size=int(batch_size),
+            grad_accum=int(grad_accum),
+            max_length=int(max_length),
+            warmup=int(warmup),
+            seed=int(seed),
+        )
+        loop.validate()
+        spec = RunSpec(
+            method_id,
+            PRESET_LABELS.get(preset_label, "quick"),
+            _hparams(method_id, hp_rows),
+            MODE_LABELS.get(mode_label, "lora"),
+            int(lora_r),
+            loop,
+        )
+        config_for(spec.method, spec.preset, **spec.hparams)
+    except (DataError, RuntimeError, ValueError, TypeError) as e:
+        yield _error(e), None, no_table
+        return
+    train, held = ws.split_retain(rset.examples) if rset else ([], [])
+    work = unlearn_job(STORE, spec, [e for e in fset.examples], train, held, {"forget": forget, "retain": retain or ""})
+    job = JOBS[request.session_hash] = Job(work)
+    history: list[dict[str, Any]] = []
+    title = f"{describe(method_id)['name']} on {forget}"
+    try:
+        yield f"⏳ Measuring the model before {describe(method_id)['name']}…", None, no_table
+        for ev in job.events():
+            if ev.kind == "step":
+                s = ev.payload
+                history.append({"step": s.step, **s.logs})
+                msg = f"⏳ Step {s.step} / {s.total} · {s.seconds:.0f} s"
+                if "forget_prob" in s.logs:
+                    msg += f" · forget P̃ {s.logs['forget_prob']:.4f} · retain P̃ {s.logs['retain_prob']:.4f}"
+                yield msg, run_curves(history, title, s.total), no_table
+            elif ev.kind == "error":
+                yield (
+                    _error(ev.payload) + "  \nThe model is as it was before this run.",
+                    run_curves(history, title),
+                    no_table,
+                )
+            else:
+                out, run_dir = ev.payload
+                m = out.metrics
+                state = "cancelled after" if out.cancelled else "finished in"
+                msg = (
+                    f"{'⚠️' if out.cancelled else '✅'} {state} {len(out.history)} steps, {out.seconds:.0f} s. "
+                    f"The model is now *after* this run (saved as `{Path(run_dir).name}`); *before* is one click away."
+                )
+                table = before_after_table(
+                    [
+                        ("forget: " + forget, m["forget_prob_before"], m["forget_prob_after"]),
+                        ("retain, held out: " + (retain or "none"), m["retain_prob_before"], m["retain_prob_after"]),
+                    ]
+                )
+                yield msg, run_curves(out.history, title), table
+    finally:
+        job.cancel()  # a page that went away, or Cancel, stops the run at the next step
+        JOBS.pop(request.session_hash, None)
+
+
+def cancel_ui(request: gr.Request) -> str:
+    job = JOBS.get(request.session_hash)
+    if job is None:
+        return "Nothing is running."
+    job.cancel()
+    return "⏹ Cancelling at the end of the current step; the steps done so far are kept and saved as a cancelled run."
+
+
+def ask_both_ui(question: str, max_new_tokens: float) -> tuple[str, str]:
+    if not (question or "").strip():
+        return "Type a question first.", ""
+    try:
+        with STORE.before() as lm:
+            before = generate_answers(lm.model, lm.tokenizer, [question.strip()], int(max_new_tokens))[0]
+        lm = STORE.require()
+        with STORE.lock:
+            after = generate_answers(lm.model, lm.tokenizer, [question.strip()], int(max_new_tokens))[0]
+    except RuntimeError as e:
+        return _error(e), ""
+    if STORE.active_run() is None:
+        after = "(no unlearning run yet: after = before)  " + after
+    return before or "(no text)", after or "(no text)"
+
+
+def unlearn_sets_line(forget: str, retain: str) -> str:
+    return (
+        f"Forget **{forget}**, retain **{retain or 'none'}** (picked in *Model & data*; the retain set's "
+        "`eval` part, or every other item, is only measured, never trained on)."
+    )
+
+
+def reset_ui() -> str:
+    STORE.clear_run()
+    return "The model is back to before any run (saved runs stay on disk)."
+
+
 # ---------------------------------------------------------------- layout
 def build_demo() -> gr.Blocks:
     picks = ws.DEFAULT_PICKS
@@ -392,6 +562,53 @@ def build_demo() -> gr.Blocks:
                 ask_btn = gr.Button("Ask")
                 answer = gr.Textbox(label="Answer (greedy)", interactive=False)
 
+            with gr.Tab("Unlearn", id="unlearn"):
+                first = "npo"
+                card0, rows0, lr0 = on_method(first, list(PRESET_LABELS)[0])
+                with gr.Row():
+                    method = gr.Dropdown(method_choices(), value=first, label="Method", scale=2)
+                    preset = gr.Radio(list(PRESET_LABELS), value=list(PRESET_LABELS)[0], label="Defaults", scale=2)
+                    mode = gr.Radio(list(MODE_LABELS), value=list(MODE_LABELS)[0], label="Parameters trained", scale=2)
+                mcard = gr.Markdown(card0, elem_id="method-card")
+                hp_table = gr.Dataframe(
+                    value=rows0,
+                    headers=["hyperparameter", "value", "quick demo", "paper", "meaning"],
+                    interactive=True,
+                    label="Hyperparameters (edit the value column)",
+                    elem_id="hp-table",
+                )
+                with gr.Row():
+                    steps = gr.Number(12, label="Steps", precision=0)
+                    lr = gr.Number(lr0, label="Learning rate")
+                    batch_size = gr.Number(8, label="Batch size", precision=0)
+                    grad_accum = gr.Number(1, label="Gradient accumulation", precision=0)
+                with gr.Accordion("More loop settings", open=False):
+                    with gr.Row():
+                        max_length = gr.Number(256, label="Max tokens per item", precision=0)
+                        warmup = gr.Number(0, label="Warm-up steps", precision=0)
+                        seed = gr.Number(0, label="Seed", precision=0)
+                        lora_r = gr.Number(8, label="LoRA rank", precision=0)
+                unlearn_sets = gr.Markdown(elem_id="unlearn-sets")
+                with gr.Row():
+                    run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
+                    cancel_btn = gr.Button("Cancel", variant="stop")
+                    reset_btn = gr.Button("Back to before (undo the run)")
+                run_msg = gr.Markdown(elem_id="run-status")
+                curves = gr.Plot(label="Live curves", elem_id="run-curves")
+                ba = gr.Dataframe(
+                    headers=["set", "P̃ before", "P̃ after", "after / before"],
+                    label="Before | after (length-normalised answer probability, geometric mean)",
+                    elem_id="before-after",
+                )
+                gr.Markdown("#### Ask both: the model before and after, same question, greedy")
+                with gr.Row():
+                    both_q = gr.Textbox(label="Question", placeholder="e.g. Who wrote the Harry Potter books?", scale=3)
+                    both_n = gr.Slider(8, 200, value=48, step=4, label="Max new tokens", scale=1)
+                both_btn = gr.Button("Ask both")
+                with gr.Row():
+                    before_ans = gr.Textbox(label="Before", interactive=False, elem_id="before-answer")
+                    after_ans = gr.Textbox(label="After", interactive=False, elem_id="after-answer")
+
             for tab, text in COMING.items():
                 with gr.Tab(tab):
                     gr.Markdown(f"### {tab}: coming next\n{text}\n\nNothing is shown here until it is real.")
@@ -432,6 +649,34 @@ def build_demo() -> gr.Blocks:
         ).then(set_status, sets_in, status)
         ask_btn.click(ask_ui, [question, max_new], answer, api_name="ask", **model_q)
         question.submit(ask_ui, [question, max_new], answer, **model_q)
+        method.change(on_method, [method, preset], [mcard, hp_table, lr])
+        preset.change(on_method, [method, preset], [mcard, hp_table, lr])
+        for p in pickers:
+            p.change(unlearn_sets_line, [forget, retain], unlearn_sets, show_progress="hidden")
+        run_inputs = [
+            method,
+            preset,
+            mode,
+            hp_table,
+            steps,
+            lr,
+            batch_size,
+            grad_accum,
+            max_length,
+            warmup,
+            seed,
+            lora_r,
+            forget,
+            retain,
+            user_sets,
+        ]
+        run_event = run_btn.click(run_ui, run_inputs, [run_msg, curves, ba], api_name="run", **model_q)
+        cancel_btn.click(cancel_ui, None, run_msg, api_name="cancel")
+        reset_btn.click(reset_ui, None, run_msg, api_name="reset", **model_q)
+        both_btn.click(ask_both_ui, [both_q, both_n], [before_ans, after_ans], api_name="ask_both", **model_q)
+        both_q.submit(ask_both_ui, [both_q, both_n], [before_ans, after_ans], **model_q)
+        del run_event
+        demo.load(unlearn_sets_line, [forget, retain], unlearn_sets)
         demo.load(show_model, None, card).then(set_status, sets_in, status).then(
             preview, [which, *sets_in], [table, caption, know_plot]
         )

@@ -120,7 +120,11 @@ def run_unlearning(
 
     ctx.step = 1
     total = loop.total_steps(len(forget))
-    result = train_loop(trainable.params, loss_fn, pairs, loop, total, lm.device, report, should_stop)
+    try:
+        result = train_loop(trainable.params, loss_fn, pairs, loop, total, lm.device, report, should_stop)
+    except BaseException:
+        trainable.reset()  # a failed run leaves the model exactly as it was before
+        raise
     for p in trainable.params:
         p.requires_grad_(False)
     f1, r1 = _probs(lm, forget, retain_eval, loop.max_length)

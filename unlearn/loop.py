@@ -148,7 +148,7 @@ def train_loop(
         opt.step()
         opt.zero_grad(set_to_none=True)
         info = StepInfo(step, total_steps, lr, sums, time.perf_counter() - t0)
-        history.append({"step": step, "lr": lr, "seconds": info.seconds, **sums})
         if on_step is not None:
-            on_step(info)
+            on_step(info)  # may add measurements to info.logs (live probabilities): keep them
+        history.append({"step": step, "lr": lr, "seconds": info.seconds, **info.logs})
     return LoopResult(step, total_steps, cancelled, time.perf_counter() - t0, history)

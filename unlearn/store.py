@@ -10,17 +10,31 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from .models import LoadedModel, Progress, load_model, reload
+from .params import Trainable
+
+
+@dataclass
+class ActiveRun:
+    """The run whose weights are on the shared model now: the model is its "after"."""
+
+    run_dir: str
+    record: dict[str, Any]
+    trainable: Trainable  # reference() = "before"; reset() = back to the model as loaded
 
 
 class ModelStore:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._current: LoadedModel | None = None
+        self._run: ActiveRun | None = None
 
     @property
     def lock(self) -> threading.RLock:
@@ -44,8 +58,37 @@ class ModelStore:
             self.replace(new)
             return new
 
+    def active_run(self) -> ActiveRun | None:
+        return self._run
+
+    def set_run(self, run: ActiveRun | None) -> None:
+        """Make `run` the active one; the previous run's weights are removed first."""
+        with self._lock:
+            self.clear_run()
+            self._run = run
+
+    def clear_run(self) -> None:
+        """Back to the model as loaded (the active run stays saved on disk)."""
+        with self._lock:
+            if self._run is not None:
+                self._run.trainable.reset()
+                self._run = None
+
+    @contextmanager
+    def before(self) -> Iterator[LoadedModel]:
+        """The model as it was before the active run (the model itself when no run is active)."""
+        with self._lock:
+            lm = self.require()
+            if self._run is None:
+                yield lm
+            else:
+                with self._run.trainable.reference():
+                    yield lm
+
     def replace(self, lm: LoadedModel) -> None:
         with self._lock:
+            if self._current is not None and lm.model is not self._current.model:
+                self._run = None  # the run's weights went with the old model
             old, self._current = self._current, lm
             if old is not None and old.model is not lm.model:
                 del old
@@ -57,6 +100,7 @@ class ModelStore:
         `fn` may change the current weights in place; if it fails, the current model is reloaded
         from disk, so a failure never leaves a half-changed model behind."""
         with self._lock:
+            self.clear_run()
             cur = self.require()
             try:
                 new = fn(cur)

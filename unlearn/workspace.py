@@ -16,7 +16,7 @@ from .formats import DataError
 ROLES = ("forget", "retain", "holdout")
 DEFAULT_PICKS = {
     "forget": "harry_potter",
-    "retain": "general_knowledge:train",
+    "retain": "general_knowledge",
     "holdout": "fictitious_authors:holdout",
 }
 UserSets = dict[str, dict[str, Any]]  # name -> {"title", "knowledge", "description", "examples": [dict]}
@@ -118,3 +118,14 @@ def knowledge_status(role: str, ds: DataSet, taught: dict[str, Any] | None) -> t
 
 def examples_dicts(ds: DataSet) -> list[dict[str, Any]]:
     return [asdict(e) for e in ds.examples]
+
+
+def split_retain(examples: list[Example]) -> tuple[list[Example], list[Example]]:
+    """(train, eval) parts of a retain set: its own `eval` split where it has one, else every other
+    item. The eval part is only measured, never trained on, so retain figures show what was kept."""
+    held = [e for e in examples if e.split == "eval"]
+    if held:
+        return [e for e in examples if e.split != "eval"], held
+    if len(examples) < 2:
+        return list(examples), list(examples)
+    return examples[0::2], examples[1::2]

@@ -44,3 +44,37 @@ def knowledge_line(role: str, name: str, size: int, note: str, warn: str = "") -
     """One line per selected set: role, name, size, and whose knowledge it is."""
     line = f"**{role.capitalize()}**: `{name}`, {size} items: {note}"
     return line + (f"  \n⚠️ {warn}" if warn else "")
+
+
+def method_card(d: dict[str, Any], with_table: bool = True) -> str:
+    """What a method optimises, what it needs, what it trains, its paper, and both default sets."""
+    kind = (
+        "✅ faithful to the published algorithm"
+        if d["faithful"]
+        else "⚠️ **reconstruction** from the paper's description"
+    )
+    needs = (
+        ["forget set"]
+        + (["retain set"] if d["needs_retain"] else [])
+        + (["refusal list"] if d.get("needs_refusals") else [])
+    )
+    head = (
+        f"**{d['name']}** (`{d['id']}`): {d['summary']}  \n"
+        f"Needs: {', '.join(needs)} · Trains: {d['parameters_trained']} · {kind}  \n"
+        f"Paper: {d['paper']}  \nLearning rate: quick demo {d['lr']:g}, paper {d['paper_lr']:g}"
+    )
+    if not d["hyperparameters"]:
+        return head + "  \nNo hyperparameters of its own."
+    if not with_table:
+        return head
+    rows = "\n".join(f"| `{h['name']}` | {h['quick']} | {h['paper']} | {h['help']} |" for h in d["hyperparameters"])
+    return head + "\n\n| hyperparameter | quick demo | paper | meaning |\n|---|---|---|---|\n" + rows
+
+
+def before_after_table(rows: list[tuple[str, float, float]]) -> list[list[Any]]:
+    """(set, P before, P after) -> table rows with the ratio after / before.
+
+    >>> before_after_table([("forget", 0.2, 0.01)])[0][3]
+    '0.050'
+    """
+    return [[name, f"{b:.4f}", f"{a:.4f}", f"{a / b:.3f}" if b else "n/a"] for name, b, a in rows]

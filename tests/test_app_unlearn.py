@@ -1,0 +1,90 @@
+"""The Unlearn tab's handlers on the tiny model: run with live updates, cancel, ask both, undo."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+import app
+from unlearn.models import load_model
+from unlearn.store import STORE
+
+QUICK, LORA = list(app.PRESET_LABELS)[0], list(app.MODE_LABELS)[0]
+
+
+@pytest.fixture
+def loaded(tiny_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARN_RUNS_DIR", str(tmp_path / "runs"))
+    STORE.replace(load_model(str(tiny_dir), device="cpu"))
+    STORE.clear_run()
+    yield STORE.current()
+    STORE.clear_run()
+
+
+def _run(method="grad_diff", steps=3, hp_rows=None, lr=5e-3, session="s1", **kw):
+    card, rows, _ = app.on_method(method, QUICK)
+    args = [method, QUICK, LORA, hp_rows if hp_rows is not None else rows, steps, lr, 4, 1, 128, 0, 0, 4]
+    return app.run_ui(*args, "harry_potter:known", "general_knowledge", {}, SimpleNamespace(session_hash=session))
+
+
+def test_a_run_streams_steps_then_a_before_after_table(loaded) -> None:
+    updates = list(_run())
+    steps = [u for u in updates if u[0].startswith("⏳ Step")]
+    assert len(steps) == 3 and all(u[1] is not None for u in steps)
+    msg, fig, table = updates[-1]
+    assert msg.startswith("✅") and len(table) == 2 and table[0][0].startswith("forget")
+    assert any(t.name == "forget" for t in fig.data), "the final curves show the probabilities"
+    assert STORE.active_run() is not None
+
+
+def test_ask_both_answers_from_before_and_after(loaded) -> None:
+    list(_run())
+    before, after = app.ask_both_ui("Who wrote the Harry Potter books?", 8)
+    assert isinstance(before, str) and isinstance(after, str)
+    assert "Type a question" in app.ask_both_ui(" ", 8)[0]
+
+
+def test_undo_restores_the_model_as_loaded(loaded) -> None:
+    from unlearn.builtin import load_selection
+    from unlearn.scoring import answer_nll
+
+    exs = load_selection("harry_potter:known").examples
+    nll0 = answer_nll(loaded.model, loaded.tokenizer, exs)
+    list(_run())
+    assert not (answer_nll(loaded.model, loaded.tokenizer, exs) == nll0).all()
+    app.reset_ui()
+    assert (answer_nll(loaded.model, loaded.tokenizer, exs) == nll0).all() and STORE.active_run() is None
+
+
+@pytest.mark.parametrize(
+    ("hp_value", "lr", "steps", "match"),
+    [
+        ("abc", 5e-3, 3, "not a valid float"),
+        ("1.0", -1.0, 3, "learning rate"),
+        ("1.0", 5e-3, 0, "steps"),
+        ("nan", 5e-3, 3, "finite"),
+    ],
+)
+def test_bad_settings_get_a_message_and_change_nothing(loaded, hp_value, lr, steps, match) -> None:
+    _, rows, _ = app.on_method("grad_diff", QUICK)
+    rows[0][1] = hp_value
+    if steps == 0:
+        # zero steps with epochs is a valid "use epochs" setting; a negative count is not
+        steps = -1
+    updates = list(_run(hp_rows=rows, lr=lr, steps=steps))
+    assert len(updates) == 1 and updates[0][0].startswith("❌") and match in updates[0][0]
+    assert STORE.active_run() is None
+
+
+def test_cancel_stops_between_steps_and_saves_a_cancelled_run(loaded) -> None:
+    gen = _run(steps=50, session="cancel-me")
+    seen = []
+    for msg, *_ in gen:
+        seen.append(msg)
+        if msg.startswith("⏳ Step 2"):
+            assert "Cancelling" in app.cancel_ui(SimpleNamespace(session_hash="cancel-me"))
+    assert seen[-1].startswith("⚠️ cancelled") and STORE.active_run().record["status"] == "cancelled"
+    assert "Nothing is running" in app.cancel_ui(SimpleNamespace(session_hash="cancel-me"))
+    assert threading.active_count() < 50

@@ -1,0 +1,81 @@
+"""Long jobs on the shared model, run in a worker thread and reported step by step.
+
+The app's handlers are generators that must yield between steps (so the page updates and Cancel
+works); the training itself is blocking. A `Job` runs the blocking work in a thread and hands the
+generator each step through a queue; `cancel()` asks the work to stop at the next step boundary.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .engine import RunOutcome, RunSpec, run_unlearning
+from .examples import Example
+from .loop import StepInfo
+from .runs import save_run
+from .store import ActiveRun, ModelStore
+
+
+@dataclass
+class Event:
+    kind: str  # "step", "done" or "error"
+    payload: Any
+
+
+class Job:
+    """Run `work(on_step, should_stop)` in a thread; iterate to receive its events."""
+
+    def __init__(self, work: Callable[[Callable[[StepInfo], None], Callable[[], bool]], Any]) -> None:
+        self._q: queue.Queue[Event] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, args=(work,), daemon=True)
+        self._thread.start()
+
+    def _main(self, work: Callable) -> None:
+        try:
+            result = work(lambda s: self._q.put(Event("step", s)), self._stop.is_set)
+            self._q.put(Event("done", result))
+        except BaseException as e:  # reported to the page, never lost in a thread
+            self._q.put(Event("error", e))
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stop.is_set()
+
+    def events(self) -> Iterator[Event]:
+        while True:
+            ev = self._q.get()
+            yield ev
+            if ev.kind in ("done", "error"):
+                return
+
+
+def unlearn_job(
+    store: ModelStore,
+    spec: RunSpec,
+    forget: list[Example],
+    retain_train: list[Example],
+    retain_eval: list[Example],
+    sets: dict[str, str],
+) -> Callable[[Callable[[StepInfo], None], Callable[[], bool]], tuple[RunOutcome, str]]:
+    """The work of one unlearning run on the shared model: undo the previous run, unlearn, save
+    the run (finished or cancelled) and make it the active one. Holds the model lock throughout."""
+
+    def work(on_step: Callable[[StepInfo], None], should_stop: Callable[[], bool]) -> tuple[RunOutcome, str]:
+        with store.lock:
+            store.clear_run()
+            lm = store.require()
+            out = run_unlearning(lm, spec, forget, retain_train, retain_eval, on_step, should_stop)
+            run_dir = save_run(out, lm, sets)
+            record = {"id": run_dir.name, "method": spec.method, "status": "cancelled" if out.cancelled else "finished"}
+            store.set_run(ActiveRun(str(run_dir), record, out.trainable))
+            return out, str(run_dir)
+
+    return work
