@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 from pathlib import Path
@@ -25,9 +26,10 @@ from unlearn.knowledge import check_examples, with_checks
 from unlearn.loop import LoopConfig
 from unlearn.methods import METHODS, config_for, describe
 from unlearn.models import BUNDLED, ModelLoadError
+from unlearn.runs import apply_run, delete_run, list_runs
 from unlearn.schemas import ColumnMapping, columns, detect_schema, load_upload
 from unlearn.scoring import generate_answers
-from unlearn.store import STORE
+from unlearn.store import STORE, ActiveRun
 from unlearn.teach import TeachConfig, teach
 from viz.cards import before_after_table, knowledge_line, method_card, model_card
 from viz.curves import run_curves
@@ -459,6 +461,51 @@ def unlearn_sets_line(forget: str, retain: str) -> str:
     )
 
 
+def run_choices() -> list[tuple[str, str]]:
+    out = []
+    for r in list_runs():
+        m = r.get("metrics", {})
+        fb, fa = m.get("forget_prob_before"), m.get("forget_prob_after")
+        figures = f", forget {fb:.3f}→{fa:.3f}" if fb is not None and fa is not None else ""
+        out.append((f"{r['id']} · {r.get('status', '?')}{figures}", r["dir"]))
+    return out
+
+
+def refresh_runs() -> dict:
+    return gr.update(choices=run_choices(), value=None)
+
+
+def load_run_ui(run_dir: str | None) -> str:
+    """Put a saved run's weights on the loaded model: after a restart the "after" model comes back."""
+    if not run_dir:
+        return "❌ Pick a saved run first."
+    try:
+        lm = STORE.require()
+        record = json.loads((Path(run_dir) / "run.json").read_text())
+        if record["model"]["ref"] != lm.source.ref:
+            return f"❌ This run was made on {record['model']['name']}; load that model first (Model & data)."
+        with STORE.lock:
+            STORE.clear_run()
+            tr = apply_run(lm, Path(run_dir))
+            STORE.set_run(ActiveRun(run_dir, record, tr))
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        return _error(e)
+    return f"✅ Loaded run `{record['id']}` ({record['method']}, {record['status']}): the model is now its *after*."
+
+
+def delete_run_ui(run_dir: str | None) -> tuple[str, dict]:
+    if not run_dir:
+        return "❌ Pick a saved run first.", gr.update()
+    active = STORE.active_run()
+    if active is not None and Path(active.run_dir) == Path(run_dir):
+        STORE.clear_run()
+    try:
+        delete_run(Path(run_dir))
+    except ValueError as e:
+        return _error(e), refresh_runs()
+    return f"🗑 Deleted {Path(run_dir).name}.", refresh_runs()
+
+
 def reset_ui() -> str:
     STORE.clear_run()
     return "The model is back to before any run (saved runs stay on disk)."
@@ -600,6 +647,12 @@ def build_demo() -> gr.Blocks:
                     label="Before | after (length-normalised answer probability, geometric mean)",
                     elem_id="before-after",
                 )
+                with gr.Accordion("Saved runs: reload one (its after comes back from disk) or delete it", open=False):
+                    with gr.Row():
+                        saved = gr.Dropdown(run_choices(), label="Saved run", scale=4)
+                        refresh_btn = gr.Button("Refresh", scale=1)
+                        load_run_btn = gr.Button("Load run", scale=1)
+                        delete_run_btn = gr.Button("Delete run", variant="stop", scale=1)
                 gr.Markdown("#### Ask both: the model before and after, same question, greedy")
                 with gr.Row():
                     both_q = gr.Textbox(label="Question", placeholder="e.g. Who wrote the Harry Potter books?", scale=3)
@@ -675,7 +728,10 @@ def build_demo() -> gr.Blocks:
         reset_btn.click(reset_ui, None, run_msg, api_name="reset", **model_q)
         both_btn.click(ask_both_ui, [both_q, both_n], [before_ans, after_ans], api_name="ask_both", **model_q)
         both_q.submit(ask_both_ui, [both_q, both_n], [before_ans, after_ans], **model_q)
-        del run_event
+        run_event.then(refresh_runs, None, saved)
+        refresh_btn.click(refresh_runs, None, saved)
+        load_run_btn.click(load_run_ui, saved, run_msg, api_name="load_run", **model_q)
+        delete_run_btn.click(delete_run_ui, saved, [run_msg, saved], api_name="delete_run", **model_q)
         demo.load(unlearn_sets_line, [forget, retain], unlearn_sets)
         demo.load(show_model, None, card).then(set_status, sets_in, status).then(
             preview, [which, *sets_in], [table, caption, know_plot]

@@ -88,3 +88,21 @@ def test_cancel_stops_between_steps_and_saves_a_cancelled_run(loaded) -> None:
     assert seen[-1].startswith("⚠️ cancelled") and STORE.active_run().record["status"] == "cancelled"
     assert "Nothing is running" in app.cancel_ui(SimpleNamespace(session_hash="cancel-me"))
     assert threading.active_count() < 50
+
+
+def test_saved_runs_reload_onto_the_model_and_can_be_deleted(loaded) -> None:
+    from unlearn.builtin import load_selection
+    from unlearn.scoring import answer_nll
+
+    exs = load_selection("harry_potter:known").examples
+    list(_run())
+    after = answer_nll(loaded.model, loaded.tokenizer, exs)
+    choices = app.run_choices()
+    assert len(choices) == 1 and "finished" in choices[0][0]
+    app.reset_ui()
+    msg = app.load_run_ui(choices[0][1])
+    assert msg.startswith("✅") and STORE.active_run() is not None
+    assert abs(answer_nll(loaded.model, loaded.tokenizer, exs) - after).max() < 1e-5
+    msg, _ = app.delete_run_ui(choices[0][1])
+    assert "Deleted" in msg and app.run_choices() == [] and STORE.active_run() is None
+    assert app.load_run_ui(None).startswith("❌")
