@@ -2,7 +2,8 @@
 
 Used by the browser tests and, from the command line, to take the README's screenshots:
 
-    .venv/bin/python tests/browser.py --model bundled --out assets/screenshot_model_data.png
+    .venv/bin/python tests/browser.py --model bundled --tab model     # assets/screenshot_model_data.png
+    .venv/bin/python tests/browser.py --model bundled --tab unlearn   # assets/screenshot_unlearn.png
 """
 
 from __future__ import annotations
@@ -96,14 +97,33 @@ def screenshot_model_tab(page, url: str, out: Path, forget: str = "harry_potter"
     page.screenshot(path=str(out), full_page=True)
 
 
+def screenshot_unlearn_tab(page, url: str, out: Path, question: str = "Who wrote the Harry Potter books?") -> None:
+    """Run the default method (NPO, quick defaults) from the Unlearn tab, ask both models a forget
+    question, and save a full-page screenshot with the curves and the before/after table."""
+    page.goto(url)
+    page.wait_for_selector("#model-card table", timeout=60_000)
+    page.get_by_role("tab", name="Unlearn").click()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.locator("#run-status").get_by_text("finished in").wait_for(timeout=900_000)
+    page.get_by_placeholder("e.g. Who wrote the Harry Potter books?").fill(question)
+    page.get_by_role("button", name="Ask both").click()
+    after = page.locator("#after-answer textarea")
+    page.wait_for_function("(el) => el.value.length > 0", arg=after.element_handle(), timeout=120_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out), full_page=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="bundled")
-    ap.add_argument("--out", default=str(ROOT / "assets" / "screenshot_model_data.png"))
+    ap.add_argument("--tab", default="model", choices=["model", "unlearn"])
+    ap.add_argument("--out", default=None, help="default: assets/screenshot_<tab>.png")
     args = ap.parse_args()
+    names = {"model": "screenshot_model_data.png", "unlearn": "screenshot_unlearn.png"}
+    out = Path(args.out or ROOT / "assets" / names[args.tab])
     with running_app(args.model) as url, browser_page() as page:
-        screenshot_model_tab(page, url, Path(args.out))
-    print(args.out)
+        (screenshot_model_tab if args.tab == "model" else screenshot_unlearn_tab)(page, url, out)
+    print(out)
 
 
 if __name__ == "__main__":

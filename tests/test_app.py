@@ -130,3 +130,25 @@ def test_model_and_data_tab_in_headless_chromium(tiny_dir, tmp_path) -> None:
         page.wait_for_function("(el) => el.value.length > 0", arg=answer.element_handle(), timeout=60_000)
         page.screenshot(path=str(tmp_path / "model_tab.png"), full_page=True)
     assert not errors, json.dumps(errors)
+
+
+@pytest.mark.browser
+def test_unlearn_tab_runs_in_headless_chromium(tiny_dir, tmp_path) -> None:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: install the Debian packages chromium and chromium-driver")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    errors: list[str] = []
+    env = {"UNLEARN_CACHE_DIR": str(tmp_path), "UNLEARN_RUNS_DIR": str(tmp_path / "runs")}
+    with running_app(str(tiny_dir), env=env) as url, browser_page() as page:
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("#model-card table", timeout=60_000)
+        page.get_by_role("tab", name="Unlearn").click()
+        assert "faithful" in page.inner_text("#method-card")
+        page.get_by_role("button", name="Run", exact=True).click()
+        page.locator("#run-status").get_by_text("finished in").wait_for(timeout=120_000)
+        assert "forget: harry_potter" in page.inner_text("#before-after")
+        page.screenshot(path=str(tmp_path / "unlearn_tab.png"), full_page=True)
+    assert not errors, json.dumps(errors)
+    assert any((tmp_path / "runs").iterdir()), "the run was saved"

@@ -25,6 +25,7 @@ class GradientAscent(Method):
         paper="Jang et al. 2023, Knowledge Unlearning for Mitigating Privacy Risks in LMs (arXiv 2210.01504)",
         summary="Pushes the forget answers' likelihood down, with no retain term: collapses if run long.",
         needs_retain=False,
+        lr=1e-3,
     )
     Config = GAConfig
 

@@ -28,6 +28,7 @@ class GradDiff(Method):
         paper="Liu et al. 2022, Continual Learning and Private Unlearning (arXiv 2203.12817); TOFU baseline",
         summary="Gradient ascent on the forget set plus ordinary descent on the retain set.",
         needs_retain=True,
+        lr=1e-3,
     )
     Config = GradDiffConfig
 

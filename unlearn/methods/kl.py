@@ -27,6 +27,7 @@ class KLMin(Method):
         paper="Maini et al. 2024, TOFU: A Task of Fictitious Unlearning for LLMs (arXiv 2401.06121)",
         summary="Gradient ascent on the forget set; on the retain set, stay close (KL) to the model before.",
         needs_retain=True,
+        lr=1e-3,
     )
     Config = KLConfig
 

@@ -17,7 +17,9 @@ from .registry import Method, MethodInfo, hp, register
 class NPOConfig:
     beta: float = hp(0.1, 0.1, "inverse temperature β of the preference term")
     gamma: float = hp(1.0, 1.0, "weight of the forget term")
-    alpha: float = hp(1.0, 1.0, "weight of the retain term")
+    # quick 10: the NPO term acts on summed sequence log-probs (~15 tokens per answer) while the
+    # retain NLL is a per-token mean, so α = 1 lets forgetting swamp the retain set on SmolLM2
+    alpha: float = hp(10.0, 1.0, "weight of the retain term")
     retain_loss: str = hp("nll", "nll", "retain loss: nll or kl")
 
 
@@ -30,6 +32,7 @@ class NPO(Method):
         summary="Treats forget answers as dispreferred relative to the model before (the reference, adapters "
         "off): a bounded, slower-diverging alternative to gradient ascent.",
         needs_retain=False,
+        lr=1e-3,
     )
     Config = NPOConfig
 
