@@ -35,3 +35,17 @@ def test_bad_run_options_exit_2_with_a_message(bad: list[str], tiny_dir: Path, t
     args = ["run", "--model", str(tiny_dir), "--device", "cpu", "--steps", "1", "--out", str(tmp_path), *bad]
     assert main(args) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_sweep_runs_each_method_from_the_same_before_and_prints_the_table(
+    tiny_dir: Path, tmp_path: Path, capsys
+) -> None:
+    args = ["sweep", "--model", str(tiny_dir), "--device", "cpu", "--methods", "ga", "npo"]
+    args += ["--forget", "harry_potter:known", "--steps", "1", "--out", str(tmp_path), "--json"]
+    assert main(args) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    rows = json.loads(out[-1])["methods"]
+    assert [r["method"] for r in rows] == ["ga", "npo"]
+    # both started from the same model: the same "before"
+    assert rows[0]["forget_prob_before"] == pytest.approx(rows[1]["forget_prob_before"], rel=1e-9)
+    assert any(line.startswith("| Gradient ascent") for line in out)

@@ -50,14 +50,30 @@ def _logits(lm) -> torch.Tensor:
         return lm.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits.clone()
 
 
-@pytest.mark.parametrize("method_id", sorted(METHODS))
-@pytest.mark.parametrize("mode", ["lora", "full"])
+TINY_LAYERS = 2  # conftest.make_tiny_model
+
+
+def _modes(method_id: str) -> list[str]:
+    """lora and full for every method; "subset" too where the method names its own parameters."""
+    pattern = get_method(method_id).subset_pattern(config_for(method_id), TINY_LAYERS)
+    return ["lora", "full"] + (["subset"] if pattern is not None else [])
+
+
+CASES = [(m, mode) for m in sorted(METHODS) for mode in _modes(m)]
+
+# Learning rate per method where 5e-3 does not fit the tiny model (say why); the rest use LR.
+LR = 5e-3
+METHOD_LR: dict[str, float] = {}
+
+
+@pytest.mark.parametrize(("method_id", "mode"), CASES)
 def test_method_contract(method_id: str, mode: str, knowing) -> None:
     tiny = knowing
     before_logits = _logits(tiny)
     base = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
     nll0 = answer_nll(tiny.model, tiny.tokenizer, FORGET).mean()
-    spec = RunSpec(method_id, mode=mode, loop=LoopConfig(lr=5e-3, steps=4, batch_size=2), eval_items=2)
+    lr = METHOD_LR.get(method_id, LR)
+    spec = RunSpec(method_id, mode=mode, loop=LoopConfig(lr=lr, steps=4, batch_size=2), eval_items=2)
     grads_seen: dict[str, bool] = {}
 
     def check_grads(step) -> None:

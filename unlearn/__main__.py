@@ -100,16 +100,13 @@ def cmd_run(a: argparse.Namespace) -> int:
     from .loop import LoopConfig
     from .methods import get_method
     from .runs import save_run
+    from .workspace import split_retain
 
     info = get_method(a.method).info
     lm = load_model(a.model, device=a.device)
     forget = load_selection(a.forget).examples
-    retain_all = load_selection(a.retain).examples if a.retain else []
     # train on one part of the retain set, measure on the other (never trained on)
-    train = [e for e in retain_all if e.split != "eval"]
-    held = [e for e in retain_all if e.split == "eval"]
-    if a.retain and not held:
-        held, train = retain_all[1::2], retain_all[0::2]
+    train, held = split_retain(load_selection(a.retain).examples) if a.retain else ([], [])
     loop = LoopConfig(
         lr=a.lr if a.lr is not None else (info.lr if a.preset == "quick" else info.paper_lr),
         steps=a.steps,
@@ -137,6 +134,30 @@ def cmd_run(a: argparse.Namespace) -> int:
         **out.metrics,
     }
     _emit(result, a.json)
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    result = run_bench(a.model, device=a.device, quick=a.quick)
+    if a.json:
+        print(json.dumps(result))
+    else:
+        print("targets met: " + ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in result["met"].items()))
+    return 0
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .sweep import markdown_table, sweep
+
+    lm = load_model(a.model, device=a.device)
+    rows = sweep(lm, a.methods, a.forget, a.retain, a.steps, Path(a.out) if a.out else None)
+    print(markdown_table(rows))
+    if a.json:
+        print(json.dumps({"methods": rows}))
     return 0
 
 
@@ -199,6 +220,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--eval-every", type=int, default=1, help="steps between live probability measurements")
     sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
     sp.set_defaults(fn=cmd_run)
+
+    sp = sub.add_parser("sweep", help="run every method with quick defaults on one task; print the table")
+    model_args(sp)
+    sp.add_argument("--methods", nargs="*", default=[], help="method ids (default: all)")
+    sp.add_argument("--forget", default="harry_potter")
+    sp.add_argument("--retain", default="general_knowledge")
+    sp.add_argument("--steps", type=int, default=12)
+    sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
+    sp.set_defaults(fn=cmd_sweep)
+
+    sp = sub.add_parser("bench", help="measure loop overhead, compute use, memory and demo time against targets")
+    model_args(sp)
+    sp.add_argument("--quick", action="store_true", help="tiny sizes, for tests: the figures mean little")
+    sp.set_defaults(fn=cmd_bench)
     return p
 
 

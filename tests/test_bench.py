@@ -1,0 +1,24 @@
+"""The benchmark command runs end to end on the tiny model. Figures are not checked against the
+targets: timings on a shared machine are noise, and a 2-layer toy says nothing about them."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from unlearn.__main__ import main
+from unlearn.bench import TARGETS
+
+
+def test_bench_prints_the_four_figures_as_one_json_line(tiny_dir: Path, capsys) -> None:
+    assert main(["bench", "--model", str(tiny_dir), "--device", "cpu", "--quick", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    out = json.loads(lines[-1])
+    assert len(lines) >= 5  # one human-readable line per measurement before the JSON
+    for key in TARGETS:
+        assert math.isfinite(out[key]) and out[key] > 0, key
+    assert set(out["met"]) == set(TARGETS) and all(isinstance(v, bool) for v in out["met"].values())
+    assert set(out["targets"]) == set(TARGETS)
+    assert out["device"] == "cpu" and out["threads"] >= 1
+    assert out["peak_bytes"] > 0 and out["model_bytes"] > 0
