@@ -16,6 +16,14 @@ from unlearn.store import STORE
 from .browser import CHROMIUM, browser_page, running_app
 
 
+def require_chromium() -> None:
+    """Skip without a browser, except in CI (REQUIRE_BROWSER=1), where a missing browser fails."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: install the Debian packages chromium and chromium-driver")
+        pytest.skip(f"{CHROMIUM} is not installed")
+
+
 @pytest.fixture
 def loaded(tiny_dir: Path):
     STORE.replace(load_model(str(tiny_dir), device="cpu"))
@@ -112,10 +120,7 @@ def test_teach_and_ask(loaded, cache_tmp) -> None:
 
 @pytest.mark.browser
 def test_model_and_data_tab_in_headless_chromium(tiny_dir, tmp_path) -> None:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing: install the Debian packages chromium and chromium-driver")
-        pytest.skip(f"{CHROMIUM} is not installed")
+    require_chromium()
     errors: list[str] = []
     with running_app(str(tiny_dir), env={"UNLEARN_CACHE_DIR": str(tmp_path)}) as url, browser_page() as page:
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -134,10 +139,7 @@ def test_model_and_data_tab_in_headless_chromium(tiny_dir, tmp_path) -> None:
 
 @pytest.mark.browser
 def test_unlearn_tab_runs_in_headless_chromium(tiny_dir, tmp_path) -> None:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing: install the Debian packages chromium and chromium-driver")
-        pytest.skip(f"{CHROMIUM} is not installed")
+    require_chromium()
     errors: list[str] = []
     env = {"UNLEARN_CACHE_DIR": str(tmp_path), "UNLEARN_RUNS_DIR": str(tmp_path / "runs")}
     with running_app(str(tiny_dir), env=env) as url, browser_page() as page:

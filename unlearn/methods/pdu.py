@@ -24,7 +24,7 @@ from .registry import Method, MethodInfo, hp, register
 
 @dataclass
 class PDUConfig:
-    lambda0: float = hp(10.0, 100.0, "initial dual variable λ₀ (weight of the retain constraint)")
+    lambda0: float = hp(100.0, 100.0, "initial dual variable λ₀ (weight of the retain constraint)")
     eta: float = hp(5.0, 5.0, "dual step size η")
     eps_margin: float = hp(0.05, 0.05, "ε = first-step retain loss × (1 + eps_margin)")
     warmup_steps: int = hp(2, 0, "optimizer steps before λ starts to move")
