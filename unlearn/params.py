@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import torch
 from peft import LoraConfig
@@ -21,7 +22,7 @@ ADAPTER = "unlearn"
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-class Trainable:
+class Trainable(ABC):
     """Base: the trained parameters, a `reference()` context, `reset()` and the changed weights."""
 
     kind = "?"
@@ -30,15 +31,17 @@ class Trainable:
         self.model = model
         self.params: list[torch.nn.Parameter] = []
 
-    @contextmanager
-    def reference(self) -> Iterator[None]:  # pragma: no cover - overridden
-        yield
+    @abstractmethod
+    def reference(self) -> AbstractContextManager[None]:
+        """Within the block the model computes as it did before the run."""
 
-    def reset(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def reset(self) -> None:
+        """Restore the weights before the run exactly and stop training."""
 
-    def changed(self) -> dict[str, torch.Tensor]:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def changed(self) -> dict[str, torch.Tensor]:
+        """The weights the run changed, by parameter name (what a saved run stores)."""
 
     def n_trained(self) -> int:
         return sum(p.numel() for p in self.params)

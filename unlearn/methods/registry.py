@@ -7,6 +7,7 @@ and its loss. The training loop never names a method.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
@@ -68,17 +69,18 @@ class Context:
             yield
 
 
-class Method:
+class Method(ABC):
     info: ClassVar[MethodInfo]
     Config: ClassVar[type]
 
     def __init__(self, cfg: Any, ctx: Context) -> None:
         self.cfg, self.ctx = cfg, ctx
 
+    @abstractmethod
     def loss(self, forget: Batch, retain: Batch | None) -> tuple[torch.Tensor, dict[str, float]]:
-        raise NotImplementedError  # every registered method overrides this
+        """The method's loss on one forget batch (and retain batch), and the terms to log."""
 
-    def after_step(self, logs: dict[str, float]) -> None:
+    def after_step(self, logs: dict[str, float]) -> None:  # noqa: B027 - an optional hook, not abstract
         """Hook for state a method updates between steps (e.g. a dual variable)."""
 
     @classmethod
