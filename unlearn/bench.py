@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from .builtin import load_selection
 from .engine import RunSpec, run_unlearning
 from .examples import Example
+from .forward import answer_window
 from .loop import cycle_batches
 from .methods import config_for
 from .models import LoadedModel, load_model
@@ -141,32 +142,36 @@ def bare_loop(
     alpha: float,
 ) -> list[float]:
     """NPO + retain NLL on LoRA params with AdamW, written out by hand; returns a clock reading
-    after each step. B batch, T tokens, V vocabulary."""
+    after each step. B batch, W answer-window columns, V vocabulary."""
     device = params[0].device
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     # bf16 autocast on CUDA, as the project loop does, so both do the same arithmetic
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
+    def fwd(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        # the head only over the answer window, as the project does (forward.py), written out here
+        cols = (b["labels"] != IGNORE).any(0).nonzero().flatten()
+        keep = torch.arange(max(int(cols[0]) - 1, 0), int(cols[-1]) + 1, device=device)  # (W,)
+        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], logits_to_keep=keep).logits
+        return logits, b["labels"][:, keep]  # (B, W, V), (B, W)
+
     def seq_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        logits = logits[:, :-1].float()  # (B, T-1, V): position t predicts token t+1
-        target = labels[:, 1:]  # (B, T-1), IGNORE off the answer
+        logits = logits[:, :-1].float()  # (B, W-1, V): position t predicts token t+1
+        target = labels[:, 1:]  # (B, W-1), IGNORE off the answer
         nll = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="none")
         return nll.view(target.shape).sum(1)  # (B,)
 
     stamps = []
     for fb, rb in pairs:
         with autocast:
-            logits = model(input_ids=fb["input_ids"], attention_mask=fb["attention_mask"]).logits  # (B, T, V)
-            logp = -seq_nll(logits, fb["labels"])  # (B,) log π_θ(y|x)
+            logp = -seq_nll(*fwd(fb))  # (B,) log π_θ(y|x)
             with torch.no_grad():  # the reference π_θ₀ is the same model with its adapters off
                 model.disable_adapters()
-                ref = model(input_ids=fb["input_ids"], attention_mask=fb["attention_mask"]).logits  # (B, T, V)
+                ref_logp = -seq_nll(*fwd(fb))  # (B,)
                 model.enable_adapters()
-                ref_logp = -seq_nll(ref, fb["labels"])  # (B,)
             npo = (-(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp))).mean()  # ()
-            r_logits = model(input_ids=rb["input_ids"], attention_mask=rb["attention_mask"]).logits  # (B, T, V)
             n_answer = (rb["labels"][:, 1:] != IGNORE).sum().clamp(min=1)
-            retain = seq_nll(r_logits, rb["labels"]).sum() / n_answer  # () mean token NLL
+            retain = seq_nll(*fwd(rb)).sum() / n_answer  # () mean token NLL
             loss = gamma * npo + alpha * retain
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
@@ -214,33 +219,40 @@ def time_bare_loop(lm: LoadedModel, spec: RunSpec, pairs: list[tuple[Batch, Batc
 # (b) FLOPs
 
 
-def matmul_params(model: torch.nn.Module) -> int:
-    """N: parameters that take part in a matmul per token. The input embedding is a lookup (no
-    FLOPs); the output head is a matmul, and counted once even when tied to the embedding."""
+def matmul_params(model: torch.nn.Module) -> tuple[int, int]:
+    """(body, head): weights taking part in a matmul per token in the transformer body, and in the
+    output head. The input embedding is a lookup (no FLOPs); the head is a matmul, counted even when
+    tied to the embedding. LoRA weights are counted apart (`step_flops`)."""
     emb = model.get_input_embeddings().weight
     head = model.get_output_embeddings()
-    # named_parameters() yields a tied tensor once; LoRA weights are counted apart (step_flops)
-    n = sum(p.numel() for name, p in model.named_parameters() if "lora_" not in name) - emb.numel()
-    return n + (emb.numel() if head is not None and head.weight is emb else 0)
+    head_w = head.weight if head is not None else emb
+    # named_parameters() yields a tied tensor once
+    body = sum(p.numel() for name, p in model.named_parameters() if "lora_" not in name)
+    body -= emb.numel() + (head_w.numel() if head_w is not emb else 0)
+    return body, head_w.numel()
 
 
-def step_flops(forget: Batch, retain: Batch, n_base: int, n_lora: int) -> float:
+def step_flops(forget: Batch, retain: Batch, n_body: int, n_head: int, n_lora: int) -> float:
     """Training FLOPs of one NPO + retain step, counting real (non-pad) tokens only.
 
-    Per token, a forward pass costs 2·N (one multiply-add per weight). With N the base model's
-    matmul weights and L the LoRA weights:
+    Per token, a forward matmul costs 2 FLOPs per weight. With N the body's weights, L the LoRA
+    weights and H the head's (applied only to the answer window's rows, forward.py):
       - forget pass, adapters on, with gradients: forward 2(N+L); backward through the frozen
         weights still computes activation gradients, 2N, and through LoRA both activation and weight
-        gradients, 4L: in all 4N + 6L;
-      - reference pass on the forget batch, adapters off, no gradients: 2N;
-      - retain pass, adapters on, with gradients: 4N + 6L.
+        gradients, 4L: 4N + 6L per token, and 4H per window row (the head is frozen);
+      - reference pass on the forget batch, adapters off, no gradients: 2N per token, 2H per row;
+      - retain pass, adapters on, with gradients: as the forget pass.
     Attention scores (4·T·d per token per layer) and the norms are left out: at these lengths they
     are a few percent, so the share of peak is slightly understated, never flattered.
     """
-    tf = float(forget["attention_mask"].sum())
-    tr = float(retain["attention_mask"].sum())
-    train_pass = 4 * n_base + 6 * n_lora
-    return tf * (train_pass + 2 * n_base) + tr * train_pass
+
+    def tokens(b: Batch) -> tuple[float, float]:
+        window = answer_window(b["labels"])
+        return float(b["attention_mask"].sum()), float(b["attention_mask"][:, window].sum())
+
+    (tf, hf), (tr, hr) = tokens(forget), tokens(retain)
+    train_tok, train_row = 4 * n_body + 6 * n_lora, 4 * n_head
+    return tf * (train_tok + 2 * n_body) + hf * (train_row + 2 * n_head) + tr * train_tok + hr * train_row
 
 
 def peak_matmul_flops(device: torch.device, n: int, seconds: float) -> float:
@@ -357,12 +369,12 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
     log(f"matmul peak ({sz.matmul_n}², {str(lm.dtype).removeprefix('torch.')}): {peak / 1e9:.1f} GFLOP/s")
     log(f"loop {loop_rate:.3f} steps/s, bare {bare_rate:.3f} steps/s: ratio {loop_rate / bare_rate:.3f}")
 
-    n_base = matmul_params(lm.model)
+    n_body, n_head = matmul_params(lm.model)
     lora = make_trainable(lm.model, spec.mode, None, spec.lora_r)
     n_lora = lora.n_trained()
     lora.reset()
     timed = pairs[sz.warmup :]
-    flops = sum(step_flops(f, r, n_base, n_lora) for f, r in timed) / len(timed)
+    flops = sum(step_flops(f, r, n_body, n_head, n_lora) for f, r in timed) / len(timed)
     achieved = flops * loop_rate
     log(f"loop training compute {achieved / 1e9:.1f} GFLOP/s ({flops / 1e9:.1f} GFLOP/step): {achieved / peak:.3f}")
 

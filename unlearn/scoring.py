@@ -16,6 +16,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .examples import Example
+from .forward import answer_logits
 from .losses import sequence_nll
 from .prompts import chat_prompt, collate, encode
 
@@ -35,8 +36,7 @@ def answer_nll(
     for i in range(0, len(examples), batch_size):
         enc = [encode(tokenizer, ex, max_length) for ex in examples[i : i + batch_size]]
         batch = collate(enc, pad, device)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        total, count = sequence_nll(logits, batch["labels"])  # (B,), (B,)
+        total, count = sequence_nll(*answer_logits(model, batch))  # (B,), (B,)
         out.extend((total / count).tolist())
     return np.asarray(out, dtype=np.float64)
 

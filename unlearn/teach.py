@@ -18,7 +18,9 @@ import torch
 
 from .builtin import load_selection
 from .examples import Example
+from .forward import answer_logits
 from .loop import LoopConfig, StepInfo, cycle_batches, train_loop
+from .losses import mean_nll
 from .models import LoadedModel, ModelSource, Progress, load_model
 from .paths import atomic_dir, cache_dir
 from .prompts import collate, encode
@@ -75,7 +77,7 @@ def nll_loss_fn(lm: LoadedModel, max_length: int) -> Callable[[list[Example]], t
 
     def loss_fn(batch: list[Example]) -> tuple[torch.Tensor, dict[str, float]]:
         b = collate([encode(lm.tokenizer, e, max_length, add_eos=True) for e in batch], pad, lm.device)
-        loss = lm.model(**b).loss
+        loss = mean_nll(*answer_logits(lm.model, b))  # = HF `outputs.loss`, head on the answers only
         return loss, {"loss": float(loss.detach())}
 
     return loss_fn

@@ -54,7 +54,7 @@ class CEU(Method):
     Config = CEUConfig
 
     def loss(self, forget, retain):
-        labels = drop_first_answer_tokens(forget["labels"], self.cfg.skip_first)
-        logits = self.ctx.logits(forget)
+        logits, labels = self.ctx.answer_logits(forget)
+        labels = drop_first_answer_tokens(labels, self.cfg.skip_first)
         lf = soft_target_ce(logits, ceu_target(logits, labels), labels)
         return lf, {"ce_u": lf.item()}

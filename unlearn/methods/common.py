@@ -17,10 +17,10 @@ def retain_loss(ctx: Context, retain: Batch | None, kind: str = "nll") -> torch.
         return torch.zeros((), device=next(ctx.model.parameters()).device)
     if kind not in RETAIN_KINDS:
         raise ValueError(f"unknown retain loss {kind!r}; valid: {', '.join(RETAIN_KINDS)}")
-    logits = ctx.logits(retain)
+    logits, labels = ctx.answer_logits(retain)
     if kind == "nll":
-        return mean_nll(logits, retain["labels"])
-    return kl_on_answers(ctx.ref_logits(retain), logits, retain["labels"])
+        return mean_nll(logits, labels)
+    return kl_on_answers(ctx.answer_logits(retain, reference=True)[0], logits, labels)
 
 
 def npo_term(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.Tensor:
@@ -33,6 +33,5 @@ def npo_term(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.T
 
 def seq_logprob(ctx: Context, batch: Batch, reference: bool = False) -> torch.Tensor:
     """log π(y|x) = −NLL summed over answer tokens, (B,)."""
-    logits = ctx.ref_logits(batch) if reference else ctx.logits(batch)
-    nll, _ = sequence_nll(logits, batch["labels"])
+    nll, _ = sequence_nll(*ctx.answer_logits(batch, reference))
     return -nll

@@ -30,5 +30,5 @@ class GradientAscent(Method):
     Config = GAConfig
 
     def loss(self, forget, retain):
-        lf = mean_nll(self.ctx.logits(forget), forget["labels"])
+        lf = mean_nll(*self.ctx.answer_logits(forget))
         return -lf, {"forget_nll": lf.item()}

@@ -34,6 +34,6 @@ class GradDiff(Method):
 
     def loss(self, forget, retain):
         c = self.cfg
-        lf = mean_nll(self.ctx.logits(forget), forget["labels"])
+        lf = mean_nll(*self.ctx.answer_logits(forget))
         lr = retain_loss(self.ctx, retain, c.retain_loss)
         return -c.gamma * lf + c.alpha * lr, {"forget_nll": lf.item(), "retain_loss": lr.item()}

@@ -33,6 +33,6 @@ class KLMin(Method):
 
     def loss(self, forget, retain):
         c = self.cfg
-        lf = mean_nll(self.ctx.logits(forget), forget["labels"])
+        lf = mean_nll(*self.ctx.answer_logits(forget))
         lr = retain_loss(self.ctx, retain, "kl")
         return -c.gamma * lf + c.alpha * lr, {"forget_nll": lf.item(), "retain_kl": lr.item()}

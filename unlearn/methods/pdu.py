@@ -51,7 +51,7 @@ class PDU(Method):
         self.eps: float | None = None  # set from the first retain loss
 
     def loss(self, forget, retain):
-        lg, _, mask = shift(self.ctx.logits(forget), forget["labels"])  # (B, T-1, V), mask (B, T-1)
+        lg, _, mask = shift(*self.ctx.answer_logits(forget))  # (B, T-1, V), mask (B, T-1)
         margin = lg.max(-1).values - lg.mean(-1)  # (B, T-1)
         lf = (margin.pow(2) * mask).sum() / mask.sum().clamp(min=1)
         lr = retain_loss(self.ctx, retain, "nll")

@@ -17,6 +17,7 @@ import torch
 from transformers import PreTrainedModel
 
 from ..examples import Example
+from ..forward import answer_logits
 from ..params import Trainable
 
 Batch = dict[str, torch.Tensor]
@@ -55,13 +56,13 @@ class Context:
     step: int = 0  # optimizer step about to be taken (1-based), for schedules such as PDU's dual step
     seed: int = 0  # run seed, for methods that draw random targets (RMU's u, random labels)
 
-    def logits(self, batch: Batch) -> torch.Tensor:
-        return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-
-    @torch.no_grad()
-    def ref_logits(self, batch: Batch) -> torch.Tensor:
-        with self.reference():
-            return self.logits(batch)
+    def answer_logits(self, batch: Batch, reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits over the batch's answer window and the labels aligned with them (forward.py);
+        `reference=True`: of the model before the run, without gradients."""
+        if not reference:
+            return answer_logits(self.model, batch)
+        with torch.no_grad(), self.reference():
+            return answer_logits(self.model, batch)
 
     @contextmanager
     def reference(self) -> Iterator[None]:

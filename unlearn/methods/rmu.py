@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..forward import accepts_logits_to_keep
 from .registry import Batch, Method, MethodInfo, hp, register
 
 
@@ -77,7 +78,11 @@ class RMU(Method):
         """h_l for every position: (B, T, d)."""
         layer = self.layer_index(self.cfg, self.ctx.model.config.num_hidden_layers)
         out = self.ctx.model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            output_hidden_states=True,
+            # RMU reads hidden states only: skip the vocabulary head where the model allows it
+            **({"logits_to_keep": 1} if accepts_logits_to_keep(self.ctx.model) else {}),
         )
         return out.hidden_states[layer + 1]  # [0] is the embeddings
 

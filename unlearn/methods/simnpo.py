@@ -41,7 +41,7 @@ class SimNPO(Method):
 
     def loss(self, forget, retain):
         c = self.cfg
-        nll, n = sequence_nll(self.ctx.logits(forget), forget["labels"])
+        nll, n = sequence_nll(*self.ctx.answer_logits(forget))
         lf = (-(2.0 / c.beta) * F.logsigmoid(c.beta * (nll / n - c.delta))).mean()
         lr = retain_loss(self.ctx, retain, c.retain_loss)
         return c.gamma * lf + c.alpha * lr, {

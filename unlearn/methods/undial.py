@@ -46,6 +46,7 @@ class Undial(Method):
     Config = UndialConfig
 
     def loss(self, forget, retain):
-        probs = undial_target(self.ctx.ref_logits(forget), forget["labels"], self.cfg.beta)
-        lf = soft_target_ce(self.ctx.logits(forget), probs, forget["labels"])
+        ref, labels = self.ctx.answer_logits(forget, reference=True)
+        logits, _ = self.ctx.answer_logits(forget)
+        lf = soft_target_ce(logits, undial_target(ref, labels, self.cfg.beta), labels)
         return lf, {"undial": lf.item()}

@@ -40,7 +40,7 @@ class WGA(Method):
 
     def loss(self, forget, retain):
         c = self.cfg
-        nll, mask = token_nll(self.ctx.logits(forget), forget["labels"])  # (B, T-1), zero off the answer
+        nll, mask = token_nll(*self.ctx.answer_logits(forget))  # (B, T-1), zero off the answer
         weight = (-nll).detach().exp() ** c.beta  # p_θ(y_t)^β, no gradient through the weight
         lf = -(weight * nll).sum() / mask.sum().clamp(min=1)
         lr = retain_loss(self.ctx, retain, c.retain_loss)
