@@ -356,6 +356,7 @@ def run_ui(
     warmup,
     seed,
     lora_r,
+    low_memory,
     forget,
     retain,
     user_sets,
@@ -384,6 +385,7 @@ def run_ui(
             MODE_LABELS.get(mode_label, "lora"),
             int(lora_r),
             loop,
+            low_memory=bool(low_memory),
         )
         config_for(spec.method, spec.preset, **spec.hparams)
     except (DataError, RuntimeError, ValueError, TypeError) as e:
@@ -635,6 +637,11 @@ def build_demo() -> gr.Blocks:
                         warmup = gr.Number(0, label="Warm-up steps", precision=0)
                         seed = gr.Number(0, label="Seed", precision=0)
                         lora_r = gr.Number(8, label="LoRA rank", precision=0)
+                        low_memory = gr.Checkbox(
+                            False,
+                            label="Low memory",
+                            info="recompute activations during backward: a fraction of the memory, ~30% slower",
+                        )
                 unlearn_sets = gr.Markdown(elem_id="unlearn-sets")
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
@@ -719,6 +726,7 @@ def build_demo() -> gr.Blocks:
             warmup,
             seed,
             lora_r,
+            low_memory,
             forget,
             retain,
             user_sets,

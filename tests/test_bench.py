@@ -22,3 +22,6 @@ def test_bench_prints_the_four_figures_as_one_json_line(tiny_dir: Path, capsys) 
     assert set(out["targets"]) == set(TARGETS)
     assert out["device"] == "cpu" and out["threads"] >= 1
     assert out["peak_bytes"] > 0 and out["model_bytes"] > 0
+    # the training peaks are reported beside the before/after one, stored and recomputed
+    assert out["train_peak_bytes"] > 0 and out["train_low_peak_bytes"] > 0
+    assert out["train_memory_vs_model_ratio"] > 0 and out["train_low_memory_vs_model_ratio"] > 0

@@ -117,7 +117,9 @@ def cmd_run(a: argparse.Namespace) -> int:
         max_length=a.max_length,
         seed=a.seed,
     )
-    spec = RunSpec(a.method, a.preset, dict(a.hp or []), a.mode, a.lora_r, loop, eval_every=a.eval_every)
+    spec = RunSpec(
+        a.method, a.preset, dict(a.hp or []), a.mode, a.lora_r, loop, eval_every=a.eval_every, low_memory=a.low_memory
+    )
 
     def show(s) -> None:
         logs = " ".join(f"{k}={v:.4g}" for k, v in s.logs.items())
@@ -218,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--max-length", type=int, default=256)
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--eval-every", type=int, default=1, help="steps between live probability measurements")
+    sp.add_argument(
+        "--low-memory", action="store_true", help="recompute activations during backward: less memory, ~30%% slower"
+    )
     sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
     sp.set_defaults(fn=cmd_run)
 

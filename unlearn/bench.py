@@ -8,8 +8,11 @@
 - flops_share_of_peak: the loop's training FLOP/s (counted analytically, `step_flops`) over this
   machine's measured matmul FLOP/s (`peak_matmul_flops`). It says how much of the hardware the
   small matmuls, attention and the vocabulary-wide losses of one step actually use.
-- memory_vs_model_ratio: peak memory of a before/after session (load, unlearn, logits before and
-  after) over the bytes of the model's own parameters, measured in a fresh subprocess.
+- memory_vs_model_ratio: peak memory of a before/after session (load the model, put a saved run's
+  "after" on it from disk, compute before and after on one prompt with every layer's hidden
+  states and attentions) over the bytes of the model's own parameters, in a fresh subprocess. Reported
+  beside it, without a target: the peak of an unlearning run, with activations stored
+  (train_memory_vs_model_ratio) and recomputed (train_low_memory_vs_model_ratio, `--low-memory`).
 - demo_run_seconds: wall time of the quick demo (`python -m unlearn run` defaults, live curves on,
   before/after measurement included; model loading excluded, the app loads it once).
 """
@@ -21,6 +24,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +44,7 @@ from .methods import config_for
 from .models import LoadedModel, load_model
 from .params import make_trainable
 from .prompts import IGNORE, collate, encode
+from .runs import apply_run, list_runs, save_run
 
 Batch = dict[str, torch.Tensor]
 Log = Callable[[str], None]
@@ -287,12 +292,32 @@ def _rss_bytes() -> int:
 
 
 def _peak_rss_bytes() -> int:
+    """Peak resident set size of this process image. Linux: VmHWM, which starts afresh at exec;
+    getrusage's ru_maxrss does not (a child inherits the parent's peak across fork + exec, which
+    made every child report the parent's 3.2 GiB). Elsewhere ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # macOS reports bytes, Linux KiB
 
 
-def memory_session(model_ref: str, device: str | None, sz: BenchSizes) -> dict[str, int]:
-    """Peak memory of load -> unlearn -> logits before and after on a batch, and the model's bytes.
+MEMORY_KINDS = ("compare", "train", "train_low")
+
+
+def memory_session(model_ref: str, device: str | None, sz: BenchSizes, kind: str, run_dir: str = "") -> dict[str, int]:
+    """Peak memory of one kind of session, and the model's bytes.
+
+    - compare: a before/after session as the app holds one: load the model, put a saved run's
+      "after" on it from disk, and compute before and after on one prompt (logits, every layer's
+      hidden states and attentions: what the Compare tab asks of one forward per model). The
+      claim under test: "before" costs no second model.
+    - train / train_low: load and unlearn (the quick demo's settings, `memory_steps` steps), with
+      activations stored or recomputed (`RunSpec.low_memory`). Not the before/after claim: what a
+      training step's activations add, which grows with batch x tokens x layers.
 
     CUDA: torch's peak allocation. CPU: peak RSS minus the RSS just before loading (imports and
     the interpreter are not the session's cost)."""
@@ -302,13 +327,18 @@ def memory_session(model_ref: str, device: str | None, sz: BenchSizes) -> dict[s
     lm = load_model(model_ref, device=device)
     model_bytes = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     data = demo_data(sz.max_items)
-    out = run_unlearning(lm, demo_spec(sz.memory_steps), data.forget, data.retain_train, data.retain_eval)
-    batch = collate([encode(lm.tokenizer, e) for e in data.forget[:8]], lm.tokenizer.pad_token_id, lm.device)
-    with torch.inference_mode():
-        with out.trainable.reference():
-            before = lm.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        after = lm.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    assert before.shape == after.shape
+    if kind == "compare":
+        trainable = apply_run(lm, Path(run_dir))
+        batch = collate([encode(lm.tokenizer, data.forget[0])], lm.tokenizer.pad_token_id, lm.device)
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        with torch.inference_mode():
+            with trainable.reference():
+                before = lm.model(**inputs, output_hidden_states=True, output_attentions=True)
+            after = lm.model(**inputs, output_hidden_states=True, output_attentions=True)
+        assert before.logits.shape == after.logits.shape
+    else:
+        spec = replace(demo_spec(sz.memory_steps, eval_every=0), low_memory=kind == "train_low")
+        run_unlearning(lm, spec, data.forget, data.retain_train, data.retain_eval)
     if lm.device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(lm.device)
     else:
@@ -316,14 +346,15 @@ def memory_session(model_ref: str, device: str | None, sz: BenchSizes) -> dict[s
     return {"model_bytes": model_bytes, "peak_bytes": peak}
 
 
-def measure_memory(model_ref: str, device: str, quick: bool) -> dict[str, int]:
+def measure_memory(model_ref: str, device: str, quick: bool, kind: str, run_dir: str = "") -> dict[str, int]:
     """Run `memory_session` in a child interpreter, so this process's earlier peaks do not count."""
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-m", "unlearn.bench", "memory", model_ref, device, "quick" if quick else "full"]
+    size = "quick" if quick else "full"
+    cmd = [sys.executable, "-m", "unlearn.bench", "memory", model_ref, device, size, kind, run_dir]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root)
     if proc.returncode != 0:
-        raise RuntimeError(f"the memory measurement failed:\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"the {kind} memory measurement failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -331,13 +362,15 @@ def measure_memory(model_ref: str, device: str, quick: bool) -> dict[str, int]:
 # (d) the quick demo, and everything together
 
 
-def time_demo(lm: LoadedModel, data: DemoData, steps: int) -> float:
+def time_demo(lm: LoadedModel, data: DemoData, steps: int, save_to: Path) -> float:
     """Seconds of `run_unlearning` as `python -m unlearn run` calls it: before/after scoring and
-    live curves after every step included."""
+    live curves included. The run is then saved under `save_to` (untimed) for the compare session."""
     t0 = time.perf_counter()
     out = run_unlearning(lm, demo_spec(steps), data.forget, data.retain_train, data.retain_eval)
+    seconds = time.perf_counter() - t0
+    save_run(out, lm, {"forget": "harry_potter", "retain": "general_knowledge"}, root=save_to)
     out.trainable.reset()
-    return time.perf_counter() - t0
+    return seconds
 
 
 def _met(values: dict[str, float]) -> dict[str, bool]:
@@ -378,18 +411,20 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
     achieved = flops * loop_rate
     log(f"loop training compute {achieved / 1e9:.1f} GFLOP/s ({flops / 1e9:.1f} GFLOP/step): {achieved / peak:.3f}")
 
-    demo_s = time_demo(lm, data, sz.demo_steps)
-    log(f"quick demo ({sz.demo_steps} steps, live curves, before/after): {demo_s:.1f} s")
-
-    mem = measure_memory(model_ref, str(lm.device), quick)
-    mem_ratio = mem["peak_bytes"] / mem["model_bytes"]
-    mib = {k: v / 2**20 for k, v in mem.items()}
-    log(f"session peak {mib['peak_bytes']:.0f} MiB, model {mib['model_bytes']:.1f} MiB: {mem_ratio:.2f}")
+    with tempfile.TemporaryDirectory(prefix="unlearn-bench-") as tmp:
+        demo_s = time_demo(lm, data, sz.demo_steps, Path(tmp))
+        log(f"quick demo ({sz.demo_steps} steps, live curves, before/after): {demo_s:.1f} s")
+        run_dir = list_runs(Path(tmp))[0]["dir"]
+        mem = {k: measure_memory(model_ref, str(lm.device), quick, k, run_dir) for k in MEMORY_KINDS}
+    model_mib = mem["compare"]["model_bytes"] / 2**20
+    ratios = {k: m["peak_bytes"] / m["model_bytes"] for k, m in mem.items()}
+    for k, m in mem.items():
+        log(f"{k} session peak {m['peak_bytes'] / 2**20:.0f} MiB, model {model_mib:.1f} MiB: {ratios[k]:.2f}")
 
     values = {
         "loop_vs_bare_ratio": loop_rate / bare_rate,
         "flops_share_of_peak": achieved / peak,
-        "memory_vs_model_ratio": mem_ratio,
+        "memory_vs_model_ratio": ratios["compare"],
         "demo_run_seconds": demo_s,
     }
     return {
@@ -404,14 +439,22 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
         "bare_steps_per_s": round(bare_rate, 4),
         "peak_gflops": round(peak / 1e9, 2),
         "achieved_gflops": round(achieved / 1e9, 2),
-        "model_bytes": mem["model_bytes"],
-        "peak_bytes": mem["peak_bytes"],
+        "model_bytes": mem["compare"]["model_bytes"],
+        "peak_bytes": mem["compare"]["peak_bytes"],
+        # what a training step adds (no target: it grows with batch x tokens x layers)
+        "train_memory_vs_model_ratio": round(ratios["train"], 4),
+        "train_low_memory_vs_model_ratio": round(ratios["train_low"], 4),
+        "train_peak_bytes": mem["train"]["peak_bytes"],
+        "train_low_peak_bytes": mem["train_low"]["peak_bytes"],
     }
 
 
 if __name__ == "__main__":  # the child process of `measure_memory`
-    if sys.argv[1:2] != ["memory"]:
-        sys.exit("usage: python -m unlearn.bench memory MODEL DEVICE quick|full (use `python -m unlearn bench`)")
+    if sys.argv[1:2] != ["memory"] or len(sys.argv) < 6 or sys.argv[5] not in MEMORY_KINDS:
+        sys.exit(
+            "usage: python -m unlearn.bench memory MODEL DEVICE quick|full compare|train|train_low [RUN_DIR]"
+            " (use `python -m unlearn bench`)"
+        )
     sizes = QUICK if sys.argv[4] == "quick" else FULL
     with _threads(sizes.threads):
-        print(json.dumps(memory_session(sys.argv[2], sys.argv[3], sizes)))
+        print(json.dumps(memory_session(sys.argv[2], sys.argv[3], sizes, sys.argv[5], (sys.argv[6:7] or [""])[0])))
