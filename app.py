@@ -18,7 +18,7 @@ import gradio as gr
 from unlearn import workspace as ws
 from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
 from unlearn.devices import DEVICE_CHOICES
-from unlearn.engine import RunSpec
+from unlearn.engine import DEMO_STEPS, RunSpec
 from unlearn.formats import DataError, read_records
 from unlearn.hub_data import PRESETS, load_hub_examples
 from unlearn.jobs import Job, unlearn_job
@@ -357,6 +357,10 @@ def run_ui(
     seed,
     lora_r,
     low_memory,
+    gu_k,
+    coreset_share,
+    coreset_mode,
+    melu,
     forget,
     retain,
     user_sets,
@@ -386,6 +390,10 @@ def run_ui(
             int(lora_r),
             loop,
             low_memory=bool(low_memory),
+            project_retain=int(gu_k or 0),
+            coreset=float(coreset_share),
+            coreset_mode=str(coreset_mode),
+            melu=bool(melu),
         )
         config_for(spec.method, spec.preset, **spec.hparams)
     except (DataError, RuntimeError, ValueError, TypeError) as e:
@@ -627,7 +635,7 @@ def build_demo() -> gr.Blocks:
                     elem_id="hp-table",
                 )
                 with gr.Row():
-                    steps = gr.Number(12, label="Steps", precision=0)
+                    steps = gr.Number(DEMO_STEPS, label="Steps", precision=0)
                     lr = gr.Number(lr0, label="Learning rate")
                     batch_size = gr.Number(8, label="Batch size", precision=0)
                     grad_accum = gr.Number(1, label="Gradient accumulation", precision=0)
@@ -641,6 +649,29 @@ def build_demo() -> gr.Blocks:
                             False,
                             label="Low memory",
                             info="recompute activations during backward: a fraction of the memory, ~30% slower",
+                        )
+                with gr.Accordion("Options for any gradient method: GU projection, coreset, MELU", open=False):
+                    with gr.Row():
+                        gu_k = gr.Number(
+                            0,
+                            label="GU: retain gradients projected out (k)",
+                            info="0 = off. Removes from the forget gradient its part in the span of the last k "
+                            "retain gradients (arXiv 2511.17100)",
+                            precision=0,
+                        )
+                        coreset_share = gr.Slider(
+                            0.05,
+                            1.0,
+                            value=1.0,
+                            step=0.05,
+                            label="Coreset: share of the forget set trained on",
+                            info="measured on the whole set (arXiv 2504.10185)",
+                        )
+                        coreset_mode = gr.Radio(["random", "keyword"], value="random", label="Coreset selection")
+                        melu = gr.Checkbox(
+                            False,
+                            label="MELU: entity by entity (reconstruction)",
+                            info="one entity's items per batch, its neighbours first (needs the entity column)",
                         )
                 unlearn_sets = gr.Markdown(elem_id="unlearn-sets")
                 with gr.Row():
@@ -727,6 +758,10 @@ def build_demo() -> gr.Blocks:
             seed,
             lora_r,
             low_memory,
+            gu_k,
+            coreset_share,
+            coreset_mode,
+            melu,
             forget,
             retain,
             user_sets,

@@ -25,7 +25,9 @@ def loaded(tiny_dir, tmp_path, monkeypatch):
 
 def _run(method="grad_diff", steps=3, hp_rows=None, lr=5e-3, session="s1", **kw):
     card, rows, _ = app.on_method(method, QUICK)
-    args = [method, QUICK, LORA, hp_rows if hp_rows is not None else rows, steps, lr, 4, 1, 128, 0, 0, 4, False]
+    loop = [steps, lr, 4, 1, 128, 0, 0, 4]  # steps, lr, batch, accumulation, max length, warm-up, seed, LoRA r
+    options = [False, 0, 1.0, "random", False]  # low memory, GU k, coreset share and mode, MELU
+    args = [method, QUICK, LORA, hp_rows if hp_rows is not None else rows, *loop, *options]
     return app.run_ui(*args, "harry_potter:known", "general_knowledge", {}, SimpleNamespace(session_hash=session))
 
 

@@ -264,3 +264,25 @@ def test_pdu_margin_loss_bound_and_dual_step() -> None:
     assert pdu.lam == pytest.approx(100 + 5 * (RETAIN_NLL - eps), rel=1e-6)
     pdu.after_step({**logs, "retain_loss": eps - 100})  # far inside the bound: λ clipped at 0
     assert pdu.lam == 0.0
+
+
+def test_shred_demotes_only_the_most_surprising_position() -> None:
+    # surprisal under θ₀: position 0 −log(1/3), position 1 −log(0.25): with P = 20% of 2 positions,
+    # ceil(0.4) = 1 is demoted, position 1; K = 50 covers the whole 3-token vocabulary
+    def kl(t: list[float], p: list[float]) -> float:
+        return sum(ti * LN(ti / pi) for ti, pi in zip(t, p, strict=True))
+
+    w = [Q[1][0], Q[1][1], Q[1][2] * math.exp(-10)]
+    demoted = [wi / sum(w) for wi in w]
+    expected = (kl(Q[0], P[0]) + kl(demoted, P[1])) / 2
+    assert method_loss("shred") == pytest.approx(expected, rel=1e-5)
+
+
+def test_random_label_learns_another_forget_items_answer() -> None:
+    encoded: list = []
+    ctx = make_ctx(encoded)
+    ctx.all_forget = [*ctx.forget_examples, Example("Where?", "Other.")]
+    # the wrong answer is encoded as REFUSAL here: tokens 0, 0 at positions 1, 2
+    expected = (LN(5) + LN(4)) / 2 + RETAIN_NLL
+    assert method_loss("random_label", ctx=ctx) == pytest.approx(expected, rel=1e-6)
+    assert [e.answer for e in encoded] == ["Other."]  # never the item's own answer

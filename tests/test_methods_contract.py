@@ -54,7 +54,10 @@ TINY_LAYERS = 2  # conftest.make_tiny_model
 
 
 def _modes(method_id: str) -> list[str]:
-    """lora and full for every method; "subset" too where the method names its own parameters."""
+    """lora and full for every method; "subset" too where the method names its own parameters;
+    a training-free method edits its own tensors only."""
+    if get_method(method_id).info.training_free:
+        return ["subset"]
     pattern = get_method(method_id).subset_pattern(config_for(method_id), TINY_LAYERS)
     return ["lora", "full"] + (["subset"] if pattern is not None else [])
 
@@ -64,6 +67,16 @@ CASES = [(m, mode) for m in sorted(METHODS) for mode in _modes(m)]
 # Learning rate per method where 5e-3 does not fit the tiny model (say why); the rest use LR.
 LR = 5e-3
 METHOD_LR: dict[str, float] = {}
+# Hyperparameters where the quick defaults do not fit a 2-layer toy (say why).
+METHOD_HP: dict[str, dict] = {
+    # τ = 3 standard deviations: the toy's few neurons rarely stand out that far
+    "ucan": {"tau": 0.5, "kappa": 4.0},
+    # 64 neurons is more than the toy's whole MLPs carry on two answers; remove a handful
+    "modhifi": {"m": 8},
+    # the toy's states on any question point almost the same way, so the refusal direction is close
+    # to where the forget states already are: a larger multiple of their norm is needed to move them
+    "reva": {"c": 16.0},
+}
 
 
 @pytest.mark.parametrize(("method_id", "mode"), CASES)
@@ -73,7 +86,8 @@ def test_method_contract(method_id: str, mode: str, knowing) -> None:
     base = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
     nll0 = answer_nll(tiny.model, tiny.tokenizer, FORGET).mean()
     lr = METHOD_LR.get(method_id, LR)
-    spec = RunSpec(method_id, mode=mode, loop=LoopConfig(lr=lr, steps=4, batch_size=2), eval_items=2)
+    loop = LoopConfig(lr=lr, steps=4, batch_size=2)
+    spec = RunSpec(method_id, hparams=METHOD_HP.get(method_id, {}), mode=mode, loop=loop, eval_items=2)
     grads_seen: dict[str, bool] = {}
 
     def check_grads(step) -> None:
@@ -83,7 +97,7 @@ def test_method_contract(method_id: str, mode: str, knowing) -> None:
                 grads_seen[n] = True
 
     out = run_unlearning(tiny, spec, FORGET, RETAIN, RETAIN, on_step=check_grads)
-    assert all(math.isfinite(h["grad_norm"]) for h in out.history)
+    assert all(math.isfinite(h.get("grad_norm", 0.0)) for h in out.history)
     trained = {id(p) for p in out.trainable.params}
     for n, p in tiny.model.named_parameters():
         if id(p) not in trained:

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from .builtin import BUILTIN_FILES, KNOWLEDGE_NOTES, load_builtin, load_selection
+from .engine import DEMO_STEPS
 from .models import BUNDLED, ModelLoadError, load_model
 from .teach import TeachConfig
 
@@ -118,7 +119,18 @@ def cmd_run(a: argparse.Namespace) -> int:
         seed=a.seed,
     )
     spec = RunSpec(
-        a.method, a.preset, dict(a.hp or []), a.mode, a.lora_r, loop, eval_every=a.eval_every, low_memory=a.low_memory
+        a.method,
+        a.preset,
+        dict(a.hp or []),
+        a.mode,
+        a.lora_r,
+        loop,
+        eval_every=a.eval_every,
+        low_memory=a.low_memory,
+        project_retain=a.gu,
+        coreset=a.coreset,
+        coreset_mode=a.coreset_mode,
+        melu=a.melu,
     )
 
     def show(s) -> None:
@@ -212,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mode", default="lora", choices=["lora", "full", "subset"], help="parameters trained")
     sp.add_argument("--lora-r", type=int, default=8)
     sp.add_argument("--lr", type=float, default=None, help="default: the method's quick / paper learning rate")
-    sp.add_argument("--steps", type=int, default=12)
+    sp.add_argument("--steps", type=int, default=DEMO_STEPS)
     sp.add_argument("--epochs", type=float, default=1.0, help="used when --steps 0")
     sp.add_argument("--batch-size", type=int, default=8)
     sp.add_argument("--grad-accum", type=int, default=1)
@@ -223,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--low-memory", action="store_true", help="recompute activations during backward: less memory, ~30%% slower"
     )
+    sp.add_argument(
+        "--gu", type=int, default=0, metavar="K", help="GU: project the span of the last K retain gradients out of g_f"
+    )
+    sp.add_argument("--coreset", type=float, default=1.0, help="share of the forget set to train on (0-1]")
+    sp.add_argument("--coreset-mode", default="random", choices=["random", "keyword"])
+    sp.add_argument("--melu", action="store_true", help="entity-by-entity forget batches (needs entities)")
     sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
     sp.set_defaults(fn=cmd_run)
 
@@ -231,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--methods", nargs="*", default=[], help="method ids (default: all)")
     sp.add_argument("--forget", default="harry_potter")
     sp.add_argument("--retain", default="general_knowledge")
-    sp.add_argument("--steps", type=int, default=12)
+    sp.add_argument("--steps", type=int, default=DEMO_STEPS)
     sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
     sp.set_defaults(fn=cmd_sweep)
 

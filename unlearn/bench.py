@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from .builtin import load_selection
-from .engine import RunSpec, run_unlearning
+from .engine import DEMO_STEPS, RunSpec, run_unlearning
 from .examples import Example
 from .forward import answer_window
 from .loop import cycle_batches
@@ -65,7 +65,7 @@ class BenchSizes:
     rounds: int = 2  # loop / bare alternations; the best of each is kept, since noise only slows
     matmul_n: int = 2048  # side of the square matrices of the peak measurement
     matmul_seconds: float = 3.0  # how long the peak measurement runs
-    demo_steps: int = 12  # the quick demo's steps (`run --steps` default)
+    demo_steps: int = DEMO_STEPS  # the quick demo's steps (`run --steps` default)
     memory_steps: int = 3  # the optimizer state exists after step 1, so memory peaks early
     max_items: int | None = None  # cap on each set's items (None: the whole built-in sets)
     threads: int | None = None  # torch intra-op threads (None: torch's default, what users get)

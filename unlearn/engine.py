@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,13 +18,18 @@ import torch
 
 from .builtin import refusals
 from .examples import Example
-from .loop import LoopConfig, StepInfo, cycle_batches, seed_everything, train_loop
-from .methods import Context, config_for, get_method
+from .gradients import RetainProjection
+from .loop import LoopConfig, LoopResult, StepInfo, cycle_batches, seed_everything, train_loop
+from .methods import Context, EditMethod, MethodInfo, config_for, get_method
 from .models import LoadedModel
 from .params import Trainable, make_trainable
 from .prompts import collate, encode
 from .recompute import recompute_activations
 from .scoring import answer_nll, set_prob
+from .selection import coreset, entity_pairs
+
+DEMO_STEPS = 8  # the quick demo's steps: about a minute on 2 CPU cores for the bundled model
+GRADIENT_RULE_METHODS = ("blur", "ofmu")  # methods with their own gradient combination
 
 
 @dataclass
@@ -40,12 +45,30 @@ class RunSpec:
     eval_items: int = 8
     eval_every: int = 1  # steps between live measurements (0 = none)
     low_memory: bool = False  # recompute activations in backward (recompute.py): less memory, slower
+    project_retain: int = 0  # GU: k retain gradients whose span is projected out of g_f (0 = off)
+    coreset: float = 1.0  # share of the forget set trained on (selection.py); measured on all of it
+    coreset_mode: str = "random"  # "random" or "keyword"
+    melu: bool = False  # entity-by-entity forget batches with their neighbours (MELU, selection.py)
 
     def loop_config(self) -> LoopConfig:
         if self.loop is not None:
             return self.loop
         info = get_method(self.method).info
-        return LoopConfig(lr=info.lr if self.preset == "quick" else info.paper_lr, steps=12, batch_size=8)
+        return LoopConfig(lr=info.lr if self.preset == "quick" else info.paper_lr, steps=DEMO_STEPS, batch_size=8)
+
+    def check(self, info: MethodInfo, has_retain: bool) -> None:
+        """Reject option combinations no run can honour, with what to change."""
+        if self.project_retain < 0:
+            raise ValueError(f"the GU projection keeps k ≥ 0 retain gradients, got {self.project_retain}")
+        if info.training_free and (self.project_retain or self.melu or self.low_memory):
+            raise ValueError(
+                f"{info.name} is training-free (no gradients, no batches): turn off the GU projection, "
+                "MELU sampling and low memory"
+            )
+        if self.project_retain and not has_retain:
+            raise ValueError("the GU projection needs a retain set (it removes the retain gradients' span)")
+        if self.project_retain and info.id in GRADIENT_RULE_METHODS:
+            raise ValueError(f"{info.name} already combines the forget and retain gradients: turn off GU")
 
 
 @dataclass
@@ -69,6 +92,29 @@ def _probs(lm: LoadedModel, forget: list[Example], retain_eval: list[Example], m
     return f, r
 
 
+def _edit(
+    method: EditMethod,
+    forget: list[Example],
+    retain: list[Example],
+    encode_batch: Callable[[list[Example]], dict[str, torch.Tensor]],
+    batch_size: int,
+    report: Callable[[StepInfo], None],
+) -> LoopResult:
+    """A training-free method's single edit, reported as one step."""
+    t0 = time.perf_counter()
+
+    def batches(items: list[Example]) -> list[dict[str, torch.Tensor]]:
+        return [encode_batch(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
+
+    logs = {k: float(v) for k, v in method.edit(batches(forget), batches(retain)).items()}
+    for p in method.ctx.trainable.params:
+        p.grad = None
+    info = StepInfo(1, 1, 0.0, logs, time.perf_counter() - t0)
+    report(info)
+    history = [{"step": 1, "lr": 0.0, "seconds": info.seconds, **info.logs}]
+    return LoopResult(1, 1, False, time.perf_counter() - t0, history)
+
+
 def run_unlearning(
     lm: LoadedModel,
     spec: RunSpec,
@@ -89,11 +135,14 @@ def run_unlearning(
         raise ValueError("the forget set is empty: pick a forget set with at least one item")
     if cls.info.needs_retain and not retain_train:
         raise ValueError(f"{cls.info.name} needs a retain set to train on: pick one")
+    spec.check(cls.info, bool(retain_train))
+    train_forget = coreset(forget, spec.coreset, spec.coreset_mode, loop.seed) if spec.coreset < 1 else list(forget)
     t0 = time.perf_counter()
     f0, r0 = _probs(lm, forget, retain_eval, loop.max_length)
     pattern = cls.subset_pattern(hparams, lm.model.config.num_hidden_layers)
+    mode = "subset" if cls.info.training_free else spec.mode  # an edit method changes its own tensors
     seed_everything(loop.seed)  # the LoRA initialisation is random too: same seed, same run
-    trainable = make_trainable(lm.model, spec.mode, pattern, spec.lora_r)
+    trainable = make_trainable(lm.model, mode, pattern, spec.lora_r)
     pad = lm.tokenizer.pad_token_id
 
     def encode_batch(items: list[Example]) -> dict[str, torch.Tensor]:
@@ -103,17 +152,10 @@ def run_unlearning(
         return encode_batch(items) if items else None
 
     ctx = Context(lm.model, trainable, encode=encode_batch, refusals=refusals(), seed=loop.seed)
+    ctx.all_forget = train_forget
+    ctx.grad_rule = RetainProjection(spec.project_retain) if spec.project_retain else None
     method = cls(hparams, ctx)
-
-    retain_iter = (
-        cycle_batches(retain_train, loop.batch_size, loop.seed + 1) if retain_train else itertools.repeat(None)
-    )
-    pairs = zip(cycle_batches(forget, loop.batch_size, loop.seed), retain_iter, strict=False)  # both endless
     sample_f, sample_r = forget[: spec.eval_items], retain_eval[: spec.eval_items]
-
-    def loss_fn(pair: tuple[list[Example], list[Example] | None]) -> tuple[torch.Tensor, dict[str, float]]:
-        ctx.forget_examples, ctx.retain_examples = pair[0], pair[1] or []
-        return method.loss(batch(pair[0]), batch(pair[1]))
 
     def report(s: StepInfo) -> None:
         method.after_step(s.logs)
@@ -123,11 +165,30 @@ def run_unlearning(
         if on_step:
             on_step(s)
 
-    ctx.step = 1
-    total = loop.total_steps(len(forget))
     try:
-        with recompute_activations(lm.model, spec.low_memory):
-            result = train_loop(trainable.params, loss_fn, pairs, loop, total, lm.device, report, should_stop)
+        if isinstance(method, EditMethod):
+            result = _edit(method, train_forget, retain_train, encode_batch, loop.batch_size, report)
+        else:
+            if spec.melu:
+                pairs: Iterator[Any] = entity_pairs(train_forget, retain_train, loop.batch_size, loop.seed)
+            else:
+                retain_iter = (
+                    cycle_batches(retain_train, loop.batch_size, loop.seed + 1)
+                    if retain_train
+                    else itertools.repeat(None)
+                )
+                pairs = zip(cycle_batches(train_forget, loop.batch_size, loop.seed), retain_iter, strict=False)
+
+            def backward_fn(pair: tuple[list[Example], list[Example] | None], scale: float):
+                ctx.forget_examples, ctx.retain_examples = pair[0], pair[1] or []
+                return method.backward(batch(pair[0]), batch(pair[1]), scale)
+
+            ctx.step = 1
+            total = loop.total_steps(len(train_forget))
+            with recompute_activations(lm.model, spec.low_memory):
+                result = train_loop(
+                    trainable.params, None, pairs, loop, total, lm.device, report, should_stop, backward_fn=backward_fn
+                )
     except BaseException:
         trainable.reset()  # a failed run leaves the model exactly as it was before
         raise

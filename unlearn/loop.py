@@ -1,8 +1,10 @@
 """The training loop shared by every method (and by the "teach" step). It knows no method by name.
 
-A caller hands it the parameters to train and a `loss_fn(batch_examples) -> (loss, logs)`;
-the loop owns batching, gradient accumulation, warm-up, clipping, autocast on GPU, seeding,
-the per-step callback and cancellation between steps.
+A caller hands it the parameters to train and either a `loss_fn(batch) -> (loss, logs)` (the
+loop calls backward) or a `backward_fn(batch, scale) -> (loss value, logs)` that accumulates its
+own gradients (methods that combine forget and retain gradients by a rule, gradients.py). The
+loop owns batching, gradient accumulation, warm-up, clipping, autocast on GPU, seeding, the
+per-step callback and cancellation between steps.
 """
 
 from __future__ import annotations
@@ -101,19 +103,39 @@ def cycle_batches(examples: Sequence[Example], batch_size: int, seed: int) -> It
             yield [examples[j] for j in order[i : i + batch_size]]
 
 
+LossFn = Callable[[Any], tuple[torch.Tensor, dict[str, float]]]
+BackwardFn = Callable[[Any, float], tuple[float, dict[str, float]]]
+
+
+def backward_of(loss_fn: LossFn) -> BackwardFn:
+    """The plain case: backward through `loss_fn`'s loss, scaled for gradient accumulation."""
+
+    def backward_fn(batch: Any, scale: float) -> tuple[float, dict[str, float]]:
+        loss, logs = loss_fn(batch)
+        if torch.isfinite(loss):  # a non-finite loss is reported by the loop before any step
+            (loss * scale).backward()
+        return float(loss.detach()), logs
+
+    return backward_fn
+
+
 def train_loop(
     params: Sequence[torch.nn.Parameter],
-    loss_fn: Callable[[Any], tuple[torch.Tensor, dict[str, float]]],
+    loss_fn: LossFn | None,
     batches: Iterator[Any],  # whatever loss_fn takes: a list of examples, a (forget, retain) pair...
     cfg: LoopConfig,
     total_steps: int,
     device: torch.device,
     on_step: Callable[[StepInfo], Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    backward_fn: BackwardFn | None = None,
 ) -> LoopResult:
     """Run `total_steps` AdamW steps. Cancellation is checked between steps only, so a
     cancelled loop always leaves whole optimizer steps applied, never half of one."""
     cfg.validate()
+    if (loss_fn is None) == (backward_fn is None):
+        raise ValueError("give train_loop either loss_fn or backward_fn")
+    step_fn = backward_fn or backward_of(loss_fn)
     seed_everything(cfg.seed)
     params = [p for p in params if p.requires_grad]
     if not params:
@@ -135,12 +157,11 @@ def train_loop(
         sums: dict[str, float] = {}
         for _ in range(cfg.grad_accum):
             with autocast:
-                loss, logs = loss_fn(next(batches))
-            if not torch.isfinite(loss):
+                loss, logs = step_fn(next(batches), 1.0 / cfg.grad_accum)
+            if not math.isfinite(loss):
                 raise FloatingPointError(
-                    f"the loss became {loss.item()} at step {step}: lower the learning rate or the number of steps"
+                    f"the loss became {loss} at step {step}: lower the learning rate or the number of steps"
                 )
-            (loss / cfg.grad_accum).backward()
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + float(v) / cfg.grad_accum
         if cfg.max_grad_norm > 0:

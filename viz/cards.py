@@ -61,7 +61,13 @@ def method_card(d: dict[str, Any], with_table: bool = True) -> str:
     head = (
         f"**{d['name']}** (`{d['id']}`): {d['summary']}  \n"
         f"Needs: {', '.join(needs)} · Trains: {d['parameters_trained']} · {kind}  \n"
-        f"Paper: {d['paper']}  \nLearning rate: quick demo {d['lr']:g}, paper {d['paper_lr']:g}"
+        f"Paper: {d['paper']}  \n"
+        + (
+            "Training-free: one pass over the forget and retain sets, then one edit of the weights (steps, "
+            "learning rate and the gradient options do not apply)."
+            if d.get("training_free")
+            else f"Learning rate: quick demo {d['lr']:g}, paper {d['paper_lr']:g}"
+        )
     )
     if not d["hyperparameters"]:
         return head + "  \nNo hyperparameters of its own."

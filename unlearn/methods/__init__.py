@@ -1,6 +1,25 @@
 """Unlearning methods, one file each; importing this package registers them all."""
 
-from . import ce_u, ga, grad_diff, idk_dpo, kl, npo, pdu, rmu, simnpo, undial, wga  # noqa: F401  (registration side effects)
-from .registry import METHODS, Context, Method, MethodInfo, config_for, describe, get_method
+from . import (  # noqa: F401  (registration side effects)
+    blur,
+    ce_u,
+    ga,
+    grad_diff,
+    idk_dpo,
+    kl,
+    modhifi,
+    npo,
+    ofmu,
+    pdu,
+    random_label,
+    reva,
+    rmu,
+    shred,
+    simnpo,
+    ucan,
+    undial,
+    wga,
+)
+from .registry import METHODS, Context, EditMethod, Method, MethodInfo, config_for, describe, get_method
 
-__all__ = ["METHODS", "Context", "Method", "MethodInfo", "config_for", "describe", "get_method"]
+__all__ = ["METHODS", "Context", "EditMethod", "Method", "MethodInfo", "config_for", "describe", "get_method"]

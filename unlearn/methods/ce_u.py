@@ -53,8 +53,8 @@ class CEU(Method):
     )
     Config = CEUConfig
 
-    def loss(self, forget, retain):
+    def terms(self, forget, retain):
         logits, labels = self.ctx.answer_logits(forget)
         labels = drop_first_answer_tokens(labels, self.cfg.skip_first)
         lf = soft_target_ce(logits, ceu_target(logits, labels), labels)
-        return lf, {"ce_u": lf.item()}
+        return lf, self.zero(), {"ce_u": lf.item()}

@@ -29,6 +29,6 @@ class GradientAscent(Method):
     )
     Config = GAConfig
 
-    def loss(self, forget, retain):
+    def terms(self, forget, retain):
         lf = mean_nll(*self.ctx.answer_logits(forget))
-        return -lf, {"forget_nll": lf.item()}
+        return -lf, self.zero(), {"forget_nll": lf.item()}

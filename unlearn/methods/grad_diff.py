@@ -32,8 +32,8 @@ class GradDiff(Method):
     )
     Config = GradDiffConfig
 
-    def loss(self, forget, retain):
+    def terms(self, forget, retain):
         c = self.cfg
         lf = mean_nll(*self.ctx.answer_logits(forget))
         lr = retain_loss(self.ctx, retain, c.retain_loss)
-        return -c.gamma * lf + c.alpha * lr, {"forget_nll": lf.item(), "retain_loss": lr.item()}
+        return -c.gamma * lf, c.alpha * lr, {"forget_nll": lf.item(), "retain_loss": lr.item()}

@@ -49,16 +49,20 @@ class IdkDPO(Method):
         rng = random.Random(ctx.seed + ctx.step)
         return ctx.encode([replace(e, answer=rng.choice(ctx.refusals)) for e in ctx.forget_examples])
 
-    def loss(self, forget, retain):
+    def terms(self, forget, retain):
         c, ctx = self.cfg, self.ctx
         idk = self.refusal_batch()
         d_idk = seq_logprob(ctx, idk) - seq_logprob(ctx, idk, reference=True)  # (B,)
         d_f = seq_logprob(ctx, forget) - seq_logprob(ctx, forget, reference=True)  # (B,)
         lf = (-(2.0 / c.beta) * F.logsigmoid(c.beta * (d_idk - d_f))).mean()
         lr = retain_loss(ctx, retain, c.retain_loss)
-        return c.gamma * lf + c.alpha * lr, {
-            "dpo": lf.item(),
-            "delta_idk": d_idk.mean().item(),
-            "delta_forget": d_f.mean().item(),
-            "retain_loss": lr.item(),
-        }
+        return (
+            c.gamma * lf,
+            c.alpha * lr,
+            {
+                "dpo": lf.item(),
+                "delta_idk": d_idk.mean().item(),
+                "delta_forget": d_f.mean().item(),
+                "retain_loss": lr.item(),
+            },
+        )

@@ -31,8 +31,8 @@ class KLMin(Method):
     )
     Config = KLConfig
 
-    def loss(self, forget, retain):
+    def terms(self, forget, retain):
         c = self.cfg
         lf = mean_nll(*self.ctx.answer_logits(forget))
         lr = retain_loss(self.ctx, retain, "kl")
-        return -c.gamma * lf + c.alpha * lr, {"forget_nll": lf.item(), "retain_kl": lr.item()}
+        return -c.gamma * lf, c.alpha * lr, {"forget_nll": lf.item(), "retain_kl": lr.item()}

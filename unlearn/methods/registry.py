@@ -18,6 +18,7 @@ from transformers import PreTrainedModel
 
 from ..examples import Example
 from ..forward import answer_logits
+from ..gradients import GradRule, split_grads
 from ..params import Trainable
 
 Batch = dict[str, torch.Tensor]
@@ -38,6 +39,7 @@ class MethodInfo:
     faithful: bool = True  # False: a reconstruction from the paper's description
     needs_refusals: bool = False
     subset: str | None = None  # regex of the parameters the method trains in "subset" mode
+    training_free: bool = False  # edits weights once from statistics (EditMethod), no loss and no loop
     lr: float = 1e-4  # quick-demo learning rate that works on the bundled model
     paper_lr: float = 1e-5
 
@@ -54,6 +56,8 @@ class Context:
     forget_examples: list[Example] = field(default_factory=list)  # the examples of the current forget batch
     retain_examples: list[Example] = field(default_factory=list)  # ... and of the current retain batch
     step: int = 0  # optimizer step about to be taken (1-based), for schedules such as PDU's dual step
+    grad_rule: GradRule | None = None  # e.g. the GU retain-orthogonal projection, for any method
+    all_forget: list[Example] = field(default_factory=list)  # every forget item the run trains on
     seed: int = 0  # run seed, for methods that draw random targets (RMU's u, random labels)
 
     def answer_logits(self, batch: Batch, reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,10 +80,38 @@ class Method(ABC):
 
     def __init__(self, cfg: Any, ctx: Context) -> None:
         self.cfg, self.ctx = cfg, ctx
+        self.rule: GradRule | None = None  # a method's own gradient combination (BLUR, OFMU)
 
     @abstractmethod
+    def terms(self, forget: Batch, retain: Batch | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """The forget part and the retain part of the loss (each already weighted: γ·L_f, α·L_r;
+        the retain part is `self.zero()` when there is none), and the values to log."""
+
     def loss(self, forget: Batch, retain: Batch | None) -> tuple[torch.Tensor, dict[str, float]]:
         """The method's loss on one forget batch (and retain batch), and the terms to log."""
+        lf, lr, logs = self.terms(forget, retain)
+        return lf + lr, logs
+
+    def backward(self, forget: Batch, retain: Batch | None, scale: float = 1.0) -> tuple[float, dict[str, float]]:
+        """Accumulate scale·gradient into the trained tensors' `.grad`; return the loss and logs.
+        With a gradient rule (the method's own, or the GU switch in the context) the forget and
+        retain gradients are taken apart and combined by the rule (gradients.py)."""
+        lf, lr, logs = self.terms(forget, retain)
+        loss = lf + lr
+        rule = self.rule or self.ctx.grad_rule
+        if rule is None or not torch.isfinite(loss):
+            (loss * scale).backward()  # a non-finite loss is reported by the loop, not combined
+            return float(loss.detach()), logs
+        params = [p for p in self.ctx.trainable.params if p.requires_grad]
+        g_f, g_r = split_grads(lf, lr, params)
+        combined, rule_logs = rule.combine(g_f, g_r)
+        for p, g in zip(params, combined, strict=True):
+            p.grad = scale * g if p.grad is None else p.grad + scale * g
+        return float(loss.detach()), {**logs, **rule_logs}
+
+    def zero(self) -> torch.Tensor:
+        """A zero loss term on the model's device (no retain part)."""
+        return torch.zeros((), device=next(self.ctx.model.parameters()).device)
 
     def after_step(self, logs: dict[str, float]) -> None:  # noqa: B027 - an optional hook, not abstract
         """Hook for state a method updates between steps (e.g. a dual variable)."""
@@ -88,6 +120,18 @@ class Method(ABC):
     def subset_pattern(cls, cfg: Any, n_layers: int) -> str | None:
         """Regex of the parameter names the method trains in "subset" mode (None: it has none)."""
         return cls.info.subset
+
+
+class EditMethod(Method):
+    """A training-free method: it edits the weights of its subset once, from statistics of the
+    forget and retain sets, instead of descending on a loss. The engine calls `edit`, never `terms`."""
+
+    def terms(self, forget, retain):
+        raise TypeError(f"{self.info.name} is training-free: it edits weights and has no loss to descend on")
+
+    @abstractmethod
+    def edit(self, forget: list[Batch], retain: list[Batch]) -> dict[str, float]:
+        """Change the weights of `self.ctx.trainable` in place; return what to report."""
 
 
 METHODS: dict[str, type[Method]] = {}
@@ -134,7 +178,10 @@ def describe(method_id: str) -> dict[str, Any]:
         for f in fields(cls.Config)
     ]
     info = asdict(cls.info)
-    info["parameters_trained"] = (
-        f"LoRA (default) or full; own subset: {cls.info.subset}" if cls.info.subset else "LoRA (default) or full"
-    )
+    if cls.info.training_free:
+        info["parameters_trained"] = f"edited in place, no training: {cls.info.subset}"
+    elif cls.info.subset:
+        info["parameters_trained"] = f"LoRA (default) or full; own subset: {cls.info.subset}"
+    else:
+        info["parameters_trained"] = "LoRA (default) or full"
     return {**info, "hyperparameters": params}

@@ -86,13 +86,17 @@ class RMU(Method):
         )
         return out.hidden_states[layer + 1]  # [0] is the embeddings
 
+    def direction(self, d: int, device: torch.device) -> torch.Tensor:
+        """The unit vector the forget activations are pushed along: RMU's u = rand(d), normalised."""
+        gen = torch.Generator().manual_seed(self.ctx.seed)
+        u = torch.rand(d, generator=gen)
+        return (u / u.norm()).to(device)
+
     def steering_target(self, forget: Batch) -> torch.Tensor:
         if self.target is None:
             with torch.no_grad(), self.ctx.reference():
                 h = self.hidden(forget).float()  # (B, T, d)
-            gen = torch.Generator().manual_seed(self.ctx.seed)
-            u = torch.rand(h.shape[-1], generator=gen)
-            u = (u / u.norm()).to(h.device)
+            u = self.direction(h.shape[-1], h.device)
             scale = self.cfg.c
             if self.cfg.c_relative:
                 mask = forget["attention_mask"].to(h.dtype)
@@ -100,7 +104,7 @@ class RMU(Method):
             self.target = scale * u
         return self.target
 
-    def loss(self, forget, retain):
+    def terms(self, forget, retain):
         c, ctx = self.cfg, self.ctx
         target = self.steering_target(forget)
         h_f = self.hidden(forget)  # (B, T, d)
@@ -111,8 +115,12 @@ class RMU(Method):
             with torch.no_grad(), ctx.reference():
                 h_ref = self.hidden(retain)
             lr = masked_mse(self.hidden(retain), h_ref, retain["attention_mask"])
-        return lf + c.alpha * lr, {
-            "forget_mse": lf.item(),
-            "retain_mse": lr.item(),
-            "target_norm": target.norm().item(),
-        }
+        return (
+            lf,
+            c.alpha * lr,
+            {
+                "forget_mse": lf.item(),
+                "retain_mse": lr.item(),
+                "target_norm": target.norm().item(),
+            },
+        )

@@ -39,13 +39,17 @@ class SimNPO(Method):
     )
     Config = SimNPOConfig
 
-    def loss(self, forget, retain):
+    def terms(self, forget, retain):
         c = self.cfg
         nll, n = sequence_nll(*self.ctx.answer_logits(forget))
         lf = (-(2.0 / c.beta) * F.logsigmoid(c.beta * (nll / n - c.delta))).mean()
         lr = retain_loss(self.ctx, retain, c.retain_loss)
-        return c.gamma * lf + c.alpha * lr, {
-            "simnpo": lf.item(),
-            "forget_nll": ((nll / n).mean()).item(),
-            "retain_loss": lr.item(),
-        }
+        return (
+            c.gamma * lf,
+            c.alpha * lr,
+            {
+                "simnpo": lf.item(),
+                "forget_nll": ((nll / n).mean()).item(),
+                "retain_loss": lr.item(),
+            },
+        )

@@ -45,8 +45,8 @@ class Undial(Method):
     )
     Config = UndialConfig
 
-    def loss(self, forget, retain):
+    def terms(self, forget, retain):
         ref, labels = self.ctx.answer_logits(forget, reference=True)
         logits, _ = self.ctx.answer_logits(forget)
         lf = soft_target_ce(logits, undial_target(ref, labels, self.cfg.beta), labels)
-        return lf, {"undial": lf.item()}
+        return lf, self.zero(), {"undial": lf.item()}

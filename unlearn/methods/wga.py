@@ -38,14 +38,18 @@ class WGA(Method):
     )
     Config = WGAConfig
 
-    def loss(self, forget, retain):
+    def terms(self, forget, retain):
         c = self.cfg
         nll, mask = token_nll(*self.ctx.answer_logits(forget))  # (B, T-1), zero off the answer
         weight = (-nll).detach().exp() ** c.beta  # p_θ(y_t)^β, no gradient through the weight
         lf = -(weight * nll).sum() / mask.sum().clamp(min=1)
         lr = retain_loss(self.ctx, retain, c.retain_loss)
-        return c.gamma * lf + c.alpha * lr, {
-            "wga": lf.item(),
-            "forget_nll": (nll.sum() / mask.sum().clamp(min=1)).item(),
-            "retain_loss": lr.item(),
-        }
+        return (
+            c.gamma * lf,
+            c.alpha * lr,
+            {
+                "wga": lf.item(),
+                "forget_nll": (nll.sum() / mask.sum().clamp(min=1)).item(),
+                "retain_loss": lr.item(),
+            },
+        )

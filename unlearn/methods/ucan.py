@@ -1,0 +1,72 @@
+"""U-CAN: contrastive attenuation of the MLP neurons that fire on the forget set and not on the
+retain set. Training-free: one pass over each set, then the neurons' output weights are damped.
+
+Per neuron j (neurons.py): risk ρ_j = a_f(j) / (a_r(j) + ε) with a_S(j) the mean |activation| on
+set S; utility u_j = ‖W_down[:, j]‖ · RMS_r(a_j); score s_j = ρ̂_j − λ·û_j; then
+W_down[:, j] ← W_down[:, j] · exp(−κ·relu(s_j − τ)).
+
+arXiv 2602.23400. RECONSTRUCTION: the normalisations ρ̂, û are not given; here they are z-scores
+of log ρ and log u over all neurons of the model (logs, since both are ratios / products with
+heavy tails), so τ is in standard deviations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..neurons import down_projections, down_weight, neuron_stats
+from .registry import EditMethod, MethodInfo, hp, register
+
+DOWN_PROJ = r"model\.layers\.\d+\.mlp\.down_proj\.(base_layer\.)?weight"
+
+
+def zscore(x: torch.Tensor) -> torch.Tensor:
+    return (x - x.mean()) / x.std().clamp(min=1e-12)
+
+
+@dataclass
+class UcanConfig:
+    lam: float = hp(0.5, 0.5, "λ: weight of the utility penalty in the score")
+    tau: float = hp(3.0, 3.0, "τ: score threshold, in standard deviations, above which a neuron is damped")
+    kappa: float = hp(2.0, 2.0, "κ: damping strength, factor exp(−κ·(s − τ)) above the threshold")
+    eps: float = hp(1e-3, 1e-3, "ε in the risk ratio")
+
+
+@register
+class Ucan(EditMethod):
+    info = MethodInfo(
+        id="ucan",
+        name="U-CAN",
+        paper="U-CAN: contrastive attenuation of neurons for unlearning (arXiv 2602.23400)",
+        summary="Training-free: damps the output weights of MLP neurons far more active on the forget answers than "
+        "on the retain answers, sparing neurons the retain set relies on.",
+        needs_retain=True,
+        faithful=False,
+        training_free=True,
+        subset=DOWN_PROJ,
+    )
+    Config = UcanConfig
+
+    @torch.no_grad()
+    def edit(self, forget, retain):
+        c, model = self.cfg, self.ctx.model
+        sf, sr = neuron_stats(model, forget), neuron_stats(model, retain)
+        downs = list(down_projections(model).values())
+        wnorm = torch.stack([down_weight(m).float().norm(dim=0) for m in downs])  # (L, d_ff)
+        risk = sf.abs_mean / (sr.abs_mean + c.eps)
+        utility = wnorm * sr.sq_mean.sqrt()
+        score = zscore(risk.clamp(min=1e-12).log()) - c.lam * zscore(utility.clamp(min=1e-12).log())
+        factor = torch.exp(-c.kappa * (score - c.tau).clamp(min=0))  # (L, d_ff), 1 = untouched
+        for m, f in zip(downs, factor, strict=True):
+            w = down_weight(m)
+            w.mul_(f.to(w.dtype).unsqueeze(0))  # scale column j, the neuron's output weights
+        damped = factor < 1
+        return {
+            "neurons_damped": int(damped.sum()),
+            "neurons_total": int(damped.numel()),
+            "mean_factor_damped": float(factor[damped].mean()) if damped.any() else 1.0,
+            "positions_forget": sf.positions,
+            "positions_retain": sr.positions,
+        }
