@@ -656,7 +656,7 @@ def build_demo() -> gr.Blocks:
                             0,
                             label="GU: retain gradients projected out (k)",
                             info="0 = off. Removes from the forget gradient its part in the span of the last k "
-                            "retain gradients (arXiv 2511.17100)",
+                            "retain gradients (arXiv 2511.17100; without the paper's Adam preconditioning)",
                             precision=0,
                         )
                         coreset_share = gr.Slider(

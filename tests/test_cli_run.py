@@ -40,12 +40,14 @@ def test_bad_run_options_exit_2_with_a_message(bad: list[str], tiny_dir: Path, t
 def test_sweep_runs_each_method_from_the_same_before_and_prints_the_table(
     tiny_dir: Path, tmp_path: Path, capsys
 ) -> None:
-    args = ["sweep", "--model", str(tiny_dir), "--device", "cpu", "--methods", "ga", "npo"]
+    args = ["sweep", "--model", str(tiny_dir), "--device", "cpu", "--methods", "ga", "npo", "npo+gu=2+coreset=0.5"]
     args += ["--forget", "harry_potter:known", "--steps", "1", "--out", str(tmp_path), "--json"]
     assert main(args) == 0
     out = capsys.readouterr().out.strip().splitlines()
     rows = json.loads(out[-1])["methods"]
-    assert [r["method"] for r in rows] == ["ga", "npo"]
+    assert [r["method"] for r in rows] == ["ga", "npo", "npo+gu=2+coreset=0.5"]
+    assert rows[1]["faithful"] and not rows[2]["faithful"]  # GU without Adam preconditioning: a reconstruction
+    assert any(line.startswith("| NPO + gu=2 + coreset=0.5") for line in out)
     # both started from the same model: the same "before"
     assert rows[0]["forget_prob_before"] == pytest.approx(rows[1]["forget_prob_before"], rel=1e-9)
     assert any(line.startswith("| Gradient ascent") for line in out)
