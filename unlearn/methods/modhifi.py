@@ -40,6 +40,7 @@ class ModHiFi(EditMethod):
         faithful=False,
         training_free=True,
         subset=DOWN_PROJ,
+        subset_label="the MLP down_proj weights of every layer",
     )
     Config = ModHiFiConfig
 

@@ -39,6 +39,7 @@ class MethodInfo:
     faithful: bool = True  # False: a reconstruction from the paper's description
     needs_refusals: bool = False
     subset: str | None = None  # regex of the parameters the method trains in "subset" mode
+    subset_label: str = ""  # the same in words, for the method card
     training_free: bool = False  # edits weights once from statistics (EditMethod), no loss and no loop
     lr: float = 1e-4  # quick-demo learning rate that works on the bundled model
     paper_lr: float = 1e-5
@@ -178,10 +179,11 @@ def describe(method_id: str) -> dict[str, Any]:
         for f in fields(cls.Config)
     ]
     info = asdict(cls.info)
+    own = cls.info.subset_label or f"`{cls.info.subset}`"
     if cls.info.training_free:
-        info["parameters_trained"] = f"edited in place, no training: {cls.info.subset}"
+        info["parameters_trained"] = f"{own}, edited in place (no training)"
     elif cls.info.subset:
-        info["parameters_trained"] = f"LoRA (default) or full; own subset: {cls.info.subset}"
+        info["parameters_trained"] = f"LoRA (default) or full; own subset: {own}"
     else:
         info["parameters_trained"] = "LoRA (default) or full"
     return {**info, "hyperparameters": params}

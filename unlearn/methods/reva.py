@@ -38,6 +38,7 @@ class ReVa(RMU):
         needs_retain=True,
         faithful=False,
         subset=RMU.info.subset,
+        subset_label="the MLP down_proj weights of layers l−2..l",
         lr=RMU.info.lr,
         paper_lr=RMU.info.paper_lr,
     )

@@ -54,6 +54,7 @@ class RMU(Method):
         "keeping the retain activations where they were.",
         needs_retain=True,
         subset=r"model\.layers\.(5|6|7)\.mlp\.down_proj\.(base_layer\.)?weight",  # for l = 7; see subset_pattern
+        subset_label="the MLP down_proj weights of layers l−2..l",
         lr=1e-2,  # 1e-3 barely moves layer 7 in 12 steps on the bundled model (LoRA or subset)
         paper_lr=5e-5,
     )

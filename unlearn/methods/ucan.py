@@ -49,6 +49,7 @@ class Ucan(EditMethod):
         faithful=False,
         training_free=True,
         subset=DOWN_PROJ,
+        subset_label="the MLP down_proj weights of every layer",
     )
     Config = UcanConfig
 
