@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..gradients import BlurRule
-from .common import npo_term, retain_loss, seq_logprob
+from .common import npo_and_retain
 from .registry import Method, MethodInfo, hp, register
 
 
@@ -42,7 +42,5 @@ class Blur(Method):
 
     def terms(self, forget, retain):
         c = self.cfg
-        logp, ref = seq_logprob(self.ctx, forget), seq_logprob(self.ctx, forget, reference=True)
-        lf = npo_term(logp, ref, c.beta)  # γ enters through the rule, not here
-        lr = retain_loss(self.ctx, retain, c.retain_loss)
+        lf, lr = npo_and_retain(self.ctx, forget, retain, c.beta, c.retain_loss)  # γ enters through the rule
         return lf, c.alpha * lr, {"npo": lf.item(), "retain_loss": lr.item()}

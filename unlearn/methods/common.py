@@ -35,3 +35,12 @@ def seq_logprob(ctx: Context, batch: Batch, reference: bool = False) -> torch.Te
     """log π(y|x) = −NLL summed over answer tokens, (B,)."""
     nll, _ = sequence_nll(*ctx.answer_logits(batch, reference))
     return -nll
+
+
+def npo_and_retain(
+    ctx: Context, forget: Batch, retain: Batch | None, beta: float, kind: str = "nll"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The unweighted NPO forget loss and retain loss: the two parts the gradient-rule methods
+    (BLUR, OFMU) take apart."""
+    logp, ref = seq_logprob(ctx, forget), seq_logprob(ctx, forget, reference=True)
+    return npo_term(logp, ref, beta), retain_loss(ctx, retain, kind)

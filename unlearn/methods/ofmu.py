@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..gradients import OrthogonalForget
-from .common import npo_term, retain_loss, seq_logprob
+from .common import npo_and_retain
 from .registry import Method, MethodInfo, hp, register
 
 
@@ -46,7 +46,5 @@ class Ofmu(Method):
 
     def terms(self, forget, retain):
         c = self.cfg
-        logp, ref = seq_logprob(self.ctx, forget), seq_logprob(self.ctx, forget, reference=True)
-        lf = npo_term(logp, ref, c.npo_beta)
-        lr = retain_loss(self.ctx, retain, "nll")
+        lf, lr = npo_and_retain(self.ctx, forget, retain, c.npo_beta)
         return c.gamma * lf, c.alpha * lr, {"npo": lf.item(), "retain_loss": lr.item()}
