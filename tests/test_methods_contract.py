@@ -58,6 +58,8 @@ def _modes(method_id: str) -> list[str]:
     a training-free method edits its own tensors only."""
     if get_method(method_id).info.training_free:
         return ["subset"]
+    if get_method(method_id).info.lora_only:
+        return ["lora"]
     pattern = get_method(method_id).subset_pattern(config_for(method_id), TINY_LAYERS)
     return ["lora", "full"] + (["subset"] if pattern is not None else [])
 
@@ -142,3 +144,23 @@ def test_builtin_sets_feed_the_engine(tiny) -> None:
         load_selection("general_knowledge:eval").examples[:4],
     )
     assert set(out.metrics) >= {"forget_prob_before", "forget_prob_after", "retain_prob_before", "retain_prob_after"}
+
+
+def test_a_lora_only_method_refuses_other_modes_before_it_starts(tiny) -> None:
+    with pytest.raises(ValueError, match="pick 'LoRA adapters'"):
+        run_unlearning(tiny, RunSpec("reglu", mode="full", loop=LoopConfig(steps=1)), FORGET, RETAIN, RETAIN)
+
+
+def test_reglu_starts_its_adapters_in_the_forget_directions(knowing) -> None:
+    """The generalised eigenvector is the input direction strong on forget and weak on retain (here
+    e0: ratio 4, against 1 and 1/4); a run initialises the adapters and logs the regulariser."""
+    from unlearn.methods.reglu import generalized_top
+
+    c_f = torch.diag(torch.tensor([4.0, 1.0, 1.0]))
+    c_r = torch.diag(torch.tensor([1.0, 1.0, 4.0]))
+    v = generalized_top(c_f, c_r, 1, eps=1e-6)  # λ = 4 along e0, 1 along e1, 1/4 along e2
+    torch.testing.assert_close(v.abs().flatten(), torch.tensor([1.0, 0.0, 0.0]), atol=1e-5, rtol=0)
+    spec = RunSpec("reglu", loop=LoopConfig(lr=5e-3, steps=1, batch_size=2), eval_items=2)
+    out = run_unlearning(knowing, spec, FORGET, RETAIN, RETAIN)
+    assert out.history[0]["layers_initialised"] > 0 and math.isfinite(out.history[0]["orth_reg"])
+    out.trainable.reset()

@@ -20,7 +20,7 @@ from .builtin import refusals
 from .examples import Example
 from .gradients import RetainProjection
 from .loop import LoopConfig, LoopResult, StepInfo, cycle_batches, seed_everything, train_loop
-from .methods import Context, EditMethod, MethodInfo, config_for, get_method
+from .methods import Context, EditMethod, Method, MethodInfo, config_for, get_method
 from .models import LoadedModel
 from .params import Trainable, make_trainable
 from .prompts import collate, encode
@@ -65,6 +65,8 @@ class RunSpec:
                 f"{info.name} is training-free (no gradients, no batches): turn off the GU projection, "
                 "MELU sampling and low memory"
             )
+        if info.lora_only and self.mode != "lora":
+            raise ValueError(f"{info.name} works on LoRA adapters: pick 'LoRA adapters' as the parameters trained")
         if self.project_retain and not has_retain:
             raise ValueError("the GU projection needs a retain set (it removes the retain gradients' span)")
         if self.project_retain and info.id in GRADIENT_RULE_METHODS:
@@ -92,6 +94,12 @@ def _probs(lm: LoadedModel, forget: list[Example], retain_eval: list[Example], m
     return f, r
 
 
+def _batches(
+    items: list[Example], encode_batch: Callable[[list[Example]], dict[str, torch.Tensor]], batch_size: int
+) -> list[dict[str, torch.Tensor]]:
+    return [encode_batch(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
+
+
 def _edit(
     method: EditMethod,
     forget: list[Example],
@@ -103,10 +111,12 @@ def _edit(
     """A training-free method's single edit, reported as one step."""
     t0 = time.perf_counter()
 
-    def batches(items: list[Example]) -> list[dict[str, torch.Tensor]]:
-        return [encode_batch(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
-
-    logs = {k: float(v) for k, v in method.edit(batches(forget), batches(retain)).items()}
+    logs = {
+        k: float(v)
+        for k, v in method.edit(
+            _batches(forget, encode_batch, batch_size), _batches(retain, encode_batch, batch_size)
+        ).items()
+    }
     for p in method.ctx.trainable.params:
         p.grad = None
     info = StepInfo(1, 1, 0.0, logs, time.perf_counter() - t0)
@@ -157,7 +167,11 @@ def run_unlearning(
     method = cls(hparams, ctx)
     sample_f, sample_r = forget[: spec.eval_items], retain_eval[: spec.eval_items]
 
+    prepared: dict[str, float] = {}  # what a method's prepare() reported: shown with step 1
+
     def report(s: StepInfo) -> None:
+        if s.step == 1:
+            s.logs.update(prepared)
         method.after_step(s.logs)
         ctx.step = s.step + 1
         if spec.eval_every and (s.step % spec.eval_every == 0 or s.step == s.total):
@@ -183,6 +197,11 @@ def run_unlearning(
                 ctx.forget_examples, ctx.retain_examples = pair[0], pair[1] or []
                 return method.backward(batch(pair[0]), batch(pair[1]), scale)
 
+            if type(method).prepare is not Method.prepare:  # e.g. REGLU's adapter initialisation
+                bs = loop.batch_size
+                prepared.update(
+                    method.prepare(_batches(train_forget, encode_batch, bs), _batches(retain_train, encode_batch, bs))
+                )
             ctx.step = 1
             total = loop.total_steps(len(train_forget))
             with recompute_activations(lm.model, spec.low_memory):

@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (registration side effects)
     ofmu,
     pdu,
     random_label,
+    reglu,
     reva,
     rmu,
     shred,

@@ -40,6 +40,7 @@ class MethodInfo:
     needs_refusals: bool = False
     subset: str | None = None  # regex of the parameters the method trains in "subset" mode
     subset_label: str = ""  # the same in words, for the method card
+    lora_only: bool = False  # works on LoRA adapters only (REGLU initialises them)
     training_free: bool = False  # edits weights once from statistics (EditMethod), no loss and no loop
     lr: float = 1e-4  # quick-demo learning rate that works on the bundled model
     paper_lr: float = 1e-5
@@ -109,6 +110,11 @@ class Method(ABC):
         for p, g in zip(params, combined, strict=True):
             p.grad = scale * g if p.grad is None else p.grad + scale * g
         return float(loss.detach()), {**logs, **rule_logs}
+
+    def prepare(self, forget: list[Batch], retain: list[Batch]) -> dict[str, float]:
+        """Hook before the first step, with the whole forget and retain sets as batches (e.g. REGLU's
+        adapter initialisation); returns what to report. Default: nothing to prepare."""
+        return {}
 
     def zero(self) -> torch.Tensor:
         """A zero loss term on the model's device (no retain part)."""
@@ -180,7 +186,9 @@ def describe(method_id: str) -> dict[str, Any]:
     ]
     info = asdict(cls.info)
     own = cls.info.subset_label or f"`{cls.info.subset}`"
-    if cls.info.training_free:
+    if cls.info.lora_only:
+        info["parameters_trained"] = "LoRA adapters only"
+    elif cls.info.training_free:
         info["parameters_trained"] = f"{own}, edited in place (no training)"
     elif cls.info.subset:
         info["parameters_trained"] = f"LoRA (default) or full; own subset: {own}"
