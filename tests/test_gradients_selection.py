@@ -143,3 +143,21 @@ def test_a_coreset_run_trains_on_the_share_and_measures_the_whole_set(tiny) -> N
         out = run_unlearning(tiny, spec, FORGET, [], [])
     assert all(s.count("Example(") == 1 for s in seen)  # one of the two forget items per batch
     assert math.isfinite(out.metrics["forget_prob_after"])
+
+
+def test_attention_shifting_measures_attention_from_answer_queries_to_fact_tokens() -> None:
+    from unlearn.methods.attn_shift import answer_queries, attention_to, top_prompt_tokens
+
+    labels = torch.tensor([[-100, -100, -100, 5, 6]])  # prompt 0-2, answer 3-4
+    mask = torch.ones(1, 5, dtype=torch.long)
+    queries = answer_queries(labels, mask)
+    assert queries.tolist() == [[False, False, True, True, False]]  # positions 2 and 3 produce the answer
+    importance = torch.tensor([[0.1, 0.9, 0.5, 9.0, 9.0]])  # answer tokens are never fact tokens
+    keys = top_prompt_tokens(importance, labels, mask, k=1)
+    assert keys.tolist() == [[False, True, False, False, False]]
+    att = torch.zeros(1, 2, 5, 5)  # two heads
+    att[0, 0, 2, 1], att[0, 1, 2, 1] = 0.5, 0.3  # query 2 looks at token 1: 0.5 and 0.3 (head mean 0.4)
+    att[0, 0, 3, 1], att[0, 1, 3, 1] = 0.2, 0.2  # query 3: mean 0.2
+    att[0, 0, 0, 1] = 1.0  # a prompt query: not counted
+    # mean over the two queries (0.4, 0.2) and over the two layers given
+    assert float(attention_to((att, att), queries, keys)) == pytest.approx(0.3)

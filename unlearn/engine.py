@@ -152,7 +152,8 @@ def run_unlearning(
     pattern = cls.subset_pattern(hparams, lm.model.config.num_hidden_layers)
     mode = "subset" if cls.info.training_free else spec.mode  # an edit method changes its own tensors
     seed_everything(loop.seed)  # the LoRA initialisation is random too: same seed, same run
-    trainable = make_trainable(lm.model, mode, pattern, spec.lora_r)
+    targets = list(cls.info.lora_targets) if cls.info.lora_targets else None
+    trainable = make_trainable(lm.model, mode, pattern, spec.lora_r, targets)
     pad = lm.tokenizer.pad_token_id
 
     def encode_batch(items: list[Example]) -> dict[str, torch.Tensor]:

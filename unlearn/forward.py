@@ -10,6 +10,7 @@ memory and time of every step without changing any value a loss sees.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import torch
 from transformers import PreTrainedModel
@@ -37,14 +38,25 @@ def accepts_logits_to_keep(model: PreTrainedModel) -> bool:
     return cls._unlearn_keeps_logits
 
 
+def answer_forward(model: PreTrainedModel, batch: Batch, **kwargs: Any) -> tuple[Any, torch.Tensor]:
+    """The model's output with logits (B, W, V) over the answer window only, and the labels aligned
+    with them (B, W). `kwargs` go to the model (e.g. `output_attentions`, or `inputs_embeds` in
+    place of the ids)."""
+    window = answer_window(batch["labels"])
+    inputs = {"attention_mask": batch["attention_mask"], **kwargs}
+    if "inputs_embeds" not in inputs:
+        inputs["input_ids"] = batch["input_ids"]
+    if accepts_logits_to_keep(model):
+        keep = torch.arange(window.start, window.stop, device=batch["labels"].device)
+        out = model(**inputs, logits_to_keep=keep)
+    else:
+        out = model(**inputs)
+        out.logits = out.logits[:, window]
+    return out, batch["labels"][:, window]
+
+
 def answer_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (B, W, V) over the answer window and the labels aligned with them (B, W): what
     `losses.token_nll` and friends take, exactly as they would take the full-width pair."""
-    window = answer_window(batch["labels"])
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    if accepts_logits_to_keep(model):
-        keep = torch.arange(window.start, window.stop, device=ids.device)
-        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
-    else:
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, window]
-    return logits, batch["labels"][:, window]
+    out, labels = answer_forward(model, batch)
+    return out.logits, labels

@@ -127,10 +127,17 @@ class TensorTrainable(Trainable):
         return {n: p.detach().cpu().contiguous() for n, p in zip(self.names, self.params, strict=True)}
 
 
-def make_trainable(model: PreTrainedModel, mode: str, pattern: str | None = None, lora_r: int = 8) -> Trainable:
-    """`lora` (default), `full` (every weight but the embeddings) or `subset` (a method's `pattern`)."""
+def make_trainable(
+    model: PreTrainedModel,
+    mode: str,
+    pattern: str | None = None,
+    lora_r: int = 8,
+    lora_targets: list[str] | None = None,
+) -> Trainable:
+    """`lora` (default; on `lora_targets`, else every projection), `full` (every weight but the
+    embeddings) or `subset` (a method's `pattern`)."""
     if mode == "lora":
-        return LoraTrainable(model, r=lora_r, alpha=2 * lora_r)
+        return LoraTrainable(model, r=lora_r, alpha=2 * lora_r, targets=lora_targets)
     if mode == "full":
         return TensorTrainable(model)
     if mode == "subset":

@@ -1,6 +1,7 @@
 """Unlearning methods, one file each; importing this package registers them all."""
 
 from . import (  # noqa: F401  (registration side effects)
+    attn_shift,
     blur,
     ce_u,
     ga,

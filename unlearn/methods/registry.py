@@ -41,6 +41,7 @@ class MethodInfo:
     subset: str | None = None  # regex of the parameters the method trains in "subset" mode
     subset_label: str = ""  # the same in words, for the method card
     lora_only: bool = False  # works on LoRA adapters only (REGLU initialises them)
+    lora_targets: tuple[str, ...] | None = None  # modules given adapters (None: every projection)
     training_free: bool = False  # edits weights once from statistics (EditMethod), no loss and no loop
     lr: float = 1e-4  # quick-demo learning rate that works on the bundled model
     paper_lr: float = 1e-5
@@ -187,7 +188,8 @@ def describe(method_id: str) -> dict[str, Any]:
     info = asdict(cls.info)
     own = cls.info.subset_label or f"`{cls.info.subset}`"
     if cls.info.lora_only:
-        info["parameters_trained"] = "LoRA adapters only"
+        on = f" on {', '.join(cls.info.lora_targets)}" if cls.info.lora_targets else ""
+        info["parameters_trained"] = f"LoRA adapters{on} only"
     elif cls.info.training_free:
         info["parameters_trained"] = f"{own}, edited in place (no training)"
     elif cls.info.subset:
