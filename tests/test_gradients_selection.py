@@ -161,3 +161,11 @@ def test_attention_shifting_measures_attention_from_answer_queries_to_fact_token
     att[0, 0, 0, 1] = 1.0  # a prompt query: not counted
     # mean over the two queries (0.4, 0.2) and over the two layers given
     assert float(attention_to((att, att), queries, keys)) == pytest.approx(0.3)
+
+
+def test_kfade_damps_each_factor_relative_to_its_mean_eigenvalue() -> None:
+    from unlearn.methods.kfade import damped_inverse
+
+    # eigenvalues 2 and 0: mean 1, so λ = 0.5 · 1 and the inverse is diag(1/2.5, 1/0.5)
+    inv = damped_inverse(torch.tensor([[2.0, 0.0], [0.0, 0.0]]), 0.5)
+    torch.testing.assert_close(inv, torch.tensor([[0.4, 0.0], [0.0, 2.0]]))

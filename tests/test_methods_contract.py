@@ -164,3 +164,14 @@ def test_reglu_starts_its_adapters_in_the_forget_directions(knowing) -> None:
     out = run_unlearning(knowing, spec, FORGET, RETAIN, RETAIN)
     assert out.history[0]["layers_initialised"] > 0 and math.isfinite(out.history[0]["orth_reg"])
     out.trainable.reset()
+
+
+def test_kfade_keeps_each_step_within_the_measured_retain_kl_budget(knowing) -> None:
+    budget = 0.01
+    spec = RunSpec("kfade", hparams={"kl_budget": budget, "steps": 2}, loop=LoopConfig(batch_size=2), eval_items=2)
+    out = run_unlearning(knowing, spec, FORGET, RETAIN, RETAIN)
+    logs = out.history[0]
+    assert logs["retain_kl_step1"] <= budget + 1e-6
+    assert logs["retain_kl_step2"] <= 2 * budget + 1e-6  # the budget is per step
+    assert logs["eta_step1"] > 0
+    out.trainable.reset()

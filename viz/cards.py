@@ -63,8 +63,8 @@ def method_card(d: dict[str, Any], with_table: bool = True) -> str:
         f"Needs: {', '.join(needs)} · Trains: {d['parameters_trained']} · {kind}  \n"
         f"Paper: {d['paper']}  \n"
         + (
-            "Training-free: one pass over the forget and retain sets, then one edit of the weights (steps, "
-            "learning rate and the gradient options do not apply)."
+            "No optimizer: statistics of the forget and retain sets, then a direct edit of the weights "
+            "(steps, learning rate and the gradient options do not apply)."
             if d.get("training_free")
             else f"Learning rate: quick demo {d['lr']:g}, paper {d['paper_lr']:g}"
         )

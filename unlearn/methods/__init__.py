@@ -7,6 +7,7 @@ from . import (  # noqa: F401  (registration side effects)
     ga,
     grad_diff,
     idk_dpo,
+    kfade,
     kl,
     modhifi,
     npo,
