@@ -23,10 +23,10 @@ def loaded(tiny_dir, tmp_path, monkeypatch):
     STORE.clear_run()
 
 
-def _run(method="grad_diff", steps=3, hp_rows=None, lr=5e-3, session="s1", **kw):
+def _run(method="grad_diff", steps=3, hp_rows=None, lr=5e-3, session="s1", options=None, **kw):
     card, rows, _ = app.on_method(method, QUICK)
     loop = [steps, lr, 4, 1, 128, 0, 0, 4]  # steps, lr, batch, accumulation, max length, warm-up, seed, LoRA r
-    options = [False, 0, 1.0, "random", False]  # low memory, GU k, coreset share and mode, MELU
+    options = options or [False, 0, 1.0, "random", False]  # low memory, GU k, coreset share and mode, MELU
     args = [method, QUICK, LORA, hp_rows if hp_rows is not None else rows, *loop, *options]
     return app.run_ui(*args, "harry_potter:known", "general_knowledge", {}, SimpleNamespace(session_hash=session))
 
@@ -39,6 +39,24 @@ def test_a_run_streams_steps_then_a_before_after_table(loaded) -> None:
     assert msg.startswith("✅") and len(table) == 2 and table[0][0].startswith("forget")
     assert any(t.name == "forget" for t in fig.data), "the final curves show the probabilities"
     assert STORE.active_run() is not None
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("ucan", None),  # training-free: one edit, reported as one step
+        ("npo", [False, 2, 0.5, "keyword", False]),  # GU projection and a keyword coreset
+        ("attn_shift", None),  # LoRA on q/k only
+    ],
+)
+def test_the_newer_methods_and_options_run_from_the_tab(loaded, method, options) -> None:
+    msg = list(_run(method, steps=2, options=options))[-1][0]
+    assert msg.startswith("✅"), msg
+
+
+def test_an_option_no_run_can_honour_gets_a_message_not_a_crash(loaded) -> None:
+    msg = list(_run("blur", options=[False, 2, 1.0, "random", False]))[-1][0]
+    assert msg.startswith("❌") and "already combines" in msg
 
 
 def test_ask_both_answers_from_before_and_after(loaded) -> None:
