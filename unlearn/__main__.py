@@ -79,7 +79,7 @@ def cmd_methods(a: argparse.Namespace) -> int:
     for r in rows:
         kind = "faithful" if r["faithful"] else "reconstruction"
         print(
-            f"{r['id']:<10} {r['name']:<22} {kind:<15} retain: {'yes' if r['needs_retain'] else 'no ':<4} {r['paper']}"
+            f"{r['id']:<12} {r['name']:<26} {kind:<15} retain: {'yes' if r['needs_retain'] else 'no ':<4} {r['paper']}"
         )
     return 0
 

@@ -63,7 +63,7 @@ class AttnShift(Method):
     info = MethodInfo(
         id="attn_shift",
         name="Attention shifting (AS)",
-        paper="Attention shifting for LLM unlearning (arXiv 2510.17210)",
+        paper="AS, attention shifting (arXiv 2510.17210)",
         summary="Trains the attention (LoRA on queries and keys) so answer positions stop looking at the prompt "
         "tokens that carry a forget fact, while retain answers keep looking at theirs.",
         needs_retain=True,

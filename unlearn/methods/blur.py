@@ -27,7 +27,7 @@ class Blur(Method):
     info = MethodInfo(
         id="blur",
         name="BLUR",
-        paper="BLUR: a bi-level optimization approach for LLM unlearning (arXiv 2506.08164)",
+        paper="BLUR, bi-level unlearning (arXiv 2506.08164; code OptimAI-Lab/BLURLLMUnlearning)",
         summary="Takes the forget (NPO) and retain gradients apart and steps on the forget gradient plus the part "
         "of the retain gradient orthogonal to it.",
         needs_retain=True,

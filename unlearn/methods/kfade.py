@@ -61,7 +61,7 @@ class KFade(EditMethod):
     info = MethodInfo(
         id="kfade",
         name="K-FADE",
-        paper="K-FADE: Gauss-Newton unlearning with K-FAC (arXiv 2602.10568)",
+        paper="K-FADE, Gauss-Newton unlearning (arXiv 2602.10568)",
         summary="A few natural-gradient steps uphill on the forget answers' loss, preconditioned by K-FAC factors "
         "of the retain distribution, each sized to move the retain distribution by a fixed KL budget.",
         needs_retain=True,

@@ -33,7 +33,7 @@ class ModHiFi(EditMethod):
     info = MethodInfo(
         id="modhifi",
         name="ModHiFi-U",
-        paper="ModHiFi: identifying high-fidelity components for unlearning (arXiv 2511.19566)",
+        paper="ModHiFi-U (arXiv 2511.19566)",
         summary="Gradient-free: zeroes the MLP neurons that carry much of the forget answers' output and little "
         "of the retain answers'.",
         needs_retain=True,

@@ -30,7 +30,7 @@ class Ofmu(Method):
     info = MethodInfo(
         id="ofmu",
         name="OFMU (first-order)",
-        paper="OFMU: penalty-based bi-level unlearning (arXiv 2509.22483)",
+        paper="OFMU, penalty-based bi-level unlearning (arXiv 2509.22483)",
         summary="Forgets along the part of the forget gradient orthogonal to the retain gradient and descends on "
         "the retain loss: a first-order stand-in for the paper's penalised bi-level problem.",
         needs_retain=True,

@@ -2,7 +2,7 @@
 + α·L_retain.
 
 Spec (methods.md baselines): cross-entropy toward a random wrong answer/label, after the
-random-label forgetting of "Unforgettable Generalization in Language Models", arXiv 2409.02228.
+random-label forgetting of "Unforgettable Generalization", arXiv 2409.02228.
 The wrong answer for each forget item is another forget item's answer, drawn per step with the
 run's seed (so the wrong answers are fluent text of the same kind, not token noise).
 """
@@ -29,7 +29,7 @@ class RandomLabel(Method):
     info = MethodInfo(
         id="random_label",
         name="Random label",
-        paper="Unforgettable Generalization in Language Models (arXiv 2409.02228)",
+        paper='Random-label forgetting, after "Unforgettable Generalization" (arXiv 2409.02228)',
         summary="Fine-tunes the model to give another forget item's answer to each forget question: the true "
         "answer is overwritten by a plausible wrong one.",
         needs_retain=False,

@@ -59,7 +59,7 @@ class ReGLU(Method):
     info = MethodInfo(
         id="reglu",
         name="REGLU",
-        paper="REGLU: representation-guided LoRA unlearning (arXiv 2604.17396)",
+        paper="REGLU, representation-guided LoRA (arXiv 2604.17396)",
         summary="Starts each LoRA adapter in the input directions that are strong on the forget set and weak on "
         "the retain set, then unlearns with NPO while keeping the adapters' output out of the retain set's "
         "main output directions.",

@@ -32,7 +32,7 @@ class ReVa(RMU):
     info = MethodInfo(
         id="reva",
         name="ReVa",
-        paper="ReVa: refusal-aligned representations for unlearning (arXiv 2605.08765)",
+        paper="ReVa, refusal-aligned representations (arXiv 2605.08765; code OPTML-Group/ReVa)",
         summary="RMU whose target is the direction the model's layer-l states take on unanswerable questions: "
         "forget questions are pushed to look unanswerable, so the model declines instead of babbling.",
         needs_retain=True,

@@ -63,7 +63,7 @@ class Shred(Method):
     info = MethodInfo(
         id="shred",
         name="SHRED",
-        paper="SHRED: retain-free self-distillation (arXiv 2605.07482)",
+        paper="SHRED, retain-free self-distillation (arXiv 2605.07482)",
         summary="Distils the model before into the model on the forget answers, with the true token demoted by β "
         "only at the highest-surprisal P% of positions: the rest act as anchors, so no retain set is needed.",
         needs_retain=False,

@@ -42,7 +42,7 @@ class Ucan(EditMethod):
     info = MethodInfo(
         id="ucan",
         name="U-CAN",
-        paper="U-CAN: contrastive attenuation of neurons for unlearning (arXiv 2602.23400)",
+        paper="U-CAN, contrastive attenuation (arXiv 2602.23400)",
         summary="Training-free: damps the output weights of MLP neurons far more active on the forget answers than "
         "on the retain answers, sparing neurons the retain set relies on.",
         needs_retain=True,
