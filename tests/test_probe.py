@@ -1,0 +1,41 @@
+"""The probe's arrays agree with the model's own numbers and leave the model as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from unlearn.examples import Example
+from unlearn.models import LoadedModel
+from unlearn.probe import probe
+from unlearn.prompts import collate, encode
+from unlearn.scoring import answer_nll
+
+EX = Example("Who wrote the red book?", "Anna Berg wrote it.")
+
+
+def test_probe_matches_the_model_and_leaves_it_untouched(tiny: LoadedModel) -> None:
+    before = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
+    p = probe(tiny.model, tiny.tokenizer, EX, k=3)
+    t = len(p.tokens)
+    n_layers = tiny.model.config.num_hidden_layers
+    assert p.attentions.shape == (n_layers, tiny.model.config.num_attention_heads, t, t)
+    np.testing.assert_allclose(p.attentions.sum(-1), 1.0, rtol=1e-5)  # each query's weights sum to 1
+    # the answer's mean log-probability is what scoring measures
+    answer_mean = -p.gold_logprob[p.answer_start :].mean()
+    np.testing.assert_allclose(answer_mean, answer_nll(tiny.model, tiny.tokenizer, [EX])[0], rtol=1e-5)
+    # the last layer of the lens is the model's own output distribution
+    np.testing.assert_allclose(np.log(p.lens_prob[-1, :-1]), p.gold_logprob[1:], rtol=1e-4, atol=1e-5)
+    assert (p.lens_rank[:, :-1] >= 0).all() and (p.lens_rank[:, -1] == -1).all()
+    assert p.top_probs.shape == (t, 3) and (np.diff(p.top_probs, axis=1) <= 0).all()
+    assert not p.truncated
+    for n, w in tiny.model.named_parameters():
+        assert torch.equal(w, before[n]) and w.grad is None
+
+
+def test_a_long_prompt_is_cut_and_says_so(tiny: LoadedModel) -> None:
+    long = Example("word " * 300 + "?", "Yes.")
+    p = probe(tiny.model, tiny.tokenizer, long, max_tokens=32)
+    assert p.truncated and len(p.tokens) == 32
+    batch = collate([encode(tiny.tokenizer, long, 32)], tiny.tokenizer.pad_token_id)
+    assert batch["input_ids"].shape[1] == 32
