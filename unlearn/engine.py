@@ -20,7 +20,7 @@ from .builtin import refusals
 from .examples import Example
 from .gradients import RetainProjection
 from .loop import LoopConfig, LoopResult, StepInfo, cycle_batches, seed_everything, train_loop
-from .methods import Context, EditMethod, Method, MethodInfo, config_for, get_method
+from .methods import Context, EditMethod, Method, config_for, get_method
 from .models import LoadedModel
 from .params import Trainable, make_trainable
 from .prompts import collate, encode
@@ -29,7 +29,6 @@ from .scoring import answer_nll, set_prob
 from .selection import coreset, entity_pairs
 
 DEMO_STEPS = 8  # the quick demo's steps: about a minute on 2 CPU cores for the bundled model
-GRADIENT_RULE_METHODS = ("blur", "ofmu")  # methods with their own gradient combination
 
 
 @dataclass
@@ -56,8 +55,9 @@ class RunSpec:
         info = get_method(self.method).info
         return LoopConfig(lr=info.lr if self.preset == "quick" else info.paper_lr, steps=DEMO_STEPS, batch_size=8)
 
-    def check(self, info: MethodInfo, has_retain: bool) -> None:
+    def check(self, method: type[Method], hparams: Any, has_retain: bool) -> None:
         """Reject option combinations no run can honour, with what to change."""
+        info = method.info
         if self.project_retain < 0:
             raise ValueError(f"the GU projection keeps k ≥ 0 retain gradients, got {self.project_retain}")
         if info.training_free and (self.project_retain or self.melu or self.low_memory):
@@ -69,7 +69,7 @@ class RunSpec:
             raise ValueError(f"{info.name} works on LoRA adapters: pick 'LoRA adapters' as the parameters trained")
         if self.project_retain and not has_retain:
             raise ValueError("the GU projection needs a retain set (it removes the retain gradients' span)")
-        if self.project_retain and info.id in GRADIENT_RULE_METHODS:
+        if self.project_retain and method.own_rule(hparams) is not None:
             raise ValueError(f"{info.name} already combines the forget and retain gradients: turn off GU")
 
 
@@ -145,7 +145,7 @@ def run_unlearning(
         raise ValueError("the forget set is empty: pick a forget set with at least one item")
     if cls.info.needs_retain and not retain_train:
         raise ValueError(f"{cls.info.name} needs a retain set to train on: pick one")
-    spec.check(cls.info, bool(retain_train))
+    spec.check(cls, hparams, bool(retain_train))
     train_forget = coreset(forget, spec.coreset, spec.coreset_mode, loop.seed) if spec.coreset < 1 else list(forget)
     t0 = time.perf_counter()
     f0, r0 = _probs(lm, forget, retain_eval, loop.max_length)

@@ -86,3 +86,9 @@ def neuron_stats(model: PreTrainedModel, batches: list[Batch], progress: Callabl
             h.remove()
     n = max(count, 1)
     return NeuronStats((abs_sum / n).float(), (sq_sum / n).float(), (out_sq / n).float(), count)
+
+
+def contrast(model: PreTrainedModel, forget: list[Batch], retain: list[Batch]):
+    """Statistics on the forget and on the retain batches, and the down_proj modules in layer order:
+    what the neuron edits (U-CAN, ModHiFi-U) start from."""
+    return neuron_stats(model, forget), neuron_stats(model, retain), list(down_projections(model).values())

@@ -36,9 +36,9 @@ class Blur(Method):
     )
     Config = BlurConfig
 
-    def __init__(self, cfg, ctx) -> None:
-        super().__init__(cfg, ctx)
-        self.rule = BlurRule(cfg.gamma)
+    @classmethod
+    def own_rule(cls, cfg):
+        return BlurRule(cfg.gamma)
 
     def terms(self, forget, retain):
         c = self.cfg

@@ -145,6 +145,7 @@ class KFade(EditMethod):
         s_inv = {n: damped_inverse(s_fac[n], c.damping) for n in layers}
         del a_fac, s_fac
         ref = self.retain_logprobs(retain)
+        kl_before = 0.0  # the reference is this very model: no KL yet
         logs: dict[str, float] = {}
         for step in range(1, c.steps + 1):
             model.zero_grad(set_to_none=True)
@@ -160,7 +161,6 @@ class KFade(EditMethod):
                 model.zero_grad(set_to_none=True)
                 # the quadratic model of the KL is only local (and K-FAC only approximates F): measure
                 # the retain KL the step causes and shrink η until it stays within the budget
-                kl_before = self.retain_kl(retain, ref)
                 for _ in range(c.max_halvings + 1):
                     for n, m in layers.items():
                         m.weight.add_((eta * nat[n]).to(m.weight.dtype))  # uphill on the forget loss
@@ -176,5 +176,6 @@ class KFade(EditMethod):
             logs[f"forget_nll_step{step}"] = total
             logs[f"eta_step{step}"] = eta
             logs[f"retain_kl_step{step}"] = kl
+            kl_before = kl
         model.zero_grad(set_to_none=True)
         return {**logs, "layers": float(len(layers))}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..neurons import down_projections, down_weight, neuron_stats
+from ..neurons import contrast, down_weight
 from .registry import EditMethod, MethodInfo, hp, register
 from .ucan import DOWN_PROJ
 
@@ -49,8 +49,7 @@ class ModHiFi(EditMethod):
         c, model = self.cfg, self.ctx.model
         if c.m < 1:
             raise ValueError(f"ModHiFi-U removes m ≥ 1 neurons, got m = {c.m}")
-        sf, sr = neuron_stats(model, forget), neuron_stats(model, retain)
-        downs = list(down_projections(model).values())
+        sf, sr, downs = contrast(model, forget, retain)
         w2 = torch.stack([down_weight(m).float().pow(2).sum(0) for m in downs])  # (L, d_ff) ‖W_down[:, j]‖²
         phi_f = sf.sq_mean * w2 / sf.out_sq.clamp(min=1e-12).unsqueeze(1)
         phi_r = sr.sq_mean * w2 / sr.out_sq.clamp(min=1e-12).unsqueeze(1)

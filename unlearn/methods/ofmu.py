@@ -40,9 +40,9 @@ class Ofmu(Method):
     )
     Config = OfmuConfig
 
-    def __init__(self, cfg, ctx) -> None:
-        super().__init__(cfg, ctx)
-        self.rule = OrthogonalForget(cfg.beta)
+    @classmethod
+    def own_rule(cls, cfg):
+        return OrthogonalForget(cfg.beta)
 
     def terms(self, forget, retain):
         c = self.cfg

@@ -83,7 +83,12 @@ class Method(ABC):
 
     def __init__(self, cfg: Any, ctx: Context) -> None:
         self.cfg, self.ctx = cfg, ctx
-        self.rule: GradRule | None = None  # a method's own gradient combination (BLUR, OFMU)
+        self.rule = self.own_rule(cfg)  # a method's own gradient combination (BLUR, OFMU), else None
+
+    @classmethod
+    def own_rule(cls, cfg: Any) -> GradRule | None:
+        """The method's own way of combining g_f and g_r (gradients.py); None: it adds them."""
+        return None
 
     @abstractmethod
     def terms(self, forget: Batch, retain: Batch | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:

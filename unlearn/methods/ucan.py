@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..neurons import down_projections, down_weight, neuron_stats
+from ..neurons import contrast, down_weight
 from .registry import EditMethod, MethodInfo, hp, register
 
 DOWN_PROJ = r"model\.layers\.\d+\.mlp\.down_proj\.(base_layer\.)?weight"
@@ -56,8 +56,7 @@ class Ucan(EditMethod):
     @torch.no_grad()
     def edit(self, forget, retain):
         c, model = self.cfg, self.ctx.model
-        sf, sr = neuron_stats(model, forget), neuron_stats(model, retain)
-        downs = list(down_projections(model).values())
+        sf, sr, downs = contrast(model, forget, retain)
         wnorm = torch.stack([down_weight(m).float().norm(dim=0) for m in downs])  # (L, d_ff)
         risk = sf.abs_mean / (sr.abs_mean + c.eps)
         utility = wnorm * sr.sq_mean.sqrt()
