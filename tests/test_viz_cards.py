@@ -42,3 +42,15 @@ def test_knowledge_bars_sorted_and_coloured_by_correctness() -> None:
     assert "2 of 3" in fig.layout.title.text
     with pytest.raises(ValueError):
         knowledge_bars(["a"], [0.1, 0.2], [True], "bad")
+
+
+def test_an_edit_run_shows_its_statistics_as_bars_not_loss_curves() -> None:
+    from viz.curves import run_curves
+
+    row = {"step": 1, "lr": 0.0, "seconds": 8.0, "neurons_damped": 4371.0, "neurons_total": 46080.0}
+    fig = run_curves([{**row, "forget_prob": 0.03, "retain_prob": 0.43}], "U-CAN")
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert len(bars) == 1 and list(bars[0].x) == ["neurons_damped", "neurons_total"]
+    assert fig.layout.annotations[0].text.startswith("what the edit reported")
+    trained = run_curves([{"step": 1, "lr": 1e-3, "npo": 1.0}, {"step": 2, "lr": 1e-3, "npo": 0.5}])
+    assert not [t for t in trained.data if t.type == "bar"]  # a training run keeps its loss curves

@@ -16,10 +16,18 @@ FORGET_COLOUR, RETAIN_COLOUR = "#e76f51", "#2a9d8f"
 def run_curves(history: Sequence[dict[str, Any]], title: str = "", total_steps: int | None = None) -> go.Figure:
     """Left: every loss term the method logs, per step. Right: forget and retain answer
     probability (live sample), per step, on a log scale — forgetting is a fall by orders of magnitude."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss terms", "answer probability P̃ (live sample)"))
+    # an optimizer-free edit (U-CAN, ModHiFi-U, K-FADE) is one "step" at lr 0 whose logs are counts and
+    # statistics, not loss terms: show them as bars (log scale, they span orders of magnitude)
+    edit = len(history) == 1 and history[0].get("lr") == 0
+    left = "what the edit reported (log scale)" if edit else "loss terms"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(left, "answer probability P̃ (live sample)"))
     steps = [h["step"] for h in history]
     keys = [k for k in (history[0] if history else {}) if k not in _NOT_LOSSES]
-    for k in keys:
+    if edit:
+        shown = [k for k in keys if isinstance(history[0][k], int | float) and history[0][k] > 0]
+        fig.add_trace(go.Bar(x=shown, y=[history[0][k] for k in shown], name="edit", showlegend=False), 1, 1)
+        fig.update_yaxes(type="log", row=1, col=1)
+    for k in [] if edit else keys:
         fig.add_trace(go.Scatter(x=steps, y=[h.get(k) for h in history], name=k, mode="lines+markers"), 1, 1)
     for k, colour, label in (
         ("forget_prob", FORGET_COLOUR, "forget"),
@@ -40,7 +48,11 @@ def run_curves(history: Sequence[dict[str, Any]], title: str = "", total_steps: 
             )
     fig.update_yaxes(type="log", row=1, col=2)
     if total_steps:
-        fig.update_xaxes(range=[0.5, total_steps + 0.5])
-    fig.update_xaxes(title_text="step")
+        fig.update_xaxes(range=[0.5, total_steps + 0.5], col=2)
+        if not edit:
+            fig.update_xaxes(range=[0.5, total_steps + 0.5], col=1)
+    fig.update_xaxes(title_text="step", col=2)
+    if not edit:
+        fig.update_xaxes(title_text="step", col=1)
     fig.update_layout(title=title, height=360, template="plotly_white", margin=dict(l=50, r=20, t=60, b=40))
     return fig
