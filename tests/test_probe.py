@@ -7,7 +7,7 @@ import torch
 
 from unlearn.examples import Example
 from unlearn.models import LoadedModel
-from unlearn.probe import probe
+from unlearn.probe import probe, rollout
 from unlearn.prompts import collate, encode
 from unlearn.scoring import answer_nll
 
@@ -20,13 +20,17 @@ def test_probe_matches_the_model_and_leaves_it_untouched(tiny: LoadedModel) -> N
     t = len(p.tokens)
     n_layers = tiny.model.config.num_hidden_layers
     assert p.attentions.shape == (n_layers, tiny.model.config.num_attention_heads, t, t)
-    np.testing.assert_allclose(p.attentions.sum(-1), 1.0, rtol=1e-5)  # each query's weights sum to 1
+    np.testing.assert_allclose(p.attentions.astype(np.float32).sum(-1), 1.0, rtol=2e-3)  # rows sum to 1 (float16)
+    assert p.kv_heads == tiny.model.config.num_key_value_heads
     # the answer's mean log-probability is what scoring measures
     answer_mean = -p.gold_logprob[p.answer_start :].mean()
     np.testing.assert_allclose(answer_mean, answer_nll(tiny.model, tiny.tokenizer, [EX])[0], rtol=1e-5)
-    # the last layer of the lens is the model's own output distribution
-    np.testing.assert_allclose(np.log(p.lens_prob[-1, :-1]), p.gold_logprob[1:], rtol=1e-4, atol=1e-5)
-    assert (p.lens_rank[:, :-1] >= 0).all() and (p.lens_rank[:, -1] == -1).all()
+    # the last layer of the lens is the model's own output distribution, read where an answer token is next
+    pos = p.answer_positions
+    assert pos[0] == p.answer_start - 1 and pos[-1] == t - 2
+    np.testing.assert_allclose(np.log(p.lens_prob[-1, pos]), p.gold_logprob[pos + 1], rtol=1e-4, atol=1e-5)
+    assert (p.lens_rank[:, pos] >= 0).all() and (p.lens_rank[:, : pos[0]] == -1).all()
+    assert np.isnan(p.lens_prob[:, -1]).all()
     assert p.top_probs.shape == (t, 3) and (np.diff(p.top_probs, axis=1) <= 0).all()
     assert not p.truncated
     for n, w in tiny.model.named_parameters():
@@ -39,3 +43,17 @@ def test_a_long_prompt_is_cut_and_says_so(tiny: LoadedModel) -> None:
     assert p.truncated and len(p.tokens) == 32
     batch = collate([encode(tiny.tokenizer, long, 32)], tiny.tokenizer.pad_token_id)
     assert batch["input_ids"].shape[1] == 32
+
+
+def test_rollout_rows_are_distributions_and_identity_attention_gives_identity() -> None:
+    t = 5
+    att = np.broadcast_to(np.eye(t), (3, 2, t, t)).copy()
+    np.testing.assert_allclose(rollout(att), np.eye(t))
+    rng = np.random.default_rng(0)
+    a = rng.random((4, 3, t, t)) * np.tril(np.ones((t, t)))
+    r = rollout(a / a.sum(-1, keepdims=True))
+    np.testing.assert_allclose(r.sum(-1), 1.0)
+    assert np.allclose(np.triu(r, 1), 0)  # causal attention rolls out causal
+    # one layer by hand: half the mean head plus half the identity
+    one = a[:1] / a[:1].sum(-1, keepdims=True)
+    np.testing.assert_allclose(rollout(one), 0.5 * one[0].mean(0) + 0.5 * np.eye(t))

@@ -28,10 +28,16 @@ class Probe:
     top_ids: np.ndarray  # (T, k) the most likely next tokens after position t
     top_probs: np.ndarray  # (T, k)
     top_tokens: list[list[str]]  # (T, k)
-    lens_rank: np.ndarray  # (L, T) rank (0 = top) of token t+1 read from layer l; -1 at the last position
-    lens_prob: np.ndarray  # (L, T)
-    attentions: np.ndarray  # (L, H, T, T) rows: queries, columns: keys
+    lens_rank: np.ndarray  # (L, T) rank (0 = top) of token t+1 read from layer l; -1 where not read
+    lens_prob: np.ndarray  # (L, T) its probability there; NaN where not read
+    attentions: np.ndarray  # (L, H, T, T) rows: queries, columns: keys; float16 (they are kept per session)
+    kv_heads: int  # key/value heads: query head h reads key/value head h // (H // kv_heads) (GQA)
     truncated: bool  # the prompt was cut from the left to fit max_tokens
+
+    @property
+    def answer_positions(self) -> np.ndarray:
+        """The positions whose next token is an answer token (where the lens is read)."""
+        return np.arange(max(self.answer_start - 1, 0), len(self.tokens) - 1)
 
 
 def _final_norm(model: PreTrainedModel) -> torch.nn.Module:
@@ -59,30 +65,47 @@ def probe(
     gold = torch.full((t,), float("nan"))
     gold[1:] = logp[:-1].gather(-1, nxt.unsqueeze(-1)).squeeze(-1).cpu()
     top = logp.exp().topk(min(k, logp.shape[-1]), -1)
-    # logit lens: each decoder layer's output through the final norm and the head. HF returns the
-    # last layer's output already normed, so it is used as it is; one layer at a time (L x T x V
-    # at once would be 30 x 64 x 49,152 floats for the bundled model)
+    # logit lens: each decoder layer's output through the final norm and the head, read only where
+    # the next token is an answer token (the head is most of the cost: 30 layers x 49,152 words).
+    # HF returns the last layer's output already normed, so it is used as it is
+    n_answer = enc.n_answer_tokens
+    answer_start = t - n_answer if ex.is_qa else 1
+    pos = torch.arange(max(answer_start - 1, 0), t - 1)  # (A,)
     norm, head = _final_norm(model), model.get_output_embeddings()
     layers = out.hidden_states[1:]
     ranks = np.full((len(layers), t), -1, dtype=np.int64)
-    probs = np.zeros((len(layers), t), dtype=np.float32)
+    probs = np.full((len(layers), t), np.nan, dtype=np.float32)
+    want = nxt[pos].unsqueeze(-1)  # (A, 1)
     for i, h in enumerate(layers):
-        h = h[0] if i == len(layers) - 1 else norm(h)[0]  # (T, d)
-        lg = head(h).float()[:-1]  # (T-1, V)
-        g = lg.gather(-1, nxt.unsqueeze(-1))  # (T-1, 1)
-        ranks[i, :-1] = (lg > g).sum(-1).cpu().numpy()
-        probs[i, :-1] = torch.softmax(lg, -1).gather(-1, nxt.unsqueeze(-1)).squeeze(-1).cpu().numpy()
-    n_answer = enc.n_answer_tokens
+        h = h[0, pos] if i == len(layers) - 1 else norm(h[:, pos])[0]  # (A, d)
+        lg = head(h).float()  # (A, V)
+        g = lg.gather(-1, want)  # (A, 1)
+        ranks[i, pos.numpy()] = (lg > g).sum(-1).cpu().numpy()
+        probs[i, pos.numpy()] = torch.softmax(lg, -1).gather(-1, want).squeeze(-1).cpu().numpy()
     return Probe(
         token_ids=ids[0].cpu().numpy(),
         tokens=[tokenizer.decode([i]) for i in enc.input_ids],
-        answer_start=t - n_answer if ex.is_qa else 1,
+        answer_start=answer_start,
         gold_logprob=gold.numpy(),
         top_ids=top.indices.cpu().numpy(),
         top_probs=top.values.cpu().numpy(),
         top_tokens=[[tokenizer.decode([j]) for j in row] for row in top.indices.tolist()],
         lens_rank=ranks,
         lens_prob=probs,
-        attentions=torch.stack([a[0] for a in out.attentions]).float().cpu().numpy(),
+        attentions=torch.stack([a[0] for a in out.attentions]).half().cpu().numpy(),
+        kv_heads=int(getattr(model.config, "num_key_value_heads", None) or len(out.attentions[0][0])),
         truncated=enc.truncated,
     )
+
+
+def rollout(attentions: np.ndarray) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema 2020): how much each token draws on each input token
+    through all layers. A_l = rownorm(mean_heads(A_l) + I) (the identity stands for the residual
+    path); R = A_L ... A_1. (L, H, T, T) -> (T, T), rows summing to 1."""
+    att = attentions.astype(np.float64).mean(1)  # (L, T, T)
+    eye = np.eye(att.shape[-1])
+    out = eye
+    for a in att:
+        a = a + eye
+        out = (a / a.sum(-1, keepdims=True)) @ out
+    return out

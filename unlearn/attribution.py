@@ -1,0 +1,105 @@
+"""Which prompt tokens drive the answer: Captum's LLM attribution, as plain arrays.
+
+Two methods, as in the spec:
+- "ablation": `LLMAttribution(FeatureAblation(model), tokenizer)`: each question token in turn is
+  replaced by a neutral token and the drop in the answer's log-probability is its attribution.
+  One forward per question token: the fast choice on a CPU.
+- "ig": `LLMGradientAttribution(LayerIntegratedGradients(model, embeddings), tokenizer)`: integrated
+  gradients from an all-baseline embedding, summed over the embedding dimension. Captum runs it once
+  per answer token (n_steps forward+backward passes each), so it is the slow choice.
+
+Only the user's question is attributed, not the chat template around it (system prompt, role
+markers): those are the same for every prompt and would crowd the plot.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from captum.attr import FeatureAblation, LayerIntegratedGradients, LLMAttribution, LLMGradientAttribution
+from captum.attr._utils.interpretable_input import TextTokenInput
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .examples import Example
+from .prompts import chat_prompt, encode
+
+METHODS = {"ablation": "Feature ablation (one forward per question token)", "ig": "Integrated gradients (slow)"}
+
+
+@dataclass
+class Attribution:
+    tokens: list[str]  # the question's tokens, as text
+    scores: np.ndarray  # (n,) contribution of each to the answer's total log-probability
+    method: str
+    seconds: float
+
+
+class QuestionTokens(TextTokenInput):
+    """Captum's token input, with the interpretable tokens chosen by position (the question inside
+    the chat prompt) rather than by token id: a word of the question can also occur in the
+    template and must not be skipped there."""
+
+    def __init__(self, prompt_ids: list[int], keep: list[bool], tokenizer: PreTrainedTokenizerBase, baseline: int):
+        # the parent's __init__ tokenizes text; everything it sets is set here from ids instead
+        self.inp_tensor = torch.tensor([prompt_ids])  # (1, P)
+        self.itp_mask = torch.tensor([keep])  # (1, P)
+        self.itp_tensor = self.inp_tensor[self.itp_mask].unsqueeze(0)  # (1, n)
+        self.skip_tokens = None
+        self.tokenizer = tokenizer
+        self.values = [tokenizer.decode([i]) for i in self.itp_tensor[0].tolist()]
+        self.n_itp_features = len(self.values)
+        self.baselines = baseline
+
+
+def _question_mask(tokenizer: PreTrainedTokenizerBase, prompt_ids: list[int]) -> list[bool]:
+    """True at the prompt positions that belong to the question: the span where the prompt with the
+    question and the prompt with an empty question differ (the template is the same around it)."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    empty = tokenizer(chat_prompt(tokenizer, ""), add_special_tokens=not has_template)["input_ids"]
+    pre = 0
+    while pre < min(len(empty), len(prompt_ids)) and empty[pre] == prompt_ids[pre]:
+        pre += 1
+    post = 0
+    while post < min(len(empty), len(prompt_ids)) - pre and empty[-1 - post] == prompt_ids[-1 - post]:
+        post += 1
+    keep = [pre <= i < len(prompt_ids) - post for i in range(len(prompt_ids))]
+    if not any(keep):  # a template that rewrites the question: attribute the whole prompt
+        keep = [True] * len(prompt_ids)
+    return keep
+
+
+def attribute(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    ex: Example,
+    method: str = "ablation",
+    max_tokens: int = 160,
+    ig_steps: int = 8,
+) -> Attribution:
+    """Attribution of the answer's log-probability to each question token. The model is unchanged
+    (Captum only runs forwards and, for IG, backwards into the embeddings; gradients are cleared)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}: choose one of {', '.join(METHODS)}")
+    if not ex.is_qa:
+        raise ValueError("attribution needs a question (a prompt) and an answer; a plain passage has no prompt")
+    enc = encode(tokenizer, ex, max_tokens)
+    n_prompt = len(enc.input_ids) - enc.n_answer_tokens
+    prompt_ids, answer_ids = enc.input_ids[:n_prompt], enc.input_ids[n_prompt:]
+    keep = _question_mask(tokenizer, prompt_ids)
+    baseline = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    inp = QuestionTokens(prompt_ids, keep, tokenizer, baseline)
+    target = torch.tensor(answer_ids)
+    t0 = time.perf_counter()
+    if method == "ablation":
+        llm = LLMAttribution(FeatureAblation(model), tokenizer)
+        with torch.no_grad():
+            res = llm.attribute(inp, target=target, forward_in_tokens=False)  # one forward per ablation
+    else:
+        llm = LLMGradientAttribution(LayerIntegratedGradients(model, model.get_input_embeddings()), tokenizer)
+        res = llm.attribute(inp, target=target, n_steps=ig_steps, internal_batch_size=ig_steps)
+        model.zero_grad(set_to_none=True)
+    scores = res.seq_attr.detach().float().cpu().numpy()
+    return Attribution(list(inp.values), scores, method, time.perf_counter() - t0)

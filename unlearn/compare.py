@@ -1,0 +1,148 @@
+"""Before | after for one prompt: both generations and both probes, computed once and kept per session.
+
+`compare()` costs one generation and one forward per model; every Compare panel (token strips,
+top-k at any position, logit lens, attention heads, rollout) is then drawn from the kept arrays, so
+picking another position or head recomputes nothing. Attribution (several forwards) is on demand.
+
+"Before" is the same weights inside `Trainable.reference()` (adapters off or saved tensors swapped
+back), never a second model in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .examples import Example
+from .probe import Probe, probe
+from .prompts import chat_prompt
+
+MAX_TOKENS = 160  # prompt + answer kept for the probe; longer prompts are cut from the left, with a note
+
+
+@dataclass
+class Decoding:
+    """The same settings (and seed) are used for both models, so a difference is the weights'."""
+
+    max_new_tokens: int = 40  # tokens generated per side
+    sample: bool = False  # greedy by default: deterministic, the usual choice for audits
+    temperature: float = 0.7  # only when sampling
+    top_p: float = 0.95  # only when sampling
+    seed: int = 0  # reseeded before each side's generation
+
+    def check(self) -> None:
+        if not 1 <= self.max_new_tokens <= 512:
+            raise ValueError(f"max new tokens must be between 1 and 512, not {self.max_new_tokens}")
+        if self.sample and not (0 < self.temperature <= 5 and 0 < self.top_p <= 1):
+            raise ValueError("sampling needs a temperature in (0, 5] and a top-p in (0, 1]")
+
+
+@dataclass
+class Side:
+    generation: str
+    probe: Probe
+
+
+@dataclass
+class Comparison:
+    example: Example  # the prompt and the answer the probes score
+    target: str  # "gold answer" or "the model's generation before"
+    before: Side
+    after: Side
+    has_run: bool  # False: the model as loaded, against itself
+    run_label: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def truncated(self) -> bool:
+        return self.before.probe.truncated
+
+
+def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, question: str, dec: Decoding) -> str:
+    """One answer to a chat question with the given decoding settings."""
+    device = next(model.parameters()).device
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    batch = tokenizer(chat_prompt(tokenizer, question), return_tensors="pt", add_special_tokens=not has_template)
+    batch = {k: v[:, -MAX_TOKENS:].to(device) for k, v in batch.items()}
+    torch.manual_seed(dec.seed)  # the same seed for both sides: sampling differs only by the weights
+    kw: dict[str, Any] = (
+        dict(do_sample=True, temperature=dec.temperature, top_p=dec.top_p, top_k=0)
+        if dec.sample
+        else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+    )
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=dec.max_new_tokens, pad_token_id=tokenizer.pad_token_id, **kw)
+    return tokenizer.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+
+
+def compare(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    before: Callable[[], AbstractContextManager[Any]],
+    ex: Example,
+    dec: Decoding,
+    has_run: bool,
+    run_label: str,
+    k: int = 5,
+) -> Comparison:
+    """Generate and probe with `before()` active, then without it (the model as it is now).
+
+    Passages (no question) are scored as they are and not generated from. A question without a gold
+    answer (free text) is scored on the *before* model's own generation, so the strips show how
+    much less likely the after model finds what the model used to say."""
+    dec.check()
+    times: dict[str, float] = {}
+    gens: dict[str, str] = {}
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        val = fn()
+        times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+        return val
+
+    def gen() -> str:
+        return generate(model, tokenizer, ex.question, dec) if ex.is_qa else ""
+
+    with before():
+        gens["before"] = timed("generate", gen)
+    target = "gold answer"
+    if not ex.answer.strip():
+        if not gens["before"]:
+            raise ValueError("the model before generated nothing to score: raise max new tokens or change the prompt")
+        ex = Example(ex.question, gens["before"])
+        target = "the model's generation before"
+    with before():
+        p_before = timed("probe", lambda: probe(model, tokenizer, ex, k=k, max_tokens=MAX_TOKENS))
+    gens["after"] = timed("generate", gen)
+    p_after = timed("probe", lambda: probe(model, tokenizer, ex, k=k, max_tokens=MAX_TOKENS))
+    return Comparison(
+        ex, target, Side(gens["before"], p_before), Side(gens["after"], p_after), has_run, run_label, times
+    )
+
+
+class SessionResults:
+    """The last Comparison of each browser session, bounded: a few MB each (attention maps), and
+    the oldest session's result goes first. Light per-session state stays in the browser."""
+
+    def __init__(self, max_sessions: int = 8) -> None:
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self.max_sessions = max_sessions
+
+    def put(self, session: str, value: Any) -> None:
+        self._items[session] = value
+        self._items.move_to_end(session)
+        while len(self._items) > self.max_sessions:
+            self._items.popitem(last=False)
+
+    def get(self, session: str) -> Any:
+        return self._items.get(session)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
