@@ -10,15 +10,21 @@ import argparse
 import json
 import math
 import os
+import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from unlearn import workspace as ws
+from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
+from unlearn.attribution import attribute
 from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
+from unlearn.compare import MAX_TOKENS, Comparison, Decoding, SessionResults, compare
 from unlearn.devices import DEVICE_CHOICES
 from unlearn.engine import DEMO_STEPS, RunSpec
+from unlearn.examples import Example
 from unlearn.formats import DataError, read_records
 from unlearn.hub_data import PRESETS, load_hub_examples
 from unlearn.jobs import Job, unlearn_job
@@ -31,9 +37,13 @@ from unlearn.schemas import ColumnMapping, columns, detect_schema, load_upload
 from unlearn.scoring import generate_answers
 from unlearn.store import STORE, ActiveRun
 from unlearn.teach import TeachConfig, teach
+from viz import panels
+from viz.attribution import attribution_bars
 from viz.cards import before_after_table, knowledge_line, method_card, model_card
 from viz.curves import run_curves
+from viz.export import figures_html
 from viz.sets import knowledge_bars
+from viz.tokens import word_diff
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 MODEL_QUEUE = "model"  # one queue for everything that touches the shared model
@@ -51,8 +61,6 @@ PLACEHOLDERS = {
 }
 NONE = "(none)"
 COMING = {
-    "Compare": "Before | after, side by side: generations, token probabilities, top-k alternatives, "
-    "logit lens, attention heads and Captum attributions.",
     "Audit": "REMIND loss landscapes, membership inference (LOSS, zlib, Min-K%, Min-K%++), TOFU metrics, "
     "adversarial probes, honesty and relearning attacks, and an HTML report.",
     "Runs": "Every saved run with its configuration and results; reload, delete, export.",
@@ -485,19 +493,27 @@ def refresh_runs() -> dict:
     return gr.update(choices=run_choices(), value=None)
 
 
+def _activate(run_dir: str) -> dict[str, Any]:
+    """Put a saved run's weights on the shared model (its *after*), unless it is already active."""
+    lm = STORE.require()
+    record = json.loads((Path(run_dir) / "run.json").read_text())
+    if record["model"]["ref"] != lm.source.ref:
+        raise ValueError(f"This run was made on {record['model']['name']}; load that model first (Model & data).")
+    with STORE.lock:
+        active = STORE.active_run()
+        if active is None or Path(active.run_dir) != Path(run_dir):
+            STORE.clear_run()
+            tr = apply_run(lm, Path(run_dir))
+            STORE.set_run(ActiveRun(run_dir, record, tr))
+    return record
+
+
 def load_run_ui(run_dir: str | None) -> str:
     """Put a saved run's weights on the loaded model: after a restart the "after" model comes back."""
     if not run_dir:
         return "❌ Pick a saved run first."
     try:
-        lm = STORE.require()
-        record = json.loads((Path(run_dir) / "run.json").read_text())
-        if record["model"]["ref"] != lm.source.ref:
-            return f"❌ This run was made on {record['model']['name']}; load that model first (Model & data)."
-        with STORE.lock:
-            STORE.clear_run()
-            tr = apply_run(lm, Path(run_dir))
-            STORE.set_run(ActiveRun(run_dir, record, tr))
+        record = _activate(run_dir)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         return _error(e)
     return f"✅ Loaded run `{record['id']}` ({record['method']}, {record['status']}): the model is now its *after*."
@@ -519,6 +535,204 @@ def delete_run_ui(run_dir: str | None) -> tuple[str, dict]:
 def reset_ui() -> str:
     STORE.clear_run()
     return "The model is back to before any run (saved runs stay on disk)."
+
+
+# ---------------------------------------------------------------- compare
+ACTIVE, AGAINST_ITSELF = "__active__", "__self__"
+PROMPT_KINDS = ["Forget item", "Retain item", "Free text"]
+RESULTS = SessionResults()  # each session's last comparison (its arrays), bounded
+N_PANEL_OUTPUTS = 13  # what compare_ui returns after the note
+
+
+def compare_sources() -> list[tuple[str, str]]:
+    active = STORE.active_run()
+    now = f"The run on the model now: {active.record['id']}" if active else "The model now (no run yet: after = before)"
+    return [(now, ACTIVE), ("The model as loaded, against itself", AGAINST_ITSELF)] + run_choices()
+
+
+def refresh_sources() -> dict:
+    return gr.update(choices=compare_sources(), value=ACTIVE)
+
+
+def compare_items(kind: str, forget: str, retain: str, user_sets: ws.UserSets) -> tuple[dict, dict]:
+    """The item picker for a forget / retain prompt, or the free-text box."""
+    if kind == "Free text":
+        return gr.update(visible=False), gr.update(visible=True)
+    name = forget if kind == "Forget item" else retain
+    try:
+        ds = ws.resolve(name, user_sets) if name and name != NONE else None
+    except DataError:
+        ds = None
+    items = [(f"{i + 1}. {(e.question or e.answer)[:100]}", str(i)) for i, e in enumerate(ds.examples if ds else [])]
+    return gr.update(choices=items, value=items[0][1] if items else None, visible=True), gr.update(visible=False)
+
+
+def _prompt(kind: str, item: str | None, text: str, forget: str, retain: str, user_sets: ws.UserSets) -> Example:
+    if kind == "Free text":
+        if not (text or "").strip():
+            raise ValueError("Type a question in the free-text box first.")
+        return Example(text.strip(), "")
+    name = forget if kind == "Forget item" else retain
+    if not name or name == NONE:
+        raise ValueError(f"No {kind.split()[0].lower()} set is picked: choose one in Model & data.")
+    ds = ws.resolve(name, user_sets)
+    if item is None or not str(item).isdigit() or int(item) >= len(ds.examples):
+        raise ValueError("Pick an item first.")
+    return ds.examples[int(item)]
+
+
+def _session_result(request: gr.Request) -> dict[str, Any]:
+    got = RESULTS.get(request.session_hash)
+    if got is None:
+        raise ValueError("Press Compare first (results are kept for the most recent sessions only).")
+    return got
+
+
+def _compare_note(c: Comparison) -> str:
+    p = c.before.probe
+    t = c.seconds
+    lines = [
+        f"**Before** = the model as loaded · **after** = {c.run_label}. Scoring the {c.target} "
+        f"({len(p.tokens) - p.answer_start} tokens) after a prompt of {p.answer_start} tokens; "
+        f"computed in {sum(t.values()):.1f} s (generation {t.get('generate', 0):.1f} s, "
+        f"probes {t.get('probe', 0):.1f} s)."
+    ]
+    if not c.has_run:
+        lines.append("No run is compared: before and after are the same model, so every difference is zero.")
+    if c.truncated:
+        lines.append(f"⚠️ The prompt was longer than {MAX_TOKENS} tokens: its beginning was cut (left) for the probes.")
+    return "  \n".join(lines)
+
+
+def _export(session: str, got: dict[str, Any]) -> str:
+    """All of this session's figures in one offline HTML file; returns its path."""
+    c = got["c"]
+    figs = {**got["figs"], **({"Attribution": got["attr_fig"]} if got.get("attr_fig") else {})}
+    q = c.example.question or c.example.answer[:80]
+    folder = Path(tempfile.gettempdir()) / "unlearning-inspector" / session
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "compare.html"
+    path.write_text(figures_html(f"Before | after: {q}", figs, [_compare_note(c).replace("**", "")]), "utf-8")
+    return str(path)
+
+
+def compare_ui(
+    source,
+    kind,
+    item,
+    text,
+    max_new,
+    sample,
+    temperature,
+    seed,
+    k_share,
+    metric,
+    forget,
+    retain,
+    user_sets,
+    request: gr.Request,
+):
+    """Generate and probe with both models once; draw every panel from the kept arrays."""
+    try:
+        lm = STORE.require()
+        ex = _prompt(kind, item, text, forget, retain, user_sets)
+        dec = Decoding(int(max_new), bool(sample), float(temperature), seed=int(seed))
+        run_dir = None
+        with STORE.lock:
+            if source == AGAINST_ITSELF:
+                with STORE.before():
+                    c = compare(lm.model, lm.tokenizer, nullcontext, ex, dec, False, "the model as loaded (no run)")
+            else:
+                if source and source != ACTIVE:
+                    _activate(source)
+                run = STORE.active_run()
+                if run is None:
+                    c = compare(lm.model, lm.tokenizer, nullcontext, ex, dec, False, "the model as loaded (no run yet)")
+                else:
+                    label = f"run `{run.record['id']}` ({run.record['method']})"
+                    tr = run.trainable
+                    c = compare(
+                        lm.model, lm.tokenizer, tr.reference, ex, dec, True, label, side_by_side=tr.side_by_side
+                    )
+                    run_dir = run.run_dir
+    except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
+        return (_error(e), *[gr.skip()] * N_PANEL_OUTPUTS)
+    figs = panels.all_figures(c, float(k_share), metric)
+    got = {"c": c, "figs": figs, "source": source, "run_dir": run_dir}
+    RESULTS.put(request.session_hash, got)
+    n_answer = len(panels.answer_tokens(c))
+    layer, head = panels.most_changed_head(c)
+    n_layers, n_heads = c.before.probe.attentions.shape[:2]
+    left, right = word_diff(c.before.generation or "(no text)", c.after.generation or "(no text)")
+    return (
+        _compare_note(c),
+        left,
+        right,
+        figs["Token probabilities"],
+        gr.update(maximum=max(n_answer - 1, 1), value=panels.biggest_drop(c)),
+        figs["Top-k alternatives"],
+        figs["Logit lens"],
+        figs["Attention: change per head"],
+        figs["Attention: every head"],
+        gr.update(maximum=n_layers, value=layer),
+        gr.update(maximum=n_heads - 1, value=head),
+        figs["Attention: one head"],
+        figs["Attention rollout"],
+        _export(request.session_hash, got),
+    )
+
+
+def _redraw(request: gr.Request, name: str, draw) -> Any:
+    """Redraw one panel from the session's kept arrays (no model call)."""
+    try:
+        got = _session_result(request)
+    except ValueError as e:
+        gr.Warning(str(e))
+        return gr.skip()
+    got["figs"][name] = fig = draw(got["c"])
+    return fig
+
+
+def tokens_ui(k_share: float, request: gr.Request):
+    return _redraw(request, "Token probabilities", lambda c: panels.strips(c, float(k_share)))
+
+
+def topk_ui(position: float, request: gr.Request):
+    return _redraw(request, "Top-k alternatives", lambda c: panels.topk(c, int(position)))
+
+
+def lens_ui(metric: str, request: gr.Request):
+    return _redraw(request, "Logit lens", lambda c: panels.lens(c, metric))
+
+
+def head_ui(layer: float, head: float, request: gr.Request):
+    return _redraw(request, "Attention: one head", lambda c: panels.head(c, int(layer), int(head)))
+
+
+def attribution_ui(method_label: str, request: gr.Request):
+    """Captum attribution of the compared answer to the question tokens, before and after."""
+    method = next((k for k, v in ATTRIBUTION_METHODS.items() if v == method_label), method_label)
+    try:
+        got = _session_result(request)
+        c = got["c"]
+        lm = STORE.require()
+        with STORE.lock:
+            run = STORE.active_run()
+            if got["source"] != AGAINST_ITSELF and (run.run_dir if run else None) != got["run_dir"]:
+                raise ValueError("The model's run changed since your comparison (another user?): press Compare again.")
+            ctx = STORE.before if got["source"] == AGAINST_ITSELF else nullcontext
+            with STORE.before():
+                b = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)
+            with ctx():
+                a = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)
+    except (RuntimeError, ValueError) as e:
+        return _error(e), gr.skip(), gr.skip()
+    got["attr_fig"] = fig = attribution_bars(b.tokens, b.scores, a.scores, method)
+    return (
+        f"{ATTRIBUTION_METHODS[method]}: {b.seconds + a.seconds:.1f} s for both models.",
+        fig,
+        _export(request.session_hash, got),
+    )
 
 
 # ---------------------------------------------------------------- layout
@@ -700,6 +914,71 @@ def build_demo() -> gr.Blocks:
                     before_ans = gr.Textbox(label="Before", interactive=False, elem_id="before-answer")
                     after_ans = gr.Textbox(label="After", interactive=False, elem_id="after-answer")
 
+            with gr.Tab("Compare", id="compare") as compare_tab:
+                gr.Markdown(
+                    "Before | after on one prompt. One generation and one forward per model; every panel below is "
+                    "drawn from that forward (picking another token or head recomputes nothing). "
+                    "PNG: the camera icon on each plot; all figures as one offline HTML file: the button at the end."
+                )
+                with gr.Row():
+                    cmp_source = gr.Dropdown(compare_sources(), value=ACTIVE, label="After =", scale=4)
+                    cmp_refresh = gr.Button("Refresh runs", scale=1)
+                    cmp_kind = gr.Radio(PROMPT_KINDS, value=PROMPT_KINDS[0], label="Prompt", scale=3)
+                with gr.Row():
+                    cmp_item = gr.Dropdown([], label="Item (from the sets picked in Model & data)", elem_id="cmp-item")
+                    cmp_text = gr.Textbox(
+                        label="Free text: a question (scored on the before model's own answer)", visible=False
+                    )
+                with gr.Accordion("Decoding (the same settings and seed for both models)", open=False):
+                    with gr.Row():
+                        cmp_new = gr.Slider(4, 128, value=40, step=4, label="Max new tokens")
+                        cmp_sample = gr.Checkbox(False, label="Sample (default: greedy)")
+                        cmp_temp = gr.Slider(0.1, 2.0, value=0.7, step=0.1, label="Temperature (sampling)")
+                        cmp_seed = gr.Number(0, label="Seed", precision=0)
+                cmp_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
+                cmp_note = gr.Markdown(elem_id="compare-note")
+                gr.Markdown("#### Generations: words that differ are highlighted")
+                with gr.Row():
+                    gen_before = gr.HighlightedText(
+                        label="Before", color_map={"removed": "#f4a261"}, elem_id="gen-before", show_legend=True
+                    )
+                    gen_after = gr.HighlightedText(
+                        label="After", color_map={"added": "#e76f51"}, elem_id="gen-after", show_legend=True
+                    )
+                gr.Markdown("#### Token probabilities of the answer")
+                cmp_k = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Mark the lowest k share (Min-K% tokens)")
+                strips_plot = gr.Plot(elem_id="plot-strips", show_label=False)
+                cmp_pos = gr.Slider(0, 1, value=0, step=1, label="Top-k at answer token # (starts at the biggest drop)")
+                topk_plot = gr.Plot(elem_id="plot-topk", show_label=False)
+                gr.Markdown(
+                    "#### Logit lens\nIf the answer still rises through the middle layers after unlearning and "
+                    "falls only at the end, it was suppressed at the read-out, not removed."
+                )
+                lens_metric = gr.Radio(["probability", "rank"], value="probability", label="Lens shows")
+                lens_plot = gr.Plot(elem_id="plot-lens", show_label=False)
+                gr.Markdown("#### Attention")
+                change_plot = gr.Plot(elem_id="plot-head-change", show_label=False)
+                grid_plot = gr.Plot(elem_id="plot-heads", show_label=False)
+                with gr.Row():
+                    cmp_layer = gr.Slider(
+                        1, 30, value=1, step=1, label="Layer (starts at the head that moved most)", elem_id="cmp-layer"
+                    )
+                    cmp_head = gr.Slider(0, 8, value=0, step=1, label="Head", elem_id="cmp-head")
+                head_plot = gr.Plot(elem_id="plot-head", show_label=False)
+                roll_plot = gr.Plot(elem_id="plot-rollout", show_label=False)
+                gr.Markdown("#### Attribution (Captum): which question tokens carry the answer")
+                with gr.Row():
+                    attr_method = gr.Radio(
+                        list(ATTRIBUTION_METHODS.values()),
+                        value=ATTRIBUTION_METHODS["ablation"],
+                        label="Method",
+                        scale=3,
+                    )
+                    attr_btn = gr.Button("Attribute", scale=1, elem_id="attr-btn")
+                attr_note = gr.Markdown(elem_id="attr-note")
+                attr_plot = gr.Plot(elem_id="plot-attribution", show_label=False)
+                cmp_download = gr.DownloadButton("Download all figures (HTML, opens offline)", elem_id="cmp-download")
+
             for tab, text in COMING.items():
                 with gr.Tab(tab):
                     gr.Markdown(f"### {tab}: coming next\n{text}\n\nNothing is shown here until it is real.")
@@ -775,6 +1054,59 @@ def build_demo() -> gr.Blocks:
         refresh_btn.click(refresh_runs, None, saved)
         load_run_btn.click(load_run_ui, saved, run_msg, api_name="load_run", **model_q)
         delete_run_btn.click(delete_run_ui, saved, [run_msg, saved], api_name="delete_run", **model_q)
+        # ---- compare
+        cmp_items_in = [cmp_kind, forget, retain, user_sets]
+        cmp_kind.change(compare_items, cmp_items_in, [cmp_item, cmp_text], api_name="compare_items")
+        for p in pickers:
+            p.change(compare_items, cmp_items_in, [cmp_item, cmp_text], show_progress="hidden")
+        compare_tab.select(compare_items, cmp_items_in, [cmp_item, cmp_text], show_progress="hidden").then(
+            refresh_sources, None, cmp_source, show_progress="hidden"
+        )
+        cmp_refresh.click(refresh_sources, None, cmp_source)
+        cmp_btn.click(
+            compare_ui,
+            [
+                cmp_source,
+                cmp_kind,
+                cmp_item,
+                cmp_text,
+                cmp_new,
+                cmp_sample,
+                cmp_temp,
+                cmp_seed,
+                cmp_k,
+                lens_metric,
+                forget,
+                retain,
+                user_sets,
+            ],
+            [
+                cmp_note,
+                gen_before,
+                gen_after,
+                strips_plot,
+                cmp_pos,
+                topk_plot,
+                lens_plot,
+                change_plot,
+                grid_plot,
+                cmp_layer,
+                cmp_head,
+                head_plot,
+                roll_plot,
+                cmp_download,
+            ],
+            api_name="compare",
+            **model_q,
+        )
+        cmp_k.release(tokens_ui, cmp_k, strips_plot, api_name="compare_tokens")
+        cmp_pos.release(topk_ui, cmp_pos, topk_plot, api_name="compare_topk")
+        lens_metric.change(lens_ui, lens_metric, lens_plot, api_name="compare_lens")
+        cmp_layer.release(head_ui, [cmp_layer, cmp_head], head_plot, api_name="compare_head")
+        cmp_head.release(head_ui, [cmp_layer, cmp_head], head_plot)
+        attr_btn.click(
+            attribution_ui, attr_method, [attr_note, attr_plot, cmp_download], api_name="compare_attribution", **model_q
+        )
         demo.load(unlearn_sets_line, [forget, retain], unlearn_sets)
         demo.load(show_model, None, card).then(set_status, sets_in, status).then(
             preview, [which, *sets_in], [table, caption, know_plot]

@@ -113,16 +113,71 @@ def screenshot_unlearn_tab(page, url: str, out: Path, question: str = "Who wrote
     page.screenshot(path=str(out), full_page=True)
 
 
+COMPARE_PANELS = [
+    "#plot-strips",
+    "#plot-topk",
+    "#plot-lens",
+    "#plot-head-change",
+    "#plot-heads",
+    "#plot-head",
+    "#plot-rollout",
+]
+
+
+def compare_in_browser(page, item: str = "Who wrote the Harry Potter books?", exercise: bool = True) -> None:
+    """On an open app: the Compare tab, a forget item, Compare, and every panel drawn. With `exercise`,
+    also each panel's own control (lens metric, enlarged head) and attribution, waiting for each."""
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_label("Item (from the sets picked in Model & data)").click()
+    page.get_by_role("option", name=item).first.click()
+    page.locator("#compare-btn").click()
+    page.locator("#compare-note").get_by_text("Before").wait_for(timeout=240_000)
+    for sel in COMPARE_PANELS:
+        page.locator(f"{sel} .js-plotly-plot").wait_for(timeout=60_000)
+    page.locator("#attr-btn").click()
+    page.locator("#attr-note").get_by_text("both models").wait_for(timeout=240_000)
+    page.locator("#plot-attribution .js-plotly-plot").wait_for(timeout=60_000)
+    if not exercise:
+        return
+    page.get_by_label("rank", exact=True).check()
+    page.locator("#plot-lens").get_by_text("rank + 1").first.wait_for(timeout=60_000)
+    page.get_by_label("probability", exact=True).check()
+    before = page.locator("#plot-head .gtitle").text_content() or ""
+    layer = "2" if "Layer 1," in before else "1"
+    slider = page.locator("#cmp-layer input[type=range]")
+    slider.fill(layer)
+    slider.dispatch_event("pointerup")
+    page.locator("#plot-head").get_by_text(f"Layer {layer},").wait_for(timeout=60_000)
+
+
+def screenshot_compare_tab(page, url: str, out: Path) -> None:
+    """Run NPO (quick defaults) from the Unlearn tab, then compare a Harry Potter item before and
+    after, attribution included: a full-page screenshot."""
+    page.goto(url)
+    page.wait_for_selector("#model-card table", timeout=60_000)
+    page.get_by_role("tab", name="Unlearn").click()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.locator("#run-status").get_by_text("finished in").wait_for(timeout=900_000)
+    compare_in_browser(page, exercise=False)
+    page.wait_for_timeout(2000)
+    page.screenshot(path=str(out), full_page=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="bundled")
-    ap.add_argument("--tab", default="model", choices=["model", "unlearn"])
+    ap.add_argument("--tab", default="model", choices=["model", "unlearn", "compare"])
     ap.add_argument("--out", default=None, help="default: assets/screenshot_<tab>.png")
     args = ap.parse_args()
-    names = {"model": "screenshot_model_data.png", "unlearn": "screenshot_unlearn.png"}
+    names = {
+        "model": "screenshot_model_data.png",
+        "unlearn": "screenshot_unlearn.png",
+        "compare": "screenshot_compare.png",
+    }
     out = Path(args.out or ROOT / "assets" / names[args.tab])
     with running_app(args.model) as url, browser_page() as page:
-        (screenshot_model_tab if args.tab == "model" else screenshot_unlearn_tab)(page, url, out)
+        shoot = {"model": screenshot_model_tab, "unlearn": screenshot_unlearn_tab, "compare": screenshot_compare_tab}
+        shoot[args.tab](page, url, out)
     print(out)
 
 

@@ -38,6 +38,15 @@ def test_demo_builds_with_stable_api_names() -> None:
     demo = app.build_demo()
     names = {d.get("api_name") for d in demo.config["dependencies"]}
     assert {"load_model", "preview", "check_knowledge", "save_edits", "add_upload", "load_hub", "teach", "ask"} <= names
+    compare_panels = {
+        "compare",
+        "compare_tokens",
+        "compare_topk",
+        "compare_lens",
+        "compare_head",
+        "compare_attribution",
+    }
+    assert compare_panels | {"compare_items", "run", "cancel", "ask_both", "load_run"} <= names
 
 
 def test_loading_a_bad_model_keeps_the_previous_one(loaded) -> None:

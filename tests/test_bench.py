@@ -11,7 +11,7 @@ from unlearn.__main__ import main
 from unlearn.bench import TARGETS
 
 
-def test_bench_prints_the_four_figures_as_one_json_line(tiny_dir: Path, capsys) -> None:
+def test_bench_prints_every_figure_as_one_json_line(tiny_dir: Path, capsys) -> None:
     assert main(["bench", "--model", str(tiny_dir), "--device", "cpu", "--quick", "--json"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     out = json.loads(lines[-1])
@@ -25,3 +25,7 @@ def test_bench_prints_the_four_figures_as_one_json_line(tiny_dir: Path, capsys) 
     # the training peaks are reported beside the before/after one, stored and recomputed
     assert out["train_peak_bytes"] > 0 and out["train_low_peak_bytes"] > 0
     assert out["train_memory_vs_model_ratio"] > 0 and out["train_low_memory_vs_model_ratio"] > 0
+    # the Compare tab's time comes with its parts, which add up to it
+    parts = ["generate", "probe", "figures", "attribution"]
+    assert sum(out[f"compare_{p}_seconds"] for p in parts) <= out["compare_tab_seconds"] * 1.01
+    assert out["compare_prompt_tokens"] > 0

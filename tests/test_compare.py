@@ -103,3 +103,25 @@ def test_session_results_keep_the_newest_sessions_only() -> None:
     for s in "abc":
         kept.put(s, s.upper())
     assert kept.get("a") is None and kept.get("c") == "C" and list(kept) == ["b", "c"]
+
+
+def test_side_by_side_rows_compute_before_and_after_in_one_pass(tiny: LoadedModel) -> None:
+    tr = _changed(tiny)
+    ids = torch.tensor([encode(tiny.tokenizer, EX).input_ids] * 2)  # (2, T)
+    with torch.no_grad():
+        after = tiny.model(input_ids=ids[:1]).logits
+        with tr.reference():
+            before = tiny.model(input_ids=ids[:1]).logits
+        with tr.side_by_side():
+            both = tiny.model(input_ids=ids).logits
+        assert not torch.allclose(before, after)
+        torch.testing.assert_close(both[0], before[0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(both[1], after[0], rtol=1e-5, atol=1e-5)
+        after_again = tiny.model(input_ids=ids[:1]).logits  # the hooks are gone
+    torch.testing.assert_close(after_again, after)
+    # and the comparison built on it gives the generations of the two sides taken one by one
+    dec = Decoding(max_new_tokens=6)
+    paired = compare(tiny.model, tiny.tokenizer, tr.reference, EX, dec, True, "run", side_by_side=tr.side_by_side)
+    alone = compare(tiny.model, tiny.tokenizer, tr.reference, EX, dec, True, "run")
+    assert (paired.before.generation, paired.after.generation) == (alone.before.generation, alone.after.generation)
+    assert make_trainable(tiny.model, "full").side_by_side() is None  # changed weights: no shared pass

@@ -94,10 +94,11 @@ def test_head_change_is_zero_for_unchanged_heads_and_one_for_disjoint() -> None:
 def test_mosaic_places_pooled_heads_with_group_gaps() -> None:
     att = _attention(2, 4, 32)
     m = mosaic(att, kv_heads=2, size=8)
+    assert m.dtype == np.float32
     assert m.shape == (2 * 9, 4 * 9)  # 4 thumbnails, 2 single gaps and one double gap between the groups
-    np.testing.assert_allclose(m[:8, :8], att[0, 0].reshape(8, 4, 8, 4).mean((1, 3)))
+    np.testing.assert_allclose(m[:8, :8], att[0, 0].reshape(8, 4, 8, 4).mean((1, 3)), rtol=1e-6)
     assert np.isnan(m[8]).all() and np.isnan(m[:, 17:19]).all() and not np.isnan(m[:8, 19]).any()
-    np.testing.assert_allclose(m[9:17, 28:36], att[1, 3].reshape(8, 4, 8, 4).mean((1, 3)))
+    np.testing.assert_allclose(m[9:17, 28:36], att[1, 3].reshape(8, 4, 8, 4).mean((1, 3)), rtol=1e-6)
     fig = attention_grid(att, att, kv_heads=2)
     assert np.nanmax(np.abs(fig.data[2].z)) == 0  # nothing changed
 
@@ -106,11 +107,13 @@ def test_head_detail_and_rollout_and_attribution_figures() -> None:
     b, a = _attention(2, 2, 6), _attention(2, 2, 6)
     toks = list("abcdef")
     fig = head_detail(toks, b[1, 0], a[1, 0], layer=2, head=0, kv_heads=1, n_heads=2)
-    np.testing.assert_allclose(fig.data[2].z, a[1, 0] - b[1, 0])
+    np.testing.assert_allclose(fig.data[2].z, a[1, 0] - b[1, 0], rtol=1e-5, atol=1e-7)
     assert "Layer 2, head 0" in fig.layout.title.text
-    r = np.eye(6)
+    r = np.full((6, 6), 0.1)
+    r[:, 0] = 0.5
     fig = rollout_bars(toks, r, r, answer_start=4)
-    assert len(fig.data[0].x) == 4  # prompt tokens only
+    assert fig.data[0].x.tolist() == [1, 2, 3]  # prompt tokens only, the first (sink) left out
+    assert "50.0% before" in fig.layout.title.text
     fig = attribution_bars(["Who", " wrote"], np.array([2.0, -1.0]), np.array([0.1, 0.0]), "ablation")
     assert fig.data[0].y.tolist() == [2.0, -1.0] and "Who" in fig.layout.title.text
 

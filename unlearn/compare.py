@@ -17,11 +17,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .examples import Example
-from .probe import Probe, probe
+from .probe import Probe, probe, rollout
 from .prompts import chat_prompt
 
 MAX_TOKENS = 160  # prompt + answer kept for the probe; longer prompts are cut from the left, with a note
@@ -48,6 +49,10 @@ class Decoding:
 class Side:
     generation: str
     probe: Probe
+    rollout: np.ndarray = field(init=False)  # (T, T) attention rollout of the probe's maps
+
+    def __post_init__(self) -> None:
+        self.rollout = rollout(self.probe.attentions)
 
 
 @dataclass
@@ -82,6 +87,31 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, questio
     return tokenizer.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
+def generate_pair(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, question: str, dec: Decoding
+) -> tuple[str, str]:
+    """Greedy answers of before and after in one batched generation: call it inside a trainable's
+    `side_by_side()`, which makes row 0 compute as before and row 1 as after."""
+    device = next(model.parameters()).device
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    prompt = chat_prompt(tokenizer, question)
+    batch = tokenizer([prompt, prompt], return_tensors="pt", add_special_tokens=not has_template)
+    batch = {k: v[:, -MAX_TOKENS:].to(device) for k, v in batch.items()}  # (2, P): identical rows, no padding
+    with torch.no_grad():
+        out = model.generate(
+            **batch,
+            max_new_tokens=dec.max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+        )
+    new = out[:, batch["input_ids"].shape[1] :]  # (2, new)
+    b, a = tokenizer.batch_decode(new, skip_special_tokens=True)
+    return b.strip(), a.strip()
+
+
 def compare(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -91,8 +121,10 @@ def compare(
     has_run: bool,
     run_label: str,
     k: int = 5,
+    side_by_side: Callable[[], AbstractContextManager[Any] | None] | None = None,
 ) -> Comparison:
     """Generate and probe with `before()` active, then without it (the model as it is now).
+    With `side_by_side` (LoRA runs) and greedy decoding, both answers come from one batched generation.
 
     Passages (no question) are scored as they are and not generated from. A question without a gold
     answer (free text) is scored on the *before* model's own generation, so the strips show how
@@ -110,8 +142,13 @@ def compare(
     def gen() -> str:
         return generate(model, tokenizer, ex.question, dec) if ex.is_qa else ""
 
-    with before():
-        gens["before"] = timed("generate", gen)
+    pair = side_by_side() if side_by_side is not None and ex.is_qa and not dec.sample else None
+    if pair is not None:
+        with pair:
+            gens["before"], gens["after"] = timed("generate", lambda: generate_pair(model, tokenizer, ex.question, dec))
+    else:
+        with before():
+            gens["before"] = timed("generate", gen)
     target = "gold answer"
     if not ex.answer.strip():
         if not gens["before"]:
@@ -120,7 +157,8 @@ def compare(
         target = "the model's generation before"
     with before():
         p_before = timed("probe", lambda: probe(model, tokenizer, ex, k=k, max_tokens=MAX_TOKENS))
-    gens["after"] = timed("generate", gen)
+    if pair is None:
+        gens["after"] = timed("generate", gen)
     p_after = timed("probe", lambda: probe(model, tokenizer, ex, k=k, max_tokens=MAX_TOKENS))
     return Comparison(
         ex, target, Side(gens["before"], p_before), Side(gens["after"], p_after), has_run, run_label, times

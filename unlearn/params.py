@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 import torch
 from peft import LoraConfig
+from peft.tuners.lora import LoraLayer
 from transformers import PreTrainedModel
 
 ADAPTER = "unlearn"
@@ -45,6 +46,11 @@ class Trainable(ABC):
 
     def n_trained(self) -> int:
         return sum(p.numel() for p in self.params)
+
+    def side_by_side(self) -> AbstractContextManager[None] | None:
+        """A context in which a batch of two rows computes row 0 as before and row 1 as after in
+        one pass, or None where the weights themselves changed (then before and after take a pass each)."""
+        return None
 
 
 class LoraTrainable(Trainable):
@@ -76,6 +82,30 @@ class LoraTrainable(Trainable):
     def reset(self) -> None:
         self.model.delete_adapter(ADAPTER)
         self.params = []
+
+    @contextmanager
+    def _mixed_rows(self) -> Iterator[None]:
+        # PEFT's mixed-batch LoRA forward: `adapter_names` per row, "__base__" = adapters off. The base
+        # weights are read once for both rows, which halves generation on a CPU, where each new token
+        # costs a pass over all the weights (memory-bound), not arithmetic.
+        names = ["__base__", ADAPTER]
+
+        def inject(_module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+            return args, {**kwargs, "adapter_names": names}
+
+        hooks = [
+            m.register_forward_pre_hook(inject, with_kwargs=True)
+            for m in self.model.modules()
+            if isinstance(m, LoraLayer)
+        ]
+        try:
+            yield
+        finally:
+            for h in hooks:
+                h.remove()
+
+    def side_by_side(self) -> AbstractContextManager[None] | None:
+        return self._mixed_rows()
 
     def changed(self) -> dict[str, torch.Tensor]:
         return {n: p.detach().cpu().contiguous() for n, p in self.model.named_parameters() if "lora_" in n}

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from .tokens import DELTA_SCALE, shown
 
-THUMB = 16  # thumbnails are pooled to at most THUMB x THUMB cells: 30 x 9 full maps would be megabytes
+THUMB = 12  # thumbnails are pooled to at most THUMB x THUMB cells: 30 x 9 full maps would be megabytes
 
 
 def head_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -38,6 +38,7 @@ def head_change_map(before: np.ndarray, after: np.ndarray, kv_heads: int) -> go.
             y=np.arange(1, n_layers + 1),
             colorscale="Reds",
             zmin=0,
+            zmax=max(float(change.max()), 1e-3),  # an unchanged model stays white, not mid-scale
             colorbar=dict(title="TV"),
             hovertemplate="layer %{y}, head %{x}<br>moved %{z:.3f}<extra></extra>",
         )
@@ -69,7 +70,7 @@ def mosaic(att: np.ndarray, kv_heads: int, size: int = THUMB) -> np.ndarray:
     s = thumbs.shape[-1]
     group = max(n_heads // max(kv_heads, 1), 1)
     col0 = [h * (s + 1) + (h // group) for h in range(n_heads)]
-    out = np.full((n_layers * (s + 1), col0[-1] + s), np.nan)
+    out = np.full((n_layers * (s + 1), col0[-1] + s), np.nan, dtype=np.float32)  # float32: half the bytes sent
     for layer in range(n_layers):
         for h in range(n_heads):
             out[layer * (s + 1) : layer * (s + 1) + s, col0[h] : col0[h] + s] = thumbs[layer, h]
@@ -120,7 +121,8 @@ def head_detail(
     `before` / `after` are that head's (T, T) maps; `layer` is 1-based."""
     text = [shown(t) for t in tokens]
     idx = np.arange(len(tokens))
-    diff = after.astype(float) - before.astype(float)
+    before, after = before.astype(np.float32), after.astype(np.float32)
+    diff = after - before
     big = float(np.abs(diff).max()) or 1e-6
     fig = make_subplots(
         rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.03, subplot_titles=("before", "after", "after − before")
@@ -128,12 +130,11 @@ def head_detail(
     for col, z, axis in ((1, before, "coloraxis"), (2, after, "coloraxis"), (3, diff, "coloraxis2")):
         fig.add_trace(
             go.Heatmap(
-                z=z.astype(float),
+                z=z,
                 x=idx,
                 y=idx,
                 coloraxis=axis,
-                customdata=np.array([[f"{text[q]} → {text[k]}" for k in idx] for q in idx], dtype=object),
-                hovertemplate="%{customdata}<br>%{z:.3f}<extra></extra>",
+                hovertemplate="query %{y} → key %{x}<br>%{z:.3f}<extra></extra>",
             ),
             1,
             col,
@@ -160,22 +161,29 @@ def head_detail(
 def rollout_bars(tokens: Sequence[str], before: np.ndarray, after: np.ndarray, answer_start: int) -> go.Figure:
     """Attention rollout read from the answer: for each prompt token, the share of the answer
     tokens' rolled-out attention it receives (mean over answer rows of the (T, T) rollout), before
-    and after. `before` / `after` are rollout matrices."""
+    and after. `before` / `after` are rollout matrices.
+
+    The first token is an attention sink in most LLMs (it takes nearly all of the rollout) and
+    would flatten every other bar: it is left out and its share given in the title."""
+    end = answer_start if answer_start < len(tokens) else len(tokens)
     rows = slice(answer_start, None) if answer_start < len(tokens) else slice(-1, None)
-    idx = np.arange(answer_start if answer_start < len(tokens) else len(tokens))
+    idx = np.arange(1, end)
     text = [shown(tokens[i]) for i in idx]
     fig = go.Figure()
+    sink = []
     for name, r, colour in (("before", before, "#457b9d"), ("after", after, "#e76f51")):
-        share = r[rows][:, idx].mean(0)
-        fig.add_trace(go.Bar(x=idx, y=share, name=name, marker_color=colour, hovertext=text))
+        share = r[rows].mean(0)  # (T,)
+        sink.append(share[0])
+        fig.add_trace(go.Bar(x=idx, y=share[idx], name=name, marker_color=colour, hovertext=text))
     fig.update_xaxes(tickvals=idx, ticktext=text, tickangle=-90, tickfont=dict(size=8))
     fig.update_layout(
-        title="Attention rollout: how much the answer draws on each prompt token (all layers, residual included)",
+        title="Attention rollout: how much the answer draws on each prompt token (all layers, residual included)"
+        f"<br><sup>the first token, an attention sink, takes {sink[0]:.1%} before and {sink[1]:.1%} after; "
+        "not drawn</sup>",
         barmode="group",
         yaxis_title="rolled-out attention",
-        yaxis_type="log",
-        height=360,
-        margin=dict(l=50, r=20, t=60, b=100),
-        legend=dict(orientation="h", y=1.08, x=1, xanchor="right"),
+        height=380,
+        margin=dict(l=60, r=20, t=70, b=100),
+        legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
     )
     return fig

@@ -27,8 +27,8 @@ def attribution_bars(tokens: Sequence[str], before: np.ndarray, after: np.ndarra
     top = int(np.argmax(np.abs(before))) if len(idx) else 0
     lead = f"; most before: {text[top]!r}" if len(idx) else ""
     fig.update_layout(
-        title=f"Attribution to the question tokens ({method}){lead}",
-        yaxis_title=UNITS.get(method, method),
+        title=f"Attribution to the question tokens{lead}<br><sup>{UNITS.get(method, method)}</sup>",
+        yaxis_title="attribution (log-prob units)" if method == "ablation" else "attribution",
         barmode="group",
         height=360,
         margin=dict(l=60, r=20, t=60, b=80),

@@ -61,6 +61,7 @@ def lens_heatmaps(
         )
         fig.update_xaxes(tickvals=x, ticktext=text, tickangle=-60, row=1, col=col)
     fig.update_yaxes(title="layer", row=1, col=1)
+    fig.update_yaxes(dtick=1 if n_layers <= 12 else None)
     fig.update_layout(
         title=f"Logit lens: {unit}, read after every layer",
         coloraxis=dict(colorscale=scale, cmin=lo, cmax=hi, colorbar=dict(title=metric, x=1.0, len=0.5, y=0.75)),

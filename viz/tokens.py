@@ -103,8 +103,10 @@ def token_strips(
     fig.update_layout(
         title=title or "Answer tokens: how likely each one is, before and after",
         coloraxis=dict(colorscale="Viridis", cmin=lo, cmax=0, colorbar=dict(title="log p", y=0.72, len=0.55)),
-        coloraxis2=dict(colorscale=DELTA_SCALE, cmid=0, cmin=-big, cmax=big, colorbar=dict(title="Δ", y=0.14, len=0.3)),
-        height=330,
+        coloraxis2=dict(
+            colorscale=DELTA_SCALE, cmid=0, cmin=-big, cmax=big, colorbar=dict(title="Δ", y=0.14, len=0.36)
+        ),
+        height=360,
         margin=dict(l=20, r=20, t=60, b=30),
         legend=dict(orientation="h", y=-0.12),
     )
@@ -145,6 +147,6 @@ def topk_bars(
     fig.update_layout(
         title=f"Next token after “…{context[-60:]}”{note}",
         height=300,
-        margin=dict(l=20, r=20, t=70, b=40),
+        margin=dict(l=90, r=20, t=70, b=40),
     )
     return fig
