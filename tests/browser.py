@@ -160,7 +160,13 @@ def screenshot_compare_tab(page, url: str, out: Path) -> None:
     page.locator("#run-status").get_by_text("finished in").wait_for(timeout=900_000)
     compare_in_browser(page, exercise=False)
     page.wait_for_timeout(2000)
-    page.screenshot(path=str(out), full_page=True)
+    page.screenshot(path=str(out.with_name(out.stem + "_full.png")), full_page=True)
+    # the README's views: the top of the tab down to the top-k plot, then single panels
+    bottom = page.locator("#plot-topk").evaluate("el => el.getBoundingClientRect().bottom + window.scrollY")
+    page.screenshot(path=str(out), full_page=True, clip={"x": 0, "y": 0, "width": 1400, "height": bottom + 10})
+    page.mouse.move(0, 0)  # no hover toolbar or tooltip in the panel shots
+    for name, sel in (("lens", "#plot-lens"), ("heads", "#plot-head-change"), ("attribution", "#plot-attribution")):
+        page.locator(sel).screenshot(path=str(out.with_name(f"{out.stem}_{name}.png")))
 
 
 def main() -> None:
