@@ -14,6 +14,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .examples import Example
+from .forward import accepts_logits_to_keep
 from .prompts import encode
 
 
@@ -24,9 +25,9 @@ class Probe:
     token_ids: np.ndarray  # (T,)
     tokens: list[str]  # (T,) each token as text
     answer_start: int  # index of the first answer token (T for a prompt alone)
-    gold_logprob: np.ndarray  # (T,) log p(x_t | x_<t); NaN at t = 0
-    top_ids: np.ndarray  # (T, k) the most likely next tokens after position t
-    top_probs: np.ndarray  # (T, k)
+    gold_logprob: np.ndarray  # (T,) log p(x_t | x_<t) at the answer tokens; NaN elsewhere
+    top_ids: np.ndarray  # (T, k) the most likely next tokens after position t (answer positions; -1 elsewhere)
+    top_probs: np.ndarray  # (T, k); 0 where not read
     top_tokens: list[list[str]]  # (T, k)
     lens_rank: np.ndarray  # (L, T) rank (0 = top) of token t+1 read from layer l; -1 where not read
     lens_prob: np.ndarray  # (L, T) its probability there; NaN where not read
@@ -55,27 +56,34 @@ def probe(
     """Everything the Compare panels show for one item (question + gold answer), from one forward."""
     enc = encode(tokenizer, ex, max_tokens)
     ids = torch.tensor([enc.input_ids], device=next(model.parameters()).device)  # (1, T)
-    out = model(input_ids=ids, output_hidden_states=True, output_attentions=True)
+    t = ids.shape[1]
+    # every panel reads the positions that predict an answer token: pos = answer_start-1 .. T-2
+    answer_start = t - enc.n_answer_tokens if ex.is_qa else 1
+    pos = torch.arange(max(answer_start - 1, 0), t - 1)  # (A,)
+    # the vocabulary head over those positions only (plus the last, dropped): T x 49,152 logits and
+    # their softmax copies were most of the probe's memory
+    keep = {"logits_to_keep": len(pos) + 1} if accepts_logits_to_keep(model) else {}
+    out = model(input_ids=ids, output_hidden_states=True, output_attentions=True, **keep)
     if not out.attentions or out.attentions[0] is None:
         raise ValueError("the model returned no attention maps: load it with eager attention")
-    logits = out.logits[0].float()  # (T, V)
-    logp = torch.log_softmax(logits, -1)
-    t = ids.shape[1]
+    logp = torch.log_softmax(out.logits[0, -len(pos) - 1 : -1].float(), -1)  # (A, V)
     nxt = ids[0, 1:]  # (T-1,) the token each position predicts
+    want = nxt[pos].unsqueeze(-1)  # (A, 1)
     gold = torch.full((t,), float("nan"))
-    gold[1:] = logp[:-1].gather(-1, nxt.unsqueeze(-1)).squeeze(-1).cpu()
-    top = logp.exp().topk(min(k, logp.shape[-1]), -1)
-    # logit lens: each decoder layer's output through the final norm and the head, read only where
-    # the next token is an answer token (the head is most of the cost: 30 layers x 49,152 words).
-    # HF returns the last layer's output already normed, so it is used as it is
-    n_answer = enc.n_answer_tokens
-    answer_start = t - n_answer if ex.is_qa else 1
-    pos = torch.arange(max(answer_start - 1, 0), t - 1)  # (A,)
+    gold[pos + 1] = logp.gather(-1, want).squeeze(-1).cpu()
+    kk = min(k, logp.shape[-1])
+    top = logp.topk(kk, -1)  # log-probabilities are ordered as probabilities are
+    top_ids = np.full((t, kk), -1, dtype=np.int64)
+    top_probs = np.zeros((t, kk), dtype=np.float32)
+    top_ids[pos.numpy()] = top.indices.cpu().numpy()
+    top_probs[pos.numpy()] = top.values.exp().cpu().numpy()
+    # logit lens: each decoder layer's output through the final norm and the head, at the same
+    # positions (the head is most of the cost: 30 layers x 49,152 words). HF returns the last
+    # layer's output already normed, so it is used as it is
     norm, head = _final_norm(model), model.get_output_embeddings()
     layers = out.hidden_states[1:]
     ranks = np.full((len(layers), t), -1, dtype=np.int64)
     probs = np.full((len(layers), t), np.nan, dtype=np.float32)
-    want = nxt[pos].unsqueeze(-1)  # (A, 1)
     for i, h in enumerate(layers):
         h = h[0, pos] if i == len(layers) - 1 else norm(h[:, pos])[0]  # (A, d)
         lg = head(h).float()  # (A, V)
@@ -87,9 +95,9 @@ def probe(
         tokens=[tokenizer.decode([i]) for i in enc.input_ids],
         answer_start=answer_start,
         gold_logprob=gold.numpy(),
-        top_ids=top.indices.cpu().numpy(),
-        top_probs=top.values.cpu().numpy(),
-        top_tokens=[[tokenizer.decode([j]) for j in row] for row in top.indices.tolist()],
+        top_ids=top_ids,
+        top_probs=top_probs,
+        top_tokens=[[tokenizer.decode([j]) if j >= 0 else "" for j in row] for row in top_ids.tolist()],
         lens_rank=ranks,
         lens_prob=probs,
         attentions=torch.stack([a[0] for a in out.attentions]).half().cpu().numpy(),
