@@ -925,7 +925,14 @@ def build_demo() -> gr.Blocks:
                     cmp_refresh = gr.Button("Refresh runs", scale=1)
                     cmp_kind = gr.Radio(PROMPT_KINDS, value=PROMPT_KINDS[0], label="Prompt", scale=3)
                 with gr.Row():
-                    cmp_item = gr.Dropdown([], label="Item (from the sets picked in Model & data)", elem_id="cmp-item")
+                    items0, _ = compare_items(PROMPT_KINDS[0], picks["forget"], picks["retain"], {})
+                    cmp_item = gr.Dropdown(
+                        items0["choices"],
+                        value=items0["value"],
+                        label="Item (from the sets picked in Model & data)",
+                        elem_id="cmp-item",
+                        allow_custom_value=True,  # an API caller may pass an item number directly
+                    )
                     cmp_text = gr.Textbox(
                         label="Free text: a question (scored on the before model's own answer)", visible=False
                     )

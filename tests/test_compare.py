@@ -47,8 +47,13 @@ def test_compare_probes_both_sides_and_leaves_the_model_as_it_was(tiny: LoadedMo
 
 def test_same_seed_same_sampling_for_both_sides_when_nothing_changed(tiny: LoadedModel) -> None:
     dec = Decoding(max_new_tokens=8, sample=True, temperature=1.0, seed=3)
-    c = compare(tiny.model, tiny.tokenizer, contextlib.nullcontext, EX, dec, False, "self")
+    # has_run=True forces both sides to be computed (without a run the first is reused)
+    c = compare(tiny.model, tiny.tokenizer, contextlib.nullcontext, EX, dec, True, "self")
     assert c.before.generation == c.after.generation  # same weights, same seed: same text
+    assert c.before.probe is not c.after.probe
+    np.testing.assert_array_equal(c.before.probe.gold_logprob, c.after.probe.gold_logprob)
+    reused = compare(tiny.model, tiny.tokenizer, contextlib.nullcontext, EX, dec, False, "self")
+    assert reused.before.probe is reused.after.probe  # no run: computed once
     with pytest.raises(ValueError, match="max new tokens"):
         compare(tiny.model, tiny.tokenizer, contextlib.nullcontext, EX, Decoding(max_new_tokens=0), False, "self")
 

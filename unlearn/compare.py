@@ -123,7 +123,8 @@ def compare(
     k: int = 5,
     side_by_side: Callable[[], AbstractContextManager[Any] | None] | None = None,
 ) -> Comparison:
-    """Generate and probe with `before()` active, then without it (the model as it is now).
+    """Generate and probe with `before()` active, then without it (the model as it is now). Without a
+    run (`has_run` False) both sides are the model as it is, computed once.
     With `side_by_side` (LoRA runs) and greedy decoding, both answers come from one batched generation.
 
     Passages (no question) are scored as they are and not generated from. A question without a gold
@@ -157,6 +158,10 @@ def compare(
         target = "the model's generation before"
     with before():
         p_before = timed("probe", lambda: probe(model, tokenizer, ex, k=k, max_tokens=MAX_TOKENS))
+    if not has_run:  # before and after are one model: the same answer and arrays, computed once
+        return Comparison(
+            ex, target, Side(gens["before"], p_before), Side(gens["before"], p_before), False, run_label, times
+        )
     if pair is None:
         gens["after"] = timed("generate", gen)
     p_after = timed("probe", lambda: probe(model, tokenizer, ex, k=k, max_tokens=MAX_TOKENS))
