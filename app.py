@@ -938,7 +938,7 @@ def build_demo() -> gr.Blocks:
                     )
                 with gr.Accordion("Decoding (the same settings and seed for both models)", open=False):
                     with gr.Row():
-                        cmp_new = gr.Slider(4, 128, value=40, step=4, label="Max new tokens")
+                        cmp_new = gr.Slider(4, 128, value=32, step=4, label="Max new tokens")
                         cmp_sample = gr.Checkbox(False, label="Sample (default: greedy)")
                         cmp_temp = gr.Slider(0.1, 2.0, value=0.7, step=0.1, label="Temperature (sampling)")
                         cmp_seed = gr.Number(0, label="Seed", precision=0)

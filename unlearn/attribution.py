@@ -24,9 +24,11 @@ from captum.attr._utils.interpretable_input import TextTokenInput
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .examples import Example
+from .forward import accepts_logits_to_keep
 from .prompts import chat_prompt, encode
 
 METHODS = {"ablation": "Feature ablation (one forward per question token)", "ig": "Integrated gradients (slow)"}
+ABLATIONS_PER_FORWARD = 8  # ablated prompts batched into one forward: ~40% less time on a CPU, bounded memory
 
 
 @dataclass
@@ -52,6 +54,29 @@ class QuestionTokens(TextTokenInput):
         self.values = [tokenizer.decode([i]) for i in self.itp_tensor[0].tolist()]
         self.n_itp_features = len(self.values)
         self.baselines = baseline
+
+
+class BatchedLLMAttribution(LLMAttribution):
+    """Captum's `LLMAttribution`, whose one-pass forward (`forward_in_tokens=False`) takes a batch of
+    ablated prompts, so FeatureAblation's `perturbations_per_eval` can run several in one forward; and
+    the vocabulary head runs on the target positions only. Same outputs as the parent's forward
+    (log-probability of the whole target, then of each target token), one row per prompt.
+    (Overrides a private method of captum 0.9.0, the pinned version.)"""
+
+    def _forward_func_by_seq(
+        self, perturbed_tensor: torch.Tensor | None, inp: TextTokenInput, target_tokens: torch.Tensor
+    ) -> torch.Tensor:
+        ids = self._format_model_input(inp.to_model_input(perturbed_tensor))["input_ids"]  # (B, P)
+        # FeatureAblation repeats tensor arguments once per batched perturbation (torch.cat of copies):
+        # the target is the first 1/B of what arrives
+        n = target_tokens.shape[0] // ids.shape[0]
+        target = target_tokens[:n].to(ids.device).unsqueeze(0).expand(ids.shape[0], -1)  # (B, A)
+        full = torch.cat([ids, target], 1)  # (B, P + A)
+        keep = {"logits_to_keep": n + 1} if accepts_logits_to_keep(self.model) else {}
+        logits = self.model(input_ids=full, **keep).logits[:, -n - 1 : -1].float()  # (B, A, V): predicts each target
+        lp = logits.gather(-1, target.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)  # (B, A)
+        out = torch.cat([lp.sum(-1, keepdim=True), lp], 1) if self.include_per_token_attr else lp.sum(-1)
+        return out if self.attr_target == "log_prob" else out.exp()
 
 
 def _question_mask(tokenizer: PreTrainedTokenizerBase, prompt_ids: list[int]) -> list[bool]:
@@ -94,9 +119,11 @@ def attribute(
     target = torch.tensor(answer_ids)
     t0 = time.perf_counter()
     if method == "ablation":
-        llm = LLMAttribution(FeatureAblation(model), tokenizer)
-        with torch.no_grad():
-            res = llm.attribute(inp, target=target, forward_in_tokens=False)  # one forward per ablation
+        llm = BatchedLLMAttribution(FeatureAblation(model), tokenizer)
+        with torch.no_grad():  # one pass per ablated prompt (not token by token), several per forward
+            res = llm.attribute(
+                inp, target=target, forward_in_tokens=False, perturbations_per_eval=ABLATIONS_PER_FORWARD
+            )
     else:
         llm = LLMGradientAttribution(LayerIntegratedGradients(model, model.get_input_embeddings()), tokenizer)
         res = llm.attribute(inp, target=target, n_steps=ig_steps, internal_batch_size=ig_steps)

@@ -32,7 +32,7 @@ MAX_TOKENS = 160  # prompt + answer kept for the probe; longer prompts are cut f
 class Decoding:
     """The same settings (and seed) are used for both models, so a difference is the weights'."""
 
-    max_new_tokens: int = 40  # tokens generated per side
+    max_new_tokens: int = 32  # tokens generated per side (decoding is most of the tab's time on a CPU)
     sample: bool = False  # greedy by default: deterministic, the usual choice for audits
     temperature: float = 0.7  # only when sampling
     top_p: float = 0.95  # only when sampling
