@@ -85,6 +85,30 @@ def browser_page(width: int = 1400, height: int = 1000) -> Iterator:
             browser.close()
 
 
+@contextmanager
+def app_in_browser(model: str, tmp_path: Path) -> Iterator[tuple]:
+    """The app on `model` (cache and runs under `tmp_path`), open in headless Chromium: yields the
+    page and the list that collects the page's JavaScript errors."""
+    errors: list[str] = []
+    env = {"UNLEARN_CACHE_DIR": str(tmp_path), "UNLEARN_RUNS_DIR": str(tmp_path / "runs")}
+    with running_app(model, env=env) as url, browser_page() as page:
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        open_app(page, url)
+        yield page, errors
+
+
+def open_app(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("#model-card table", timeout=60_000)
+
+
+def run_default_method(page, timeout: float = 900_000) -> None:
+    """On an open app: the Unlearn tab, Run with the defaults (NPO, quick), wait until it finished."""
+    page.get_by_role("tab", name="Unlearn").click()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.locator("#run-status").get_by_text("finished in").wait_for(timeout=timeout)
+
+
 def screenshot_model_tab(page, url: str, out: Path, forget: str = "harry_potter") -> None:
     """Open the Model & data tab, wait for the card and the forget-set preview, check what the
     model knows of the forget set, and save a full-page screenshot."""
@@ -100,11 +124,8 @@ def screenshot_model_tab(page, url: str, out: Path, forget: str = "harry_potter"
 def screenshot_unlearn_tab(page, url: str, out: Path, question: str = "Who wrote the Harry Potter books?") -> None:
     """Run the default method (NPO, quick defaults) from the Unlearn tab, ask both models a forget
     question, and save a full-page screenshot with the curves and the before/after table."""
-    page.goto(url)
-    page.wait_for_selector("#model-card table", timeout=60_000)
-    page.get_by_role("tab", name="Unlearn").click()
-    page.get_by_role("button", name="Run", exact=True).click()
-    page.locator("#run-status").get_by_text("finished in").wait_for(timeout=900_000)
+    open_app(page, url)
+    run_default_method(page)
     page.get_by_placeholder("e.g. Who wrote the Harry Potter books?").fill(question)
     page.get_by_role("button", name="Ask both").click()
     after = page.locator("#after-answer textarea")
@@ -153,11 +174,8 @@ def compare_in_browser(page, item: str = "Who wrote the Harry Potter books?", ex
 def screenshot_compare_tab(page, url: str, out: Path) -> None:
     """Run NPO (quick defaults) from the Unlearn tab, then compare a Harry Potter item before and
     after, attribution included: a full-page screenshot."""
-    page.goto(url)
-    page.wait_for_selector("#model-card table", timeout=60_000)
-    page.get_by_role("tab", name="Unlearn").click()
-    page.get_by_role("button", name="Run", exact=True).click()
-    page.locator("#run-status").get_by_text("finished in").wait_for(timeout=900_000)
+    open_app(page, url)
+    run_default_method(page)
     compare_in_browser(page, exercise=False)
     page.wait_for_timeout(2000)
     page.screenshot(path=str(out.with_name(out.stem + "_full.png")), full_page=True)

@@ -16,6 +16,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from unlearn.models import LoadedModel, load_model
+from unlearn.store import STORE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -89,3 +90,13 @@ def cache_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the app's cache at a temporary folder (for tests that write models)."""
     monkeypatch.setenv("UNLEARN_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+@pytest.fixture
+def app_tiny(tiny_dir, tmp_path, monkeypatch):
+    """The tiny model as the app's shared model, runs saved in a temporary folder, no run active."""
+    monkeypatch.setenv("UNLEARN_RUNS_DIR", str(tmp_path / "runs"))
+    STORE.replace(load_model(str(tiny_dir), device="cpu"))
+    STORE.clear_run()
+    yield STORE.current()
+    STORE.clear_run()

@@ -13,7 +13,7 @@ import app
 from unlearn.models import load_model
 from unlearn.store import STORE
 
-from .browser import CHROMIUM, browser_page, running_app
+from .browser import CHROMIUM, app_in_browser, browser_page, run_default_method, running_app
 
 
 def require_chromium() -> None:
@@ -149,16 +149,10 @@ def test_model_and_data_tab_in_headless_chromium(tiny_dir, tmp_path) -> None:
 @pytest.mark.browser
 def test_unlearn_tab_runs_in_headless_chromium(tiny_dir, tmp_path) -> None:
     require_chromium()
-    errors: list[str] = []
-    env = {"UNLEARN_CACHE_DIR": str(tmp_path), "UNLEARN_RUNS_DIR": str(tmp_path / "runs")}
-    with running_app(str(tiny_dir), env=env) as url, browser_page() as page:
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.wait_for_selector("#model-card table", timeout=60_000)
+    with app_in_browser(str(tiny_dir), tmp_path) as (page, errors):
         page.get_by_role("tab", name="Unlearn").click()
         assert "faithful" in page.inner_text("#method-card")
-        page.get_by_role("button", name="Run", exact=True).click()
-        page.locator("#run-status").get_by_text("finished in").wait_for(timeout=120_000)
+        run_default_method(page, timeout=120_000)
         assert "forget: harry_potter" in page.inner_text("#before-after")
         page.screenshot(path=str(tmp_path / "unlearn_tab.png"), full_page=True)
     assert not errors, json.dumps(errors)

@@ -10,22 +10,11 @@ import numpy as np
 import pytest
 
 import app
-from tests.browser import browser_page, compare_in_browser, running_app
+from tests.browser import app_in_browser, compare_in_browser, run_default_method
 from tests.test_app import require_chromium
 from tests.test_app_unlearn import _run
-from unlearn.models import load_model
-from unlearn.store import STORE
 
 SETS = ["harry_potter:known", "general_knowledge", {}]
-
-
-@pytest.fixture
-def loaded(tiny_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("UNLEARN_RUNS_DIR", str(tmp_path / "runs"))
-    STORE.replace(load_model(str(tiny_dir), device="cpu"))
-    STORE.clear_run()
-    yield STORE.current()
-    STORE.clear_run()
 
 
 def _compare(source=app.ACTIVE, kind="Forget item", item="0", text="", session="c1"):
@@ -34,7 +23,7 @@ def _compare(source=app.ACTIVE, kind="Forget item", item="0", text="", session="
     )
 
 
-def test_compare_after_a_run_fills_every_panel_and_redraws_from_kept_arrays(loaded) -> None:
+def test_compare_after_a_run_fills_every_panel_and_redraws_from_kept_arrays(app_tiny) -> None:
     list(_run("grad_diff", steps=2, lr=5e-2))
     out = _compare()
     note, left, right, strips, pos, topk, lens, change, grid, layer, head, one_head, roll, html = out
@@ -55,14 +44,14 @@ def test_compare_after_a_run_fills_every_panel_and_redraws_from_kept_arrays(load
     assert "Attribution" in Path(html).read_text()
 
 
-def test_the_model_against_itself_shows_no_difference(loaded) -> None:
+def test_the_model_against_itself_shows_no_difference(app_tiny) -> None:
     out = _compare(source=app.AGAINST_ITSELF)
     assert "every difference is zero" in out[0]
     assert np.abs(np.asarray(out[3].data[2].z[0])).max() == 0
     assert all(tag is None for _, tag in out[1])
 
 
-def test_bad_compare_input_gets_a_message_and_keeps_the_last_result(loaded) -> None:
+def test_bad_compare_input_gets_a_message_and_keeps_the_last_result(app_tiny) -> None:
     good = _compare(session="c2")
     for kw, match in (
         (dict(kind="Free text", text=" "), "free-text box"),
@@ -77,7 +66,7 @@ def test_bad_compare_input_gets_a_message_and_keeps_the_last_result(loaded) -> N
     assert app.attribution_ui(app.ATTRIBUTION_METHODS["ablation"], req)[0].startswith("❌ Press Compare first")
 
 
-def test_free_text_and_item_pickers(loaded) -> None:
+def test_free_text_and_item_pickers(app_tiny) -> None:
     items, text = app.compare_items("Forget item", *SETS)
     assert items["visible"] and items["choices"][0][1] == "0" and not text["visible"]
     items, text = app.compare_items("Free text", *SETS)
@@ -90,15 +79,8 @@ def test_free_text_and_item_pickers(loaded) -> None:
 def test_compare_tab_in_headless_chromium(tiny_dir, tmp_path) -> None:
     """Run from the Unlearn tab, then every Compare panel, its controls, attribution and the download."""
     require_chromium()
-    errors: list[str] = []
-    env = {"UNLEARN_CACHE_DIR": str(tmp_path), "UNLEARN_RUNS_DIR": str(tmp_path / "runs")}
-    with running_app(str(tiny_dir), env=env) as url, browser_page() as page:
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.wait_for_selector("#model-card table", timeout=60_000)
-        page.get_by_role("tab", name="Unlearn").click()
-        page.get_by_role("button", name="Run", exact=True).click()
-        page.locator("#run-status").get_by_text("finished in").wait_for(timeout=120_000)
+    with app_in_browser(str(tiny_dir), tmp_path) as (page, errors):
+        run_default_method(page, timeout=120_000)
         compare_in_browser(page)
         assert "after = run" in page.inner_text("#compare-note")
         with page.expect_download() as dl:

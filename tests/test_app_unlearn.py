@@ -8,19 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 import app
-from unlearn.models import load_model
 from unlearn.store import STORE
 
 QUICK, LORA = list(app.PRESET_LABELS)[0], list(app.MODE_LABELS)[0]
-
-
-@pytest.fixture
-def loaded(tiny_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("UNLEARN_RUNS_DIR", str(tmp_path / "runs"))
-    STORE.replace(load_model(str(tiny_dir), device="cpu"))
-    STORE.clear_run()
-    yield STORE.current()
-    STORE.clear_run()
 
 
 def _run(method="grad_diff", steps=3, hp_rows=None, lr=5e-3, session="s1", options=None, **kw):
@@ -31,7 +21,7 @@ def _run(method="grad_diff", steps=3, hp_rows=None, lr=5e-3, session="s1", optio
     return app.run_ui(*args, "harry_potter:known", "general_knowledge", {}, SimpleNamespace(session_hash=session))
 
 
-def test_a_run_streams_steps_then_a_before_after_table(loaded) -> None:
+def test_a_run_streams_steps_then_a_before_after_table(app_tiny) -> None:
     updates = list(_run())
     steps = [u for u in updates if u[0].startswith("⏳ Step")]
     assert len(steps) == 3 and all(u[1] is not None for u in steps)
@@ -49,33 +39,33 @@ def test_a_run_streams_steps_then_a_before_after_table(loaded) -> None:
         ("attn_shift", None),  # LoRA on q/k only
     ],
 )
-def test_the_newer_methods_and_options_run_from_the_tab(loaded, method, options) -> None:
+def test_the_newer_methods_and_options_run_from_the_tab(app_tiny, method, options) -> None:
     msg = list(_run(method, steps=2, options=options))[-1][0]
     assert msg.startswith("✅"), msg
 
 
-def test_an_option_no_run_can_honour_gets_a_message_not_a_crash(loaded) -> None:
+def test_an_option_no_run_can_honour_gets_a_message_not_a_crash(app_tiny) -> None:
     msg = list(_run("blur", options=[False, 2, 1.0, "random", False]))[-1][0]
     assert msg.startswith("❌") and "already combines" in msg
 
 
-def test_ask_both_answers_from_before_and_after(loaded) -> None:
+def test_ask_both_answers_from_before_and_after(app_tiny) -> None:
     list(_run())
     before, after = app.ask_both_ui("Who wrote the Harry Potter books?", 8)
     assert isinstance(before, str) and isinstance(after, str)
     assert "Type a question" in app.ask_both_ui(" ", 8)[0]
 
 
-def test_undo_restores_the_model_as_loaded(loaded) -> None:
+def test_undo_restores_the_model_as_loaded(app_tiny) -> None:
     from unlearn.builtin import load_selection
     from unlearn.scoring import answer_nll
 
     exs = load_selection("harry_potter:known").examples
-    nll0 = answer_nll(loaded.model, loaded.tokenizer, exs)
+    nll0 = answer_nll(app_tiny.model, app_tiny.tokenizer, exs)
     list(_run())
-    assert not (answer_nll(loaded.model, loaded.tokenizer, exs) == nll0).all()
+    assert not (answer_nll(app_tiny.model, app_tiny.tokenizer, exs) == nll0).all()
     app.reset_ui()
-    assert (answer_nll(loaded.model, loaded.tokenizer, exs) == nll0).all() and STORE.active_run() is None
+    assert (answer_nll(app_tiny.model, app_tiny.tokenizer, exs) == nll0).all() and STORE.active_run() is None
 
 
 @pytest.mark.parametrize(
@@ -87,7 +77,7 @@ def test_undo_restores_the_model_as_loaded(loaded) -> None:
         ("nan", 5e-3, 3, "finite"),
     ],
 )
-def test_bad_settings_get_a_message_and_change_nothing(loaded, hp_value, lr, steps, match) -> None:
+def test_bad_settings_get_a_message_and_change_nothing(app_tiny, hp_value, lr, steps, match) -> None:
     _, rows, _ = app.on_method("grad_diff", QUICK)
     rows[0][1] = hp_value
     if steps == 0:
@@ -98,7 +88,7 @@ def test_bad_settings_get_a_message_and_change_nothing(loaded, hp_value, lr, ste
     assert STORE.active_run() is None
 
 
-def test_cancel_stops_between_steps_and_saves_a_cancelled_run(loaded) -> None:
+def test_cancel_stops_between_steps_and_saves_a_cancelled_run(app_tiny) -> None:
     gen = _run(steps=50, session="cancel-me")
     seen = []
     for msg, *_ in gen:
@@ -110,19 +100,19 @@ def test_cancel_stops_between_steps_and_saves_a_cancelled_run(loaded) -> None:
     assert threading.active_count() < 50
 
 
-def test_saved_runs_reload_onto_the_model_and_can_be_deleted(loaded) -> None:
+def test_saved_runs_reload_onto_the_model_and_can_be_deleted(app_tiny) -> None:
     from unlearn.builtin import load_selection
     from unlearn.scoring import answer_nll
 
     exs = load_selection("harry_potter:known").examples
     list(_run())
-    after = answer_nll(loaded.model, loaded.tokenizer, exs)
+    after = answer_nll(app_tiny.model, app_tiny.tokenizer, exs)
     choices = app.run_choices()
     assert len(choices) == 1 and "finished" in choices[0][0]
     app.reset_ui()
     msg = app.load_run_ui(choices[0][1])
     assert msg.startswith("✅") and STORE.active_run() is not None
-    assert abs(answer_nll(loaded.model, loaded.tokenizer, exs) - after).max() < 1e-5
+    assert abs(answer_nll(app_tiny.model, app_tiny.tokenizer, exs) - after).max() < 1e-5
     msg, _ = app.delete_run_ui(choices[0][1])
     assert "Deleted" in msg and app.run_choices() == [] and STORE.active_run() is None
     assert app.load_run_ui(None).startswith("❌")

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from .tokens import DELTA_SCALE, shown
+from .tokens import shown
+from .triptych import triptych
 
 THUMB = 12  # thumbnails are pooled to at most THUMB x THUMB cells: 30 x 9 full maps would be megabytes
 
@@ -85,9 +85,15 @@ def attention_grid(before: np.ndarray, after: np.ndarray, kv_heads: int) -> go.F
     # attention sinks (most weight on the first token) would wash everything else out: clip at p99
     hi = float(np.nanpercentile(np.concatenate([b[~np.isnan(b)], a[~np.isnan(a)]]), 99)) or 1.0
     big = float(np.nanpercentile(np.abs(d[~np.isnan(d)]), 99.5)) or 1e-6
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.03, subplot_titles=("before", "after", "after − before"))
-    for col, z, axis in ((1, b, "coloraxis"), (2, a, "coloraxis"), (3, d, "coloraxis2")):
-        fig.add_trace(go.Heatmap(z=z, coloraxis=axis, hoverinfo="skip"), 1, col)
+    fig = triptych(
+        b,
+        a,
+        dict(colorscale="Blues", cmin=0, cmax=hi, colorbar=dict(title="weight")),
+        False,
+        False,
+        big,
+        hoverinfo="skip",
+    )
     n_layers, n_heads = before.shape[:2]
     group = max(n_heads // max(kv_heads, 1), 1)
     ticks = [h * (s + 1) + (h // group) + s / 2 for h in range(n_heads)]
@@ -100,14 +106,6 @@ def attention_grid(before: np.ndarray, after: np.ndarray, kv_heads: int) -> go.F
     )
     fig.update_layout(
         title=f"Every head (layers down, heads across; {kv_heads} key/value groups), pooled to ≤{THUMB}×{THUMB}",
-        coloraxis=dict(colorscale="Blues", cmin=0, cmax=hi, colorbar=dict(title="weight", x=1.0, len=0.45, y=0.75)),
-        coloraxis2=dict(
-            colorscale=DELTA_SCALE + "_r",
-            cmid=0,
-            cmin=-big,
-            cmax=big,
-            colorbar=dict(title="Δ", x=1.0, len=0.45, y=0.22),
-        ),
         height=max(420, 22 * n_layers),
         margin=dict(l=50, r=30, t=70, b=30),
     )
@@ -121,37 +119,20 @@ def head_detail(
     `before` / `after` are that head's (T, T) maps; `layer` is 1-based."""
     text = [shown(t) for t in tokens]
     idx = np.arange(len(tokens))
-    before, after = before.astype(np.float32), after.astype(np.float32)
-    diff = after - before
-    big = float(np.abs(diff).max()) or 1e-6
-    fig = make_subplots(
-        rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.03, subplot_titles=("before", "after", "after − before")
+    fig = triptych(
+        before.astype(np.float32),
+        after.astype(np.float32),
+        dict(colorscale="Blues", cmin=0, colorbar=dict(title="weight")),
+        worse_is_negative=False,
+        x=idx,
+        y=idx,
+        hovertemplate="query %{y} → key %{x}<br>%{z:.3f}<extra></extra>",
     )
-    for col, z, axis in ((1, before, "coloraxis"), (2, after, "coloraxis"), (3, diff, "coloraxis2")):
-        fig.add_trace(
-            go.Heatmap(
-                z=z,
-                x=idx,
-                y=idx,
-                coloraxis=axis,
-                hovertemplate="query %{y} → key %{x}<br>%{z:.3f}<extra></extra>",
-            ),
-            1,
-            col,
-        )
-        fig.update_xaxes(tickvals=idx, ticktext=text, tickangle=-90, tickfont=dict(size=8), row=1, col=col)
+    fig.update_xaxes(tickvals=idx, ticktext=text, tickangle=-90, tickfont=dict(size=8))
     fig.update_yaxes(tickvals=idx, ticktext=text, tickfont=dict(size=8), autorange="reversed", row=1, col=1)
     group = max(n_heads // max(kv_heads, 1), 1)
     fig.update_layout(
         title=f"Layer {layer}, head {head} (key/value head {head // group}): rows are queries, columns keys",
-        coloraxis=dict(colorscale="Blues", cmin=0, colorbar=dict(title="weight", x=1.0, len=0.45, y=0.75)),
-        coloraxis2=dict(
-            colorscale=DELTA_SCALE + "_r",
-            cmid=0,
-            cmin=-big,
-            cmax=big,
-            colorbar=dict(title="Δ", x=1.0, len=0.45, y=0.22),
-        ),
         height=560,
         margin=dict(l=80, r=30, t=70, b=100),
     )

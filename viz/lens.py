@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from .tokens import DELTA_SCALE, shown
+from .tokens import shown
+from .triptych import triptych
 
 METRICS = {"probability": "log10 p of the gold token", "rank": "log10 (rank + 1) of the gold token"}
 
@@ -40,39 +40,21 @@ def lens_heatmaps(
     text = [shown(t) for t in tokens]
     lo, hi = (float(min(vb.min(), va.min())), 0.0) if metric == "probability" else (0.0, float(max(vb.max(), va.max())))
     scale = "Viridis" if metric == "probability" else "Viridis_r"  # bright = the model is sure of the token
-    diff = va - vb
-    big = float(np.abs(diff).max()) or 1.0
-    fig = make_subplots(
-        rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=("before", "after", "after − before")
-    )
     unit = METRICS[metric]
-    for col, z, axis in ((1, vb, "coloraxis"), (2, va, "coloraxis"), (3, diff, "coloraxis2")):
-        fig.add_trace(
-            go.Heatmap(
-                z=z,
-                x=x,
-                y=y,
-                coloraxis=axis,
-                customdata=np.broadcast_to(np.array(text, dtype=object), z.shape),
-                hovertemplate="layer %{y}, token %{customdata}<br>%{z:.2f}<extra></extra>",
-            ),
-            1,
-            col,
-        )
-        fig.update_xaxes(tickvals=x, ticktext=text, tickangle=-60, row=1, col=col)
+    fig = triptych(
+        vb,
+        va,
+        dict(colorscale=scale, cmin=lo, cmax=hi, colorbar=dict(title=metric, len=0.5)),
+        worse_is_negative=metric == "probability",
+        x=x,
+        y=y,
+        customdata=np.broadcast_to(np.array(text, dtype=object), vb.shape),
+        hovertemplate="layer %{y}, token %{customdata}<br>%{z:.2f}<extra></extra>",
+    )
+    fig.update_xaxes(tickvals=x, ticktext=text, tickangle=-60)
     fig.update_yaxes(title="layer", row=1, col=1)
     fig.update_yaxes(dtick=1 if n_layers <= 12 else None)
     fig.update_layout(
-        title=f"Logit lens: {unit}, read after every layer",
-        coloraxis=dict(colorscale=scale, cmin=lo, cmax=hi, colorbar=dict(title=metric, x=1.0, len=0.5, y=0.75)),
-        coloraxis2=dict(
-            colorscale=DELTA_SCALE if metric == "probability" else DELTA_SCALE + "_r",
-            cmid=0,
-            cmin=-big,
-            cmax=big,
-            colorbar=dict(title="Δ", x=1.0, len=0.45, y=0.22),
-        ),
-        height=480,
-        margin=dict(l=50, r=30, t=70, b=80),
+        title=f"Logit lens: {unit}, read after every layer", height=480, margin=dict(l=50, r=30, t=70, b=80)
     )
     return fig
