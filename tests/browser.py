@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -178,7 +179,7 @@ def screenshot_compare_tab(page, url: str, out: Path) -> None:
     run_default_method(page)
     compare_in_browser(page, exercise=False)
     page.wait_for_timeout(2000)
-    page.screenshot(path=str(out.with_name(out.stem + "_full.png")), full_page=True)
+    page.screenshot(path=os.path.join(tempfile.gettempdir(), out.stem + "_full.png"), full_page=True)  # to look at
     # the README's views: the top of the tab down to the top-k plot, then single panels
     bottom = page.locator("#plot-topk").evaluate("el => el.getBoundingClientRect().bottom + window.scrollY")
     page.screenshot(path=str(out), full_page=True, clip={"x": 0, "y": 0, "width": 1400, "height": bottom + 10})

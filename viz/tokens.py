@@ -104,7 +104,14 @@ def token_strips(
         title=title or "Answer tokens: how likely each one is, before and after",
         coloraxis=dict(colorscale="Viridis", cmin=lo, cmax=0, colorbar=dict(title="log p", y=0.72, len=0.55)),
         coloraxis2=dict(
-            colorscale=DELTA_SCALE, cmid=0, cmin=-big, cmax=big, colorbar=dict(title="Δ", y=0.12, len=0.4, nticks=3)
+            colorscale=DELTA_SCALE,
+            cmid=0,
+            cmin=-big,
+            cmax=big,
+            # three labelled ticks: an automatic axis this short shows only "0"
+            colorbar=dict(
+                title="Δ", y=0.12, len=0.4, tickvals=[-big, 0, big], ticktext=[f"{-big:.1f}", "0", f"+{big:.1f}"]
+            ),
         ),
         height=360,
         margin=dict(l=20, r=20, t=60, b=30),
