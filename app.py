@@ -723,16 +723,17 @@ def attribution_ui(method_label: str, request: gr.Request):
             ctx = STORE.before if got["source"] == AGAINST_ITSELF else nullcontext
             with STORE.before():
                 b = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)
-            with ctx():
-                a = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)
+            if c.has_run:
+                with ctx():
+                    a = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)
+            else:  # one model on both sides: the same attribution
+                a = b
     except (RuntimeError, ValueError) as e:
         return _error(e), gr.skip(), gr.skip()
     got["attr_fig"] = fig = attribution_bars(b.tokens, b.scores, a.scores, method)
-    return (
-        f"{ATTRIBUTION_METHODS[method]}: {b.seconds + a.seconds:.1f} s for both models.",
-        fig,
-        _export(request.session_hash, got),
-    )
+    seconds = b.seconds + (a.seconds if a is not b else 0.0)
+    note = f"{ATTRIBUTION_METHODS[method]}: {seconds:.1f} s for both models."
+    return note, fig, _export(request.session_hash, got)
 
 
 # ---------------------------------------------------------------- layout

@@ -45,8 +45,10 @@ def test_compare_after_a_run_fills_every_panel_and_redraws_from_kept_arrays(app_
 
 
 def test_the_model_against_itself_shows_no_difference(app_tiny) -> None:
-    out = _compare(source=app.AGAINST_ITSELF)
+    out = _compare(source=app.AGAINST_ITSELF, session="self")
     assert "every difference is zero" in out[0]
+    _, fig, _ = app.attribution_ui(app.ATTRIBUTION_METHODS["ablation"], SimpleNamespace(session_hash="self"))
+    assert list(fig.data[0].y) == list(fig.data[1].y)  # one model on both sides
     assert np.abs(np.asarray(out[3].data[2].z[0])).max() == 0
     assert all(tag is None for _, tag in out[1])
 
