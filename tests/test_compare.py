@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn.attribution import _question_mask, attribute
+from unlearn.attribution import attribute
 from unlearn.compare import Decoding, SessionResults, compare
 from unlearn.examples import Example
 from unlearn.models import LoadedModel
 from unlearn.params import make_trainable
-from unlearn.prompts import collate, encode
+from unlearn.prompts import collate, encode, question_mask
 from unlearn.scoring import answer_nll
 
 EX = Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them.")
@@ -75,7 +75,7 @@ def test_ablation_attribution_is_the_drop_in_answer_log_probability(tiny: Loaded
     res = attribute(tiny.model, tiny.tokenizer, EX, "ablation")
     enc = encode(tiny.tokenizer, EX)
     n_prompt = len(enc.input_ids) - enc.n_answer_tokens
-    keep = _question_mask(tiny.tokenizer, enc.input_ids[:n_prompt])
+    keep = question_mask(tiny.tokenizer, enc.input_ids[:n_prompt])
     assert len(res.tokens) == sum(keep) == len(res.scores)
     assert "".join(res.tokens) == EX.question  # the question's tokens, not the template's
 

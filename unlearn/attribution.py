@@ -25,7 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .examples import Example
 from .forward import accepts_logits_to_keep
-from .prompts import chat_prompt, encode
+from .prompts import encode, question_mask
 
 METHODS = {"ablation": "Feature ablation (one forward per question token)", "ig": "Integrated gradients (slow)"}
 ABLATIONS_PER_FORWARD = 8  # ablated prompts batched into one forward: ~40% less time on a CPU, bounded memory
@@ -79,23 +79,6 @@ class BatchedLLMAttribution(LLMAttribution):
         return out if self.attr_target == "log_prob" else out.exp()
 
 
-def _question_mask(tokenizer: PreTrainedTokenizerBase, prompt_ids: list[int]) -> list[bool]:
-    """True at the prompt positions that belong to the question: the span where the prompt with the
-    question and the prompt with an empty question differ (the template is the same around it)."""
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    empty = tokenizer(chat_prompt(tokenizer, ""), add_special_tokens=not has_template)["input_ids"]
-    pre = 0
-    while pre < min(len(empty), len(prompt_ids)) and empty[pre] == prompt_ids[pre]:
-        pre += 1
-    post = 0
-    while post < min(len(empty), len(prompt_ids)) - pre and empty[-1 - post] == prompt_ids[-1 - post]:
-        post += 1
-    keep = [pre <= i < len(prompt_ids) - post for i in range(len(prompt_ids))]
-    if not any(keep):  # a template that rewrites the question: attribute the whole prompt
-        keep = [True] * len(prompt_ids)
-    return keep
-
-
 def attribute(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -113,7 +96,7 @@ def attribute(
     enc = encode(tokenizer, ex, max_tokens)
     n_prompt = len(enc.input_ids) - enc.n_answer_tokens
     prompt_ids, answer_ids = enc.input_ids[:n_prompt], enc.input_ids[n_prompt:]
-    keep = _question_mask(tokenizer, prompt_ids)
+    keep = question_mask(tokenizer, prompt_ids)
     baseline = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     inp = QuestionTokens(prompt_ids, keep, tokenizer, baseline)
     target = torch.tensor(answer_ids)

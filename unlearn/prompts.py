@@ -82,3 +82,20 @@ def collate(items: list[Encoded], pad_id: int, device: torch.device | None = Non
         mask[i, :n] = 1
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
     return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
+
+
+def question_mask(tokenizer: PreTrainedTokenizerBase, prompt_ids: list[int]) -> list[bool]:
+    """True at the prompt positions that belong to the question: the span where the prompt with the
+    question and the prompt with an empty question differ (the template is the same around it)."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    empty = tokenizer(chat_prompt(tokenizer, ""), add_special_tokens=not has_template)["input_ids"]
+    pre = 0
+    while pre < min(len(empty), len(prompt_ids)) and empty[pre] == prompt_ids[pre]:
+        pre += 1
+    post = 0
+    while post < min(len(empty), len(prompt_ids)) - pre and empty[-1 - post] == prompt_ids[-1 - post]:
+        post += 1
+    keep = [pre <= i < len(prompt_ids) - post for i in range(len(prompt_ids))]
+    if not any(keep):  # a template that rewrites the question: attribute the whole prompt
+        keep = [True] * len(prompt_ids)
+    return keep

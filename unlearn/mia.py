@@ -1,0 +1,126 @@
+"""Membership-inference scores (evaluation.md): arrays in, numbers out.
+
+Every score is oriented so that **higher means "looks like a member"** (seen in training), so that
+ROC-AUC(forget vs holdout) > 0.5 means the attack still tells forget items from never-seen ones:
+- LOSS: −L̄ (low loss looks seen)
+- zlib: −L̄ / len(zlib(text)) (loss relative to the text's own compressibility)
+- Min-K%: mean of the lowest k share of token log-probs (k = 0.4)
+- Min-K%++: the same over z_t = (log p(x_t) − μ_t) / σ_t, μ_t and σ_t the mean and std of log p
+  under the model's own next-token distribution at t
+- Reference: L̄_after − L̄_before (how much the run raised the loss; what it was trained to forget rises most)
+
+>>> token_logp = np.log(np.array([0.9, 0.5, 0.01]))
+>>> round(min_k(token_logp, 0.4), 3)  # ceil(0.4 * 3) = 2 lowest: log 0.01 and log 0.5
+-2.649
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score, roc_curve
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .examples import Example
+from .forward import answer_logits
+from .losses import shift
+from .prompts import collate, encode
+
+K_DEFAULT = 0.4
+
+
+@dataclass
+class TokenStats:
+    """Per answer token t of one example: log p(x_t), and the mean μ_t and std σ_t of log p under
+    the model's next-token distribution there (what Min-K%++ normalises by)."""
+
+    logp: np.ndarray  # (A,)
+    mu: np.ndarray  # (A,)
+    sigma: np.ndarray  # (A,)
+
+    @property
+    def loss(self) -> float:
+        return float(-self.logp.mean())
+
+
+@torch.inference_mode()
+def token_stats(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[Example],
+    batch_size: int = 16,
+    max_length: int = 256,
+) -> list[TokenStats]:
+    """One batched forward per `batch_size` examples; the head over the answer window only."""
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[TokenStats] = []
+    for i in range(0, len(examples), batch_size):
+        batch = collate([encode(tokenizer, ex, max_length) for ex in examples[i : i + batch_size]], pad, device)
+        logits, target, mask = shift(*answer_logits(model, batch))  # (B, W, V), (B, W), (B, W)
+        logp = torch.log_softmax(logits, -1)  # (B, W, V)
+        p = logp.exp()
+        mu = (p * logp).sum(-1)  # (B, W): E[log p]
+        sigma = ((p * logp.square()).sum(-1) - mu.square()).clamp_min(1e-12).sqrt()  # (B, W)
+        gold = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, W)
+        for r in range(target.shape[0]):
+            m = mask[r]
+            out.append(TokenStats(gold[r, m].cpu().numpy(), mu[r, m].cpu().numpy(), sigma[r, m].cpu().numpy()))
+    return out
+
+
+def _lowest_mean(values: np.ndarray, k: float) -> float:
+    n = max(1, math.ceil(k * len(values)))
+    return float(np.sort(values)[:n].mean())
+
+
+def min_k(logp: np.ndarray, k: float = K_DEFAULT) -> float:
+    return _lowest_mean(logp, k)
+
+
+def min_k_pp(ts: TokenStats, k: float = K_DEFAULT) -> float:
+    return _lowest_mean((ts.logp - ts.mu) / ts.sigma, k)
+
+
+def zlib_score(ts: TokenStats, text: str) -> float:
+    return -ts.loss / max(len(zlib.compress(text.encode("utf-8"))), 1)
+
+
+def scores(stats: Sequence[TokenStats], examples: Sequence[Example], k: float = K_DEFAULT) -> dict[str, np.ndarray]:
+    """Every single-model attack's score per example (higher = looks like a member)."""
+    texts = [f"{e.question} {e.answer}".strip() for e in examples]
+    return {
+        "loss": np.array([-s.loss for s in stats]),
+        "zlib": np.array([zlib_score(s, t) for s, t in zip(stats, texts, strict=True)]),
+        "min_k": np.array([min_k(s.logp, k) for s in stats]),
+        "min_k_pp": np.array([min_k_pp(s, k) for s in stats]),
+    }
+
+
+def reference_score(before: Sequence[TokenStats], after: Sequence[TokenStats]) -> np.ndarray:
+    """L̄_after − L̄_before: the run raised the loss of what it was trained to forget."""
+    return np.array([a.loss - b.loss for a, b in zip(after, before, strict=True)])
+
+
+def auc(members: np.ndarray, others: np.ndarray) -> float:
+    """ROC-AUC of telling members (label 1) from others by the score (higher = member)."""
+    y = np.r_[np.ones(len(members)), np.zeros(len(others))]
+    return float(roc_auc_score(y, np.r_[members, others]))
+
+
+def roc(members: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rates, true-positive rates) of the same test, for a ROC curve."""
+    y = np.r_[np.ones(len(members)), np.zeros(len(others))]
+    fpr, tpr, _ = roc_curve(y, np.r_[members, others])
+    return fpr, tpr
+
+
+def tpr_at_fpr(members: np.ndarray, others: np.ndarray, fpr: float = 0.01) -> float:
+    """True-positive rate at the largest threshold whose false-positive rate is at most `fpr`."""
+    f, t = roc(members, others)
+    return float(t[f <= fpr].max()) if (f <= fpr).any() else 0.0
