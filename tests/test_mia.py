@@ -21,15 +21,15 @@ EXAMPLES = [Example("Who wrote the red book?", "Anna Berg wrote it."), Example("
 def test_min_k_and_min_k_pp_by_hand() -> None:
     logp = np.log(np.array([0.9, 0.5, 0.01, 0.2, 0.7]))
     assert min_k(logp, 0.4) == pytest.approx((math.log(0.01) + math.log(0.2)) / 2)
-    ts = TokenStats(logp, mu=np.full(5, -1.0), sigma=np.full(5, 2.0))
+    ts = TokenStats(logp, mu=np.full(5, -1.0), sigma=np.full(5, 2.0), hit=np.ones(5, bool))
     z = (logp + 1.0) / 2.0
     assert min_k_pp(ts, 0.4) == pytest.approx(np.sort(z)[:2].mean())
     assert min_k(logp, 0.01) == pytest.approx(math.log(0.01))  # at least one token
 
 
 def test_scores_are_oriented_so_higher_looks_like_a_member() -> None:
-    seen = TokenStats(np.log(np.full(4, 0.9)), np.full(4, -0.5), np.full(4, 1.0))
-    unseen = TokenStats(np.log(np.full(4, 0.05)), np.full(4, -0.5), np.full(4, 1.0))
+    seen = TokenStats(np.log(np.full(4, 0.9)), np.full(4, -0.5), np.full(4, 1.0), np.ones(4, bool))
+    unseen = TokenStats(np.log(np.full(4, 0.05)), np.full(4, -0.5), np.full(4, 1.0), np.zeros(4, bool))
     s = scores([seen, unseen], EXAMPLES)
     for name, values in s.items():
         assert values[0] > values[1], name
@@ -62,3 +62,5 @@ def test_token_stats_match_the_model(tiny: LoadedModel) -> None:
     sd = float(((lp.exp() * lp**2).sum() - mu**2).sqrt())
     assert stats[1].mu[0] == pytest.approx(mu, rel=1e-4) and stats[1].sigma[0] == pytest.approx(sd, rel=1e-4)
     assert len(stats[1].logp) == enc.n_answer_tokens
+    argmax = logits[first : first + enc.n_answer_tokens].argmax(-1).numpy()
+    np.testing.assert_array_equal(stats[1].hit, argmax == np.array(enc.input_ids[first + 1 :]))

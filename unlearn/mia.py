@@ -42,6 +42,7 @@ class TokenStats:
     logp: np.ndarray  # (A,)
     mu: np.ndarray  # (A,)
     sigma: np.ndarray  # (A,)
+    hit: np.ndarray  # (A,) bool: the teacher-forced argmax is the answer token (TOFU's memorisation metrics)
 
     @property
     def loss(self) -> float:
@@ -68,9 +69,11 @@ def token_stats(
         mu = (p * logp).sum(-1)  # (B, W): E[log p]
         sigma = ((p * logp.square()).sum(-1) - mu.square()).clamp_min(1e-12).sqrt()  # (B, W)
         gold = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, W)
+        hit = logits.argmax(-1) == target  # (B, W)
         for r in range(target.shape[0]):
             m = mask[r]
-            out.append(TokenStats(gold[r, m].cpu().numpy(), mu[r, m].cpu().numpy(), sigma[r, m].cpu().numpy()))
+            arrays = (gold[r, m], mu[r, m], sigma[r, m], hit[r, m])
+            out.append(TokenStats(*(a.cpu().numpy() for a in arrays)))
     return out
 
 
