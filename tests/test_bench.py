@@ -29,3 +29,4 @@ def test_bench_prints_every_figure_as_one_json_line(tiny_dir: Path, capsys) -> N
     parts = ["generate", "probe", "figures", "attribution"]
     assert sum(out[f"compare_{p}_seconds"] for p in parts) <= out["compare_tab_seconds"] * 1.01
     assert out["compare_prompt_tokens"] > 0
+    assert out["remind_sequences"] == 2 * 46 and out["remind_sequences_per_s"] > 0

@@ -15,6 +15,8 @@
   (train_memory_vs_model_ratio) and recomputed (train_low_memory_vs_model_ratio, `--low-memory`).
 - demo_run_seconds: wall time of the quick demo (`python -m unlearn run` defaults, live curves on,
   before/after measurement included; model loading excluded, the app loads it once).
+- remind_vs_bare_ratio: REMIND's neighbour sequences per second (`landscape`, default p, m, K and
+  sweep) over a bare batched forward over the same sequences (`bench_remind.py`).
 - compare_tab_seconds: every Compare panel for the demo run on a ~64-token forget item, both models:
   generations, probes, figures and attribution (`bench_compare.py`; the parts are reported beside it).
 """
@@ -38,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from .bench_compare import prompt_near, time_compare
+from .bench_remind import time_remind
 from .builtin import load_selection
 from .compare import Decoding, compare
 from .engine import DEMO_STEPS, RunSpec, run_unlearning
@@ -60,6 +63,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "memory_vs_model_ratio": ("max", 1.3),
     "demo_run_seconds": ("max", 90.0),
     "compare_tab_seconds": ("max", 3.0),
+    "remind_vs_bare_ratio": ("min", 0.8),
 }
 
 
@@ -74,13 +78,14 @@ class BenchSizes:
     memory_steps: int = 3  # the optimizer state exists after step 1, so memory peaks early
     max_items: int | None = None  # cap on each set's items (None: the whole built-in sets)
     threads: int | None = None  # torch intra-op threads (None: torch's default, what users get)
+    remind_items: int = 10  # forget items whose REMIND neighbourhoods are timed (46 sequences each)
 
 
 FULL = BenchSizes()
 # One thread for the quick run: on a toy model fanning each tiny op out to threads costs more than
 # it brings, and on a busy machine an oversubscribed thread pool stalls every op (the tiny-model
 # run took 54 s with 2 threads and 18 s with 1 while other jobs used the cores).
-QUICK = BenchSizes(1, 2, 1, 256, 0.3, demo_steps=2, memory_steps=1, max_items=16, threads=1)
+QUICK = BenchSizes(1, 2, 1, 256, 0.3, demo_steps=2, memory_steps=1, max_items=16, threads=1, remind_items=2)
 
 
 @dataclass
@@ -432,6 +437,12 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
             f"figures {cmp['compare_figures_seconds']:.2f} + attribution {cmp['compare_attribution_seconds']:.2f}"
         )
         mem = {k: measure_memory(model_ref, str(lm.device), quick, k, run_dir) for k in MEMORY_KINDS}
+    rem = time_remind(lm, data.forget[: sz.remind_items])
+    log(
+        f"REMIND {rem['remind_sequences']} neighbour sequences of {rem['remind_items']} items: "
+        f"{rem['remind_sequences_per_s']:.1f}/s vs bare forward {rem['bare_sequences_per_s']:.1f}/s: "
+        f"{rem['remind_vs_bare_ratio']:.3f}"
+    )
     model_mib = mem["compare"]["model_bytes"] / 2**20
     ratios = {k: m["peak_bytes"] / m["model_bytes"] for k, m in mem.items()}
     for k, m in mem.items():
@@ -443,6 +454,7 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
         "memory_vs_model_ratio": ratios["compare"],
         "demo_run_seconds": demo_s,
         "compare_tab_seconds": cmp["compare_tab_seconds"],
+        "remind_vs_bare_ratio": rem["remind_vs_bare_ratio"],
     }
     return {
         **{k: round(v, 4) for k, v in values.items()},
@@ -464,6 +476,7 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
         "train_peak_bytes": mem["train"]["peak_bytes"],
         "train_low_peak_bytes": mem["train_low"]["peak_bytes"],
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in cmp.items() if k != "compare_tab_seconds"},
+        **{k: round(v, 4) if isinstance(v, float) else v for k, v in rem.items() if k != "remind_vs_bare_ratio"},
     }
 
 

@@ -143,17 +143,24 @@ def answer_losses(model: PreTrainedModel, ids: torch.Tensor, labels: torch.Tenso
     return np.concatenate(out)
 
 
-def landscape(
+@dataclass
+class Neighbourhood:
+    """One example's own sequence (row 0) and its J·K neighbours, all of one length."""
+
+    rows: np.ndarray  # (1 + J·K, T) token ids
+    labels: list[int]  # (T,) the answer labels, shared by every row
+    replaced: np.ndarray  # (J, K) share of question tokens replaced in each neighbour
+
+
+def neighbourhoods(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     examples: Sequence[Example],
     cfg: RemindConfig,
     max_length: int = 256,
-    progress: Callable[[int, int], None] | None = None,
-) -> Landscape:
-    """The losses of every example and of its J·K neighbours; one stacked batch per example."""
+) -> list[Neighbourhood]:
+    """The perturbed sequences of every example (no model forward: embeddings only)."""
     cfg.check()
-    device = next(model.parameters()).device
     rng = np.random.default_rng(cfg.seed)
     encs = [encode(tokenizer, ex, max_length) for ex in examples]
     positions = []
@@ -163,28 +170,39 @@ def landscape(
             positions.append(np.arange(1, max(2, len(enc.input_ids) // 2)))
         else:
             positions.append(np.flatnonzero(question_mask(tokenizer, enc.input_ids[:n_prompt])))
-    near = nearest_tokens(
-        model.get_input_embeddings().weight,
-        [e.input_ids[i] for e, pos in zip(encs, positions, strict=True) for i in pos],
-        cfg.m,
-    )
-    n, j_n = len(examples), len(cfg.strengths)
-    own = np.zeros(n)
-    losses = np.zeros((n, j_n, cfg.k))
-    replaced = np.zeros((n, j_n, cfg.k))
-    for e_i, (enc, pos) in enumerate(zip(encs, positions, strict=True)):
+    used = [e.input_ids[i] for e, pos in zip(encs, positions, strict=True) for i in pos]
+    near = nearest_tokens(model.get_input_embeddings().weight, used, cfg.m)
+    out = []
+    for enc, pos in zip(encs, positions, strict=True):
         ids = np.asarray(enc.input_ids)
-        rows = [ids]
-        for j, p in enumerate(cfg.strengths):
-            for k in range(cfg.k):
+        rows, shares = [ids], []
+        for p in cfg.strengths:
+            for _ in range(cfg.k):
                 row, share = perturb(ids, pos, p, near, rng)
                 rows.append(row)
-                replaced[e_i, j, k] = share
-        stack = torch.tensor(np.stack(rows), device=device)  # (1 + J·K, T)
-        labels = torch.tensor([enc.labels], device=device).expand(len(rows), -1)
+                shares.append(share)
+        out.append(Neighbourhood(np.stack(rows), enc.labels, np.reshape(shares, (len(cfg.strengths), cfg.k))))
+    return out
+
+
+def landscape(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[Example],
+    cfg: RemindConfig,
+    max_length: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> Landscape:
+    """The losses of every example and of its J·K neighbours; one stacked batch per example."""
+    device = next(model.parameters()).device
+    hoods = neighbourhoods(model, tokenizer, examples, cfg, max_length)
+    own = np.zeros(len(hoods))
+    losses = np.zeros((len(hoods), len(cfg.strengths), cfg.k))
+    for i, h in enumerate(hoods):
+        stack = torch.tensor(h.rows, device=device)  # (1 + J·K, T)
+        labels = torch.tensor([h.labels], device=device).expand(len(h.rows), -1)
         values = answer_losses(model, stack, labels, cfg.batch_size)
-        own[e_i] = values[0]
-        losses[e_i] = values[1:].reshape(j_n, cfg.k)
+        own[i], losses[i] = values[0], values[1:].reshape(losses.shape[1:])
         if progress:
-            progress(e_i + 1, n)
-    return Landscape(own, np.asarray(cfg.strengths), losses, replaced)
+            progress(i + 1, len(hoods))
+    return Landscape(own, np.asarray(cfg.strengths), losses, np.stack([h.replaced for h in hoods]))
