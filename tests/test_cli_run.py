@@ -51,3 +51,19 @@ def test_sweep_runs_each_method_from_the_same_before_and_prints_the_table(
     # both started from the same model: the same "before"
     assert rows[0]["forget_prob_before"] == pytest.approx(rows[1]["forget_prob_before"], rel=1e-9)
     assert any(line.startswith("| Gradient ascent") for line in out)
+
+
+def test_audit_a_saved_run_prints_the_headline_json(tiny_dir: Path, tmp_path: Path, capsys) -> None:
+    args = ["run", "--model", str(tiny_dir), "--device", "cpu", "--forget", "fictitious_authors:forget"]
+    args += ["--retain", "fictitious_authors:retain", "--method", "grad_diff", "--steps", "2", "--batch-size", "2"]
+    assert main([*args, "--out", str(tmp_path), "--json"]) == 0
+    run_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    assert main(["audit", "--run", run_dir, "--items", "4", "--neighbours", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out.strip().splitlines()[-1])
+    for key in ("remind_auc", "mink_pp_auc_before", "mink_pp_auc_after", "loss_auc_after"):
+        assert 0.0 <= out[key] <= 1.0, key
+    assert out["sets"]["forget"] == "fictitious_authors:forget" and out["items"]["holdout"] == 4
+    assert "after: scoring 4 forget items" in captured.err
+    assert main(["audit", "--run", run_dir, "--holdout", "", "--items", "4"]) == 2  # no holdout: a message
+    assert "holdout" in capsys.readouterr().err

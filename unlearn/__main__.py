@@ -69,6 +69,29 @@ def cmd_teach(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .audit import AuditConfig, run_audit
+    from .remind import RemindConfig
+    from .runs import apply_run
+
+    record = json.loads((Path(a.run) / "run.json").read_text())
+    lm = load_model(a.model or record["model"]["ref"], device=a.device)
+    tr = apply_run(lm, Path(a.run))
+    sets_used = record.get("sets", {})
+    names = {
+        "forget": a.forget or sets_used.get("forget"),
+        "retain": a.retain if a.retain is not None else sets_used.get("retain", ""),
+        "holdout": a.holdout,
+    }
+    sets = {k: load_selection(v).examples for k, v in names.items() if v}
+    cfg = AuditConfig(remind=RemindConfig(k=a.neighbours, seed=a.seed), max_items=a.items)
+    result = run_audit(lm.model, lm.tokenizer, sets, tr.reference, cfg, lambda m: print(m, file=sys.stderr, flush=True))
+    _emit({"run_dir": a.run, "method": record.get("method"), "sets": names, **result.summary()}, a.json)
+    return 0
+
+
 def cmd_methods(a: argparse.Namespace) -> int:
     from .methods import METHODS, describe
 
@@ -252,6 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--steps", type=int, default=DEMO_STEPS)
     sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
     sp.set_defaults(fn=cmd_sweep)
+
+    sp = sub.add_parser("audit", help="score a saved run before and after: membership inference, REMIND, TOFU metrics")
+    sp.add_argument("--run", required=True, help="a saved run's folder")
+    sp.add_argument("--model", default=None, help="default: the model the run was made on")
+    sp.add_argument("--device", default=None)
+    sp.add_argument("--forget", default=None, help="default: the run's forget set")
+    sp.add_argument("--retain", default=None, help="default: the run's retain set ('' for none)")
+    sp.add_argument("--holdout", default="fictitious_authors:holdout", help="items never trained on")
+    sp.add_argument("--items", type=int, default=20, help="items per split")
+    sp.add_argument("--neighbours", type=int, default=15, help="REMIND neighbours per perturbation strength (K)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_audit)
 
     sp = sub.add_parser("bench", help="measure loop overhead, compute use, memory and demo time against targets")
     model_args(sp)

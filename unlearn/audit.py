@@ -1,0 +1,148 @@
+"""One audit of an unlearning run: the same forget / retain / holdout items scored before and after
+by every single-point metric, every membership-inference attack and REMIND.
+
+All scores come from three passes per split and model: `token_stats` (one forward per batch, for
+LOSS / zlib / Min-K% / Min-K%++ and the memorisation metrics), the truth-ratio variants (one more
+batched scoring) and REMIND's landscapes (one stacked batch per item), plus greedy generations for
+ROUGE-L. "Before" is the same model inside the run's `reference()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .examples import Example
+from .mia import TokenStats, auc, reference_score, scores, token_stats
+from .remind import FEATURES, Landscape, RemindConfig, landscape
+from .remind_classify import Separation, separate
+from .scoring import answer_nll, generate_answers
+from .tofu_metrics import item_metrics, model_utility, truth_ratio_score, variants
+
+SPLITS = ("forget", "retain", "holdout")
+ATTACKS = ("loss", "zlib", "min_k", "min_k_pp")
+Progress = Callable[[str], None]
+
+
+@dataclass
+class AuditConfig:
+    remind: RemindConfig = field(default_factory=RemindConfig)
+    k: float = 0.4  # Min-K% / Min-K%++ share
+    max_items: int | None = 20  # per split (None: all)
+    max_new_tokens: int = 48  # greedy answers for ROUGE-L
+    classifier: str = "logistic"  # REMIND's headline classifier ("forest" is reported beside it)
+
+
+@dataclass
+class SideScores:
+    """One split under one model."""
+
+    stats: list[TokenStats]
+    generations: list[str]
+    metrics: dict[str, np.ndarray]  # TOFU per-item metrics
+    attacks: dict[str, np.ndarray]  # membership scores (higher = member)
+    land: Landscape
+
+
+@dataclass
+class AuditResult:
+    items: dict[str, list[Example]]
+    before: dict[str, SideScores]
+    after: dict[str, SideScores]
+    remind: dict[str, Separation]  # classifier -> 3-way separation on the after model
+    remind_binary: Separation  # forget vs holdout only, comparable with the attacks' AUCs
+    cfg: AuditConfig
+
+    def attack_aucs(self, side: str) -> dict[str, float]:
+        """Forget (members) vs holdout (never trained on) ROC-AUC of each attack under one model."""
+        s = getattr(self, side)
+        return {a: auc(s["forget"].attacks[a], s["holdout"].attacks[a]) for a in ATTACKS}
+
+    def reference_auc(self) -> float:
+        ref = {sp: reference_score(self.before[sp].stats, self.after[sp].stats) for sp in ("forget", "holdout")}
+        return auc(ref["forget"], ref["holdout"])
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers as one flat dict (the CLI's JSON)."""
+        out: dict[str, Any] = {"items": {s: len(v) for s, v in self.items.items()}}
+        out["remind_auc"] = self.remind_binary.auc["forget"]
+        out["remind_tpr_at_1pct"] = self.remind_binary.tpr_at_1pct["forget"]
+        for name, sep in self.remind.items():
+            out[f"remind_{name}_macro_auc"] = sep.macro_auc
+        for side in ("before", "after"):
+            for attack, value in self.attack_aucs(side).items():
+                out[f"{attack}_auc_{side}"] = value
+        out["mink_pp_auc_before"], out["mink_pp_auc_after"] = out["min_k_pp_auc_before"], out["min_k_pp_auc_after"]
+        out["reference_auc"] = self.reference_auc()
+        for side in ("before", "after"):
+            s = getattr(self, side)
+            for split in self.items:
+                for metric, values in s[split].metrics.items():
+                    if metric == "truth_ratio":
+                        finite = values[np.isfinite(values)]
+                        v = truth_ratio_score(finite, split == "forget") if len(finite) else float("nan")
+                    else:
+                        v = float(np.mean(values))
+                    out[f"{split}_{metric}_{side}"] = v
+            r = s["retain"].metrics if "retain" in s else None
+            if r is not None:
+                parts = [out[f"retain_probability_{side}"], out[f"retain_rouge_l_{side}"]]
+                if np.isfinite(out[f"retain_truth_ratio_{side}"]):
+                    parts.append(out[f"retain_truth_ratio_{side}"])
+                out[f"model_utility_{side}"] = model_utility(parts)
+        out["forget_quality"] = None  # needs a model trained without the forget set; none was given
+        return out
+
+
+def _side(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[Example], cfg: AuditConfig
+) -> SideScores:
+    stats = token_stats(model, tokenizer, items)
+    flat, _, _ = variants(items)
+    variant_losses = answer_nll(model, tokenizer, flat)
+    qa = [e.question for e in items]
+    gens = generate_answers(model, tokenizer, qa, cfg.max_new_tokens) if all(qa) else [""] * len(items)
+    return SideScores(
+        stats,
+        gens,
+        item_metrics(items, stats, gens, variant_losses),
+        scores(stats, items, cfg.k),
+        landscape(model, tokenizer, items, cfg.remind),
+    )
+
+
+def run_audit(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sets: dict[str, Sequence[Example]],
+    before: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    cfg: AuditConfig | None = None,
+    progress: Progress | None = None,
+) -> AuditResult:
+    """Score `sets` ({"forget": ..., "retain": ..., "holdout": ...}) before (inside `before()`) and after."""
+    cfg = cfg or AuditConfig()
+    say = progress or (lambda _: None)
+    missing = [s for s in ("forget", "holdout") if not sets.get(s)]
+    if missing:
+        raise ValueError(f"an audit needs a forget set and a holdout set (never trained on); missing: {missing}")
+    items = {s: list(v)[: cfg.max_items] for s, v in sets.items() if s in SPLITS and v}
+    sides: dict[str, dict[str, SideScores]] = {"before": {}, "after": {}}
+    for side, ctx in (("before", before), ("after", nullcontext)):
+        with ctx():
+            for split, exs in items.items():
+                n_seq = len(exs) * (1 + cfg.remind.k * len(cfg.remind.strengths))
+                say(f"{side}: scoring {len(exs)} {split} items (REMIND: {n_seq} sequences)")
+                sides[side][split] = _side(model, tokenizer, exs, cfg)
+    labels = np.array([s for s in items for _ in items[s]])
+    feats = np.concatenate([sides["after"][s].land.features(cfg.remind.p) for s in items])
+    assert feats.shape[1] == len(FEATURES)
+    remind = {c: separate(feats, labels, c) for c in ("logistic", "forest")}
+    binary = labels != "retain"
+    return AuditResult(
+        items, sides["before"], sides["after"], remind, separate(feats[binary], labels[binary], cfg.classifier), cfg
+    )
