@@ -54,10 +54,11 @@ def token_stats(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     examples: Sequence[Example],
-    batch_size: int = 16,
+    batch_size: int = 4,
     max_length: int = 256,
 ) -> list[TokenStats]:
-    """One batched forward per `batch_size` examples; the head over the answer window only."""
+    """One batched forward per `batch_size` examples; the head over the answer window only. Small
+    batches: μ and σ need several (B, W, V) tensors (16 x 60 x 49,152 floats is 190 MB each)."""
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[TokenStats] = []
