@@ -1,0 +1,49 @@
+"""The relearning attack: it measures items it never trained on and leaves the run's weights as they were."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from unlearn.builtin import load_selection
+from unlearn.models import LoadedModel
+from unlearn.params import make_trainable
+from unlearn.relearn import RelearnConfig, relearn, restored, split
+
+
+def test_split_is_disjoint_and_seeded() -> None:
+    items = list(range(10))
+    a, b = split(items, 0.3, seed=1)
+    assert len(a) == 3 and len(b) == 7 and not set(a) & set(b)
+    assert split(items, 0.3, seed=1) == (a, b)
+    assert len(split(items, 1.0, 0)[1]) == 1  # always something left to measure
+
+
+def test_restored_puts_values_back_even_after_an_error() -> None:
+    p = torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(RuntimeError), restored([p]):
+        with torch.no_grad():
+            p.mul_(5)
+        raise RuntimeError("boom")
+    assert torch.equal(p, torch.ones(3))
+
+
+def test_relearning_recovers_and_leaves_the_run_intact(tiny: LoadedModel) -> None:
+    forget = load_selection("fictitious_authors:forget").examples[:8]
+    tr = make_trainable(tiny.model, "lora")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in tr.params:
+            p.add_(torch.randn_like(p) * 0.3)  # a "run" that changed the model
+    weights = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
+    out = relearn(tiny.model, tiny.tokenizer, tr, forget, RelearnConfig(steps=3, lr=5e-2, batch_size=4))
+    assert out["relearned_items"] == 4 and out["measured_items"] == 4
+    assert len(out["prob_per_step"]) == 4 and out["recovery_per_step"][0] == 0.0
+    assert all(math.isfinite(x) for x in out["prob_per_step"])
+    assert out["prob_per_step"][-1] != out["prob_unlearned"]  # the attack changed the model while it ran
+    for n, p in tiny.model.named_parameters():
+        assert torch.equal(p, weights[n]), n
+    with pytest.raises(ValueError, match="at least 2"):
+        relearn(tiny.model, tiny.tokenizer, tr, forget[:1])
