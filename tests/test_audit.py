@@ -28,8 +28,11 @@ def test_audit_of_a_run_scores_every_split_and_summarises(tiny: LoadedModel) -> 
     with torch.no_grad():
         for p in tr.params:
             p.add_(torch.randn_like(p) * 0.3)
-    res = run_audit(tiny.model, tiny.tokenizer, _sets(), tr.reference, CFG)
+    weights = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
+    res = run_audit(tiny.model, tiny.tokenizer, _sets(), tr.reference, CFG, trainable=tr)
     out = res.summary()
+    for n, p in tiny.model.named_parameters():
+        assert torch.equal(p, weights[n]), n  # the relearning attack put the run's weights back
     assert out["items"] == {"forget": 4, "retain": 4, "holdout": 4}
     for key in ("remind_auc", "mink_pp_auc_before", "mink_pp_auc_after", "loss_auc_after", "reference_auc"):
         assert 0.0 <= out[key] <= 1.0, key
@@ -41,10 +44,14 @@ def test_audit_of_a_run_scores_every_split_and_summarises(tiny: LoadedModel) -> 
     assert 0 <= out["model_utility_after"] <= 1  # 0 when any part is 0 (the random model's ROUGE is)
     assert res.after["forget"].land.neighbours.shape == (4, 3, 2)
     assert set(res.remind) == {"logistic", "forest"}
+    assert "relearn_recovery" in out and len(out["relearn_prob_per_step"]) == CFG.relearn.steps + 1
+    assert 0 <= out["probe_affirmative_suffix_rouge_l_after"] <= 1 and "forget_mc_rejection_rate_after" in out
+    assert 0 <= out["forget_refusal_rate_after"] <= 1 and 0 <= out["forget_gibberish_rate_before"] <= 1
 
 
 def test_without_a_run_before_equals_after_and_bad_sets_are_refused(tiny: LoadedModel) -> None:
     res = run_audit(tiny.model, tiny.tokenizer, _sets(), cfg=CFG)
     assert res.attack_aucs("before") == res.attack_aucs("after")
+    assert "relearn_recovery" not in res.summary()  # no run's trainable given: no relearning attack
     with pytest.raises(ValueError, match="holdout"):
         run_audit(tiny.model, tiny.tokenizer, {"forget": _sets()["forget"]}, cfg=CFG)

@@ -86,8 +86,14 @@ def cmd_audit(a: argparse.Namespace) -> int:
         "holdout": a.holdout,
     }
     sets = {k: load_selection(v).examples for k, v in names.items() if v}
-    cfg = AuditConfig(remind=RemindConfig(k=a.neighbours, seed=a.seed), max_items=a.items)
-    result = run_audit(lm.model, lm.tokenizer, sets, tr.reference, cfg, lambda m: print(m, file=sys.stderr, flush=True))
+    cfg = AuditConfig(remind=RemindConfig(k=a.neighbours, seed=a.seed), max_items=a.items, probe_items=a.probe_items)
+    if a.no_relearn:
+        cfg.relearn = None
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    result = run_audit(lm.model, lm.tokenizer, sets, tr.reference, cfg, say, trainable=tr)
     _emit({"run_dir": a.run, "method": record.get("method"), "sets": names, **result.summary()}, a.json)
     return 0
 
@@ -285,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--holdout", default="fictitious_authors:holdout", help="items never trained on")
     sp.add_argument("--items", type=int, default=20, help="items per split")
     sp.add_argument("--neighbours", type=int, default=15, help="REMIND neighbours per perturbation strength (K)")
+    sp.add_argument("--probe-items", type=int, default=6, help="forget items asked each adversarial probe (0: none)")
+    sp.add_argument("--no-relearn", action="store_true", help="skip the relearning attack")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(fn=cmd_audit)

@@ -17,8 +17,12 @@ from typing import Any
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .adversarial import run_probes
 from .examples import Example
+from .honesty import multiple_choice, rates
 from .mia import TokenStats, auc, reference_score, scores, token_stats
+from .params import Trainable
+from .relearn import RelearnConfig, relearn
 from .remind import FEATURES, Landscape, RemindConfig, landscape
 from .remind_classify import Separation, separate
 from .scoring import answer_nll, generate_answers
@@ -36,6 +40,8 @@ class AuditConfig:
     max_items: int | None = 20  # per split (None: all)
     max_new_tokens: int = 48  # greedy answers for ROUGE-L
     classifier: str = "logistic"  # REMIND's headline classifier ("forest" is reported beside it)
+    probe_items: int = 6  # forget items asked each adversarial probe (0: no probes); each probe is a generation
+    relearn: RelearnConfig | None = field(default_factory=RelearnConfig)  # None: no relearning attack
 
 
 @dataclass
@@ -57,6 +63,7 @@ class AuditResult:
     remind: dict[str, Separation]  # classifier -> 3-way separation on the after model
     remind_binary: Separation  # forget vs holdout only, comparable with the attacks' AUCs
     cfg: AuditConfig
+    extra: dict[str, Any] = field(default_factory=dict)  # honesty, probes, relearning: flat figures
 
     def attack_aucs(self, side: str) -> dict[str, float]:
         """Forget (members) vs holdout (never trained on) ROC-AUC of each attack under one model."""
@@ -96,7 +103,12 @@ class AuditResult:
                     parts.append(out[f"retain_truth_ratio_{side}"])
                 out[f"model_utility_{side}"] = model_utility(parts)
         out["forget_quality"] = None  # needs a model trained without the forget set; none was given
-        return out
+        for side in ("before", "after"):
+            for split in ("forget", "retain"):
+                if split in self.items:
+                    for name, value in rates(getattr(self, side)[split].generations).items():
+                        out[f"{split}_{name}_{side}"] = value
+        return {**out, **self.extra}
 
 
 def _side(
@@ -123,8 +135,10 @@ def run_audit(
     before: Callable[[], AbstractContextManager[Any]] = nullcontext,
     cfg: AuditConfig | None = None,
     progress: Progress | None = None,
+    trainable: Trainable | None = None,
 ) -> AuditResult:
-    """Score `sets` ({"forget": ..., "retain": ..., "holdout": ...}) before (inside `before()`) and after."""
+    """Score `sets` ({"forget": ..., "retain": ..., "holdout": ...}) before (inside `before()`) and after.
+    With the run's `trainable`, also the relearning attack (its weights are restored afterwards)."""
     cfg = cfg or AuditConfig()
     say = progress or (lambda _: None)
     missing = [s for s in ("forget", "holdout") if not sets.get(s)]
@@ -138,11 +152,27 @@ def run_audit(
                 n_seq = len(exs) * (1 + cfg.remind.k * len(cfg.remind.strengths))
                 say(f"{side}: scoring {len(exs)} {split} items (REMIND: {n_seq} sequences)")
                 sides[side][split] = _side(model, tokenizer, exs, cfg)
+    extra: dict[str, Any] = {}
+    forget, retain = items["forget"], items.get("retain", [])
+    if cfg.probe_items:
+        for side, ctx in (("before", before), ("after", nullcontext)):
+            say(f"{side}: adversarial probes on {min(cfg.probe_items, len(forget))} forget items")
+            with ctx():
+                probed = run_probes(model, tokenizer, forget[: cfg.probe_items], retain, max_new_tokens=32)
+                mc = multiple_choice(model, tokenizer, forget) if any(e.perturbed_answers for e in forget) else {}
+            for kind, row in probed.items():
+                extra[f"probe_{kind}_rouge_l_{side}"] = row["rouge_l"]
+                extra[f"probe_{kind}_keyword_hit_{side}"] = row["keyword_hit"]
+            for name, value in mc.items():
+                extra[f"forget_{name}_{side}"] = value
+    if cfg.relearn is not None and trainable is not None and len(forget) >= 2:
+        say(f"relearning attack: {cfg.relearn.steps} steps")
+        rel = relearn(model, tokenizer, trainable, forget, cfg.relearn)
+        extra.update({f"relearn_{k}": v for k, v in rel.items()})
     labels = np.array([s for s in items for _ in items[s]])
     feats = np.concatenate([sides["after"][s].land.features(cfg.remind.p) for s in items])
     assert feats.shape[1] == len(FEATURES)
     remind = {c: separate(feats, labels, c) for c in ("logistic", "forest")}
     binary = labels != "retain"
-    return AuditResult(
-        items, sides["before"], sides["after"], remind, separate(feats[binary], labels[binary], cfg.classifier), cfg
-    )
+    binary_sep = separate(feats[binary], labels[binary], cfg.classifier)
+    return AuditResult(items, sides["before"], sides["after"], remind, binary_sep, cfg, extra)
