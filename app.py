@@ -592,7 +592,7 @@ def _compare_note(c: Comparison) -> str:
     p = c.before.probe
     t = c.seconds
     lines = [
-        f"**Before** = the model as loaded · **after** = {c.run_label}. Scoring the {c.target} "
+        f"**Before** = the model as loaded · **after** = {c.run_label}. Scoring the {c.target.removeprefix('the ')} "
         f"({len(p.tokens) - p.answer_start} tokens) after a prompt of {p.answer_start} tokens; "
         f"computed in {sum(t.values()):.1f} s (generation {t.get('generate', 0):.1f} s, "
         f"probes {t.get('probe', 0):.1f} s)."

@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .compare import Decoding, generate
 from .examples import Example
-from .prompts import chat_prompt
 from .scoring import mentions
 from .tofu_metrics import rouge_l_recall
 
@@ -58,26 +57,13 @@ def probe_prompt(
     raise ValueError(f"unknown probe {kind!r}: choose one of {', '.join(PROBES)}")
 
 
-@torch.inference_mode()
 def answer(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, message: str, prefix: str, max_new_tokens: int = 48
 ) -> str:
     """Greedy answer to `message` with the assistant's reply pre-filled with `prefix`."""
-    device = next(model.parameters()).device
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    text = chat_prompt(tokenizer, message) + prefix
-    ids = tokenizer(text, return_tensors="pt", add_special_tokens=not has_template)["input_ids"].to(device)
-    out = model.generate(
-        input_ids=ids,
-        attention_mask=torch.ones_like(ids),
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        temperature=None,
-        top_p=None,
-        top_k=None,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    return (prefix + " " + tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)).strip()
+    # few-shot and background probes run long: keep their whole prompt (the Compare tab's cut is 160)
+    reply = generate(model, tokenizer, message, Decoding(max_new_tokens), prefix, max_prompt_tokens=4096)
+    return (prefix + " " + reply).strip()
 
 
 def run_probes(

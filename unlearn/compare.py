@@ -70,12 +70,21 @@ class Comparison:
         return self.before.probe.truncated
 
 
-def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, question: str, dec: Decoding) -> str:
-    """One answer to a chat question with the given decoding settings."""
+def generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    question: str,
+    dec: Decoding,
+    prefix: str = "",
+    max_prompt_tokens: int = MAX_TOKENS,
+) -> str:
+    """One answer to a chat question with the given decoding settings; `prefix` pre-fills the start
+    of the assistant's reply (the answer returned is what follows it). Longer prompts keep their end."""
     device = next(model.parameters()).device
     has_template = bool(getattr(tokenizer, "chat_template", None))
-    batch = tokenizer(chat_prompt(tokenizer, question), return_tensors="pt", add_special_tokens=not has_template)
-    batch = {k: v[:, -MAX_TOKENS:].to(device) for k, v in batch.items()}
+    text = chat_prompt(tokenizer, question) + prefix
+    batch = tokenizer(text, return_tensors="pt", add_special_tokens=not has_template)
+    batch = {k: v[:, -max_prompt_tokens:].to(device) for k, v in batch.items()}
     torch.manual_seed(dec.seed)  # the same seed for both sides: sampling differs only by the weights
     kw: dict[str, Any] = (
         dict(do_sample=True, temperature=dec.temperature, top_p=dec.top_p, top_k=0)
