@@ -188,6 +188,47 @@ def screenshot_compare_tab(page, url: str, out: Path) -> None:
         page.locator(sel).screenshot(path=str(out.with_name(f"{out.stem}_{name}.png")))
 
 
+def render_offline(report: Path, out: Path | None = None) -> dict[str, int]:
+    """Open a saved HTML report in headless Chromium with the network off (every request but the
+    file itself refused): count the plots, the plots drawn and the page errors; optionally a
+    full-page screenshot."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(offline=True, viewport={"width": 1400, "height": 1000})
+            refused: list[str] = []
+
+            def gate(route) -> None:
+                if route.request.url.startswith("file://"):
+                    route.continue_()
+                else:
+                    refused.append(route.request.url)
+                    route.abort()
+
+            context.route("**/*", gate)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(report.resolve().as_uri())
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(1500)
+            counts = page.evaluate(
+                """() => ({
+                    plots: document.querySelectorAll('.plotly-graph-div').length,
+                    drawn: [...document.querySelectorAll('.plotly-graph-div')].filter(
+                        d => d.querySelector('.main-svg') && d.querySelectorAll('.trace, .hm, .heatmaplayer image, path.box').length > 0
+                    ).length,
+                })"""
+            )
+            if out is not None:
+                page.screenshot(path=str(out), full_page=True)
+            return {**counts, "errors": len(errors), "refused": len(refused)}
+        finally:
+            browser.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="bundled")

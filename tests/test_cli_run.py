@@ -58,9 +58,16 @@ def test_audit_a_saved_run_prints_the_headline_json(tiny_dir: Path, tmp_path: Pa
     args += ["--retain", "fictitious_authors:retain", "--method", "grad_diff", "--steps", "2", "--batch-size", "2"]
     assert main([*args, "--out", str(tmp_path), "--json"]) == 0
     run_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
-    assert main(["audit", "--run", run_dir, "--items", "4", "--neighbours", "2", "--json"]) == 0
+    report = tmp_path / "report" / "audit.html"
+    args = ["audit", "--run", run_dir, "--items", "4", "--neighbours", "2", "--surfaces", "1", "--probe-items", "1"]
+    assert main([*args, "--html", str(report), "--json"]) == 0
     captured = capsys.readouterr()
-    out = json.loads(captured.out.strip().splitlines()[-1])
+    last = captured.out.strip().splitlines()[-1]
+    out = json.loads(last, parse_constant=lambda c: pytest.fail(f"{c} in the JSON line"))  # strict JSON
+    assert out["html"] == str(report) and report.read_text().startswith("<!doctype html>")
+    figures = json.loads(Path(out["figures_json"]).read_text())
+    assert "2-D surface, forget item #1" in figures and all("data" in f for f in figures.values())
+    assert json.loads((Path(run_dir) / "audit.json").read_text())["summary"]["remind_auc"] == out["remind_auc"]
     for key in ("remind_auc", "mink_pp_auc_before", "mink_pp_auc_after", "loss_auc_after"):
         assert 0.0 <= out[key] <= 1.0, key
     assert out["sets"]["forget"] == "fictitious_authors:forget" and out["items"]["holdout"] == 4

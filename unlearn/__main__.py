@@ -72,7 +72,11 @@ def cmd_teach(a: argparse.Namespace) -> int:
 def cmd_audit(a: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from viz.audit_report import audit_figures, report_html
+    from viz.export import figures_json
+
     from .audit import AuditConfig, run_audit
+    from .audit_record import clean, save_audit, to_record
     from .remind import RemindConfig
     from .runs import apply_run
 
@@ -86,7 +90,12 @@ def cmd_audit(a: argparse.Namespace) -> int:
         "holdout": a.holdout,
     }
     sets = {k: load_selection(v).examples for k, v in names.items() if v}
-    cfg = AuditConfig(remind=RemindConfig(k=a.neighbours, seed=a.seed), max_items=a.items, probe_items=a.probe_items)
+    cfg = AuditConfig(
+        remind=RemindConfig(k=a.neighbours, seed=a.seed),
+        max_items=a.items,
+        probe_items=a.probe_items,
+        surface_items=a.surfaces,
+    )
     if a.no_relearn:
         cfg.relearn = None
 
@@ -94,7 +103,18 @@ def cmd_audit(a: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     result = run_audit(lm.model, lm.tokenizer, sets, tr.reference, cfg, say, trainable=tr)
-    _emit({"run_dir": a.run, "method": record.get("method"), "sets": names, **result.summary()}, a.json)
+    meta = {"run": {"id": record["id"], "method": record.get("method"), "model": lm.name}, "sets": names}
+    rec = to_record(result, meta)
+    out: dict[str, object] = {"run_dir": a.run, "method": record.get("method"), "sets": names}
+    out["audit_json"] = str(save_audit(Path(a.run), rec))  # the Runs tab and the app read it from there
+    if a.html:
+        html_path = Path(a.html)
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(report_html(rec))
+        fig_path = html_path.with_suffix(".figures.json")
+        fig_path.write_text(figures_json(audit_figures(rec)))
+        out |= {"html": str(html_path), "figures_json": str(fig_path)}
+    _emit(clean({**out, **result.summary()}), a.json)  # strict JSON: NaN becomes null
     return 0
 
 
@@ -293,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--neighbours", type=int, default=15, help="REMIND neighbours per perturbation strength (K)")
     sp.add_argument("--probe-items", type=int, default=6, help="forget items asked each adversarial probe (0: none)")
     sp.add_argument("--no-relearn", action="store_true", help="skip the relearning attack")
+    sp.add_argument("--surfaces", type=int, default=2, help="forget items given a 2-D loss surface (p × m)")
+    sp.add_argument("--html", default=None, help="also write the report here (and FILE.figures.json beside it)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(fn=cmd_audit)

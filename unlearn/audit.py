@@ -25,6 +25,7 @@ from .params import Trainable
 from .relearn import RelearnConfig, relearn
 from .remind import FEATURES, Landscape, RemindConfig, landscape
 from .remind_classify import Separation, separate
+from .remind_surface import Surface, SurfaceConfig, surfaces
 from .scoring import answer_nll, generate_answers
 from .tofu_metrics import item_metrics, model_utility, truth_ratio_score, variants
 
@@ -42,6 +43,8 @@ class AuditConfig:
     classifier: str = "logistic"  # REMIND's headline classifier ("forest" is reported beside it)
     probe_items: int = 6  # forget items asked each adversarial probe (0: no probes); each probe is a generation
     relearn: RelearnConfig | None = field(default_factory=RelearnConfig)  # None: no relearning attack
+    surface_items: int = 2  # forget items given a 2-D surface (p × m) before and after; each is ~100 sequences
+    surface: SurfaceConfig = field(default_factory=SurfaceConfig)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class AuditResult:
     remind_binary: Separation  # forget vs holdout only, comparable with the attacks' AUCs
     cfg: AuditConfig
     extra: dict[str, Any] = field(default_factory=dict)  # honesty, probes, relearning: flat figures
+    surfaces: dict[str, list[Surface]] = field(default_factory=dict)  # side -> the first forget items' surfaces
 
     def attack_aucs(self, side: str) -> dict[str, float]:
         """Forget (members) vs holdout (never trained on) ROC-AUC of each attack under one model."""
@@ -152,6 +156,13 @@ def run_audit(
                 n_seq = len(exs) * (1 + cfg.remind.k * len(cfg.remind.strengths))
                 say(f"{side}: scoring {len(exs)} {split} items (REMIND: {n_seq} sequences)")
                 sides[side][split] = _side(model, tokenizer, exs, cfg)
+    surf: dict[str, list[Surface]] = {}
+    shown = items["forget"][: cfg.surface_items]
+    if shown:
+        for side, ctx in (("before", before), ("after", nullcontext)):
+            say(f"{side}: 2-D loss surfaces of {len(shown)} forget items")
+            with ctx():
+                surf[side] = surfaces(model, tokenizer, shown, cfg.surface)
     extra: dict[str, Any] = {}
     forget, retain = items["forget"], items.get("retain", [])
     if cfg.probe_items:
@@ -175,4 +186,4 @@ def run_audit(
     remind = {c: separate(feats, labels, c) for c in ("logistic", "forest")}
     binary = labels != "retain"
     binary_sep = separate(feats[binary], labels[binary], cfg.classifier)
-    return AuditResult(items, sides["before"], sides["after"], remind, binary_sep, cfg, extra)
+    return AuditResult(items, sides["before"], sides["after"], remind, binary_sep, cfg, extra, surf)

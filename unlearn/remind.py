@@ -26,7 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from .examples import Example
 from .forward import answer_logits
 from .losses import sequence_nll
-from .prompts import encode, question_mask
+from .prompts import Encoded, encode, question_mask
 
 FEATURES = [
     "loss",  # the example's own answer loss
@@ -143,6 +143,14 @@ def answer_losses(model: PreTrainedModel, ids: torch.Tensor, labels: torch.Tenso
     return np.concatenate(out)
 
 
+def perturbable(tokenizer: PreTrainedTokenizerBase, ex: Example, enc: Encoded) -> np.ndarray:
+    """The positions a neighbour may change: the question's own tokens (not the chat template's)."""
+    if not ex.is_qa:  # a passage has no question: perturb its first half, score all of it
+        return np.arange(1, max(2, len(enc.input_ids) // 2))
+    n_prompt = len(enc.input_ids) - enc.n_answer_tokens
+    return np.flatnonzero(question_mask(tokenizer, enc.input_ids[:n_prompt]))
+
+
 @dataclass
 class Neighbourhood:
     """One example's own sequence (row 0) and its J·K neighbours, all of one length."""
@@ -163,13 +171,7 @@ def neighbourhoods(
     cfg.check()
     rng = np.random.default_rng(cfg.seed)
     encs = [encode(tokenizer, ex, max_length) for ex in examples]
-    positions = []
-    for ex, enc in zip(examples, encs, strict=True):
-        n_prompt = len(enc.input_ids) - enc.n_answer_tokens
-        if not ex.is_qa:  # a passage has no question: perturb its first half, score all of it
-            positions.append(np.arange(1, max(2, len(enc.input_ids) // 2)))
-        else:
-            positions.append(np.flatnonzero(question_mask(tokenizer, enc.input_ids[:n_prompt])))
+    positions = [perturbable(tokenizer, ex, enc) for ex, enc in zip(examples, encs, strict=True)]
     used = [e.input_ids[i] for e, pos in zip(encs, positions, strict=True) for i in pos]
     near = nearest_tokens(model.get_input_embeddings().weight, used, cfg.m)
     out = []

@@ -94,3 +94,79 @@ def roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], title
         margin=dict(l=60, r=20, t=60, b=50),
     )
     return fig
+
+
+def leading_features(features: np.ndarray, labels: Sequence[str], n: int = 2) -> list[int]:
+    """The n features whose split means differ most relative to their spread within splits
+    (a one-way ANOVA F ratio): the axes that best show forget / retain / holdout apart."""
+    labels = np.asarray(labels)
+    groups = [features[labels == s] for s in SPLIT_COLOURS if (labels == s).any()]
+    grand = features.mean(0)
+    between = sum(len(g) * (g.mean(0) - grand) ** 2 for g in groups)
+    within = sum(((g - g.mean(0)) ** 2).sum(0) for g in groups) + 1e-12
+    return [int(i) for i in np.argsort(-(between / within))[:n]]
+
+
+def feature_scatter(features: np.ndarray, labels: Sequence[str], names: Sequence[str]) -> go.Figure:
+    """Every item on the two leading features, coloured by split."""
+    i, j = leading_features(features, labels)
+    labels = np.asarray(labels)
+    fig = go.Figure()
+    for split, colour in SPLIT_COLOURS.items():
+        mask = labels == split
+        if mask.any():
+            fig.add_trace(
+                go.Scatter(
+                    x=features[mask, i],
+                    y=features[mask, j],
+                    mode="markers",
+                    name=split,
+                    marker=dict(color=colour, size=9, line=dict(width=1, color="white")),
+                )
+            )
+    fig.update_layout(
+        title=f"Items on the two features that separate the splits most: {names[i]} × {names[j]}",
+        xaxis_title=names[i],
+        yaxis_title=names[j],
+        height=380,
+        margin=dict(l=60, r=20, t=60, b=50),
+    )
+    return fig
+
+
+def landscape_grid(
+    strengths: np.ndarray,
+    items: Sequence[tuple[str, tuple[float, np.ndarray], tuple[float, np.ndarray]]],
+    cols: int = 4,
+) -> go.Figure:
+    """Small multiples of `landscape_curve`: (title, before, after) per item, same axes for all."""
+    rows = int(np.ceil(len(items) / cols))
+    fig = make_subplots(
+        rows, cols, subplot_titles=[t for t, _, _ in items], shared_yaxes=True, vertical_spacing=0.5 / max(rows, 1)
+    )
+    x = np.r_[0.0, np.asarray(strengths, float)]
+    for n, (_, *sides) in enumerate(items):
+        r, c = divmod(n, cols)
+        for (own, nb), colour, name in zip(sides, (BEFORE_COLOUR, AFTER_COLOUR), ("before", "after"), strict=True):
+            nb = np.asarray(nb, float)
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=np.r_[own, nb.mean(1)],
+                    error_y=dict(type="data", array=np.r_[0.0, nb.std(1)], visible=True, thickness=1),
+                    mode="lines+markers",
+                    line=dict(color=colour),
+                    name=name,
+                    legendgroup=name,
+                    showlegend=n == 0,
+                ),
+                r + 1,
+                c + 1,
+            )
+    fig.update_annotations(font_size=10)
+    fig.update_layout(
+        title="Input-loss landscapes of the forget items (answer loss against perturbation strength, ± std)",
+        height=max(260 * rows, 300),
+        margin=dict(l=50, r=20, t=80, b=40),
+    )
+    return fig
