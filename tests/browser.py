@@ -217,8 +217,9 @@ def render_offline(report: Path, out: Path | None = None) -> dict[str, int]:
             counts = page.evaluate(
                 """() => ({
                     plots: document.querySelectorAll('.plotly-graph-div').length,
-                    drawn: [...document.querySelectorAll('.plotly-graph-div')].filter(
-                        d => d.querySelector('.main-svg') && d.querySelectorAll('.trace, .hm, .heatmaplayer image, path.box').length > 0
+                    drawn: [...document.querySelectorAll('.plotly-graph-div')].filter(d =>
+                        d.querySelector('.main-svg')
+                        && d.querySelectorAll('.trace, .hm, .heatmaplayer image, path.box').length > 0
                     ).length,
                 })"""
             )

@@ -16,7 +16,7 @@ from unlearn.models import load_model
 from unlearn.params import make_trainable
 from unlearn.remind import RemindConfig
 from unlearn.remind_surface import SurfaceConfig
-from viz.audit_report import audit_figures, auc_rows, report_html, verdict_rows
+from viz.audit_report import auc_rows, audit_figures, report_html, verdict_rows
 from viz.export import figures_json
 
 from .browser import render_offline
