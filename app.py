@@ -11,6 +11,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ import gradio as gr
 from unlearn import workspace as ws
 from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
 from unlearn.attribution import attribute
+from unlearn.audit import AuditConfig
+from unlearn.audit_record import load_audit
 from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
 from unlearn.compare import MAX_TOKENS, Comparison, Decoding, SessionResults, compare
 from unlearn.devices import DEVICE_CHOICES
@@ -27,21 +30,25 @@ from unlearn.engine import DEMO_STEPS, RunSpec
 from unlearn.examples import Example
 from unlearn.formats import DataError, read_records
 from unlearn.hub_data import PRESETS, load_hub_examples
-from unlearn.jobs import Job, unlearn_job
+from unlearn.jobs import Cancelled, Job, audit_job, unlearn_job
 from unlearn.knowledge import check_examples, with_checks
 from unlearn.loop import LoopConfig
 from unlearn.methods import METHODS, config_for, describe
 from unlearn.models import BUNDLED, ModelLoadError
-from unlearn.runs import apply_run, delete_run, list_runs
+from unlearn.relearn import RelearnConfig
+from unlearn.remind import RemindConfig
+from unlearn.runs import apply_run, delete_run, list_runs, read_history
+from unlearn.runs_overview import overview
 from unlearn.schemas import ColumnMapping, columns, detect_schema, load_upload
 from unlearn.scoring import generate_answers
 from unlearn.store import STORE, ActiveRun
 from unlearn.teach import TeachConfig, teach
-from viz import panels
+from viz import audit_report, panels
 from viz.attribution import attribution_bars
 from viz.cards import before_after_table, knowledge_line, method_card, model_card
 from viz.curves import run_curves
-from viz.export import figures_html
+from viz.export import figures_html, figures_json
+from viz.runs import RUNS_HEADERS, run_report_html, runs_rows, runs_scatter
 from viz.sets import knowledge_bars
 from viz.tokens import word_diff
 
@@ -60,11 +67,6 @@ PLACEHOLDERS = {
     "gguf": "/path/to/model.gguf",
 }
 NONE = "(none)"
-COMING = {
-    "Audit": "REMIND loss landscapes, membership inference (LOSS, zlib, Min-K%, Min-K%++), TOFU metrics, "
-    "adversarial probes, honesty and relearning attacks, and an HTML report.",
-    "Runs": "Every saved run with its configuration and results; reload, delete, export.",
-}
 
 
 def _error(e: Exception) -> str:
@@ -736,6 +738,216 @@ def attribution_ui(method_label: str, request: gr.Request):
     return note, fig, _export(request.session_hash, got)
 
 
+# ---------------------------------------------------------------- audit
+AUDITS = SessionResults()  # each session's last audit record (plain JSON data, ~100 kB), bounded
+N_AUDIT_VIEWS = 18  # what audit_ui returns after the status line
+AUDIT_KEY = "{}:audit"  # the audit's Job in JOBS, beside the session's unlearning run
+
+
+def audit_sources() -> list[tuple[str, str]]:
+    return [c for c in compare_sources() if c[1] != AGAINST_ITSELF]  # an audit of the model alone is "no run"
+
+
+def refresh_audit_sources() -> dict:
+    return gr.update(choices=audit_sources(), value=ACTIVE)
+
+
+def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces) -> AuditConfig:
+    """The tab's settings; the strength sweep runs from 0.1 up to p in steps of 0.1 (REMIND's features
+    read the neighbourhood at p and the curvature at the first steps)."""
+    if int(items) < 2:
+        raise ValueError("Items per split: at least 2 items are needed (REMIND's classifier is cross-validated).")
+    p = round(float(p), 1)
+    strengths = tuple(round(0.1 * i, 1) for i in range(1, int(round(p * 10)) + 1))
+    remind = RemindConfig(p=p, m=int(m), k=int(neighbours), strengths=strengths if len(strengths) > 1 else (0.1, 0.2))
+    remind.check()
+    return AuditConfig(
+        remind=remind,
+        max_items=int(items),
+        probe_items=int(probes),
+        relearn=RelearnConfig() if relearn_on else None,
+        surface_items=int(surfaces),
+    )
+
+
+def _audit_files(session: str, rec: dict[str, Any]) -> tuple[str, str]:
+    """The report (one offline HTML file) and the JSON of every figure, in the session's folder."""
+    folder = Path(tempfile.gettempdir()) / "unlearning-inspector" / session
+    folder.mkdir(parents=True, exist_ok=True)
+    name = rec.get("run", {}).get("id") or "model"
+    html_path, json_path = folder / f"audit-{name}.html", folder / f"audit-{name}.figures.json"
+    html_path.write_text(audit_report.report_html(rec), "utf-8")
+    json_path.write_text(figures_json(audit_report.audit_figures(rec)), "utf-8")
+    return str(html_path), str(json_path)
+
+
+def _audit_item_choices(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (f"{sp} #{i + 1} · {label}", f"{sp}:{i}")
+        for sp in audit_report.SPLIT_ORDER
+        if sp in rec["splits"]
+        for i, label in enumerate(rec["splits"][sp]["items"])
+    ]
+
+
+def _item_views(rec: dict[str, Any], key: str) -> tuple[Any, Any]:
+    split, _, i = key.partition(":")
+    land = audit_report.item_landscape(rec, split, int(i))
+    surface = audit_report.item_surface(rec, int(i)) if split == "forget" else None
+    return land, surface
+
+
+def _audit_views(rec: dict[str, Any], session: str) -> tuple:
+    figs = audit_report.audit_figures(rec)
+    first = _audit_item_choices(rec)[0][1]
+    land, surface = _item_views(rec, first)
+    html_path, json_path = _audit_files(session, rec)
+    return (
+        audit_report.headline(rec) + "  \n" + audit_report.forget_quality_line(rec),
+        audit_report.auc_rows(rec),
+        figs["Membership-inference AUCs"],
+        figs["ROC curves after unlearning"],
+        figs["ROC curves before unlearning"],
+        figs["REMIND feature distributions"],
+        figs["REMIND: the two leading features"],
+        audit_report.verdict_rows(rec),
+        gr.update(choices=_audit_item_choices(rec), value=first),
+        land,
+        surface,
+        gr.update(value=audit_report.metric_rows(rec), headers=audit_report.metric_headers(rec)),
+        figs["TOFU metrics"],
+        figs.get("Adversarial probes"),
+        figs["Honesty"],
+        figs.get("Relearning attack"),
+        html_path,
+        json_path,
+    )
+
+
+def audit_ui(
+    source,
+    items,
+    neighbours,
+    p,
+    m,
+    probes,
+    relearn_on,
+    surfaces,
+    forget,
+    retain,
+    holdout,
+    user_sets,
+    request: gr.Request,
+):
+    """Generator: the audit runs in a worker thread; its stage and item are reported as it goes."""
+    skip = [gr.skip()] * N_AUDIT_VIEWS
+    try:
+        STORE.require()
+        if not holdout or holdout == NONE:
+            raise ValueError(
+                "Pick a holdout set in Model & data (items the model never trained on, e.g. "
+                "fictitious_authors:holdout): membership inference compares the forget set against it."
+            )
+        sets = {"forget": ws.resolve(forget, user_sets).examples, "holdout": ws.resolve(holdout, user_sets).examples}
+        if retain and retain != NONE:
+            sets["retain"] = ws.resolve(retain, user_sets).examples
+        cfg = audit_config(items, neighbours, p, m, probes, relearn_on, surfaces)
+        if source and source != ACTIVE:
+            _activate(source)
+    except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
+        yield (_error(e), *skip)
+        return
+    active = STORE.active_run()
+    lines = []
+    if active is None:
+        lines.append("No run on the model: before = after, an audit of the model as loaded (not saved to a run).")
+    elif active.record.get("sets", {}).get("forget") not in (None, forget):
+        lines.append(f"⚠️ This run forgot **{active.record['sets']['forget']}**; you are auditing **{forget}**.")
+    meta = {"sets": {"forget": forget, "retain": retain if retain != NONE else "", "holdout": holdout}}
+    key = AUDIT_KEY.format(request.session_hash)
+    job = JOBS[key] = Job(audit_job(STORE, sets, cfg, meta))
+    t0 = time.time()
+    try:
+        for ev in job.events():
+            took = f"{time.time() - t0:.0f} s"
+            if ev.kind == "step":
+                yield ("  \n".join([*lines, f"⏳ {ev.payload} · {took}"]), *skip)
+            elif ev.kind == "error":
+                msg = (
+                    f"⏹ Audit cancelled after {took}; the model is as it was and earlier audits are kept."
+                    if isinstance(ev.payload, Cancelled)
+                    else _error(ev.payload)
+                )
+                yield ("  \n".join([*lines, msg]), *skip)
+            else:
+                rec = ev.payload
+                AUDITS.put(request.session_hash, rec)
+                saved = f" Saved beside run `{active.record['id']}`." if active else ""
+                yield (
+                    "  \n".join([*lines, f"✅ Audit finished in {took}.{saved}"]),
+                    *_audit_views(rec, request.session_hash),
+                )
+    finally:
+        job.cancel()
+        JOBS.pop(key, None)
+
+
+def audit_cancel_ui(request: gr.Request) -> str:
+    job = JOBS.get(AUDIT_KEY.format(request.session_hash))
+    if job is None:
+        return "No audit is running."
+    job.cancel()
+    return "⏹ Cancelling the audit at the next item…"
+
+
+def audit_show_ui(source: str | None, request: gr.Request):
+    """Draw a run's saved audit (no model call)."""
+    run = STORE.active_run()
+    run_dir = (run.run_dir if run else None) if source in (None, "", ACTIVE) else source
+    rec = load_audit(Path(run_dir)) if run_dir else None
+    if rec is None:
+        return ("❌ This run has no saved audit yet: press *Run audit*.", *[gr.skip()] * N_AUDIT_VIEWS)
+    AUDITS.put(request.session_hash, rec)
+    return (f"Saved audit of `{Path(run_dir).name}` from {rec['created']}.", *_audit_views(rec, request.session_hash))
+
+
+def audit_item_ui(key: str | None, request: gr.Request):
+    rec = AUDITS.get(request.session_hash)
+    if rec is None or not key:
+        return gr.skip(), gr.skip()
+    return _item_views(rec, key)
+
+
+# ---------------------------------------------------------------- runs
+def runs_view_ui() -> tuple[list[list[Any]], Any, dict]:
+    rows = overview()
+    return runs_rows(rows), runs_scatter(rows), gr.update(choices=run_choices(), value=None)
+
+
+def runs_delete_ui(run_dir: str | None) -> tuple:
+    msg, _ = delete_run_ui(run_dir)
+    return (msg, *runs_view_ui())
+
+
+def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, Any]:
+    """One run as a self-contained HTML report (audit included when there is one) and as JSON data."""
+    if not run_dir:
+        return "❌ Pick a saved run first.", gr.skip(), gr.skip()
+    try:
+        record = json.loads((Path(run_dir) / "run.json").read_text())
+        history = read_history(Path(run_dir))
+    except (OSError, json.JSONDecodeError) as e:
+        return _error(e), gr.skip(), gr.skip()
+    audit = load_audit(Path(run_dir))
+    folder = Path(tempfile.gettempdir()) / "unlearning-inspector" / request.session_hash
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path, json_path = folder / f"run-{record['id']}.html", folder / f"run-{record['id']}.json"
+    html_path.write_text(run_report_html(record, history, audit), "utf-8")
+    json_path.write_text(json.dumps({"run": record, "history": history, "audit": audit}), "utf-8")
+    what = "with its audit" if audit else "not audited yet"
+    return f"📦 `{record['id']}` exported ({what}): download below.", str(html_path), str(json_path)
+
+
 # ---------------------------------------------------------------- layout
 def build_demo() -> gr.Blocks:
     picks = ws.DEFAULT_PICKS
@@ -987,9 +1199,87 @@ def build_demo() -> gr.Blocks:
                 attr_plot = gr.Plot(elem_id="plot-attribution", show_label=False)
                 cmp_download = gr.DownloadButton("Download all figures (HTML, opens offline)", elem_id="cmp-download")
 
-            for tab, text in COMING.items():
-                with gr.Tab(tab):
-                    gr.Markdown(f"### {tab}: coming next\n{text}\n\nNothing is shown here until it is real.")
+            with gr.Tab("Audit", id="audit") as audit_tab:
+                gr.Markdown(
+                    "Did it really forget? The forget, retain and holdout sets picked in *Model & data* are scored "
+                    "before and after: membership inference (LOSS, zlib, Min-K%, Min-K%++, reference), REMIND's "
+                    "input-loss landscapes (arXiv 2511.04228) with a verdict per item, TOFU metrics, adversarial "
+                    "probes, honesty and a relearning attack. On a 2-core CPU, 20 items per split take about "
+                    "10 minutes; fewer items or neighbours are quicker. The audit is saved beside its run."
+                )
+                with gr.Row():
+                    aud_source = gr.Dropdown(audit_sources(), value=ACTIVE, label="Audit", scale=4)
+                    aud_refresh = gr.Button("Refresh runs", scale=1)
+                    aud_show = gr.Button("Show its saved audit", scale=1)
+                with gr.Accordion("Settings", open=False):
+                    with gr.Row():
+                        aud_items = gr.Slider(4, 200, value=20, step=1, label="Items per split")
+                        aud_k = gr.Slider(2, 40, value=15, step=1, label="REMIND neighbours per strength (K)")
+                        aud_p = gr.Slider(0.2, 0.5, value=0.3, step=0.1, label="Replacement probability p")
+                        aud_m = gr.Slider(1, 50, value=20, step=1, label="Nearest tokens to pick from (m)")
+                    with gr.Row():
+                        aud_probes = gr.Slider(0, 20, value=6, step=1, label="Forget items per adversarial probe")
+                        aud_surfaces = gr.Slider(0, 10, value=2, step=1, label="Forget items with a 2-D surface")
+                        aud_relearn = gr.Checkbox(True, label="Relearning attack (5 steps on half the forget set)")
+                with gr.Row():
+                    aud_btn = gr.Button("Run audit", variant="primary", elem_id="audit-btn")
+                    aud_cancel = gr.Button("Cancel", variant="stop")
+                aud_msg = gr.Markdown(elem_id="audit-status")
+                aud_headline = gr.Markdown(elem_id="audit-headline")
+                gr.Markdown("#### Membership inference: forget (members) against holdout (never trained on)")
+                with gr.Row():
+                    auc_table = gr.Dataframe(
+                        headers=["attack", "AUC before", "AUC after", "TPR at 1% FPR"],
+                        label="ROC-AUC (0.5: cannot tell forget from holdout)",
+                        elem_id="audit-aucs",
+                        scale=2,
+                    )
+                    auc_plot = gr.Plot(elem_id="plot-aucs", show_label=False, scale=3)
+                with gr.Row():
+                    roc_after = gr.Plot(elem_id="plot-roc-after", show_label=False)
+                    roc_before = gr.Plot(elem_id="plot-roc-before", show_label=False)
+                gr.Markdown(
+                    "#### REMIND: the loss around each item\nA truly forgotten item sits on a flat plateau like an "
+                    "item never seen; residual memorisation keeps a trained item's basin. The classifier reads "
+                    "15 features of each landscape (out-of-fold)."
+                )
+                feat_plot = gr.Plot(elem_id="plot-features", show_label=False)
+                scatter_plot = gr.Plot(elem_id="plot-feature-scatter", show_label=False)
+                verdicts = gr.Dataframe(
+                    headers=audit_report.VERDICT_HEADERS, label="Verdict per item", wrap=True, elem_id="audit-verdicts"
+                )
+                aud_item = gr.Dropdown([], label="Item: its landscape and (first forget items) its 2-D surface")
+                land_plot = gr.Plot(elem_id="plot-landscape", show_label=False)
+                surface_plot = gr.Plot(elem_id="plot-surface", show_label=False)
+                gr.Markdown("#### TOFU metrics, attacks and honesty")
+                tofu_table = gr.Dataframe(label="TOFU metrics (set means)", elem_id="audit-tofu")
+                tofu_plot = gr.Plot(elem_id="plot-tofu", show_label=False)
+                with gr.Row():
+                    probe_plot = gr.Plot(elem_id="plot-probes", show_label=False)
+                    honesty_plot = gr.Plot(elem_id="plot-honesty", show_label=False)
+                relearn_plot = gr.Plot(elem_id="plot-relearn", show_label=False)
+                with gr.Row():
+                    aud_html = gr.DownloadButton("Download the report (HTML, opens offline)", elem_id="audit-html")
+                    aud_json = gr.DownloadButton("Download every figure (JSON)", elem_id="audit-json")
+
+            with gr.Tab("Runs", id="runs") as runs_tab:
+                gr.Markdown(
+                    "Every saved run, newest first, with its audit's headline where it was audited. *Open* puts a "
+                    "run's weights on the model (its *after*) for Compare and Audit; *Export* writes one "
+                    "self-contained HTML report (settings, curves, audit) and the same as JSON data."
+                )
+                runs_table = gr.Dataframe(headers=RUNS_HEADERS, wrap=True, elem_id="runs-table", label="Saved runs")
+                runs_plot = gr.Plot(elem_id="plot-runs", show_label=False)
+                with gr.Row():
+                    runs_pick = gr.Dropdown(run_choices(), label="Run", scale=4)
+                    runs_refresh = gr.Button("Refresh", scale=1)
+                    runs_open = gr.Button("Open", scale=1)
+                    runs_export = gr.Button("Export", scale=1)
+                    runs_delete = gr.Button("Delete", variant="stop", scale=1)
+                runs_msg = gr.Markdown(elem_id="runs-status")
+                with gr.Row():
+                    runs_html = gr.DownloadButton("Download the run's report (HTML)", elem_id="runs-html")
+                    runs_json = gr.DownloadButton("Download the run's data (JSON)", elem_id="runs-json")
 
         # ---- wiring
         model_q = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1)
@@ -1115,6 +1405,41 @@ def build_demo() -> gr.Blocks:
         attr_btn.click(
             attribution_ui, attr_method, [attr_note, attr_plot, cmp_download], api_name="compare_attribution", **model_q
         )
+        # ---- audit
+        aud_views = [
+            aud_headline,
+            auc_table,
+            auc_plot,
+            roc_after,
+            roc_before,
+            feat_plot,
+            scatter_plot,
+            verdicts,
+            aud_item,
+            land_plot,
+            surface_plot,
+            tofu_table,
+            tofu_plot,
+            probe_plot,
+            honesty_plot,
+            relearn_plot,
+            aud_html,
+            aud_json,
+        ]
+        aud_in = [aud_source, aud_items, aud_k, aud_p, aud_m, aud_probes, aud_relearn, aud_surfaces, *sets_in[:3]]
+        aud_btn.click(audit_ui, [*aud_in, user_sets], [aud_msg, *aud_views], api_name="audit", **model_q)
+        aud_cancel.click(audit_cancel_ui, None, aud_msg, api_name="audit_cancel")
+        aud_show.click(audit_show_ui, aud_source, [aud_msg, *aud_views], api_name="audit_show")
+        aud_item.change(audit_item_ui, aud_item, [land_plot, surface_plot], api_name="audit_item")
+        aud_refresh.click(refresh_audit_sources, None, aud_source)
+        audit_tab.select(refresh_audit_sources, None, aud_source, show_progress="hidden")
+        # ---- runs
+        runs_views = [runs_table, runs_plot, runs_pick]
+        runs_tab.select(runs_view_ui, None, runs_views, show_progress="hidden")
+        runs_refresh.click(runs_view_ui, None, runs_views, api_name="runs")
+        runs_open.click(load_run_ui, runs_pick, runs_msg, api_name="open_run", **model_q)
+        runs_delete.click(runs_delete_ui, runs_pick, [runs_msg, *runs_views], api_name="runs_delete", **model_q)
+        runs_export.click(runs_export_ui, runs_pick, [runs_msg, runs_html, runs_json], api_name="export_run")
         demo.load(unlearn_sets_line, [forget, retain], unlearn_sets)
         demo.load(show_model, None, card).then(set_status, sets_in, status).then(
             preview, [which, *sets_in], [table, caption, know_plot]

@@ -16,7 +16,7 @@ project cannot write offline (an inverted question, a translation) and are not g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -73,10 +73,13 @@ def run_probes(
     retain: Sequence[Example] = (),
     kinds: Sequence[str] = PROBES,
     max_new_tokens: int = 48,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per probe: items it applied to, mean ROUGE-L recall and keyword-hit rate (items with keywords)."""
     out: dict[str, dict[str, float]] = {}
     for kind in kinds:
+        if progress:
+            progress(f"adversarial probe: {kind.replace('_', ' ')}")
         rouge, hits, n = [], [], 0
         for ex in forget:
             made = probe_prompt(kind, ex, forget, retain)

@@ -116,20 +116,23 @@ class AuditResult:
 
 
 def _side(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[Example], cfg: AuditConfig
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[Example],
+    cfg: AuditConfig,
+    say: Progress,
+    where: str,
 ) -> SideScores:
     stats = token_stats(model, tokenizer, items)
     flat, _, _ = variants(items)
     variant_losses = answer_nll(model, tokenizer, flat)
     qa = [e.question for e in items]
+    say(f"{where}: greedy answers (ROUGE-L)")
     gens = generate_answers(model, tokenizer, qa, cfg.max_new_tokens) if all(qa) else [""] * len(items)
-    return SideScores(
-        stats,
-        gens,
-        item_metrics(items, stats, gens, variant_losses),
-        scores(stats, items, cfg.k),
-        landscape(model, tokenizer, items, cfg.remind),
+    land = landscape(
+        model, tokenizer, items, cfg.remind, progress=lambda i, n: say(f"{where}: REMIND landscape {i} / {n}")
     )
+    return SideScores(stats, gens, item_metrics(items, stats, gens, variant_losses), scores(stats, items, cfg.k), land)
 
 
 def run_audit(
@@ -142,7 +145,9 @@ def run_audit(
     trainable: Trainable | None = None,
 ) -> AuditResult:
     """Score `sets` ({"forget": ..., "retain": ..., "holdout": ...}) before (inside `before()`) and after.
-    With the run's `trainable`, also the relearning attack (its weights are restored afterwards)."""
+    With the run's `trainable`, also the relearning attack (its weights are restored afterwards).
+    `progress` is told every stage and item; an exception it raises (Cancel) stops the audit, and
+    every context manager on the way out puts the model back as it was."""
     cfg = cfg or AuditConfig()
     say = progress or (lambda _: None)
     missing = [s for s in ("forget", "holdout") if not sets.get(s)]
@@ -155,7 +160,7 @@ def run_audit(
             for split, exs in items.items():
                 n_seq = len(exs) * (1 + cfg.remind.k * len(cfg.remind.strengths))
                 say(f"{side}: scoring {len(exs)} {split} items (REMIND: {n_seq} sequences)")
-                sides[side][split] = _side(model, tokenizer, exs, cfg)
+                sides[side][split] = _side(model, tokenizer, exs, cfg, say, f"{side}, {split}")
     surf: dict[str, list[Surface]] = {}
     shown = items["forget"][: cfg.surface_items]
     if shown:
@@ -169,7 +174,9 @@ def run_audit(
         for side, ctx in (("before", before), ("after", nullcontext)):
             say(f"{side}: adversarial probes on {min(cfg.probe_items, len(forget))} forget items")
             with ctx():
-                probed = run_probes(model, tokenizer, forget[: cfg.probe_items], retain, max_new_tokens=32)
+                probed = run_probes(
+                    model, tokenizer, forget[: cfg.probe_items], retain, max_new_tokens=32, progress=say
+                )
                 mc = multiple_choice(model, tokenizer, forget) if any(e.perturbed_answers for e in forget) else {}
             for kind, row in probed.items():
                 extra[f"probe_{kind}_rouge_l_{side}"] = row["rouge_l"]
@@ -178,7 +185,9 @@ def run_audit(
                 extra[f"forget_{name}_{side}"] = value
     if cfg.relearn is not None and trainable is not None and len(forget) >= 2:
         say(f"relearning attack: {cfg.relearn.steps} steps")
-        rel = relearn(model, tokenizer, trainable, forget, cfg.relearn)
+        rel = relearn(
+            model, tokenizer, trainable, forget, cfg.relearn, lambda i, pr: say(f"relearning step {i}: P̃ {pr:.3f}")
+        )
         extra.update({f"relearn_{k}": v for k, v in rel.items()})
     labels = np.array([s for s in items for _ in items[s]])
     feats = np.concatenate([sides["after"][s].land.features(cfg.remind.p) for s in items])

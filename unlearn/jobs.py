@@ -10,9 +10,13 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from .audit import AuditConfig, run_audit
+from .audit_record import save_audit, to_record
 from .engine import RunOutcome, RunSpec, run_unlearning
 from .examples import Example
 from .loop import StepInfo
@@ -77,5 +81,39 @@ def unlearn_job(
             record = {"id": run_dir.name, "method": spec.method, "status": "cancelled" if out.cancelled else "finished"}
             store.set_run(ActiveRun(str(run_dir), record, out.trainable))
             return out, str(run_dir)
+
+    return work
+
+
+class Cancelled(Exception):
+    """Raised inside a job's work when Cancel was pressed; context managers on the way out restore the model."""
+
+
+def audit_job(
+    store: ModelStore,
+    sets: dict[str, list[Example]],
+    cfg: AuditConfig,
+    meta: dict[str, Any],
+) -> Callable[[Callable[[str], None], Callable[[], bool]], dict[str, Any]]:
+    """The work of one audit on the shared model as it is now (the active run's *after*, or the model
+    as loaded): score, build the record and save it beside the run. Holds the model lock throughout."""
+
+    def work(on_step: Callable[[str], None], should_stop: Callable[[], bool]) -> dict[str, Any]:
+        def say(msg: str) -> None:
+            if should_stop():
+                raise Cancelled("audit cancelled")
+            on_step(msg)
+
+        with store.lock:
+            lm = store.require()
+            active = store.active_run()
+            before = active.trainable.reference if active else nullcontext
+            trainable = active.trainable if active else None
+            result = run_audit(lm.model, lm.tokenizer, sets, before, cfg, say, trainable)
+            run = {"id": active.record["id"], "method": active.record.get("method")} if active else {}
+            record = to_record(result, {**meta, "run": {**run, "model": lm.name}})
+            if active:
+                save_audit(Path(active.run_dir), record)
+            return record
 
     return work

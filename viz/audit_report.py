@@ -278,13 +278,11 @@ def forget_quality_line(rec: dict[str, Any]) -> str:
     return f"Forget quality (KS-test p-value against the retain-only model): {fq:.3g}."
 
 
-def report_html(rec: dict[str, Any]) -> str:
-    """The whole audit as one self-contained page."""
+def report_notes(rec: dict[str, Any]) -> list[str]:
     cfg = rec["config"]
     run = rec.get("run", {})
     items = rec["summary"]["items"]
-    title = f"Unlearning audit: {run.get('id', 'model')} ({run.get('method', 'no run')})"
-    notes = [
+    return [
         f"Model: {run.get('model', '?')}. Sets: "
         + ", ".join(f"{k} = {v} ({items.get(k, 0)} items)" for k, v in rec.get("sets", {}).items() if v)
         + f". Audited {rec['created']}.",
@@ -294,7 +292,10 @@ def report_html(rec: dict[str, Any]) -> str:
         headline(rec),
         forget_quality_line(rec),
     ]
-    figs = audit_figures(rec)
+
+
+def report_sections(rec: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The audit's tables and figures, in reading order, for `viz.export.page_html`."""
     sections: list[tuple[str, Any]] = [
         (
             "Membership inference, forget vs holdout",
@@ -302,6 +303,13 @@ def report_html(rec: dict[str, Any]) -> str:
         ),
         ("TOFU metrics", table_html(metric_headers(rec), metric_rows(rec))),
     ]
-    sections += list(figs.items())
+    sections += list(audit_figures(rec).items())
     sections.append(("REMIND verdict per item", table_html(VERDICT_HEADERS, verdict_rows(rec))))
-    return page_html(title, sections, notes)
+    return sections
+
+
+def report_html(rec: dict[str, Any]) -> str:
+    """The whole audit as one self-contained page."""
+    run = rec.get("run", {})
+    title = f"Unlearning audit: {run.get('id', 'model')} ({run.get('method', 'no run')})"
+    return page_html(title, report_sections(rec), report_notes(rec))

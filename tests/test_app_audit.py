@@ -1,0 +1,105 @@
+"""The Audit tab's handlers on the tiny model: progress, every view, the saved audit, Cancel, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import app
+from tests.test_app_unlearn import _run
+from unlearn.store import STORE
+
+SETS = ["fictitious_authors:forget", "fictitious_authors:retain", "fictitious_authors:holdout"]
+QUICK = dict(items=4, neighbours=2, p=0.2, m=3, probes=1, relearn_on=True, surfaces=1)
+
+
+def _audit(source=app.ACTIVE, session="a1", sets=SETS, **kw):
+    s = {**QUICK, **kw}
+    args = [s["items"], s["neighbours"], s["p"], s["m"], s["probes"], s["relearn_on"], s["surfaces"]]
+    return app.audit_ui(source, *args, *sets, {}, SimpleNamespace(session_hash=session))
+
+
+def test_audit_of_a_run_reports_progress_fills_every_view_and_is_saved(app_tiny) -> None:
+    list(_run("grad_diff", steps=2, lr=5e-2))
+    weights = {n: p.detach().clone() for n, p in STORE.require().model.named_parameters()}
+    updates = list(_audit())
+    assert any("REMIND landscape" in u[0] for u in updates[:-1]) and all(u[1] is not None for u in updates[-1:])
+    msg, headline, aucs, auc_fig, roc_a, roc_b, feats, scatter, verdicts, item, land, surf, tofu, *rest = updates[-1]
+    tofu_fig, probes, honesty, relearn, html, figs_json = rest
+    assert msg.startswith("✅ Audit finished") and "Saved beside run" in msg
+    assert "REMIND" in headline and "cannot be computed" in headline  # no retain-only model: said plainly
+    assert {r[0] for r in aucs} >= {"LOSS", "Min-K%++", "REMIND"}
+    assert len(verdicts) == 12 and item["value"] == "forget:0" and len(item["choices"]) == 12
+    assert surf is not None and len(surf.data) == 3 and land.data
+    assert probes is not None and relearn is not None and len(tofu["value"]) == 6
+    assert Path(html).read_text().startswith("<!doctype html>") and "Relearning attack" in json.loads(
+        Path(figs_json).read_text()
+    )
+    for n, p in STORE.require().model.named_parameters():
+        assert p.equal(weights[n]), n  # the relearning attack put the run's weights back
+    req = SimpleNamespace(session_hash="a1")
+    land2, surf2 = app.audit_item_ui("holdout:1", req)
+    assert "holdout" in land2.layout.title.text and surf2 is None  # surfaces are drawn for forget items only
+    # the saved audit comes back without the model, in another session
+    shown = app.audit_show_ui(STORE.active_run().run_dir, SimpleNamespace(session_hash="other"))
+    assert shown[0].startswith("Saved audit") and shown[2] == aucs
+
+
+def test_cancel_stops_the_audit_and_keeps_the_run(app_tiny) -> None:
+    list(_run("grad_diff", steps=1))
+    run_dir = STORE.active_run().run_dir
+    weights = {n: p.detach().clone() for n, p in STORE.require().model.named_parameters()}
+    gen = _audit(session="c")
+    first = next(gen)
+    assert first[0].startswith("⏳") or "⏳" in first[0]
+    assert "Cancelling" in app.audit_cancel_ui(SimpleNamespace(session_hash="c"))
+    last = list(gen)[-1]
+    assert "cancelled" in last[0] and all(v is not None for v in last[1:])  # gr.skip(): the views stay
+    assert STORE.active_run().run_dir == run_dir and not (Path(run_dir) / "audit.json").exists()
+    for n, p in STORE.require().model.named_parameters():
+        assert p.equal(weights[n]), n
+    assert app.audit_cancel_ui(SimpleNamespace(session_hash="c")) == "No audit is running."
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(sets=[SETS[0], SETS[1], app.NONE]), "holdout set"),
+        (dict(sets=["no_such_set", SETS[1], SETS[2]]), "no_such_set"),
+        (dict(source="/no/such/run"), "run.json"),
+        (dict(items=1), "at least 2 items"),
+    ],
+)
+def test_bad_audit_input_gets_a_message(app_tiny, kw, match) -> None:
+    last = list(_audit(session="bad", **kw))[-1]
+    assert last[0].startswith("❌") or match in last[0], last[0]
+    assert match in last[0], last[0]
+
+
+def test_show_without_a_saved_audit_says_so(app_tiny) -> None:
+    out = app.audit_show_ui(app.ACTIVE, SimpleNamespace(session_hash="x"))
+    assert out[0].startswith("❌") and "no saved audit" in out[0]
+
+
+def test_runs_tab_lists_audited_runs_exports_and_deletes(app_tiny) -> None:
+    list(_run("grad_diff", steps=1))
+    list(_run("npo", steps=1))
+    list(_audit(session="r", probes=0, relearn_on=False, surfaces=0))  # audits the NPO run (active)
+    rows, fig, picker = app.runs_view_ui()
+    assert [r[1] for r in rows] == ["npo", "grad_diff"]  # newest first
+    assert rows[0][7] != "—" and rows[1][7] == "—"  # REMIND AUC only where audited
+    assert {t.name for t in fig.data} == {"npo", "grad_diff"} and len(picker["choices"]) == 2
+    npo_dir, gd_dir = picker["choices"][0][1], picker["choices"][1][1]
+    msg, html, data = app.runs_export_ui(npo_dir, SimpleNamespace(session_hash="r"))
+    assert "with its audit" in msg and "REMIND verdict per item" in Path(html).read_text()
+    assert json.loads(Path(data).read_text())["audit"]["summary"]["remind_auc"] is not None
+    msg, html, _ = app.runs_export_ui(gd_dir, SimpleNamespace(session_hash="r"))
+    assert "not audited yet" in msg and "Not audited" in Path(html).read_text()
+    assert app.runs_export_ui(None, SimpleNamespace(session_hash="r"))[0].startswith("❌")
+    assert app.load_run_ui(gd_dir).startswith("✅") and STORE.active_run().run_dir == gd_dir
+    msg, rows, _, picker = app.runs_delete_ui(gd_dir)
+    assert msg.startswith("🗑") and [r[1] for r in rows] == ["npo"] and STORE.active_run() is None
+    assert Path(npo_dir, "audit.json").is_file()  # the other run and its audit are untouched
