@@ -1035,9 +1035,9 @@ def build_demo() -> gr.Blocks:
                         "The holdout set is never taught. Cached: the same teaching twice loads from disk."
                     )
                     with gr.Row():
-                        epochs = gr.Slider(1, 30, value=TeachConfig().epochs, step=1, label="Epochs")
+                        epochs = gr.Slider(1, 30, value=TeachConfig().epochs, step=1, label="Epochs", elem_id="teach-epochs")
                         teach_btn = gr.Button("Teach", variant="primary")
-                    teach_msg = gr.Markdown()
+                    teach_msg = gr.Markdown(elem_id="teach-status")
 
                 gr.Markdown("### Ask the model")
                 with gr.Row():
@@ -1211,14 +1211,18 @@ def build_demo() -> gr.Blocks:
                     aud_source = gr.Dropdown(audit_sources(), value=ACTIVE, label="Audit", scale=4)
                     aud_refresh = gr.Button("Refresh runs", scale=1)
                     aud_show = gr.Button("Show its saved audit", scale=1)
-                with gr.Accordion("Settings", open=False):
+                with gr.Accordion("Audit settings: items, neighbours, probes, surfaces", open=False):
                     with gr.Row():
-                        aud_items = gr.Slider(4, 200, value=20, step=1, label="Items per split")
-                        aud_k = gr.Slider(2, 40, value=15, step=1, label="REMIND neighbours per strength (K)")
+                        aud_items = gr.Slider(4, 200, value=20, step=1, label="Items per split", elem_id="audit-items")
+                        aud_k = gr.Slider(
+                            2, 40, value=15, step=1, label="REMIND neighbours per strength (K)", elem_id="audit-k"
+                        )
                         aud_p = gr.Slider(0.2, 0.5, value=0.3, step=0.1, label="Replacement probability p")
                         aud_m = gr.Slider(1, 50, value=20, step=1, label="Nearest tokens to pick from (m)")
                     with gr.Row():
-                        aud_probes = gr.Slider(0, 20, value=6, step=1, label="Forget items per adversarial probe")
+                        aud_probes = gr.Slider(
+                            0, 20, value=6, step=1, label="Forget items per adversarial probe", elem_id="audit-probes"
+                        )
                         aud_surfaces = gr.Slider(0, 10, value=2, step=1, label="Forget items with a 2-D surface")
                         aud_relearn = gr.Checkbox(True, label="Relearning attack (5 steps on half the forget set)")
                 with gr.Row():

@@ -188,6 +188,54 @@ def screenshot_compare_tab(page, url: str, out: Path) -> None:
         page.locator(sel).screenshot(path=str(out.with_name(f"{out.stem}_{name}.png")))
 
 
+def pick(page, label: str, option: str) -> None:
+    """Choose `option` in the dropdown labelled `label`."""
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+
+
+def set_number(page, elem_id: str, value: int) -> None:
+    """Type into a slider's number box (what a person does for an exact value)."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def tofu_pipeline_sets(page) -> None:
+    """Model & data: the fictitious authors' forget / retain / holdout splits."""
+    page.get_by_role("tab", name="Model & data").click()
+    pick(page, "Forget set (to unlearn)", "fictitious_authors:forget")
+    pick(page, "Retain set (to keep)", "fictitious_authors:retain")
+    pick(page, "Holdout set (never trained on)", "fictitious_authors:holdout")
+
+
+def teach_in_browser(page, epochs: int | None = None, timeout: float = 900_000) -> None:
+    """Model & data: open Teach, (set the epochs,) teach the picked forget + retain sets, wait."""
+    page.get_by_text("Teach: make the model know the forget and retain sets").click()
+    if epochs is not None:
+        set_number(page, "teach-epochs", epochs)
+    page.get_by_role("button", name="Teach", exact=True).click()
+    page.locator("#teach-status").get_by_text("✅").wait_for(timeout=timeout)
+
+
+AUDIT_PANELS = ["#plot-aucs", "#plot-roc-after", "#plot-features", "#plot-landscape", "#plot-surface", "#plot-tofu"]
+
+
+def audit_in_browser(page, items: int | None = None, neighbours: int | None = None, timeout: float = 1_800_000) -> None:
+    """The Audit tab: (settings,) Run audit on the run now, wait for every panel."""
+    page.get_by_role("tab", name="Audit").click()
+    if items is not None or neighbours is not None:
+        page.get_by_text("Audit settings", exact=False).click()
+        if items is not None:
+            set_number(page, "audit-items", items)
+        if neighbours is not None:
+            set_number(page, "audit-k", neighbours)
+    page.locator("#audit-btn").click()
+    page.locator("#audit-status").get_by_text("Audit finished").wait_for(timeout=timeout)
+    for sel in AUDIT_PANELS:
+        page.locator(f"{sel} .js-plotly-plot").wait_for(timeout=60_000)
+
+
 def render_offline(report: Path, out: Path | None = None) -> dict[str, int]:
     """Open a saved HTML report in headless Chromium with the network off (every request but the
     file itself refused): count the plots, the plots drawn and the page errors; optionally a

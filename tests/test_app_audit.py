@@ -9,6 +9,16 @@ from types import SimpleNamespace
 import pytest
 
 import app
+from tests.browser import (
+    app_in_browser,
+    audit_in_browser,
+    compare_in_browser,
+    render_offline,
+    run_default_method,
+    teach_in_browser,
+    tofu_pipeline_sets,
+)
+from tests.test_app import require_chromium
 from tests.test_app_unlearn import _run
 from unlearn.store import STORE
 
@@ -103,3 +113,37 @@ def test_runs_tab_lists_audited_runs_exports_and_deletes(app_tiny) -> None:
     msg, rows, _, picker = app.runs_delete_ui(gd_dir)
     assert msg.startswith("🗑") and [r[1] for r in rows] == ["npo"] and STORE.active_run() is None
     assert Path(npo_dir, "audit.json").is_file()  # the other run and its audit are untouched
+
+
+@pytest.mark.browser
+def test_tofu_pipeline_in_headless_chromium(tiny_dir, tmp_path) -> None:
+    """As a person would: pick the fictitious authors' splits, teach, unlearn, compare, audit, then the
+    Runs tab's export, and the exported report opened with the network off renders every plot."""
+    require_chromium()
+    with app_in_browser(str(tiny_dir), tmp_path) as (page, errors):
+        tofu_pipeline_sets(page)
+        teach_in_browser(page, epochs=1, timeout=120_000)
+        run_default_method(page, timeout=120_000)
+        compare_in_browser(page, item="1. Where and when was Marisol Quenneby born?", exercise=False)
+        audit_in_browser(page, items=4, neighbours=2, timeout=300_000)
+        assert "REMIND" in page.inner_text("#audit-headline")
+        assert page.locator("#audit-verdicts").get_by_text("never seen").count() >= 1
+        with page.expect_download() as dl:
+            page.locator("#audit-html").click()
+        audit_html = Path(dl.value.path()).read_text()
+        assert "REMIND verdict per item" in audit_html
+        page.get_by_role("tab", name="Runs").click()
+        page.locator("#plot-runs .js-plotly-plot").wait_for(timeout=30_000)
+        assert "npo" in page.inner_text("#runs-table")
+        page.get_by_label("Run", exact=True).click()
+        page.get_by_role("option").first.click()
+        page.get_by_role("button", name="Export", exact=True).click()
+        page.locator("#runs-status").get_by_text("with its audit").wait_for(timeout=60_000)
+        with page.expect_download() as dl:
+            page.locator("#runs-html").click()
+        report = tmp_path / "run-report.html"
+        report.write_text(Path(dl.value.path()).read_text())
+        page.screenshot(path=str(tmp_path / "runs_tab.png"), full_page=True)
+    assert not errors, json.dumps(errors)
+    got = render_offline(report)
+    assert got["plots"] >= 10 and got["drawn"] == got["plots"] and got["errors"] == got["refused"] == 0
