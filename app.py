@@ -34,7 +34,7 @@ from unlearn.jobs import Cancelled, Job, audit_job, unlearn_job
 from unlearn.knowledge import check_examples, with_checks
 from unlearn.loop import LoopConfig
 from unlearn.methods import METHODS, config_for, describe
-from unlearn.models import BUNDLED, ModelLoadError
+from unlearn.models import BUNDLED, ModelLoadError, load_model
 from unlearn.relearn import RelearnConfig
 from unlearn.remind import RemindConfig
 from unlearn.runs import apply_run, delete_run, list_runs, read_history
@@ -833,6 +833,7 @@ def audit_ui(
     probes,
     relearn_on,
     surfaces,
+    retain_model,
     forget,
     retain,
     holdout,
@@ -852,9 +853,12 @@ def audit_ui(
         if retain and retain != NONE:
             sets["retain"] = ws.resolve(retain, user_sets).examples
         cfg = audit_config(items, neighbours, p, m, probes, relearn_on, surfaces)
+        if (retain_model or "").strip():
+            rm = load_model(retain_model.strip(), device=str(STORE.require().device))
+            cfg.retain_model = (rm.model, rm.tokenizer)
         if source and source != ACTIVE:
             _activate(source)
-    except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
+    except (DataError, RuntimeError, ValueError, OSError, KeyError, ModelLoadError) as e:
         yield (_error(e), *skip)
         return
     active = STORE.active_run()
@@ -863,14 +867,20 @@ def audit_ui(
         lines.append("No run on the model: before = after, an audit of the model as loaded (not saved to a run).")
     elif active.record.get("sets", {}).get("forget") not in (None, forget):
         lines.append(f"⚠️ This run forgot **{active.record['sets']['forget']}**; you are auditing **{forget}**.")
-    meta = {"sets": {"forget": forget, "retain": retain if retain != NONE else "", "holdout": holdout}}
+    meta = {
+        "sets": {"forget": forget, "retain": retain if retain != NONE else "", "holdout": holdout},
+        "retain_model": (retain_model or "").strip() or None,
+    }
     key = AUDIT_KEY.format(request.session_hash)
     job = JOBS[key] = Job(audit_job(STORE, sets, cfg, meta))
-    t0 = time.time()
+    t0, shown = time.time(), 0.0
     try:
         for ev in job.events():
             took = f"{time.time() - t0:.0f} s"
             if ev.kind == "step":
+                if time.time() - shown < 1.0:  # at most one update a second: the page redraws each one
+                    continue
+                shown = time.time()
                 yield ("  \n".join([*lines, f"⏳ {ev.payload} · {took}"]), *skip)
             elif ev.kind == "error":
                 msg = (
@@ -1035,7 +1045,9 @@ def build_demo() -> gr.Blocks:
                         "The holdout set is never taught. Cached: the same teaching twice loads from disk."
                     )
                     with gr.Row():
-                        epochs = gr.Slider(1, 30, value=TeachConfig().epochs, step=1, label="Epochs", elem_id="teach-epochs")
+                        epochs = gr.Slider(
+                            1, 30, value=TeachConfig().epochs, step=1, label="Epochs", elem_id="teach-epochs"
+                        )
                         teach_btn = gr.Button("Teach", variant="primary")
                     teach_msg = gr.Markdown(elem_id="teach-status")
 
@@ -1205,7 +1217,10 @@ def build_demo() -> gr.Blocks:
                     "before and after: membership inference (LOSS, zlib, Min-K%, Min-K%++, reference), REMIND's "
                     "input-loss landscapes (arXiv 2511.04228) with a verdict per item, TOFU metrics, adversarial "
                     "probes, honesty and a relearning attack. On a 2-core CPU, 20 items per split take about "
-                    "10 minutes; fewer items or neighbours are quicker. The audit is saved beside its run."
+                    "10 minutes; fewer items or neighbours are quicker. The audit is saved beside its run.  \n"
+                    "The holdout set must come from the same source as the forget set (e.g. "
+                    "`fictitious_authors:forget` with `fictitious_authors:holdout`, after *Teach*): otherwise the "
+                    "attacks tell the topics apart, not members from non-members."
                 )
                 with gr.Row():
                     aud_source = gr.Dropdown(audit_sources(), value=ACTIVE, label="Audit", scale=4)
@@ -1223,8 +1238,15 @@ def build_demo() -> gr.Blocks:
                         aud_probes = gr.Slider(
                             0, 20, value=6, step=1, label="Forget items per adversarial probe", elem_id="audit-probes"
                         )
-                        aud_surfaces = gr.Slider(0, 10, value=2, step=1, label="Forget items with a 2-D surface")
+                        aud_surfaces = gr.Slider(
+                            0, 10, value=2, step=1, label="Forget items with a 2-D surface", elem_id="audit-surfaces"
+                        )
                         aud_relearn = gr.Checkbox(True, label="Relearning attack (5 steps on half the forget set)")
+                    aud_retain_model = gr.Textbox(
+                        label="Retain-only model (optional): a folder, .gguf or hub id of a model trained without "
+                        "the forget set, for TOFU's forget quality and MUSE's PrivLeak",
+                        placeholder="e.g. the folder `python -m unlearn teach --sets fictitious_authors:retain` prints",
+                    )
                 with gr.Row():
                     aud_btn = gr.Button("Run audit", variant="primary", elem_id="audit-btn")
                     aud_cancel = gr.Button("Cancel", variant="stop")
@@ -1236,9 +1258,11 @@ def build_demo() -> gr.Blocks:
                         headers=["attack", "AUC before", "AUC after", "TPR at 1% FPR"],
                         label="ROC-AUC (0.5: cannot tell forget from holdout)",
                         elem_id="audit-aucs",
-                        scale=2,
+                        column_widths=["40%", "20%", "20%", "20%"],
+                        wrap=True,
+                        scale=1,
                     )
-                    auc_plot = gr.Plot(elem_id="plot-aucs", show_label=False, scale=3)
+                    auc_plot = gr.Plot(elem_id="plot-aucs", show_label=False, scale=1)
                 with gr.Row():
                     roc_after = gr.Plot(elem_id="plot-roc-after", show_label=False)
                     roc_before = gr.Plot(elem_id="plot-roc-before", show_label=False)
@@ -1250,7 +1274,12 @@ def build_demo() -> gr.Blocks:
                 feat_plot = gr.Plot(elem_id="plot-features", show_label=False)
                 scatter_plot = gr.Plot(elem_id="plot-feature-scatter", show_label=False)
                 verdicts = gr.Dataframe(
-                    headers=audit_report.VERDICT_HEADERS, label="Verdict per item", wrap=True, elem_id="audit-verdicts"
+                    headers=audit_report.VERDICT_HEADERS,
+                    label="Verdict per item (REMIND's classifier, out-of-fold, on the after model's landscape)",
+                    wrap=True,
+                    max_height=420,
+                    column_widths=["34%", "8%", "16%", "16%", "13%", "13%"],
+                    elem_id="audit-verdicts",
                 )
                 aud_item = gr.Dropdown([], label="Item: its landscape and (first forget items) its 2-D surface")
                 land_plot = gr.Plot(elem_id="plot-landscape", show_label=False)
@@ -1430,8 +1459,16 @@ def build_demo() -> gr.Blocks:
             aud_html,
             aud_json,
         ]
-        aud_in = [aud_source, aud_items, aud_k, aud_p, aud_m, aud_probes, aud_relearn, aud_surfaces, *sets_in[:3]]
-        aud_btn.click(audit_ui, [*aud_in, user_sets], [aud_msg, *aud_views], api_name="audit", **model_q)
+        aud_in = [aud_source, aud_items, aud_k, aud_p, aud_m, aud_probes, aud_relearn, aud_surfaces, aud_retain_model]
+        aud_in += sets_in[:3]
+        aud_btn.click(
+            audit_ui,
+            [*aud_in, user_sets],
+            [aud_msg, *aud_views],
+            api_name="audit",
+            show_progress_on=aud_msg,  # one spinner: 19 animated overlays cost the audit CPU time on a small machine
+            **model_q,
+        )
         aud_cancel.click(audit_cancel_ui, None, aud_msg, api_name="audit_cancel")
         aud_show.click(audit_show_ui, aud_source, [aud_msg, *aud_views], api_name="audit_show")
         aud_item.change(audit_item_ui, aud_item, [land_plot, surface_plot], api_name="audit_item")

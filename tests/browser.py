@@ -4,6 +4,8 @@ Used by the browser tests and, from the command line, to take the README's scree
 
     .venv/bin/python tests/browser.py --model bundled --tab model     # assets/screenshot_model_data.png
     .venv/bin/python tests/browser.py --model bundled --tab unlearn   # assets/screenshot_unlearn.png
+    .venv/bin/python tests/browser.py --model bundled --tab compare   # assets/screenshot_compare*.png
+    .venv/bin/python tests/browser.py --model bundled --tab audit     # the TOFU pipeline: audit, runs, report
 """
 
 from __future__ import annotations
@@ -278,21 +280,69 @@ def render_offline(report: Path, out: Path | None = None) -> dict[str, int]:
             browser.close()
 
 
+AUDIT_REPORT = Path(tempfile.gettempdir()) / "audit-report.html"
+
+
+def screenshot_report(report: Path, shot: Path) -> None:
+    """The report opened offline, a full-page shot halved so the README can carry it."""
+    from PIL import Image
+
+    print("report offline:", render_offline(report, shot), flush=True)
+    with Image.open(shot) as im:
+        im.resize((im.width // 2, im.height // 2), Image.LANCZOS).save(shot, optimize=True)
+
+
+def screenshot_audit_tab(page, url: str, out: Path) -> None:
+    """The TOFU pipeline on the loaded model: the fictitious authors' splits, Teach (cached after the
+    first time), NPO with the quick defaults, an audit with the default settings; then screenshots of
+    the Audit tab, the Runs tab and the exported report opened offline (all in assets/)."""
+    open_app(page, url)
+    tofu_pipeline_sets(page)
+    teach_in_browser(page)
+    run_default_method(page)
+    started = time.time()
+    audit_in_browser(page)
+    print(f"audit in the browser: {time.time() - started:.0f} s", flush=True)
+    page.wait_for_timeout(2000)
+    page.mouse.move(0, 0)
+    page.screenshot(path=os.path.join(tempfile.gettempdir(), out.stem + "_full.png"), full_page=True)
+    bottom = page.locator("#plot-roc-after").evaluate("el => el.getBoundingClientRect().bottom + window.scrollY")
+    page.screenshot(path=str(out), full_page=True, clip={"x": 0, "y": 0, "width": 1400, "height": bottom + 10})
+    for name, sel in (("features", "#plot-features"), ("landscape", "#plot-landscape"), ("surface", "#plot-surface")):
+        page.locator(sel).screenshot(path=str(out.with_name(f"{out.stem}_{name}.png")))
+    with page.expect_download() as dl:
+        page.locator("#audit-html").click()
+    report = AUDIT_REPORT
+    report.write_text(Path(dl.value.path()).read_text())
+    page.get_by_role("tab", name="Runs").click()
+    page.locator("#plot-runs .js-plotly-plot").wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out.with_name("screenshot_runs.png")), full_page=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="bundled")
-    ap.add_argument("--tab", default="model", choices=["model", "unlearn", "compare"])
+    ap.add_argument("--tab", default="model", choices=["model", "unlearn", "compare", "audit"])
     ap.add_argument("--out", default=None, help="default: assets/screenshot_<tab>.png")
     args = ap.parse_args()
     names = {
         "model": "screenshot_model_data.png",
         "unlearn": "screenshot_unlearn.png",
         "compare": "screenshot_compare.png",
+        "audit": "screenshot_audit.png",
     }
     out = Path(args.out or ROOT / "assets" / names[args.tab])
     with running_app(args.model) as url, browser_page() as page:
-        shoot = {"model": screenshot_model_tab, "unlearn": screenshot_unlearn_tab, "compare": screenshot_compare_tab}
+        shoot = {
+            "model": screenshot_model_tab,
+            "unlearn": screenshot_unlearn_tab,
+            "compare": screenshot_compare_tab,
+            "audit": screenshot_audit_tab,
+        }
         shoot[args.tab](page, url, out)
+    if args.tab == "audit":  # a browser of its own, with the network off
+        screenshot_report(AUDIT_REPORT, out.with_name("screenshot_report.png"))
     print(out)
 
 

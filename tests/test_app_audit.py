@@ -23,12 +23,12 @@ from tests.test_app_unlearn import _run
 from unlearn.store import STORE
 
 SETS = ["fictitious_authors:forget", "fictitious_authors:retain", "fictitious_authors:holdout"]
-QUICK = dict(items=4, neighbours=2, p=0.2, m=3, probes=1, relearn_on=True, surfaces=1)
+QUICK = dict(items=4, neighbours=2, p=0.2, m=3, probes=1, relearn_on=True, surfaces=1, retain_model="")
 
 
 def _audit(source=app.ACTIVE, session="a1", sets=SETS, **kw):
     s = {**QUICK, **kw}
-    args = [s["items"], s["neighbours"], s["p"], s["m"], s["probes"], s["relearn_on"], s["surfaces"]]
+    args = [s["items"], s["neighbours"], s["p"], s["m"], s["probes"], s["relearn_on"], s["surfaces"], s["retain_model"]]
     return app.audit_ui(source, *args, *sets, {}, SimpleNamespace(session_hash=session))
 
 
@@ -36,7 +36,7 @@ def test_audit_of_a_run_reports_progress_fills_every_view_and_is_saved(app_tiny)
     list(_run("grad_diff", steps=2, lr=5e-2))
     weights = {n: p.detach().clone() for n, p in STORE.require().model.named_parameters()}
     updates = list(_audit())
-    assert any("REMIND landscape" in u[0] for u in updates[:-1]) and all(u[1] is not None for u in updates[-1:])
+    assert any("⏳" in u[0] for u in updates[:-1]) and all(u[1] is not None for u in updates[-1:])
     msg, headline, aucs, auc_fig, roc_a, roc_b, feats, scatter, verdicts, item, land, surf, tofu, *rest = updates[-1]
     tofu_fig, probes, honesty, relearn, html, figs_json = rest
     assert msg.startswith("✅ Audit finished") and "Saved beside run" in msg
@@ -81,6 +81,7 @@ def test_cancel_stops_the_audit_and_keeps_the_run(app_tiny) -> None:
         (dict(sets=["no_such_set", SETS[1], SETS[2]]), "no_such_set"),
         (dict(source="/no/such/run"), "run.json"),
         (dict(items=1), "at least 2 items"),
+        (dict(retain_model="/no/such/model"), "/no/such/model"),
     ],
 )
 def test_bad_audit_input_gets_a_message(app_tiny, kw, match) -> None:

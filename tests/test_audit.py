@@ -55,3 +55,17 @@ def test_without_a_run_before_equals_after_and_bad_sets_are_refused(tiny: Loaded
     assert "relearn_recovery" not in res.summary()  # no run's trainable given: no relearning attack
     with pytest.raises(ValueError, match="holdout"):
         run_audit(tiny.model, tiny.tokenizer, {"forget": _sets()["forget"]}, cfg=CFG)
+
+
+def test_a_retain_only_model_gives_forget_quality_and_privleak(tiny: LoadedModel) -> None:
+    # the model compared with itself: the same truth ratios (KS p-value 1) and the same AUCs (PrivLeak 0)
+    cfg = AuditConfig(
+        remind=RemindConfig(m=3, k=2), max_items=4, max_new_tokens=4, probe_items=0, relearn=None, surface_items=0
+    )
+    cfg.retain_model = (tiny.model, tiny.tokenizer)
+    out = run_audit(tiny.model, tiny.tokenizer, _sets(), cfg=cfg).summary()
+    assert out["forget_quality"] == pytest.approx(1.0)
+    for attack in ("loss", "zlib", "min_k", "min_k_pp"):
+        assert out[f"privleak_{attack}"] == pytest.approx(0.0, abs=1e-9)
+        assert out[f"{attack}_auc_retain_model"] == pytest.approx(out[f"{attack}_auc_after"])
+    assert 0 < out["retain_model_forget_truth_ratio"] <= 1

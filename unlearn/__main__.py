@@ -98,12 +98,19 @@ def cmd_audit(a: argparse.Namespace) -> int:
     )
     if a.no_relearn:
         cfg.relearn = None
+    if a.retain_model:
+        rm = load_model(a.retain_model, device=a.device)
+        cfg.retain_model = (rm.model, rm.tokenizer)
 
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     result = run_audit(lm.model, lm.tokenizer, sets, tr.reference, cfg, say, trainable=tr)
-    meta = {"run": {"id": record["id"], "method": record.get("method"), "model": lm.name}, "sets": names}
+    meta = {
+        "run": {"id": record["id"], "method": record.get("method"), "model": lm.name},
+        "sets": names,
+        "retain_model": a.retain_model,
+    }
     rec = to_record(result, meta)
     out: dict[str, object] = {"run_dir": a.run, "method": record.get("method"), "sets": names}
     out["audit_json"] = str(save_audit(Path(a.run), rec))  # the Runs tab and the app read it from there
@@ -314,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--probe-items", type=int, default=6, help="forget items asked each adversarial probe (0: none)")
     sp.add_argument("--no-relearn", action="store_true", help="skip the relearning attack")
     sp.add_argument("--surfaces", type=int, default=2, help="forget items given a 2-D loss surface (p × m)")
+    sp.add_argument(
+        "--retain-model", default=None, help="a model trained without the forget set: forget quality and PrivLeak"
+    )
     sp.add_argument("--html", default=None, help="also write the report here (and FILE.figures.json beside it)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--json", action="store_true")

@@ -26,6 +26,7 @@ from .relearn import RelearnConfig, relearn
 from .remind import FEATURES, Landscape, RemindConfig, landscape
 from .remind_classify import Separation, separate
 from .remind_surface import Surface, SurfaceConfig, surfaces
+from .retain_model import compare_with_retain_model
 from .scoring import answer_nll, generate_answers
 from .tofu_metrics import item_metrics, model_utility, truth_ratio_score, variants
 
@@ -45,6 +46,7 @@ class AuditConfig:
     relearn: RelearnConfig | None = field(default_factory=RelearnConfig)  # None: no relearning attack
     surface_items: int = 2  # forget items given a 2-D surface (p × m) before and after; each is ~100 sequences
     surface: SurfaceConfig = field(default_factory=SurfaceConfig)
+    retain_model: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None  # trained without the forget set
 
 
 @dataclass
@@ -106,7 +108,7 @@ class AuditResult:
                 if np.isfinite(out[f"retain_truth_ratio_{side}"]):
                     parts.append(out[f"retain_truth_ratio_{side}"])
                 out[f"model_utility_{side}"] = model_utility(parts)
-        out["forget_quality"] = None  # needs a model trained without the forget set; none was given
+        out["forget_quality"] = None  # needs a model trained without the forget set (cfg.retain_model)
         for side in ("before", "after"):
             for split in ("forget", "retain"):
                 if split in self.items:
@@ -189,6 +191,11 @@ def run_audit(
             model, tokenizer, trainable, forget, cfg.relearn, lambda i, pr: say(f"relearning step {i}: P̃ {pr:.3f}")
         )
         extra.update({f"relearn_{k}": v for k, v in rel.items()})
+    if cfg.retain_model is not None:
+        say("retain-only model: forget quality and PrivLeak")
+        unlearned = sides["after"]["forget"].metrics["truth_ratio"]
+        aucs = {a: auc(sides["after"]["forget"].attacks[a], sides["after"]["holdout"].attacks[a]) for a in ATTACKS}
+        extra.update(compare_with_retain_model(*cfg.retain_model, forget, items["holdout"], unlearned, aucs, cfg.k))
     labels = np.array([s for s in items for _ in items[s]])
     feats = np.concatenate([sides["after"][s].land.features(cfg.remind.p) for s in items])
     assert feats.shape[1] == len(FEATURES)

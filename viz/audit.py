@@ -21,6 +21,7 @@ def _band(x: np.ndarray, mean: np.ndarray, std: np.ndarray, colour: str, name: s
             x=np.r_[x, x[::-1]],
             y=np.r_[upper, lower[::-1]],
             fill="toself",
+            mode="lines",
             fillcolor=colour,
             opacity=0.2,
             line=dict(width=0),

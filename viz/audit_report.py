@@ -269,13 +269,19 @@ def headline(rec: dict[str, Any]) -> str:
 
 
 def forget_quality_line(rec: dict[str, Any]) -> str:
-    fq = rec["summary"].get("forget_quality")
+    s = rec["summary"]
+    fq = s.get("forget_quality")
     if fq is None:
         return (
             "Forget quality (TOFU's KS test against a model trained without the forget set) cannot be computed: "
             "no retain-only model was given."
         )
-    return f"Forget quality (KS-test p-value against the retain-only model): {fq:.3g}."
+    leak = s.get("privleak_min_k_pp")
+    return (
+        f"Against the retain-only model {rec.get('retain_model') or ''}: forget quality (KS-test p-value of the "
+        f"forget-set truth ratios) {fq:.3g}; PrivLeak (Min-K%++) {_fmt(leak, 1)}% "
+        "(0 = as private as a model that never saw the forget set)."
+    )
 
 
 def report_notes(rec: dict[str, Any]) -> list[str]:
