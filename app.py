@@ -1301,7 +1301,13 @@ def build_demo() -> gr.Blocks:
                     "run's weights on the model (its *after*) for Compare and Audit; *Export* writes one "
                     "self-contained HTML report (settings, curves, audit) and the same as JSON data."
                 )
-                runs_table = gr.Dataframe(headers=RUNS_HEADERS, wrap=True, elem_id="runs-table", label="Saved runs")
+                runs_table = gr.Dataframe(
+                    headers=RUNS_HEADERS,
+                    wrap=True,
+                    elem_id="runs-table",
+                    label="Saved runs (AUCs: forget vs holdout; — = not audited)",
+                    column_widths=["16%", "8%", "8%", "14%", "5%", "11%", "11%", "7%", "7%", "7%", "6%"],
+                )
                 runs_plot = gr.Plot(elem_id="plot-runs", show_label=False)
                 with gr.Row():
                     runs_pick = gr.Dropdown(run_choices(), label="Run", scale=4)

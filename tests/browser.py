@@ -11,6 +11,7 @@ Used by the browser tests and, from the command line, to take the README's scree
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -190,10 +191,10 @@ def screenshot_compare_tab(page, url: str, out: Path) -> None:
         page.locator(sel).screenshot(path=str(out.with_name(f"{out.stem}_{name}.png")))
 
 
-def pick(page, label: str, option: str) -> None:
-    """Choose `option` in the dropdown labelled `label`."""
+def pick(page, label: str, option: str, exact: bool = True) -> None:
+    """Choose `option` (or, not `exact`, the first option containing it) in the dropdown labelled `label`."""
     page.get_by_label(label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).first.click()
+    page.get_by_role("option", name=option, exact=exact).first.click()
 
 
 def set_number(page, elem_id: str, value: int) -> None:
@@ -292,17 +293,26 @@ def screenshot_report(report: Path, shot: Path) -> None:
         im.resize((im.width // 2, im.height // 2), Image.LANCZOS).save(shot, optimize=True)
 
 
-def screenshot_audit_tab(page, url: str, out: Path) -> None:
+def screenshot_audit_tab(page, url: str, out: Path, run_dir: str | None = None) -> None:
     """The TOFU pipeline on the loaded model: the fictitious authors' splits, Teach (cached after the
     first time), NPO with the quick defaults, an audit with the default settings; then screenshots of
-    the Audit tab, the Runs tab and the exported report opened offline (all in assets/)."""
+    the Audit tab, the Runs tab and the exported report opened offline (all in assets/). With
+    `run_dir`, the app shows that run's saved audit instead (no model call)."""
     open_app(page, url)
     tofu_pipeline_sets(page)
-    teach_in_browser(page)
-    run_default_method(page)
-    started = time.time()
-    audit_in_browser(page)
-    print(f"audit in the browser: {time.time() - started:.0f} s", flush=True)
+    if run_dir is None:
+        teach_in_browser(page)
+        run_default_method(page)
+        started = time.time()
+        audit_in_browser(page)
+        print(f"audit in the browser: {time.time() - started:.0f} s", flush=True)
+    else:
+        page.get_by_role("tab", name="Audit").click()
+        pick(page, "Audit", Path(run_dir).name, exact=False)
+        page.get_by_role("button", name="Show its saved audit").click()
+        page.locator("#audit-status").get_by_text("Saved audit").wait_for(timeout=60_000)
+        for sel in AUDIT_PANELS:
+            page.locator(f"{sel} .js-plotly-plot").wait_for(timeout=60_000)
     page.wait_for_timeout(2000)
     page.mouse.move(0, 0)
     page.screenshot(path=os.path.join(tempfile.gettempdir(), out.stem + "_full.png"), full_page=True)
@@ -312,8 +322,7 @@ def screenshot_audit_tab(page, url: str, out: Path) -> None:
         page.locator(sel).screenshot(path=str(out.with_name(f"{out.stem}_{name}.png")))
     with page.expect_download() as dl:
         page.locator("#audit-html").click()
-    report = AUDIT_REPORT
-    report.write_text(Path(dl.value.path()).read_text())
+    AUDIT_REPORT.write_text(Path(dl.value.path()).read_text())
     page.get_by_role("tab", name="Runs").click()
     page.locator("#plot-runs .js-plotly-plot").wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
@@ -325,6 +334,7 @@ def main() -> None:
     ap.add_argument("--model", default="bundled")
     ap.add_argument("--tab", default="model", choices=["model", "unlearn", "compare", "audit"])
     ap.add_argument("--out", default=None, help="default: assets/screenshot_<tab>.png")
+    ap.add_argument("--run", default=None, help="--tab audit: show this run's saved audit instead of the pipeline")
     args = ap.parse_args()
     names = {
         "model": "screenshot_model_data.png",
@@ -333,14 +343,20 @@ def main() -> None:
         "audit": "screenshot_audit.png",
     }
     out = Path(args.out or ROOT / "assets" / names[args.tab])
-    with running_app(args.model) as url, browser_page() as page:
+    model = args.model
+    if args.run:  # the run's own (taught) model, so its weights fit
+        model = json.loads((Path(args.run) / "run.json").read_text())["model"]["ref"]
+    with running_app(model) as url, browser_page() as page:
         shoot = {
             "model": screenshot_model_tab,
             "unlearn": screenshot_unlearn_tab,
             "compare": screenshot_compare_tab,
             "audit": screenshot_audit_tab,
         }
-        shoot[args.tab](page, url, out)
+        if args.tab == "audit":
+            screenshot_audit_tab(page, url, out, args.run)
+        else:
+            shoot[args.tab](page, url, out)
     if args.tab == "audit":  # a browser of its own, with the network off
         screenshot_report(AUDIT_REPORT, out.with_name("screenshot_report.png"))
     print(out)

@@ -169,7 +169,7 @@ def auc_figure(rec: dict[str, Any]) -> go.Figure:
             groups[name] = (before["auc"] if before else None, after["auc"])
     return before_after_bars(
         groups,
-        "Membership inference, forget vs holdout: ROC-AUC (0.5 = cannot tell them apart)",
+        "ROC-AUC, forget vs holdout (0.5 = chance)",
         "ROC-AUC",
         reference=0.5,
         reference_name="chance",

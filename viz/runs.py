@@ -21,9 +21,9 @@ RUNS_HEADERS = [
     "forget P̃ before → after",
     "retain P̃ before → after",
     "REMIND AUC",
-    "Min-K%++ AUC after",
-    "LOSS AUC after",
-    "model utility after",
+    "Min-K%++ AUC",
+    "LOSS AUC",
+    "utility",
 ]
 
 
