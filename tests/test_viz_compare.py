@@ -121,4 +121,4 @@ def test_head_detail_and_rollout_and_attribution_figures() -> None:
 def test_figures_html_is_one_offline_page() -> None:
     page = figures_html("Compare", {"strips": token_strips(["a"], np.array([-1.0]), np.array([-2.0]))}, ["cut"])
     assert page.count("<h2>") == 1 and "cdn.plot.ly" not in page.split("</script>", 1)[1]
-    assert "Plotly" in page and "<p>cut</p>" in page
+    assert "Plotly" in page and "<p class='note'>cut</p>" in page
