@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 
 from unlearn import workspace as ws
+from unlearn.access import AccessDenied, AccessPolicy, parse_auth
 from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
 from unlearn.attribution import attribute
 from unlearn.audit import AuditConfig
@@ -67,6 +68,7 @@ PLACEHOLDERS = {
     "gguf": "/path/to/model.gguf",
 }
 NONE = "(none)"
+ACCESS = AccessPolicy()  # replaced by main() from the command line (--public, --allow-model, ...)
 
 
 def _error(e: Exception) -> str:
@@ -92,6 +94,7 @@ def load_model_ui(source: str, ref: str, device: str, trust: bool, progress=gr.P
     if kind == "gguf" and not ref.lower().endswith(".gguf"):
         return show_model(), f"❌ {ref} does not end in .gguf: pick the right source or fix the path."
     try:
+        ACCESS.check_model(ref, bool(trust))
         lm = STORE.load(ref, device=device, trust_remote_code=trust, progress=lambda f, m: progress(f, desc=m))
     except (ModelLoadError, ValueError, OSError) as e:
         return show_model(), _error(e) + "  \nThe previously loaded model is still in use."
@@ -497,6 +500,7 @@ def refresh_runs() -> dict:
 
 def _activate(run_dir: str) -> dict[str, Any]:
     """Put a saved run's weights on the shared model (its *after*), unless it is already active."""
+    ACCESS.check_run(run_dir)
     lm = STORE.require()
     record = json.loads((Path(run_dir) / "run.json").read_text())
     if record["model"]["ref"] != lm.source.ref:
@@ -854,6 +858,7 @@ def audit_ui(
             sets["retain"] = ws.resolve(retain, user_sets).examples
         cfg = audit_config(items, neighbours, p, m, probes, relearn_on, surfaces)
         if (retain_model or "").strip():
+            ACCESS.check_model(retain_model.strip())
             rm = load_model(retain_model.strip(), device=str(STORE.require().device))
             cfg.retain_model = (rm.model, rm.tokenizer)
         if source and source != ACTIVE:
@@ -978,7 +983,11 @@ def build_demo() -> gr.Blocks:
                         ref = gr.Textbox(label="Hub id, folder or .gguf path", visible=False)
                         with gr.Row():
                             device = gr.Dropdown(list(DEVICE_CHOICES), value="auto", label="Device")
-                            trust = gr.Checkbox(False, label="Trust remote code (runs the repository's own code)")
+                            trust = gr.Checkbox(
+                                False,
+                                label="Trust remote code (runs the repository's own code)",
+                                visible=ACCESS.allow_remote_code,  # only where the server was started to allow it
+                            )
                         load_btn = gr.Button("Load model", variant="primary")
                         load_msg = gr.Markdown()
                     with gr.Column(scale=3):
@@ -1494,27 +1503,65 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="Unlearning Inspector web app")
     ap.add_argument("--model", default=os.environ.get("UNLEARN_MODEL", BUNDLED), help="model to load at start")
     ap.add_argument("--device", default=None, help="auto (default), cuda, mps or cpu")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     ap.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)))
     ap.add_argument("--no-model", action="store_true", help="start without loading a model")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--public",
+        action="store_true",
+        help="a shared deployment: requires --auth, loads models only from the allow-list (--allow-model)",
+    )
+    ap.add_argument(
+        "--auth",
+        action="append",
+        default=[a for a in os.environ.get("UNLEARN_AUTH", "").split(",") if a],
+        help="USER:PASSWORD (repeatable; or UNLEARN_AUTH=u1:p1,u2:p2)",
+    )
+    ap.add_argument("--allow-model", action="append", default=[], help="public mode: a hub id or folder (repeatable)")
+    ap.add_argument("--allow-remote-code", action="store_true", help="offer 'trust remote code' (not with --public)")
+    ap.add_argument("--max-file-size", default="50mb", help="upload limit (default 50mb)")
+    return ap.parse_args(argv)
+
+
+def server_settings(args: argparse.Namespace) -> tuple[AccessPolicy, dict[str, Any]]:
+    """The access policy and launch() keywords from the command line; AccessDenied says what is wrong."""
+    auth = parse_auth(args.auth)
+    if args.public and not auth:
+        raise AccessDenied(
+            "--public needs --auth USER:PASSWORD (or UNLEARN_AUTH): a shared server must ask who is there"
+        )
+    policy = AccessPolicy.from_allow_list(args.allow_model, args.public, args.allow_remote_code)
+    if args.public and args.model not in ("", BUNDLED):
+        policy.check_model(args.model)  # the start-up model must be on the list too
+    launch = dict(
+        server_name=args.host,
+        server_port=args.port,
+        max_file_size=args.max_file_size,
+        auth=auth or None,
+        theme=gr.themes.Soft(),
+        show_error=True,
+    )
+    return policy, launch
+
+
+def main() -> None:
+    global ACCESS
+    args = parse_args()
+    try:
+        ACCESS, launch = server_settings(args)
+    except AccessDenied as e:
+        raise SystemExit(f"error: {e}") from None
     if not args.no_model:
         print(f"Loading {args.model} (the first time converts the bundled GGUF, ~30 s)…", flush=True)
         lm = STORE.load(args.model, device=args.device)
         print(f"Loaded {lm.name} on {lm.device} in {lm.load_seconds:.1f} s", flush=True)
     demo = build_demo()
     demo.queue(max_size=64, default_concurrency_limit=4)
-    demo.launch(
-        server_name=args.host,
-        server_port=args.port,
-        max_file_size="50mb",
-        theme=gr.themes.Soft(),
-        show_error=True,
-    )
+    demo.launch(**launch)
 
 
 if __name__ == "__main__":

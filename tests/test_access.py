@@ -1,0 +1,88 @@
+"""Security defaults: what a private and a public server may load, and how the server is started."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import app
+from unlearn.access import AccessDenied, AccessPolicy, parse_auth
+from unlearn.models import BUNDLED
+from unlearn.store import STORE
+
+
+def test_a_private_server_loads_anything_but_remote_code_needs_the_flag(tmp_path: Path) -> None:
+    private = AccessPolicy()
+    private.check_model(str(tmp_path))
+    private.check_model("org/any-model")
+    with pytest.raises(AccessDenied, match="--allow-remote-code"):
+        private.check_model("org/any-model", trust_remote_code=True)
+    AccessPolicy(allow_remote_code=True).check_model("org/any-model", trust_remote_code=True)
+
+
+def test_a_public_server_loads_only_the_allow_list(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("UNLEARN_CACHE_DIR", str(tmp_path / "cache"))
+    allowed, other = tmp_path / "models", tmp_path / "elsewhere"
+    (allowed / "m1").mkdir(parents=True)
+    other.mkdir()
+    (allowed / "escape").symlink_to(other)
+    pol = AccessPolicy.from_allow_list([str(allowed), "org/ok"], public=True)
+    for ref in (BUNDLED, "", "org/ok", str(allowed / "m1"), str(tmp_path / "cache")):
+        pol.check_model(ref)
+    refused = ["org/other", str(other), str(allowed / "m1" / ".." / ".." / "elsewhere"), str(allowed / "escape")]
+    refused += ["/etc", "/no/such/folder", "~/.ssh"]
+    for ref in refused:
+        with pytest.raises(AccessDenied, match="not on its list"):
+            pol.check_model(ref)
+    with pytest.raises(AccessDenied):
+        pol.check_model("org/ok", trust_remote_code=True)
+    with pytest.raises(AccessDenied, match="neither an existing folder"):
+        AccessPolicy.from_allow_list(["./missing"], public=True)
+    with pytest.raises(AccessDenied, match="cannot be used with --public"):
+        AccessPolicy.from_allow_list([], public=True, allow_remote_code=True)
+
+
+def test_public_runs_only_from_the_runs_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("UNLEARN_RUNS_DIR", str(tmp_path / "runs"))
+    pol = AccessPolicy(public=True)
+    pol.check_run(str(tmp_path / "runs" / "20260101-000000-npo"))
+    for bad in (str(tmp_path), "/etc", str(tmp_path / "runs" / "x" / "..")):
+        with pytest.raises(AccessDenied, match="saved runs"):
+            pol.check_run(bad)
+    AccessPolicy().check_run("/anywhere")  # a private server's user owns the machine
+
+
+def test_server_settings_bind_locally_and_public_mode_needs_auth(monkeypatch) -> None:
+    monkeypatch.delenv("UNLEARN_AUTH", raising=False)
+    policy, launch = app.server_settings(app.parse_args(["--no-model"]))
+    assert launch["server_name"] == "127.0.0.1" and launch["auth"] is None and not policy.public
+    assert launch["max_file_size"] == "50mb"
+    with pytest.raises(AccessDenied, match="--auth"):
+        app.server_settings(app.parse_args(["--public"]))
+    policy, launch = app.server_settings(
+        app.parse_args(["--public", "--auth", "teacher:s3cret", "--allow-model", "a/b"])
+    )
+    assert policy.public and launch["auth"] == [("teacher", "s3cret")] and policy.model_ids == {"a/b"}
+    with pytest.raises(AccessDenied, match="not on its list"):
+        app.server_settings(app.parse_args(["--public", "--auth", "t:p", "--model", "/etc"]))
+    with pytest.raises(AccessDenied, match="USER:PASSWORD"):
+        parse_auth(["nopassword"])
+    monkeypatch.setenv("UNLEARN_AUTH", "u1:p1,u2:p2")
+    assert app.server_settings(app.parse_args(["--public"]))[1]["auth"] == [("u1", "p1"), ("u2", "p2")]
+
+
+def test_the_app_refuses_what_the_policy_refuses_and_keeps_the_model(tiny_dir, tmp_path, monkeypatch) -> None:
+    from unlearn.models import load_model
+
+    STORE.replace(load_model(str(tiny_dir), device="cpu"))
+    monkeypatch.setattr(app, "ACCESS", AccessPolicy(public=True))
+    card, msg = app.load_model_ui("Local folder (save_pretrained)", str(tiny_dir), "cpu", False, lambda *a, **k: None)
+    assert msg.startswith("❌") and "not on its list" in msg and "still in use" in msg
+    assert STORE.current().source.ref == str(Path(tiny_dir).resolve())
+    with pytest.raises(AccessDenied):
+        app._activate(os.fspath(tmp_path))
+    demo = app.build_demo()  # no "trust remote code" box unless the server allows it
+    trust = [c for c in demo.config["components"] if "Trust remote code" in str(c.get("props", {}).get("label"))]
+    assert trust and trust[0]["props"]["visible"] is False
