@@ -38,7 +38,7 @@ from unlearn.methods import METHODS, config_for, describe
 from unlearn.models import BUNDLED, ModelLoadError, load_model
 from unlearn.relearn import RelearnConfig
 from unlearn.remind import RemindConfig
-from unlearn.runs import apply_run, delete_run, list_runs, read_history
+from unlearn.runs import PENDING, apply_run, delete_run, list_runs, read_history
 from unlearn.runs_overview import overview
 from unlearn.schemas import ColumnMapping, columns, detect_schema, load_upload
 from unlearn.scoring import generate_answers
@@ -498,9 +498,18 @@ def refresh_runs() -> dict:
     return gr.update(choices=run_choices(), value=None)
 
 
+def _require_saved(run_dir: str) -> None:
+    if str(run_dir).endswith(PENDING):
+        raise ValueError(
+            f"{Path(run_dir).name.removesuffix(PENDING)} was interrupted (the app stopped during the run): nothing "
+            "was saved, so there is nothing to load or export. Delete it from the list."
+        )
+
+
 def _activate(run_dir: str) -> dict[str, Any]:
     """Put a saved run's weights on the shared model (its *after*), unless it is already active."""
     ACCESS.check_run(run_dir)
+    _require_saved(run_dir)
     lm = STORE.require()
     record = json.loads((Path(run_dir) / "run.json").read_text())
     if record["model"]["ref"] != lm.source.ref:
@@ -949,9 +958,10 @@ def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, 
     if not run_dir:
         return "❌ Pick a saved run first.", gr.skip(), gr.skip()
     try:
+        _require_saved(run_dir)
         record = json.loads((Path(run_dir) / "run.json").read_text())
         history = read_history(Path(run_dir))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # JSONDecodeError is a ValueError
         return _error(e), gr.skip(), gr.skip()
     audit = load_audit(Path(run_dir))
     folder = Path(tempfile.gettempdir()) / "unlearning-inspector" / request.session_hash

@@ -128,7 +128,8 @@ def test_tofu_pipeline_in_headless_chromium(tiny_dir, tmp_path) -> None:
         compare_in_browser(page, item="1. Where and when was Marisol Quenneby born?", exercise=False)
         audit_in_browser(page, items=4, neighbours=2, timeout=300_000)
         assert "REMIND" in page.inner_text("#audit-headline")
-        assert page.locator("#audit-verdicts").get_by_text("never seen").count() >= 1
+        verdicts = page.inner_text("#audit-verdicts")  # the table scrolls: its first rows are the forget items
+        assert "forget" in verdicts and ("residual memorisation" in verdicts or "looks forgotten" in verdicts)
         with page.expect_download() as dl:
             page.locator("#audit-html").click()
         audit_html = Path(dl.value.path()).read_text()

@@ -156,7 +156,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     from .engine import RunSpec, run_unlearning
     from .loop import LoopConfig
     from .methods import get_method
-    from .runs import save_run
+    from .runs import in_progress, save_run
     from .workspace import split_retain
 
     info = get_method(a.method).info
@@ -193,8 +193,11 @@ def cmd_run(a: argparse.Namespace) -> int:
         logs = " ".join(f"{k}={v:.4g}" for k, v in s.logs.items())
         print(f"step {s.step}/{s.total} {s.seconds:.1f}s {logs}", file=sys.stderr, flush=True)
 
-    out = run_unlearning(lm, spec, forget, train, held, on_step=show)
-    run_dir = save_run(out, lm, {"forget": a.forget, "retain": a.retain or ""}, root=Path(a.out) if a.out else None)
+    sets = {"forget": a.forget, "retain": a.retain or ""}
+    root = Path(a.out) if a.out else None
+    with in_progress(a.method, lm, sets, root):  # killed mid-run: listed as "interrupted"
+        out = run_unlearning(lm, spec, forget, train, held, on_step=show)
+        run_dir = save_run(out, lm, sets, root=root)
     result = {
         "run_dir": str(run_dir),
         "method": a.method,

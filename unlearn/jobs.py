@@ -20,7 +20,7 @@ from .audit_record import save_audit, to_record
 from .engine import RunOutcome, RunSpec, run_unlearning
 from .examples import Example
 from .loop import StepInfo
-from .runs import save_run
+from .runs import in_progress, save_run
 from .store import ActiveRun, ModelStore
 
 
@@ -76,8 +76,9 @@ def unlearn_job(
         with store.lock:
             store.clear_run()
             lm = store.require()
-            out = run_unlearning(lm, spec, forget, retain_train, retain_eval, on_step, should_stop)
-            run_dir = save_run(out, lm, sets)
+            with in_progress(spec.method, lm, sets):  # a crash leaves the run marked "interrupted"
+                out = run_unlearning(lm, spec, forget, retain_train, retain_eval, on_step, should_stop)
+                run_dir = save_run(out, lm, sets)
             record = {"id": run_dir.name, "method": spec.method, "status": "cancelled" if out.cancelled else "finished"}
             store.set_run(ActiveRun(str(run_dir), record, out.trainable))
             return out, str(run_dir)

@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from .paths import atomic_dir, cache_dir
 
 RUNS_ENV = "UNLEARN_RUNS_DIR"
 RUN_FILE, HISTORY_FILE, WEIGHTS_FILE = "run.json", "history.jsonl", "weights.safetensors"
+PENDING = ".running.json"  # the marker of a run in progress (see `in_progress`)
 
 
 def runs_dir() -> Path:
@@ -66,13 +69,61 @@ def save_run(out: RunOutcome, lm: LoadedModel, sets: dict[str, str], root: Path 
     return final
 
 
+@contextmanager
+def in_progress(method: str, lm: LoadedModel, sets: dict[str, str], root: Path | None = None) -> Iterator[Path]:
+    """A marker file for the length of a run: removed when the run ends in any way Python sees
+    (finished, cancelled, failed). If the process is killed, the marker stays and `list_runs`
+    reports the run as interrupted, so a crash never passes silently."""
+    root = root or runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    marker = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{method}{PENDING}"
+    record = {"id": marker.name.removesuffix(PENDING), "method": method, "pid": os.getpid()}
+    record |= {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "model": {"name": lm.name, "ref": lm.source.ref}}
+    tmp = marker.with_name("." + marker.name)
+    tmp.write_text(json.dumps({**record, "sets": sets}))
+    os.replace(tmp, marker)  # atomic: a reader sees the whole marker or none
+    try:
+        yield marker
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _interrupted(marker: Path) -> dict[str, Any] | None:
+    """A marker whose process is gone, as a run record with status "interrupted" (no weights)."""
+    try:
+        rec = json.loads(marker.read_text())
+    except (json.JSONDecodeError, OSError):
+        return None
+    if _alive(int(rec.get("pid", -1))):
+        return None  # still running (here or in another process)
+    return {**rec, "status": "interrupted", "steps": None, "seconds": None, "metrics": {}, "dir": str(marker)}
+
+
 def list_runs(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every complete run, newest first (half-written temporary folders are skipped)."""
+    """Every complete run and every interrupted one, newest first (half-written temporary folders
+    and runs still in progress are skipped)."""
     root = root or runs_dir()
     out = []
     for d in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
+        if d.name.startswith("."):
+            continue
+        if d.name.endswith(PENDING):
+            rec = _interrupted(d)
+            if rec is not None:
+                out.append(rec)
+            continue
         f = d / RUN_FILE
-        if d.name.startswith(".") or not f.is_file():
+        if not f.is_file():
             continue
         try:
             out.append({**json.loads(f.read_text()), "dir": str(d)})
@@ -116,9 +167,12 @@ def delete_run(run_dir: Path, root: Path | None = None) -> None:
     """Delete one run folder (only inside the runs folder)."""
     root = (root or runs_dir()).resolve()
     run_dir = Path(run_dir).resolve()
+    if run_dir.parent == root and run_dir.name.endswith(PENDING) and _interrupted(run_dir) is not None:
+        run_dir.unlink()  # an interrupted run: only its marker exists
+        return
     if run_dir.parent != root or not (run_dir / RUN_FILE).is_file():
         raise ValueError(f"{run_dir} is not a run in {root}")
     shutil.rmtree(run_dir)
 
 
-__all__ = ["ADAPTER", "apply_run", "delete_run", "list_runs", "read_history", "runs_dir", "save_run"]
+__all__ = ["ADAPTER", "apply_run", "delete_run", "in_progress", "list_runs", "read_history", "runs_dir", "save_run"]

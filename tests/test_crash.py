@@ -1,0 +1,64 @@
+"""A run killed with SIGKILL: every finished run stays intact, the killed one is listed as interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import app
+from unlearn.__main__ import main
+from unlearn.models import load_model
+from unlearn.runs import PENDING, in_progress, list_runs
+
+RUN = ["run", "--device", "cpu", "--forget", "harry_potter:known", "--method", "ga", "--batch-size", "2"]
+
+
+def test_the_marker_goes_when_a_run_ends_in_any_way_python_sees(tiny_dir: Path, tmp_path: Path) -> None:
+    lm = load_model(str(tiny_dir), device="cpu")
+    with in_progress("ga", lm, {"forget": "x"}, tmp_path) as marker:
+        assert marker.is_file() and json.loads(marker.read_text())["pid"] == os.getpid()
+        assert list_runs(tmp_path) == []  # still running: not listed
+    assert not marker.exists()
+    with pytest.raises(RuntimeError), in_progress("ga", lm, {}, tmp_path):
+        raise RuntimeError("the loss became NaN")
+    assert not list(tmp_path.glob(f"*{PENDING}"))
+
+
+def test_sigkill_during_a_run_keeps_finished_runs_and_marks_the_killed_one(
+    tiny_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    root = tmp_path / "runs"
+    assert main([*RUN, "--model", str(tiny_dir), "--steps", "1", "--out", str(root), "--json"]) == 0
+    finished = Path(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"])
+    before = {p.name: p.read_bytes() for p in finished.iterdir()}
+    args = [sys.executable, "-m", "unlearn", *RUN, "--model", str(tiny_dir), "--steps", "100000", "--out", str(root)]
+    proc = subprocess.Popen(args, cwd=Path(__file__).resolve().parents[1], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not list(root.glob(f"*{PENDING}")) and time.time() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.2)
+        while "step" not in (proc.stderr.readline() or "") and time.time() < deadline:
+            pass  # until the run is training
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    runs = list_runs(root)
+    assert [r["status"] for r in runs] == ["interrupted", "finished"], runs
+    assert {p.name: p.read_bytes() for p in finished.iterdir()} == before  # the finished run, byte for byte
+    # the app after a restart: the interrupted run is listed, refused with a message, deletable
+    monkeypatch.setenv("UNLEARN_RUNS_DIR", str(root))
+    labels = [label for label, _ in app.run_choices()]
+    assert any("interrupted" in label for label in labels)
+    marker = runs[0]["dir"]
+    assert app.load_run_ui(marker).startswith("❌") and "interrupted" in app.load_run_ui(marker)
+    assert "interrupted" in app.runs_export_ui(marker, type("R", (), {"session_hash": "k"})())[0]
+    msg, _ = app.delete_run_ui(marker)
+    assert msg.startswith("🗑") and [r["status"] for r in list_runs(root)] == ["finished"]
