@@ -783,14 +783,14 @@ def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces) -> Audit
     )
 
 
-def _audit_files(session: str, rec: dict[str, Any]) -> tuple[str, str]:
+def _audit_files(session: str, rec: dict[str, Any], figs: dict[str, Any]) -> tuple[str, str]:
     """The report (one offline HTML file) and the JSON of every figure, in the session's folder."""
     folder = Path(tempfile.gettempdir()) / "unlearning-inspector" / session
     folder.mkdir(parents=True, exist_ok=True)
     name = rec.get("run", {}).get("id") or "model"
     html_path, json_path = folder / f"audit-{name}.html", folder / f"audit-{name}.figures.json"
-    html_path.write_text(audit_report.report_html(rec), "utf-8")
-    json_path.write_text(figures_json(audit_report.audit_figures(rec)), "utf-8")
+    html_path.write_text(audit_report.report_html(rec, figs), "utf-8")
+    json_path.write_text(figures_json(figs), "utf-8")
     return str(html_path), str(json_path)
 
 
@@ -814,7 +814,7 @@ def _audit_views(rec: dict[str, Any], session: str) -> tuple:
     figs = audit_report.audit_figures(rec)
     first = _audit_item_choices(rec)[0][1]
     land, surface = _item_views(rec, first)
-    html_path, json_path = _audit_files(session, rec)
+    html_path, json_path = _audit_files(session, rec, figs)
     return (
         audit_report.headline(rec) + "  \n" + audit_report.forget_quality_line(rec),
         audit_report.auc_rows(rec),

@@ -117,9 +117,10 @@ def cmd_audit(a: argparse.Namespace) -> int:
     if a.html:
         html_path = Path(a.html)
         html_path.parent.mkdir(parents=True, exist_ok=True)
-        html_path.write_text(report_html(rec))
+        figs = audit_figures(rec)  # drawn once for the page and the JSON
+        html_path.write_text(report_html(rec, figs))
         fig_path = html_path.with_suffix(".figures.json")
-        fig_path.write_text(figures_json(audit_figures(rec)))
+        fig_path.write_text(figures_json(figs))
         out |= {"html": str(html_path), "figures_json": str(fig_path)}
     _emit(clean({**out, **result.summary()}), a.json)  # strict JSON: NaN becomes null
     return 0

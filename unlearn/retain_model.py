@@ -14,14 +14,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from .examples import Example
 from .mia import auc, scores, token_stats
 from .scoring import answer_nll
-from .tofu_metrics import forget_quality, truth_ratio, variants
-
-
-def truth_ratios(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[Example]) -> np.ndarray:
-    """Per item R = P̃_wrong / P̃_correct (NaN for an item without perturbed answers)."""
-    flat, correct, wrong = variants(items)
-    losses = answer_nll(model, tokenizer, flat)
-    return np.array([truth_ratio(losses[c], losses[w]) if w else np.nan for c, w in zip(correct, wrong, strict=True)])
+from .tofu_metrics import forget_quality, truth_ratios, variants
 
 
 def compare_with_retain_model(
@@ -34,7 +27,8 @@ def compare_with_retain_model(
     k: float = 0.4,
 ) -> dict[str, float | None]:
     """Forget quality and PrivLeak against the retain-only `model`; flat figures for the summary."""
-    ratios = truth_ratios(model, tokenizer, forget)
+    flat, correct, wrong = variants(forget)
+    ratios = truth_ratios(answer_nll(model, tokenizer, flat), correct, wrong)
     mine, theirs = unlearned_ratios[np.isfinite(unlearned_ratios)], ratios[np.isfinite(ratios)]
     out: dict[str, float | None] = {
         "forget_quality": forget_quality(mine, theirs) if len(mine) and len(theirs) else None,

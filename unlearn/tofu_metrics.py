@@ -55,6 +55,16 @@ def truth_ratio(correct_loss: float, wrong_losses: Sequence[float]) -> float:
     return float(np.exp(correct_loss - np.mean(wrong_losses)))
 
 
+def truth_ratios(variant_losses: np.ndarray, correct: Sequence[int], wrong: Sequence[Sequence[int]]) -> np.ndarray:
+    """Per item R from the losses of `variants(items)` (NaN for an item without perturbed answers)."""
+    return np.array(
+        [
+            truth_ratio(variant_losses[c], variant_losses[w]) if len(w) else np.nan
+            for c, w in zip(correct, wrong, strict=True)
+        ]
+    )
+
+
 def truth_ratio_score(ratios: np.ndarray, forget: bool) -> float:
     """A set's truth-ratio figure: forget mean(min(R, 1/R)) (1 = cannot tell true from false),
     other sets mean(max(0, 1 − R)) (1 = the true answer far likelier)."""
@@ -100,9 +110,7 @@ def item_metrics(
     return {
         "probability": np.array([probability(g.loss, w) for g, w in zip(gold, wl, strict=True)]),
         "rouge_l": np.array([rouge_l_recall(t, e.answer) for t, e in zip(generations, examples, strict=True)]),
-        "truth_ratio": np.array(
-            [truth_ratio(variant_losses[c], w) if len(w) else np.nan for c, w in zip(correct, wl, strict=True)]
-        ),
+        "truth_ratio": truth_ratios(variant_losses, correct, wrong),
         "extraction_strength": np.array([extraction_strength(g.hit) for g in gold]),
         "exact_memorisation": np.array([exact_memorisation(g.hit) for g in gold]),
     }

@@ -300,8 +300,8 @@ def report_notes(rec: dict[str, Any]) -> list[str]:
     ]
 
 
-def report_sections(rec: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The audit's tables and figures, in reading order, for `viz.export.page_html`."""
+def report_sections(rec: dict[str, Any], figs: dict[str, go.Figure] | None = None) -> list[tuple[str, Any]]:
+    """The audit's tables and figures (`figs`: already drawn by `audit_figures`), in reading order."""
     sections: list[tuple[str, Any]] = [
         (
             "Membership inference, forget vs holdout",
@@ -309,13 +309,13 @@ def report_sections(rec: dict[str, Any]) -> list[tuple[str, Any]]:
         ),
         ("TOFU metrics", table_html(metric_headers(rec), metric_rows(rec))),
     ]
-    sections += list(audit_figures(rec).items())
+    sections += list((figs or audit_figures(rec)).items())
     sections.append(("REMIND verdict per item", table_html(VERDICT_HEADERS, verdict_rows(rec))))
     return sections
 
 
-def report_html(rec: dict[str, Any]) -> str:
+def report_html(rec: dict[str, Any], figs: dict[str, go.Figure] | None = None) -> str:
     """The whole audit as one self-contained page."""
     run = rec.get("run", {})
     title = f"Unlearning audit: {run.get('id', 'model')} ({run.get('method', 'no run')})"
-    return page_html(title, report_sections(rec), report_notes(rec))
+    return page_html(title, report_sections(rec, figs), report_notes(rec))
