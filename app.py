@@ -555,7 +555,7 @@ def reset_ui() -> str:
 # ---------------------------------------------------------------- compare
 ACTIVE, AGAINST_ITSELF = "__active__", "__self__"
 PROMPT_KINDS = ["Forget item", "Retain item", "Free text"]
-RESULTS = SessionResults()  # each session's last comparison (its arrays), bounded
+RESULTS = SessionResults()  # each session's last comparison (its arrays), bounded (--kept-results)
 N_PANEL_OUTPUTS = 13  # what compare_ui returns after the note
 
 
@@ -755,6 +755,12 @@ def attribution_ui(method_label: str, request: gr.Request):
 AUDITS = SessionResults()  # each session's last audit record (plain JSON data, ~100 kB), bounded
 N_AUDIT_VIEWS = 18  # what audit_ui returns after the status line
 AUDIT_KEY = "{}:audit"  # the audit's Job in JOBS, beside the session's unlearning run
+
+
+def forget_session(request: gr.Request) -> None:
+    """A browser tab was closed: free what the server kept for it (its comparison arrays, its audit)."""
+    RESULTS.drop(request.session_hash)
+    AUDITS.drop(request.session_hash)
 
 
 def audit_sources() -> list[tuple[str, str]]:
@@ -1507,6 +1513,7 @@ def build_demo() -> gr.Blocks:
         runs_delete.click(runs_delete_ui, runs_pick, [runs_msg, *runs_views], api_name="runs_delete", **model_q)
         runs_export.click(runs_export_ui, runs_pick, [runs_msg, runs_html, runs_json], api_name="export_run")
         demo.load(unlearn_sets_line, [forget, retain], unlearn_sets)
+        demo.unload(forget_session)
         demo.load(show_model, None, card).then(set_status, sets_in, status).then(
             preview, [which, *sets_in], [table, caption, know_plot]
         )
@@ -1534,6 +1541,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--allow-model", action="append", default=[], help="public mode: a hub id or folder (repeatable)")
     ap.add_argument("--allow-remote-code", action="store_true", help="offer 'trust remote code' (not with --public)")
     ap.add_argument("--max-file-size", default="50mb", help="upload limit (default 50mb)")
+    ap.add_argument(
+        "--kept-results",
+        type=int,
+        default=RESULTS.max_sessions,
+        help=f"sessions whose comparison arrays the server keeps for redrawing panels, a few MB each "
+        f"(default {RESULTS.max_sessions}; older ones are asked to press Compare again)",
+    )
     return ap.parse_args(argv)
 
 
@@ -1569,6 +1583,7 @@ def main() -> None:
         print(f"Loading {args.model} (the first time converts the bundled GGUF, ~30 s)…", flush=True)
         lm = STORE.load(args.model, device=args.device)
         print(f"Loaded {lm.name} on {lm.device} in {lm.load_seconds:.1f} s", flush=True)
+    RESULTS.max_sessions = AUDITS.max_sessions = max(1, args.kept_results)
     demo = build_demo()
     demo.queue(max_size=64, default_concurrency_limit=4)
     demo.launch(**launch)

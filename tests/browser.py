@@ -43,13 +43,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(model: str, env: dict[str, str] | None = None, timeout: float = 180) -> Iterator[str]:
-    """Start `app.py --model MODEL` on a free port; yield its URL; stop it afterwards."""
+def app_server(
+    model: str, env: dict[str, str] | None = None, args: list[str] | None = None, timeout: float = 180
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start `app.py --model MODEL [ARGS]` on a free port; yield its URL and process; stop it afterwards.
+    The process is yielded so a test can watch its memory or kill it."""
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"app-{port}.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--model", model, "--port", str(port)],
+            [sys.executable, str(ROOT / "app.py"), "--model", model, "--port", str(port), *(args or [])],
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stdout=out,
@@ -67,13 +70,21 @@ def running_app(model: str, env: dict[str, str] | None = None, timeout: float = 
                     time.sleep(0.5)
             else:
                 raise TimeoutError(f"the app did not start in {timeout} s:\n{log.read_text()[-3000:]}")
-            yield f"http://127.0.0.1:{port}/"
+            yield f"http://127.0.0.1:{port}/", proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+@contextmanager
+def running_app(model: str, env: dict[str, str] | None = None, timeout: float = 180) -> Iterator[str]:
+    """Start `app.py --model MODEL` on a free port; yield its URL; stop it afterwards."""
+    with app_server(model, env, timeout=timeout) as (url, _):
+        yield url
 
 
 @contextmanager

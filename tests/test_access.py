@@ -86,3 +86,21 @@ def test_the_app_refuses_what_the_policy_refuses_and_keeps_the_model(tiny_dir, t
     demo = app.build_demo()  # no "trust remote code" box unless the server allows it
     trust = [c for c in demo.config["components"] if "Trust remote code" in str(c.get("props", {}).get("label"))]
     assert trust and trust[0]["props"]["visible"] is False
+
+
+def test_an_upload_over_the_limit_is_refused_and_the_server_stays_up(tiny_dir, tmp_path) -> None:
+    from gradio_client import Client, handle_file
+
+    from .browser import app_server
+
+    small, big = tmp_path / "small.jsonl", tmp_path / "big.jsonl"
+    small.write_text('{"question": "Who is Ada?", "answer": "Ada is a test."}\n')
+    big.write_text('{"question": "Who is Ada?", "answer": "Ada is a test."}\n' * 200)  # ~11 kB
+    env = {"UNLEARN_CACHE_DIR": str(tmp_path / "cache")}
+    with app_server(str(tiny_dir), env, args=["--max-file-size", "4kb"]) as (url, _):
+        c = Client(url, verbose=False)
+        args = ["auto", "", "question", "answer", app.NONE, "forget"]
+        with pytest.raises(Exception, match="(?i)size|large|exceed"):
+            c.predict(handle_file(str(big)), *args, api_name="/add_upload")
+        got = c.predict(handle_file(str(small)), *args, api_name="/add_upload")
+        assert got[-1].startswith("✅"), got

@@ -108,6 +108,9 @@ def test_session_results_keep_the_newest_sessions_only() -> None:
     for s in "abc":
         kept.put(s, s.upper())
     assert kept.get("a") is None and kept.get("c") == "C" and list(kept) == ["b", "c"]
+    kept.drop("b")
+    kept.drop("never-seen")
+    assert list(kept) == ["c"]
 
 
 def test_side_by_side_rows_compute_before_and_after_in_one_pass(tiny: LoadedModel) -> None:

@@ -62,3 +62,41 @@ def test_sigkill_during_a_run_keeps_finished_runs_and_marks_the_killed_one(
     assert "interrupted" in app.runs_export_ui(marker, type("R", (), {"session_hash": "k"})())[0]
     msg, _ = app.delete_run_ui(marker)
     assert msg.startswith("🗑") and [r["status"] for r in list_runs(root)] == ["finished"]
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file of every saved run (markers of runs in progress left out)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(PENDING))
+    return {str(p.relative_to(root)): p.read_bytes() for p in files}
+
+
+def test_sigkill_of_the_server_during_a_run_then_restart(tiny_dir: Path, tmp_path: Path) -> None:
+    """Twice: finish a run, start another, SIGKILL the whole server while it trains, restart.
+    Every finished run must come back byte for byte and each killed run be listed as interrupted."""
+    from gradio_client import Client
+
+    from .browser import app_server
+    from .sessions import run_args, wait_training
+
+    env, root = {"UNLEARN_CACHE_DIR": str(tmp_path)}, tmp_path / "runs"
+    for restart in range(2):
+        with app_server(str(tiny_dir), env) as (url, proc):
+            c = Client(url, verbose=False)
+            if restart:  # what the first server left, as the restarted one shows it
+                assert "interrupted" in str(c.predict(api_name="/runs")[0])
+            assert c.predict(*run_args(c, 2), api_name="/run")[0].startswith("✅")
+            finished = _files(root)
+            run = c.submit(*run_args(c, 100_000), api_name="/run")
+            wait_training(run, time.time() + 120)
+            assert len(list(root.glob(f"*{PENDING}"))) == restart + 1  # this run's marker, and the last one's
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        assert _files(root) == finished  # every finished run byte for byte, nothing of the killed one
+    with app_server(str(tiny_dir), env) as (url, _):
+        c = Client(url, verbose=False)
+        table, _, pick = c.predict(api_name="/runs")
+        assert sorted(row[2] for row in table["data"]) == ["finished"] * 2 + ["interrupted"] * 2, table
+        dirs = {("interrupted" if "interrupted" in label else "finished"): d for label, d in pick["choices"]}
+        assert "interrupted" in c.predict(dirs["interrupted"], api_name="/open_run")
+        assert c.predict(dirs["finished"], api_name="/open_run").startswith("✅")
+        assert "interrupted" in c.predict(dirs["interrupted"], api_name="/export_run")[0]

@@ -10,6 +10,7 @@ back), never a second model in memory.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -181,20 +182,30 @@ def compare(
 
 class SessionResults:
     """The last Comparison of each browser session, bounded: a few MB each (attention maps), and
-    the oldest session's result goes first. Light per-session state stays in the browser."""
+    the oldest session's result goes first. Light per-session state stays in the browser.
+    Handlers of different sessions run on different threads, hence the lock."""
 
-    def __init__(self, max_sessions: int = 8) -> None:
+    def __init__(self, max_sessions: int = 32) -> None:
         self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
         self.max_sessions = max_sessions
 
     def put(self, session: str, value: Any) -> None:
-        self._items[session] = value
-        self._items.move_to_end(session)
-        while len(self._items) > self.max_sessions:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[session] = value
+            self._items.move_to_end(session)
+            while len(self._items) > self.max_sessions:
+                self._items.popitem(last=False)
 
     def get(self, session: str) -> Any:
-        return self._items.get(session)
+        with self._lock:
+            return self._items.get(session)
+
+    def drop(self, session: str) -> None:
+        """Forget a session's result (its browser tab was closed)."""
+        with self._lock:
+            self._items.pop(session, None)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
+        with self._lock:
+            return iter(list(self._items))
