@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 import app
+from ui import common
+from ui.unlearn_tab import activate_run
 from unlearn.access import AccessDenied, AccessPolicy, parse_auth
 from unlearn.models import BUNDLED
 from unlearn.store import STORE
@@ -77,12 +79,12 @@ def test_the_app_refuses_what_the_policy_refuses_and_keeps_the_model(tiny_dir, t
     from unlearn.models import load_model
 
     STORE.replace(load_model(str(tiny_dir), device="cpu"))
-    monkeypatch.setattr(app, "ACCESS", AccessPolicy(public=True))
+    monkeypatch.setattr(common, "ACCESS", AccessPolicy(public=True))
     card, msg = app.load_model_ui("Local folder (save_pretrained)", str(tiny_dir), "cpu", False, lambda *a, **k: None)
     assert msg.startswith("❌") and "not on its list" in msg and "still in use" in msg
     assert STORE.current().source.ref == str(Path(tiny_dir).resolve())
     with pytest.raises(AccessDenied):
-        app._activate(os.fspath(tmp_path))
+        activate_run(os.fspath(tmp_path))
     demo = app.build_demo()  # no "trust remote code" box unless the server allows it
     trust = [c for c in demo.config["components"] if "Trust remote code" in str(c.get("props", {}).get("label"))]
     assert trust and trust[0]["props"]["visible"] is False

@@ -13,6 +13,7 @@ import app
 from tests.browser import app_in_browser, compare_in_browser, run_default_method
 from tests.test_app import require_chromium
 from tests.test_app_unlearn import _run
+from ui.common import AGAINST_ITSELF
 
 SETS = ["harry_potter:known", "general_knowledge", {}]
 
@@ -45,7 +46,7 @@ def test_compare_after_a_run_fills_every_panel_and_redraws_from_kept_arrays(app_
 
 
 def test_the_model_against_itself_shows_no_difference(app_tiny) -> None:
-    out = _compare(source=app.AGAINST_ITSELF, session="self")
+    out = _compare(source=AGAINST_ITSELF, session="self")
     assert "every difference is zero" in out[0]
     _, fig, _ = app.attribution_ui(app.ATTRIBUTION_METHODS["ablation"], SimpleNamespace(session_hash="self"))
     assert list(fig.data[0].y) == list(fig.data[1].y)  # one model on both sides
@@ -74,7 +75,7 @@ def test_free_text_and_item_pickers(app_tiny) -> None:
     items, text = app.compare_items("Free text", *SETS)
     assert not items["visible"] and text["visible"]
     sources = dict((v, k) for k, v in app.compare_sources())
-    assert app.ACTIVE in sources and app.AGAINST_ITSELF in sources
+    assert app.ACTIVE in sources and AGAINST_ITSELF in sources
 
 
 @pytest.mark.browser

@@ -1,0 +1,223 @@
+"""Audit tab: run, cancel, show and browse an audit; each session keeps its last audit record."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ui import common
+from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, NONE, error_line
+from ui.compare_tab import RESULTS, compare_sources
+from ui.unlearn_tab import activate_run
+from unlearn import workspace as ws
+from unlearn.audit import AuditConfig
+from unlearn.audit_record import load_audit
+from unlearn.compare import SessionResults
+from unlearn.formats import DataError
+from unlearn.jobs import Cancelled, Job, audit_job
+from unlearn.models import ModelLoadError, load_model
+from unlearn.relearn import RelearnConfig
+from unlearn.remind import RemindConfig
+from unlearn.store import STORE
+from viz import audit_report
+from viz.export import figures_json
+
+# ---------------------------------------------------------------- audit
+AUDITS = SessionResults()  # each session's last audit record (plain JSON data, ~100 kB), bounded
+N_AUDIT_VIEWS = 18  # what audit_ui returns after the status line
+AUDIT_KEY = "{}:audit"  # the audit's Job in JOBS, beside the session's unlearning run
+
+
+def forget_session(request: gr.Request) -> None:
+    """A browser tab was closed: free what the server kept for it (its comparison arrays, its audit)."""
+    RESULTS.drop(request.session_hash)
+    AUDITS.drop(request.session_hash)
+
+
+def audit_sources() -> list[tuple[str, str]]:
+    return [c for c in compare_sources() if c[1] != AGAINST_ITSELF]  # an audit of the model alone is "no run"
+
+
+def refresh_audit_sources() -> dict:
+    return gr.update(choices=audit_sources(), value=ACTIVE)
+
+
+def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces) -> AuditConfig:
+    """The tab's settings; the strength sweep runs from 0.1 up to p in steps of 0.1 (REMIND's features
+    read the neighbourhood at p and the curvature at the first steps)."""
+    if int(items) < 2:
+        raise ValueError("Items per split: at least 2 items are needed (REMIND's classifier is cross-validated).")
+    p = round(float(p), 1)
+    strengths = tuple(round(0.1 * i, 1) for i in range(1, int(round(p * 10)) + 1))
+    remind = RemindConfig(p=p, m=int(m), k=int(neighbours), strengths=strengths if len(strengths) > 1 else (0.1, 0.2))
+    remind.check()
+    return AuditConfig(
+        remind=remind,
+        max_items=int(items),
+        probe_items=int(probes),
+        relearn=RelearnConfig() if relearn_on else None,
+        surface_items=int(surfaces),
+    )
+
+
+def _audit_files(session: str, rec: dict[str, Any], figs: dict[str, Any]) -> tuple[str, str]:
+    """The report (one offline HTML file) and the JSON of every figure, in the session's folder."""
+    folder = Path(tempfile.gettempdir()) / "unlearning-inspector" / session
+    folder.mkdir(parents=True, exist_ok=True)
+    name = rec.get("run", {}).get("id") or "model"
+    html_path, json_path = folder / f"audit-{name}.html", folder / f"audit-{name}.figures.json"
+    html_path.write_text(audit_report.report_html(rec, figs), "utf-8")
+    json_path.write_text(figures_json(figs), "utf-8")
+    return str(html_path), str(json_path)
+
+
+def _audit_item_choices(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (f"{sp} #{i + 1} · {label}", f"{sp}:{i}")
+        for sp in audit_report.SPLIT_ORDER
+        if sp in rec["splits"]
+        for i, label in enumerate(rec["splits"][sp]["items"])
+    ]
+
+
+def _item_views(rec: dict[str, Any], key: str) -> tuple[Any, Any]:
+    split, _, i = key.partition(":")
+    land = audit_report.item_landscape(rec, split, int(i))
+    surface = audit_report.item_surface(rec, int(i)) if split == "forget" else None
+    return land, surface
+
+
+def _audit_views(rec: dict[str, Any], session: str) -> tuple:
+    figs = audit_report.audit_figures(rec)
+    first = _audit_item_choices(rec)[0][1]
+    land, surface = _item_views(rec, first)
+    html_path, json_path = _audit_files(session, rec, figs)
+    return (
+        audit_report.headline(rec) + "  \n" + audit_report.forget_quality_line(rec),
+        audit_report.auc_rows(rec),
+        figs["Membership-inference AUCs"],
+        figs["ROC curves after unlearning"],
+        figs["ROC curves before unlearning"],
+        figs["REMIND feature distributions"],
+        figs["REMIND: the two leading features"],
+        audit_report.verdict_rows(rec),
+        gr.update(choices=_audit_item_choices(rec), value=first),
+        land,
+        surface,
+        gr.update(value=audit_report.metric_rows(rec), headers=audit_report.metric_headers(rec)),
+        figs["TOFU metrics"],
+        figs.get("Adversarial probes"),
+        figs["Honesty"],
+        figs.get("Relearning attack"),
+        html_path,
+        json_path,
+    )
+
+
+def audit_ui(
+    source,
+    items,
+    neighbours,
+    p,
+    m,
+    probes,
+    relearn_on,
+    surfaces,
+    retain_model,
+    forget,
+    retain,
+    holdout,
+    user_sets,
+    request: gr.Request,
+):
+    """Generator: the audit runs in a worker thread; its stage and item are reported as it goes."""
+    skip = [gr.skip()] * N_AUDIT_VIEWS
+    try:
+        STORE.require()
+        if not holdout or holdout == NONE:
+            raise ValueError(
+                "Pick a holdout set in Model & data (items the model never trained on, e.g. "
+                "fictitious_authors:holdout): membership inference compares the forget set against it."
+            )
+        sets = {"forget": ws.resolve(forget, user_sets).examples, "holdout": ws.resolve(holdout, user_sets).examples}
+        if retain and retain != NONE:
+            sets["retain"] = ws.resolve(retain, user_sets).examples
+        cfg = audit_config(items, neighbours, p, m, probes, relearn_on, surfaces)
+        if (retain_model or "").strip():
+            common.ACCESS.check_model(retain_model.strip())
+            rm = load_model(retain_model.strip(), device=str(STORE.require().device))
+            cfg.retain_model = (rm.model, rm.tokenizer)
+        if source and source != ACTIVE:
+            activate_run(source)
+    except (DataError, RuntimeError, ValueError, OSError, KeyError, ModelLoadError) as e:
+        yield (error_line(e), *skip)
+        return
+    active = STORE.active_run()
+    lines = []
+    if active is None:
+        lines.append("No run on the model: before = after, an audit of the model as loaded (not saved to a run).")
+    elif active.record.get("sets", {}).get("forget") not in (None, forget):
+        lines.append(f"⚠️ This run forgot **{active.record['sets']['forget']}**; you are auditing **{forget}**.")
+    meta = {
+        "sets": {"forget": forget, "retain": retain if retain != NONE else "", "holdout": holdout},
+        "retain_model": (retain_model or "").strip() or None,
+    }
+    key = AUDIT_KEY.format(request.session_hash)
+    job = JOBS[key] = Job(audit_job(STORE, sets, cfg, meta))
+    t0, shown = time.time(), 0.0
+    try:
+        for ev in job.events():
+            took = f"{time.time() - t0:.0f} s"
+            if ev.kind == "step":
+                if time.time() - shown < 1.0:  # at most one update a second: the page redraws each one
+                    continue
+                shown = time.time()
+                yield ("  \n".join([*lines, f"⏳ {ev.payload} · {took}"]), *skip)
+            elif ev.kind == "error":
+                msg = (
+                    f"⏹ Audit cancelled after {took}; the model is as it was and earlier audits are kept."
+                    if isinstance(ev.payload, Cancelled)
+                    else error_line(ev.payload)
+                )
+                yield ("  \n".join([*lines, msg]), *skip)
+            else:
+                rec = ev.payload
+                AUDITS.put(request.session_hash, rec)
+                saved = f" Saved beside run `{active.record['id']}`." if active else ""
+                yield (
+                    "  \n".join([*lines, f"✅ Audit finished in {took}.{saved}"]),
+                    *_audit_views(rec, request.session_hash),
+                )
+    finally:
+        job.cancel()
+        JOBS.pop(key, None)
+
+
+def audit_cancel_ui(request: gr.Request) -> str:
+    job = JOBS.get(AUDIT_KEY.format(request.session_hash))
+    if job is None:
+        return "No audit is running."
+    job.cancel()
+    return "⏹ Cancelling the audit at the next item…"
+
+
+def audit_show_ui(source: str | None, request: gr.Request):
+    """Draw a run's saved audit (no model call)."""
+    run = STORE.active_run()
+    run_dir = (run.run_dir if run else None) if source in (None, "", ACTIVE) else source
+    rec = load_audit(Path(run_dir)) if run_dir else None
+    if rec is None:
+        return ("❌ This run has no saved audit yet: press *Run audit*.", *[gr.skip()] * N_AUDIT_VIEWS)
+    AUDITS.put(request.session_hash, rec)
+    return (f"Saved audit of `{Path(run_dir).name}` from {rec['created']}.", *_audit_views(rec, request.session_hash))
+
+
+def audit_item_ui(key: str | None, request: gr.Request):
+    rec = AUDITS.get(request.session_hash)
+    if rec is None or not key:
+        return gr.skip(), gr.skip()
+    return _item_views(rec, key)

@@ -1,0 +1,221 @@
+"""Compare tab: generate and probe before and after once per press; panels redrawn from kept arrays."""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ui.common import ACTIVE, AGAINST_ITSELF, NONE, error_line
+from ui.unlearn_tab import activate_run, run_choices
+from unlearn import workspace as ws
+from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
+from unlearn.attribution import attribute
+from unlearn.compare import MAX_TOKENS, Comparison, Decoding, SessionResults, compare
+from unlearn.examples import Example
+from unlearn.formats import DataError
+from unlearn.store import STORE
+from viz import panels
+from viz.attribution import attribution_bars
+from viz.export import figures_html
+from viz.tokens import word_diff
+
+# ---------------------------------------------------------------- compare
+PROMPT_KINDS = ["Forget item", "Retain item", "Free text"]
+RESULTS = SessionResults()  # each session's last comparison (its arrays), bounded (--kept-results)
+N_PANEL_OUTPUTS = 13  # what compare_ui returns after the note
+
+
+def compare_sources() -> list[tuple[str, str]]:
+    active = STORE.active_run()
+    now = f"The run on the model now: {active.record['id']}" if active else "The model now (no run yet: after = before)"
+    return [(now, ACTIVE), ("The model as loaded, against itself", AGAINST_ITSELF)] + run_choices()
+
+
+def refresh_sources() -> dict:
+    return gr.update(choices=compare_sources(), value=ACTIVE)
+
+
+def compare_items(kind: str, forget: str, retain: str, user_sets: ws.UserSets) -> tuple[dict, dict]:
+    """The item picker for a forget / retain prompt, or the free-text box."""
+    if kind == "Free text":
+        return gr.update(visible=False), gr.update(visible=True)
+    name = forget if kind == "Forget item" else retain
+    try:
+        ds = ws.resolve(name, user_sets) if name and name != NONE else None
+    except DataError:
+        ds = None
+    items = [(f"{i + 1}. {(e.question or e.answer)[:100]}", str(i)) for i, e in enumerate(ds.examples if ds else [])]
+    return gr.update(choices=items, value=items[0][1] if items else None, visible=True), gr.update(visible=False)
+
+
+def _prompt(kind: str, item: str | None, text: str, forget: str, retain: str, user_sets: ws.UserSets) -> Example:
+    if kind == "Free text":
+        if not (text or "").strip():
+            raise ValueError("Type a question in the free-text box first.")
+        return Example(text.strip(), "")
+    name = forget if kind == "Forget item" else retain
+    if not name or name == NONE:
+        raise ValueError(f"No {kind.split()[0].lower()} set is picked: choose one in Model & data.")
+    ds = ws.resolve(name, user_sets)
+    if item is None or not str(item).isdigit() or int(item) >= len(ds.examples):
+        raise ValueError("Pick an item first.")
+    return ds.examples[int(item)]
+
+
+def _session_result(request: gr.Request) -> dict[str, Any]:
+    got = RESULTS.get(request.session_hash)
+    if got is None:
+        raise ValueError("Press Compare first (results are kept for the most recent sessions only).")
+    return got
+
+
+def _compare_note(c: Comparison) -> str:
+    p = c.before.probe
+    t = c.seconds
+    lines = [
+        f"**Before** = the model as loaded · **after** = {c.run_label}. Scoring the {c.target.removeprefix('the ')} "
+        f"({len(p.tokens) - p.answer_start} tokens) after a prompt of {p.answer_start} tokens; "
+        f"computed in {sum(t.values()):.1f} s (generation {t.get('generate', 0):.1f} s, "
+        f"probes {t.get('probe', 0):.1f} s)."
+    ]
+    if not c.has_run:
+        lines.append("No run is compared: before and after are the same model, so every difference is zero.")
+    if c.truncated:
+        lines.append(f"⚠️ The prompt was longer than {MAX_TOKENS} tokens: its beginning was cut (left) for the probes.")
+    return "  \n".join(lines)
+
+
+def _export(session: str, got: dict[str, Any]) -> str:
+    """All of this session's figures in one offline HTML file; returns its path."""
+    c = got["c"]
+    figs = {**got["figs"], **({"Attribution": got["attr_fig"]} if got.get("attr_fig") else {})}
+    q = c.example.question or c.example.answer[:80]
+    folder = Path(tempfile.gettempdir()) / "unlearning-inspector" / session
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "compare.html"
+    path.write_text(figures_html(f"Before | after: {q}", figs, [_compare_note(c).replace("**", "")]), "utf-8")
+    return str(path)
+
+
+def compare_ui(
+    source,
+    kind,
+    item,
+    text,
+    max_new,
+    sample,
+    temperature,
+    seed,
+    k_share,
+    metric,
+    forget,
+    retain,
+    user_sets,
+    request: gr.Request,
+):
+    """Generate and probe with both models once; draw every panel from the kept arrays."""
+    try:
+        lm = STORE.require()
+        ex = _prompt(kind, item, text, forget, retain, user_sets)
+        dec = Decoding(int(max_new), bool(sample), float(temperature), seed=int(seed))
+        run_dir = None
+        with STORE.lock:
+            if source == AGAINST_ITSELF:
+                with STORE.before():
+                    c = compare(lm.model, lm.tokenizer, nullcontext, ex, dec, False, "the model as loaded (no run)")
+            else:
+                if source and source != ACTIVE:
+                    activate_run(source)
+                run = STORE.active_run()
+                if run is None:
+                    c = compare(lm.model, lm.tokenizer, nullcontext, ex, dec, False, "the model as loaded (no run yet)")
+                else:
+                    label = f"run `{run.record['id']}` ({run.record['method']})"
+                    tr = run.trainable
+                    c = compare(
+                        lm.model, lm.tokenizer, tr.reference, ex, dec, True, label, side_by_side=tr.side_by_side
+                    )
+                    run_dir = run.run_dir
+    except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
+        return (error_line(e), *[gr.skip()] * N_PANEL_OUTPUTS)
+    figs = panels.all_figures(c, float(k_share), metric)
+    got = {"c": c, "figs": figs, "source": source, "run_dir": run_dir}
+    RESULTS.put(request.session_hash, got)
+    n_answer = len(panels.answer_tokens(c))
+    layer, head = panels.most_changed_head(c)
+    n_layers, n_heads = c.before.probe.attentions.shape[:2]
+    left, right = word_diff(c.before.generation or "(no text)", c.after.generation or "(no text)")
+    return (
+        _compare_note(c),
+        left,
+        right,
+        figs["Token probabilities"],
+        gr.update(maximum=max(n_answer - 1, 1), value=panels.biggest_drop(c)),
+        figs["Top-k alternatives"],
+        figs["Logit lens"],
+        figs["Attention: change per head"],
+        figs["Attention: every head"],
+        gr.update(maximum=n_layers, value=layer),
+        gr.update(maximum=n_heads - 1, value=head),
+        figs["Attention: one head"],
+        figs["Attention rollout"],
+        _export(request.session_hash, got),
+    )
+
+
+def _redraw(request: gr.Request, name: str, draw) -> Any:
+    """Redraw one panel from the session's kept arrays (no model call)."""
+    try:
+        got = _session_result(request)
+    except ValueError as e:
+        gr.Warning(str(e))
+        return gr.skip()
+    got["figs"][name] = fig = draw(got["c"])
+    return fig
+
+
+def tokens_ui(k_share: float, request: gr.Request):
+    return _redraw(request, "Token probabilities", lambda c: panels.strips(c, float(k_share)))
+
+
+def topk_ui(position: float, request: gr.Request):
+    return _redraw(request, "Top-k alternatives", lambda c: panels.topk(c, int(position)))
+
+
+def lens_ui(metric: str, request: gr.Request):
+    return _redraw(request, "Logit lens", lambda c: panels.lens(c, metric))
+
+
+def head_ui(layer: float, head: float, request: gr.Request):
+    return _redraw(request, "Attention: one head", lambda c: panels.head(c, int(layer), int(head)))
+
+
+def attribution_ui(method_label: str, request: gr.Request):
+    """Captum attribution of the compared answer to the question tokens, before and after."""
+    method = next((k for k, v in ATTRIBUTION_METHODS.items() if v == method_label), method_label)
+    try:
+        got = _session_result(request)
+        c = got["c"]
+        lm = STORE.require()
+        with STORE.lock:
+            run = STORE.active_run()
+            if got["source"] != AGAINST_ITSELF and (run.run_dir if run else None) != got["run_dir"]:
+                raise ValueError("The model's run changed since your comparison (another user?): press Compare again.")
+            ctx = STORE.before if got["source"] == AGAINST_ITSELF else nullcontext
+            with STORE.before():
+                b = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)
+            if c.has_run:
+                with ctx():
+                    a = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)
+            else:  # one model on both sides: the same attribution
+                a = b
+    except (RuntimeError, ValueError) as e:
+        return error_line(e), gr.skip(), gr.skip()
+    got["attr_fig"] = fig = attribution_bars(b.tokens, b.scores, a.scores, method)
+    seconds = b.seconds + (a.seconds if a is not b else 0.0)
+    note = f"{ATTRIBUTION_METHODS[method]}: {seconds:.1f} s for both models."
+    return note, fig, _export(request.session_hash, got)

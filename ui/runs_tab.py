@@ -1,0 +1,48 @@
+"""Runs tab: every saved run with its audit headline; export and delete."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ui.common import error_line
+from ui.unlearn_tab import delete_run_ui, require_saved, run_choices
+from unlearn.audit_record import load_audit
+from unlearn.runs import read_history
+from unlearn.runs_overview import overview
+from viz.runs import run_report_html, runs_rows, runs_scatter
+
+
+# ---------------------------------------------------------------- runs
+def runs_view_ui() -> tuple[list[list[Any]], Any, dict]:
+    rows = overview()
+    return runs_rows(rows), runs_scatter(rows), gr.update(choices=run_choices(), value=None)
+
+
+def runs_delete_ui(run_dir: str | None) -> tuple:
+    msg, _ = delete_run_ui(run_dir)
+    return (msg, *runs_view_ui())
+
+
+def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, Any]:
+    """One run as a self-contained HTML report (audit included when there is one) and as JSON data."""
+    if not run_dir:
+        return "❌ Pick a saved run first.", gr.skip(), gr.skip()
+    try:
+        require_saved(run_dir)
+        record = json.loads((Path(run_dir) / "run.json").read_text())
+        history = read_history(Path(run_dir))
+    except (OSError, ValueError) as e:  # JSONDecodeError is a ValueError
+        return error_line(e), gr.skip(), gr.skip()
+    audit = load_audit(Path(run_dir))
+    folder = Path(tempfile.gettempdir()) / "unlearning-inspector" / request.session_hash
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path, json_path = folder / f"run-{record['id']}.html", folder / f"run-{record['id']}.json"
+    html_path.write_text(run_report_html(record, history, audit), "utf-8")
+    json_path.write_text(json.dumps({"run": record, "history": history, "audit": audit}), "utf-8")
+    what = "with its audit" if audit else "not audited yet"
+    return f"📦 `{record['id']}` exported ({what}): download below.", str(html_path), str(json_path)

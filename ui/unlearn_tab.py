@@ -1,0 +1,261 @@
+"""Unlearn tab: method cards and settings, run with live curves, cancel, undo, ask both, saved runs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ui import common
+from ui.common import JOBS, NONE, error_line
+from unlearn import workspace as ws
+from unlearn.engine import RunSpec
+from unlearn.formats import DataError
+from unlearn.jobs import Job, unlearn_job
+from unlearn.loop import LoopConfig
+from unlearn.methods import METHODS, config_for, describe
+from unlearn.runs import PENDING, apply_run, delete_run, list_runs
+from unlearn.scoring import generate_answers
+from unlearn.store import STORE, ActiveRun
+from viz.cards import before_after_table, method_card
+from viz.curves import run_curves
+
+# ---------------------------------------------------------------- unlearn
+PRESET_LABELS = {"Quick demo (bundled model, CPU)": "quick", "Paper defaults": "paper"}
+MODE_LABELS = {"LoRA adapters": "lora", "Full parameters": "full", "Method's own subset": "subset"}
+
+
+def method_choices() -> list[tuple[str, str]]:
+    return [
+        (f"{d['name']} ({d['id']})" + ("" if d["faithful"] else " · reconstruction"), d["id"])
+        for d in map(describe, sorted(METHODS))
+    ]
+
+
+def on_method(method_id: str, preset_label: str) -> tuple[str, list[list[Any]], float]:
+    """Card, hyperparameter table and learning rate for a method and a preset."""
+    d = describe(method_id)
+    preset = PRESET_LABELS.get(preset_label, "quick")
+    rows = [
+        [h["name"], h["quick"] if preset == "quick" else h["paper"], h["quick"], h["paper"], h["help"]]
+        for h in d["hyperparameters"]
+    ]
+    return method_card(d, with_table=False), rows, d["lr"] if preset == "quick" else d["paper_lr"]
+
+
+def _hparams(method_id: str, rows: Any) -> dict[str, Any]:
+    """The edited hyperparameter table back to typed values (numbers stay numbers)."""
+    data = rows.values.tolist() if hasattr(rows, "values") else list(rows or [])
+    defaults = config_for(method_id)
+    out: dict[str, Any] = {}
+    for row in data:
+        if not row or not row[0]:
+            continue
+        name, value = str(row[0]), row[1]
+        kind = type(getattr(defaults, name, ""))
+        try:
+            out[name] = kind(value) if kind in (int, float, str) and not isinstance(value, kind) else value
+        except (TypeError, ValueError):
+            raise ValueError(f"hyperparameter {name}: {value!r} is not a valid {kind.__name__}") from None
+        if isinstance(out[name], float) and not math.isfinite(out[name]):
+            raise ValueError(f"hyperparameter {name} must be a finite number, got {value!r}")
+    return out
+
+
+def run_ui(
+    method_id,
+    preset_label,
+    mode_label,
+    hp_rows,
+    steps,
+    lr,
+    batch_size,
+    grad_accum,
+    max_length,
+    warmup,
+    seed,
+    lora_r,
+    low_memory,
+    gu_k,
+    coreset_share,
+    coreset_mode,
+    melu,
+    forget,
+    retain,
+    user_sets,
+    request: gr.Request,
+):
+    """Generator: start the run in a worker thread, then redraw the curves after every step."""
+    no_table = gr.skip()
+    try:
+        STORE.require()
+        fset = ws.resolve(forget, user_sets)
+        rset = ws.resolve(retain, user_sets) if retain and retain != NONE else None
+        loop = LoopConfig(
+            lr=float(lr),
+            steps=int(steps),
+            batch_size=int(batch_size),
+            grad_accum=int(grad_accum),
+            max_length=int(max_length),
+            warmup=int(warmup),
+            seed=int(seed),
+        )
+        loop.validate()
+        spec = RunSpec(
+            method_id,
+            PRESET_LABELS.get(preset_label, "quick"),
+            _hparams(method_id, hp_rows),
+            MODE_LABELS.get(mode_label, "lora"),
+            int(lora_r),
+            loop,
+            low_memory=bool(low_memory),
+            project_retain=int(gu_k or 0),
+            coreset=float(coreset_share),
+            coreset_mode=str(coreset_mode),
+            melu=bool(melu),
+        )
+        config_for(spec.method, spec.preset, **spec.hparams)
+    except (DataError, RuntimeError, ValueError, TypeError) as e:
+        yield error_line(e), None, no_table
+        return
+    train, held = ws.split_retain(rset.examples) if rset else ([], [])
+    work = unlearn_job(STORE, spec, [e for e in fset.examples], train, held, {"forget": forget, "retain": retain or ""})
+    job = JOBS[request.session_hash] = Job(work)
+    history: list[dict[str, Any]] = []
+    title = f"{describe(method_id)['name']} on {forget}"
+    try:
+        yield f"⏳ Measuring the model before {describe(method_id)['name']}…", None, no_table
+        for ev in job.events():
+            if ev.kind == "step":
+                s = ev.payload
+                history.append({"step": s.step, **s.logs})
+                msg = f"⏳ Step {s.step} / {s.total} · {s.seconds:.0f} s"
+                if "forget_prob" in s.logs:
+                    msg += f" · forget P̃ {s.logs['forget_prob']:.4f} · retain P̃ {s.logs['retain_prob']:.4f}"
+                yield msg, run_curves(history, title, s.total), no_table
+            elif ev.kind == "error":
+                yield (
+                    error_line(ev.payload) + "  \nThe model is as it was before this run.",
+                    run_curves(history, title),
+                    no_table,
+                )
+            else:
+                out, run_dir = ev.payload
+                m = out.metrics
+                state = "cancelled after" if out.cancelled else "finished in"
+                msg = (
+                    f"{'⚠️' if out.cancelled else '✅'} {state} {len(out.history)} steps, {out.seconds:.0f} s. "
+                    f"The model is now *after* this run (saved as `{Path(run_dir).name}`); *before* is one click away."
+                )
+                table = before_after_table(
+                    [
+                        ("forget: " + forget, m["forget_prob_before"], m["forget_prob_after"]),
+                        ("retain, held out: " + (retain or "none"), m["retain_prob_before"], m["retain_prob_after"]),
+                    ]
+                )
+                yield msg, run_curves(out.history, title), table
+    finally:
+        job.cancel()  # a page that went away, or Cancel, stops the run at the next step
+        JOBS.pop(request.session_hash, None)
+
+
+def cancel_ui(request: gr.Request) -> str:
+    job = JOBS.get(request.session_hash)
+    if job is None:
+        return "Nothing is running."
+    job.cancel()
+    return "⏹ Cancelling at the end of the current step; the steps done so far are kept and saved as a cancelled run."
+
+
+def ask_both_ui(question: str, max_new_tokens: float) -> tuple[str, str]:
+    if not (question or "").strip():
+        return "Type a question first.", ""
+    try:
+        with STORE.before() as lm:
+            before = generate_answers(lm.model, lm.tokenizer, [question.strip()], int(max_new_tokens))[0]
+        lm = STORE.require()
+        with STORE.lock:
+            after = generate_answers(lm.model, lm.tokenizer, [question.strip()], int(max_new_tokens))[0]
+    except RuntimeError as e:
+        return error_line(e), ""
+    if STORE.active_run() is None:
+        after = "(no unlearning run yet: after = before)  " + after
+    return before or "(no text)", after or "(no text)"
+
+
+def unlearn_sets_line(forget: str, retain: str) -> str:
+    return (
+        f"Forget **{forget}**, retain **{retain or 'none'}** (picked in *Model & data*; the retain set's "
+        "`eval` part, or every other item, is only measured, never trained on)."
+    )
+
+
+def run_choices() -> list[tuple[str, str]]:
+    out = []
+    for r in list_runs():
+        m = r.get("metrics", {})
+        fb, fa = m.get("forget_prob_before"), m.get("forget_prob_after")
+        figures = f", forget {fb:.3f}→{fa:.3f}" if fb is not None and fa is not None else ""
+        out.append((f"{r['id']} · {r.get('status', '?')}{figures}", r["dir"]))
+    return out
+
+
+def refresh_runs() -> dict:
+    return gr.update(choices=run_choices(), value=None)
+
+
+def require_saved(run_dir: str) -> None:
+    if str(run_dir).endswith(PENDING):
+        raise ValueError(
+            f"{Path(run_dir).name.removesuffix(PENDING)} was interrupted (the app stopped during the run): nothing "
+            "was saved, so there is nothing to load or export. Delete it from the list."
+        )
+
+
+def activate_run(run_dir: str) -> dict[str, Any]:
+    """Put a saved run's weights on the shared model (its *after*), unless it is already active."""
+    common.ACCESS.check_run(run_dir)
+    require_saved(run_dir)
+    lm = STORE.require()
+    record = json.loads((Path(run_dir) / "run.json").read_text())
+    if record["model"]["ref"] != lm.source.ref:
+        raise ValueError(f"This run was made on {record['model']['name']}; load that model first (Model & data).")
+    with STORE.lock:
+        active = STORE.active_run()
+        if active is None or Path(active.run_dir) != Path(run_dir):
+            STORE.clear_run()
+            tr = apply_run(lm, Path(run_dir))
+            STORE.set_run(ActiveRun(run_dir, record, tr))
+    return record
+
+
+def load_run_ui(run_dir: str | None) -> str:
+    """Put a saved run's weights on the loaded model: after a restart the "after" model comes back."""
+    if not run_dir:
+        return "❌ Pick a saved run first."
+    try:
+        record = activate_run(run_dir)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        return error_line(e)
+    return f"✅ Loaded run `{record['id']}` ({record['method']}, {record['status']}): the model is now its *after*."
+
+
+def delete_run_ui(run_dir: str | None) -> tuple[str, dict]:
+    if not run_dir:
+        return "❌ Pick a saved run first.", gr.update()
+    active = STORE.active_run()
+    if active is not None and Path(active.run_dir) == Path(run_dir):
+        STORE.clear_run()
+    try:
+        delete_run(Path(run_dir))
+    except ValueError as e:
+        return error_line(e), refresh_runs()
+    return f"🗑 Deleted {Path(run_dir).name}.", refresh_runs()
+
+
+def reset_ui() -> str:
+    STORE.clear_run()
+    return "The model is back to before any run (saved runs stay on disk)."
