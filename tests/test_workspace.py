@@ -56,3 +56,16 @@ def test_taught_sets_warn_until_the_model_was_taught_them() -> None:
     assert "never-seen" in note and not warn
     note, _ = ws.knowledge_status("forget", ws.resolve("harry_potter", {}), None)
     assert "own knowledge" in note
+
+
+def test_a_big_set_shows_its_first_rows_and_edits_keep_the_rest() -> None:
+    n = ws.TABLE_LIMIT + 5
+    ds = DataSet("big", "big", "uploaded", "", [Example(f"Q{i}?", f"A{i}.") for i in range(n)])
+    rows = ws.table(ds)
+    assert len(rows) == ws.TABLE_LIMIT
+    rows[0][1] = "An edited answer."
+    rows.append(["A new question?", "A new answer.", "", "", ""])
+    edited = ws.apply_edits(ds, rows)
+    assert len(edited) == n + 1 and edited.examples[0].answer == "An edited answer."
+    assert [e.question for e in edited.examples[ws.TABLE_LIMIT : n]] == [f"Q{i}?" for i in range(ws.TABLE_LIMIT, n)]
+    assert edited.examples[-1].question == "A new question?"

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, NONE, error_line
+from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, NONE, error_line, number
 from ui.compare_tab import RESULTS, compare_sources
 from ui.unlearn_tab import activate_run
 from unlearn import workspace as ws
@@ -49,18 +49,20 @@ def refresh_audit_sources() -> dict:
 def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces) -> AuditConfig:
     """The tab's settings; the strength sweep runs from 0.1 up to p in steps of 0.1 (REMIND's features
     read the neighbourhood at p and the curvature at the first steps)."""
-    if int(items) < 2:
+    items, neighbours, m = (number(v, k, int) for v, k in ((items, "Items per split"), (neighbours, "K"), (m, "m")))
+    probes, surfaces = number(probes, "Probe items", int), number(surfaces, "2-D surfaces", int)
+    if items < 2:
         raise ValueError("Items per split: at least 2 items are needed (REMIND's classifier is cross-validated).")
-    p = round(float(p), 1)
+    p = round(number(p, "p"), 1)
     strengths = tuple(round(0.1 * i, 1) for i in range(1, int(round(p * 10)) + 1))
-    remind = RemindConfig(p=p, m=int(m), k=int(neighbours), strengths=strengths if len(strengths) > 1 else (0.1, 0.2))
+    remind = RemindConfig(p=p, m=m, k=neighbours, strengths=strengths if len(strengths) > 1 else (0.1, 0.2))
     remind.check()
     return AuditConfig(
         remind=remind,
-        max_items=int(items),
-        probe_items=int(probes),
+        max_items=items,
+        probe_items=probes,
         relearn=RelearnConfig() if relearn_on else None,
-        surface_items=int(surfaces),
+        surface_items=surfaces,
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from unlearn.access import AccessPolicy
 from unlearn.jobs import Job
 
@@ -19,6 +22,7 @@ PLACEHOLDERS = {
     "gguf": "/path/to/model.gguf",
 }
 NONE = "(none)"
+MAX_NEW_TOKENS = 512  # the most a handler generates per answer (the sliders stop lower)
 ACCESS = AccessPolicy()  # replaced by main() from the command line (--public, --allow-model, ...)
 
 
@@ -28,3 +32,15 @@ JOBS: dict[str, Job] = {}  # session hash -> its running job, so Cancel stops th
 
 def error_line(e: Exception) -> str:
     return f"❌ {e}"
+
+
+def number(value: Any, label: str, kind: type = float) -> Any:
+    """A number box's value as `kind`. A cleared box (None), text, NaN or infinity is refused with a
+    message naming the box, instead of int()/float() errors that name nothing."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{label}: type a number (got {value!r})") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{label} must be a finite number, got {value!r}")
+    return int(x) if kind is int else x

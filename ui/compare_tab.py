@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from ui.common import ACTIVE, AGAINST_ITSELF, NONE, error_line
+from ui.common import ACTIVE, AGAINST_ITSELF, MAX_NEW_TOKENS, NONE, error_line, number
 from ui.unlearn_tab import activate_run, run_choices
 from unlearn import workspace as ws
 from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
@@ -48,7 +48,8 @@ def compare_items(kind: str, forget: str, retain: str, user_sets: ws.UserSets) -
         ds = ws.resolve(name, user_sets) if name and name != NONE else None
     except DataError:
         ds = None
-    items = [(f"{i + 1}. {(e.question or e.answer)[:100]}", str(i)) for i, e in enumerate(ds.examples if ds else [])]
+    shown = (ds.examples if ds else [])[: ws.TABLE_LIMIT]  # a picker of 100,000 choices would freeze the page
+    items = [(f"{i + 1}. {(e.question or e.answer)[:100]}", str(i)) for i, e in enumerate(shown)]
     return gr.update(choices=items, value=items[0][1] if items else None, visible=True), gr.update(visible=False)
 
 
@@ -121,7 +122,11 @@ def compare_ui(
     try:
         lm = STORE.require()
         ex = _prompt(kind, item, text, forget, retain, user_sets)
-        dec = Decoding(int(max_new), bool(sample), float(temperature), seed=int(seed))
+        n_new = number(max_new, "max new tokens", int)
+        if not 1 <= n_new <= MAX_NEW_TOKENS:
+            raise ValueError(f"max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {n_new}")
+        dec = Decoding(n_new, bool(sample), number(temperature, "temperature"), seed=number(seed, "seed", int))
+        k_share = number(k_share, "Min-K% share")
         run_dir = None
         with STORE.lock:
             if source == AGAINST_ITSELF:
@@ -140,9 +145,9 @@ def compare_ui(
                         lm.model, lm.tokenizer, tr.reference, ex, dec, True, label, side_by_side=tr.side_by_side
                     )
                     run_dir = run.run_dir
+        figs = panels.all_figures(c, k_share, metric)  # inside: an unknown lens metric is a message
     except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
         return (error_line(e), *[gr.skip()] * N_PANEL_OUTPUTS)
-    figs = panels.all_figures(c, float(k_share), metric)
     got = {"c": c, "figs": figs, "source": source, "run_dir": run_dir}
     RESULTS.put(request.session_hash, got)
     n_answer = len(panels.answer_tokens(c))

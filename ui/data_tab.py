@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line
+from ui.common import MAX_NEW_TOKENS, NONE, PLACEHOLDERS, SOURCES, error_line, number
 from unlearn import workspace as ws
 from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
 from unlearn.formats import DataError, read_records
@@ -35,7 +35,9 @@ def on_source_change(source: str) -> dict:
 
 
 def load_model_ui(source: str, ref: str, device: str, trust: bool, progress=gr.Progress()) -> tuple[str, str]:
-    kind = SOURCES.get(source, "bundled")
+    kind = SOURCES.get(source)
+    if kind is None:
+        return show_model(), f"❌ Unknown source {source!r}: choose one of {', '.join(SOURCES)}."
     ref = BUNDLED if kind == "bundled" else (ref or "").strip()
     if not ref:
         return show_model(), "❌ Type a hub id, a folder or a .gguf path first."
@@ -78,7 +80,13 @@ def _recorded_plot(ds: DataSet, title: str):
     )
 
 
+def _role_error(which: str) -> str:
+    return f"❌ Unknown set role {which!r}: choose one of {', '.join(ws.ROLES)}."
+
+
 def preview(which: str, forget: str, retain: str, holdout: str, user_sets: ws.UserSets) -> tuple[Any, str, Any]:
+    if which not in ws.ROLES:
+        return gr.update(value=[], headers=ws.TABLE_HEADERS), _role_error(which), None
     name = {"forget": forget, "retain": retain, "holdout": holdout}[which]
     if not name or name == NONE:
         return gr.update(value=[], headers=ws.TABLE_HEADERS), f"No {which} set selected.", None
@@ -88,6 +96,8 @@ def preview(which: str, forget: str, retain: str, holdout: str, user_sets: ws.Us
         return gr.update(value=[], headers=ws.TABLE_HEADERS), error_line(e), None
     note = KNOWLEDGE_NOTES.get(ds.knowledge, ds.knowledge)
     caption = f"**{name}**: {len(ds)} items, {note}. {ds.description}"
+    if len(ds) > ws.TABLE_LIMIT:  # a browser table of 100,000 rows would freeze the page
+        caption += f"  \n⚠️ The table shows the first {ws.TABLE_LIMIT:,} items; saving edits keeps the others."
     checked_with = next((e.meta.get("checked_with") for e in ds.examples if e.meta.get("checked_with")), None)
     if checked_with:
         caption += (
@@ -109,6 +119,8 @@ def _picker_updates(user_sets: ws.UserSets, **values: str) -> list[dict]:
 
 def save_edits(which: str, rows: Any, forget: str, retain: str, holdout: str, user_sets: ws.UserSets):
     picks = {"forget": forget, "retain": retain, "holdout": holdout}
+    if which not in picks:
+        return (user_sets, *_picker_updates(user_sets), _role_error(which))
     try:
         ds = ws.resolve(picks[which], user_sets)
         data = rows.values.tolist() if hasattr(rows, "values") else list(rows or [])
@@ -235,8 +247,8 @@ def teach_ui(forget: str, retain: str, epochs: float, user_sets, progress=gr.Pro
     if not examples:
         return show_model(), "❌ Select a forget (and retain) set to teach first."
     label = " + ".join(ds.name for ds in sets)
-    cfg = TeachConfig(epochs=float(epochs))
     try:
+        cfg = TeachConfig(epochs=number(epochs, "epochs"))
         lm = STORE.transform(lambda cur: teach(cur, examples, label, cfg, progress=lambda f, m: progress(f, desc=m)))
     except (RuntimeError, ValueError, FloatingPointError, InterruptedError) as e:
         return show_model(), error_line(e)
@@ -251,11 +263,14 @@ def teach_ui(forget: str, retain: str, epochs: float, user_sets, progress=gr.Pro
 
 def ask_ui(question: str, max_new_tokens: float) -> str:
     if not (question or "").strip():
-        return "Type a question first."
+        return "❌ Type a question first."
     try:
         lm = STORE.require()
-    except RuntimeError as e:
+        n = number(max_new_tokens, "max new tokens", int)
+        if not 1 <= n <= MAX_NEW_TOKENS:
+            raise ValueError(f"max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {n}")
+    except (RuntimeError, ValueError) as e:
         return error_line(e)
     with STORE.lock:
-        text = generate_answers(lm.model, lm.tokenizer, [question.strip()], int(max_new_tokens))[0]
+        text = generate_answers(lm.model, lm.tokenizer, [question.strip()], n)[0]
     return text or "(the model answered with no text: only special or blank tokens)"

@@ -9,8 +9,9 @@ from typing import Any
 
 import gradio as gr
 
+from ui import common
 from ui.common import error_line
-from ui.unlearn_tab import delete_run_ui, require_saved, run_choices
+from ui.unlearn_tab import delete_run_ui, require_run_folder, require_saved, run_choices
 from unlearn.audit_record import load_audit
 from unlearn.runs import read_history
 from unlearn.runs_overview import overview
@@ -33,7 +34,9 @@ def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, 
     if not run_dir:
         return "❌ Pick a saved run first.", gr.skip(), gr.skip()
     try:
+        common.ACCESS.check_run(run_dir)  # public mode: runs only from the runs folder
         require_saved(run_dir)
+        require_run_folder(run_dir)
         record = json.loads((Path(run_dir) / "run.json").read_text())
         history = read_history(Path(run_dir))
     except (OSError, ValueError) as e:  # JSONDecodeError is a ValueError

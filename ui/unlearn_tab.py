@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import JOBS, NONE, error_line
+from ui.common import JOBS, NONE, error_line, number
 from unlearn import workspace as ws
 from unlearn.engine import RunSpec
 from unlearn.formats import DataError
@@ -48,12 +48,16 @@ def on_method(method_id: str, preset_label: str) -> tuple[str, list[list[Any]], 
 
 def _hparams(method_id: str, rows: Any) -> dict[str, Any]:
     """The edited hyperparameter table back to typed values (numbers stay numbers)."""
-    data = rows.values.tolist() if hasattr(rows, "values") else list(rows or [])
+    data = rows.values.tolist() if hasattr(rows, "values") else rows or []
+    if not isinstance(data, list | tuple):
+        raise ValueError("the hyperparameter table must be rows of [name, value]: reset the method to get it back")
     defaults = config_for(method_id)
     out: dict[str, Any] = {}
     for row in data:
-        if not row or not row[0]:
+        if not isinstance(row, list | tuple) or not row or not row[0]:
             continue
+        if len(row) < 2:
+            raise ValueError(f"hyperparameter {row[0]}: the row has no value: type one in the value column")
         name, value = str(row[0]), row[1]
         kind = type(getattr(defaults, name, ""))
         try:
@@ -95,13 +99,13 @@ def run_ui(
         fset = ws.resolve(forget, user_sets)
         rset = ws.resolve(retain, user_sets) if retain and retain != NONE else None
         loop = LoopConfig(
-            lr=float(lr),
-            steps=int(steps),
-            batch_size=int(batch_size),
-            grad_accum=int(grad_accum),
-            max_length=int(max_length),
-            warmup=int(warmup),
-            seed=int(seed),
+            lr=number(lr, "learning rate"),
+            steps=number(steps, "steps", int),
+            batch_size=number(batch_size, "batch size", int),
+            grad_accum=number(grad_accum, "gradient accumulation", int),
+            max_length=number(max_length, "max length", int),
+            warmup=number(warmup, "warm-up steps", int),
+            seed=number(seed, "seed", int),
         )
         loop.validate()
         spec = RunSpec(
@@ -109,11 +113,11 @@ def run_ui(
             PRESET_LABELS.get(preset_label, "quick"),
             _hparams(method_id, hp_rows),
             MODE_LABELS.get(mode_label, "lora"),
-            int(lora_r),
+            number(lora_r, "LoRA rank", int),
             loop,
             low_memory=bool(low_memory),
-            project_retain=int(gu_k or 0),
-            coreset=float(coreset_share),
+            project_retain=number(gu_k or 0, "GU k", int),
+            coreset=number(coreset_share, "coreset share"),
             coreset_mode=str(coreset_mode),
             melu=bool(melu),
         )
@@ -215,10 +219,21 @@ def require_saved(run_dir: str) -> None:
         )
 
 
+def require_run_folder(run_dir: str) -> None:
+    """A path that is not a saved run (a typo, a file, a NUL byte) gets a message, not raw OS error text."""
+    try:
+        ok = (Path(run_dir) / "run.json").is_file()
+    except (OSError, ValueError):  # ValueError: an embedded NUL byte
+        ok = False
+    if not ok:
+        raise ValueError(f"{str(run_dir)[:200]!r} is not a saved run (no run.json there): pick one from the list.")
+
+
 def activate_run(run_dir: str) -> dict[str, Any]:
     """Put a saved run's weights on the shared model (its *after*), unless it is already active."""
     common.ACCESS.check_run(run_dir)
     require_saved(run_dir)
+    require_run_folder(run_dir)
     lm = STORE.require()
     record = json.loads((Path(run_dir) / "run.json").read_text())
     if record["model"]["ref"] != lm.source.ref:

@@ -58,6 +58,8 @@ class RunSpec:
     def check(self, method: type[Method], hparams: Any, has_retain: bool) -> None:
         """Reject option combinations no run can honour, with what to change."""
         info = method.info
+        if not 0 < self.coreset <= 1:  # also NaN, which every comparison would let through
+            raise ValueError(f"the coreset share must be above 0 and at most 1, got {self.coreset}")
         if self.project_retain < 0:
             raise ValueError(f"the GU projection keeps k ≥ 0 retain gradients, got {self.project_retain}")
         if info.training_free and (self.project_retain or self.melu or self.low_memory):

@@ -43,7 +43,9 @@ def read_records(
 ) -> list[dict]:
     """Parse `data` (the bytes of a file called `filename`) into a list of dicts."""
     if text_mode not in TEXT_MODES:
-        raise ValueError(f"text_mode must be one of {TEXT_MODES}, not {text_mode!r}")
+        # DataError (a ValueError), not a bare ValueError: the app turns DataError into a message,
+        # so a wrong mode sent to the upload API is refused instead of crashing the handler.
+        raise DataError(f"text_mode must be one of {', '.join(TEXT_MODES)}, not {text_mode!r}")
     name = PurePath(filename or "upload").name or "upload"
     if len(data) > max_bytes:
         raise DataError(
@@ -80,7 +82,7 @@ def _decode(data: bytes, name: str) -> str:
     if not data:
         raise DataError(f"{name}: the file is empty: choose a file that holds your data.")
     # UTF-16 files are full of NUL bytes; say what they are rather than calling them binary.
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(data):
         raise DataError(f"{name}: the file is UTF-16 text, not UTF-8 text: re-save it as UTF-8.")
     if b"\x00" in data[:1_000_000]:
         raise DataError(
@@ -95,6 +97,19 @@ def _decode(data: bytes, name: str) -> str:
             f"{name}, line {line}: the file is not UTF-8 text: re-save it as UTF-8 "
             "(in most editors: Save As, encoding UTF-8)."
         ) from None
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """UTF-16 text without a byte-order mark (some tools write it so): mostly ASCII text, so every
+    other byte is NUL. Told apart from binary files, which were otherwise called binary."""
+    head = data[:4096]
+    if len(head) < 4:
+        return False
+    even, odd = head[0::2], head[1::2]
+    for nuls, chars in ((odd, even), (even, odd)):  # little-endian, big-endian
+        if nuls.count(0) >= 0.9 * len(nuls) and chars.count(0) == 0:
+            return True
+    return False
 
 
 def _kind(value: Any) -> str:

@@ -22,6 +22,8 @@ import torch
 
 from .examples import Example
 
+MAX_STEPS = 100_000
+
 
 @dataclass
 class LoopConfig:
@@ -50,6 +52,10 @@ class LoopConfig:
                 f"learning rate must be a positive number, got {self.lr}",
             ),
             (self.steps >= 0, f"steps must be 0 (use epochs) or more, got {self.steps}"),
+            # a run is watched live: 10**12 steps would start a run that never ends
+            (self.steps <= MAX_STEPS, f"steps must be at most {MAX_STEPS:,}, got {self.steps}"),
+            # torch.manual_seed takes 64 bits; beyond, the run would fail after it started
+            (-(2**63) <= self.seed < 2**64, f"seed must fit in 64 bits (say 0 to {2**32 - 1}), got {self.seed}"),
             (math.isfinite(self.epochs) and self.epochs > 0 or self.steps > 0, "epochs must be positive"),
             (1 <= self.batch_size <= 1024, f"batch size must be between 1 and 1024, got {self.batch_size}"),
             (

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .devices import default_dtype, resolve_device
@@ -60,13 +61,20 @@ def parse_source(ref: str) -> ModelSource:
     if ref in ("", BUNDLED):
         return ModelSource(BUNDLED, BUNDLED)
     path = Path(ref).expanduser()
+    try:
+        is_file, is_dir, exists = path.is_file(), path.is_dir(), path.exists()
+    except OSError as e:  # e.g. a name over the system's length limit: a message, not a crash
+        raise ModelLoadError(
+            f"{ref[:80]!r}{'...' if len(ref) > 80 else ''} cannot be used as a path ({e.strerror or e}). "
+            "Give 'bundled', a hub id, a local folder saved with save_pretrained, or a .gguf file."
+        ) from None
     if ref.lower().endswith(".gguf"):
-        if not path.is_file():
+        if not is_file:
             raise ModelLoadError(f"GGUF file not found: {ref}. Give the full path to an existing .gguf file.")
         return ModelSource("gguf", str(path.resolve()))
-    if path.is_dir():
+    if is_dir:
         return ModelSource("local", str(path.resolve()))
-    if path.exists():
+    if exists:
         raise ModelLoadError(
             f"{ref} is a file, not a model folder. Give a folder written by save_pretrained, "
             "a .gguf file, a hub id such as HuggingFaceTB/SmolLM2-135M-Instruct, or 'bundled'."
@@ -261,11 +269,26 @@ def load_model(
     kwargs: dict[str, Any] = dict(trust_remote_code=trust_remote_code)
     try:
         tok = AutoTokenizer.from_pretrained(folder, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=dtype, attn_implementation="eager", use_safetensors=True, **kwargs
+        model, loading = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=dtype, attn_implementation="eager", use_safetensors=True, output_loading_info=True, **kwargs
         )
     except ModelLoadError:
         raise
+    except SafetensorError as e:  # not an OSError: a damaged or truncated file, or not safetensors at all
+        raise ModelLoadError(
+            f"Could not load {ref}: its *.safetensors file is damaged or not a safetensors file ({e}). "
+            "Copy or download the weights again (save_pretrained(folder, safe_serialization=True))."
+        ) from e
+    except torch.OutOfMemoryError as e:  # a RuntimeError too, but not the folder's fault
+        raise ModelLoadError(f"Not enough memory on {dev} to load {ref}: pick a smaller model or device.") from e
+    except (RuntimeError, TypeError, ArithmeticError, KeyError, AttributeError) as e:
+        # transformers raises these for weights of another model (size mismatch) and for a config.json
+        # with impossible values (a list, zero heads): the folder's fault, so a message, not a crash
+        raise ModelLoadError(
+            f"Could not load {ref}: its config.json and weights do not make a working model "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}). "
+            "Check that both come from the same save_pretrained."
+        ) from e
     except (OSError, ValueError) as e:
         text = str(e)
         if source.kind == "hub":
@@ -277,6 +300,15 @@ def load_model(
             if "safetensors" in text.lower():
                 raise ModelLoadError(f"{ref} has no safetensors weights; pickle checkpoints are not loaded.") from e
         raise ModelLoadError(f"Could not load {ref}: {e}") from e
+    # A weights file that lacks tensors loads "fine" with those tensors left random: refuse it, since a
+    # half-random model would be unlearned and audited as if it were the real one.
+    missing = sorted(loading.get("missing_keys") or [])
+    if missing:
+        raise ModelLoadError(
+            f"Could not load {ref}: {len(missing)} weight tensors are missing from its safetensors files "
+            f"(e.g. {', '.join(missing[:3])}), so they would be random. The weights do not belong to its "
+            "config.json, or the files are incomplete: copy or download them again."
+        )
     model.to(dev)
     model.eval()
     if tok.pad_token_id is None:  # batching needs a pad token; eos is the usual stand-in

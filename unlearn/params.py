@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+import numbers
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import torch
 from peft import LoraConfig
@@ -58,6 +60,7 @@ class LoraTrainable(Trainable):
 
     def __init__(self, model: PreTrainedModel, r: int = 8, alpha: int = 16, targets: list[str] | None = None) -> None:
         super().__init__(model)
+        _check_rank(model, r)  # before the model is touched: see _check_rank
         for p in model.parameters():
             p.requires_grad_(False)
         names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
@@ -109,6 +112,19 @@ class LoraTrainable(Trainable):
 
     def changed(self) -> dict[str, torch.Tensor]:
         return {n: p.detach().cpu().contiguous() for n, p in self.model.named_parameters() if "lora_" in n}
+
+
+def _check_rank(model: PreTrainedModel, r: Any) -> None:
+    """A LoRA rank no adapter can have is refused up front. PEFT itself refuses r <= 0 only half-way
+    through `add_adapter`, after transformers has marked the model as holding adapters: every later
+    run on the shared model then failed with "no attribute peft_config". A rank above the hidden size
+    adds nothing (the update of a d-wide matrix has rank <= d) and only costs memory (r = 10**9 would
+    allocate terabytes)."""
+    hidden = getattr(model.config, "hidden_size", None)
+    top = hidden if isinstance(hidden, int) and hidden > 0 else None
+    if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r < 1 or (top is not None and r > top):
+        span = f"1 to {top} (the model's hidden size)" if top else "1 or more"
+        raise ValueError(f"LoRA rank must be a whole number from {span}, got {r!r}: 8 or 16 is usual")
 
 
 class TensorTrainable(Trainable):

@@ -166,6 +166,8 @@ def apply_run(lm: LoadedModel, run_dir: Path) -> Trainable:
 def delete_run(run_dir: Path, root: Path | None = None) -> None:
     """Delete one run folder (only inside the runs folder)."""
     root = (root or runs_dir()).resolve()
+    if "\x00" in str(run_dir):  # resolve() would fail with "embedded null byte", naming nothing useful
+        raise ValueError(f"{str(run_dir)!r} is not a run in {root}")
     run_dir = Path(run_dir).resolve()
     if run_dir.parent == root and run_dir.name.endswith(PENDING) and _interrupted(run_dir) is not None:
         run_dir.unlink()  # an interrupted run: only its marker exists

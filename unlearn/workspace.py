@@ -64,10 +64,14 @@ def add_set(user_sets: UserSets, ds: DataSet) -> tuple[UserSets, str]:
     return out, name
 
 
+TABLE_LIMIT = 1000  # rows sent to the browser's table: a 100,000-item upload would freeze the page
+
+
 def table(ds: DataSet) -> list[list[Any]]:
-    """Rows for the editable preview table (TABLE_COLUMNS), plus the recorded check if any."""
+    """Rows for the editable preview table (TABLE_COLUMNS), plus the recorded check if any; the
+    first TABLE_LIMIT items only (apply_edits keeps the rest)."""
     rows = []
-    for e in ds.examples:
+    for e in ds.examples[:TABLE_LIMIT]:
         known = e.meta.get("known")
         prob = e.meta.get("answer_prob")
         rows.append(e.to_row() + ["" if known is None else ("yes" if known else "no"), "" if prob is None else prob])
@@ -80,8 +84,11 @@ TABLE_HEADERS = TABLE_COLUMNS + ["known", "P(answer)"]
 def apply_edits(ds: DataSet, rows: list[list[Any]]) -> DataSet:
     """The set as edited in the table. Rows beyond the original ones are new items; a row whose
     question and answer are both empty is dropped; a row with an answer but no question becomes a
-    plain passage. Fields the table does not show are kept from the original item."""
+    plain passage. Fields the table does not show are kept from the original item. Items past the
+    table's first TABLE_LIMIT rows were never shown, so they are kept as they were (before new rows)."""
+    shown = min(len(ds.examples), TABLE_LIMIT)
     out: list[Example] = []
+    new: list[Example] = []
     for i, row in enumerate(rows):
         cells = ["" if c is None else str(c) for c in list(row)[: len(TABLE_COLUMNS)]]
         cells += [""] * (len(TABLE_COLUMNS) - len(cells))
@@ -89,11 +96,12 @@ def apply_edits(ds: DataSet, rows: list[list[Any]]) -> DataSet:
             continue
         if not cells[1].strip():
             raise DataError(f"Row {i + 1}: the answer is empty. Fill it in or clear the whole row to drop it.")
-        base = ds.examples[i] if i < len(ds.examples) else None
+        base = ds.examples[i] if i < shown else None
         ex = Example.from_row(cells, base)
         if base is not None and (ex.question, ex.answer) != (base.question, base.answer):
             ex.meta = {}  # an edited item's recorded check no longer applies
-        out.append(ex)
+        (out if base is not None else new).append(ex)
+    out += ds.examples[shown:] + new
     if not out:
         raise DataError("The edited table has no items left.")
     base_name = ds.name.removesuffix(" (edited)")
