@@ -131,7 +131,7 @@ def build_demo() -> gr.Blocks:
                             up_btn = gr.Button("Add set")
                         with gr.Tab("Hub dataset"):
                             with gr.Row():
-                                preset = gr.Dropdown(list(PRESETS), value="tofu", label="Preset")
+                                hub_preset = gr.Dropdown(list(PRESETS), value="tofu", label="Preset")
                                 repo = gr.Textbox(PRESETS["tofu"].repo_id, label="Dataset id")
                                 config = gr.Dropdown(
                                     PRESETS["tofu"].configs,
@@ -467,7 +467,7 @@ def build_demo() -> gr.Blocks:
             [user_sets, *pickers, add_msg],
             api_name="add_upload",
         )
-        preset.change(on_preset, preset, [repo, config, split])
+        hub_preset.change(on_preset, hub_preset, [repo, config, split])
         hub_btn.click(
             load_hub_ui,
             [repo, config, split, limit, user_sets, add_as],

@@ -3,6 +3,7 @@ the bundled SmolLM2 (converted from GGUF once, then cached)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 # Before transformers / huggingface_hub are imported (they read it once): never let a test
@@ -66,6 +67,18 @@ def make_tiny_model(folder: Path, vocab: int = 400, seed: int = 0) -> Path:
     LlamaForCausalLM(cfg).save_pretrained(folder, safe_serialization=True)
     fast.save_pretrained(folder)
     return folder
+
+
+def weights_digest(lm: LoadedModel) -> str:
+    """A digest of the model's weights. LoRA wrappers left after a reset rename `q_proj.weight` to
+    `q_proj.base_layer.weight`, so names are normalised; adapter tensors must be gone."""
+    h = hashlib.sha256()
+    state = lm.model.state_dict()
+    assert not [n for n in state if "lora_" in n], "LoRA adapters were left on the model"
+    for name in sorted(state, key=lambda n: n.replace(".base_layer", "")):
+        h.update(name.replace(".base_layer", "").encode())
+        h.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 @pytest.fixture(scope="session")

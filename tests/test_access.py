@@ -106,3 +106,22 @@ def test_an_upload_over_the_limit_is_refused_and_the_server_stays_up(tiny_dir, t
             c.predict(handle_file(str(big)), *args, api_name="/add_upload")
         got = c.predict(handle_file(str(small)), *args, api_name="/add_upload")
         assert got[-1].startswith("✅"), got
+
+
+def test_a_public_server_takes_datasets_from_the_hub_only_and_runs_from_its_folder(tmp_path, monkeypatch) -> None:
+    """datasets.load_dataset also reads local folders and files: in public mode only 'org/name' ids."""
+    from ui.runs_tab import runs_export_ui
+
+    public, private = AccessPolicy(public=True), AccessPolicy()
+    for ref in ["/etc", str(tmp_path), "../../etc", "~/data", "csv", "json", "org/../../etc", "a\\b/c", ""]:
+        with pytest.raises(AccessDenied, match="hub only"):
+            public.check_dataset(ref)
+    public.check_dataset("locuslab/TOFU")
+    private.check_dataset(str(tmp_path))  # a private server's user may read their own disk
+    monkeypatch.setenv("UNLEARN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(common, "ACCESS", public)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "run.json").write_text('{"id": "x"}')
+    msg = runs_export_ui(str(outside), type("R", (), {"session_hash": "k"})())[0]
+    assert msg.startswith("❌") and "not one of this server's saved runs" in msg

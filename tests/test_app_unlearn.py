@@ -8,9 +8,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 import app
 from unlearn.store import STORE
+
+from .conftest import weights_digest
 
 QUICK, LORA = list(app.PRESET_LABELS)[0], list(app.MODE_LABELS)[0]
 
@@ -93,13 +96,10 @@ def test_bad_settings_get_a_message_and_change_nothing(app_tiny, hp_value, lr, s
 def test_cancel_stops_between_steps_and_saves_a_cancelled_run(app_tiny) -> None:
     """The documented state after Cancel: the model is exactly the saved partial run (no step
     half-applied, none applied after the save), marked cancelled, and Undo gives the model as loaded."""
-    from unlearn.builtin import load_selection
     from unlearn.runs import read_history
-    from unlearn.scoring import answer_nll
 
-    exs = load_selection("harry_potter:known").examples
-    nll0 = answer_nll(app_tiny.model, app_tiny.tokenizer, exs)
-    gen = _run(steps=50, session="cancel-me")
+    loaded = weights_digest(app_tiny)
+    gen = _run(steps=100_000, session="cancel-me")  # far more than can finish before the Cancel
     seen = []
     for msg, *_ in gen:
         seen.append(msg)
@@ -108,16 +108,20 @@ def test_cancel_stops_between_steps_and_saves_a_cancelled_run(app_tiny) -> None:
     run = STORE.active_run()
     assert seen[-1].startswith("⚠️ cancelled") and run.record["status"] == "cancelled"
     saved = json.loads((Path(run.run_dir) / "run.json").read_text())
-    assert saved["status"] == "cancelled" and 2 <= saved["steps"] < 50
+    assert saved["status"] == "cancelled" and 2 <= saved["steps"] < 100_000
     assert len(read_history(Path(run.run_dir))) == saved["steps"]
     assert "Nothing is running" in app.cancel_ui(SimpleNamespace(session_hash="cancel-me"))
     assert threading.active_count() < 50
-    after = answer_nll(app_tiny.model, app_tiny.tokenizer, exs)
-    assert not (after == nll0).all(), "the steps taken before the cancel are kept"
+    with STORE.lock:
+        after = {n: p.detach().clone() for n, p in app_tiny.model.named_parameters() if "lora_" in n}
+    assert after and any(t.abs().sum() > 0 for t in after.values()), "the steps taken before the cancel are kept"
     app.reset_ui()
-    assert (answer_nll(app_tiny.model, app_tiny.tokenizer, exs) == nll0).all()
+    assert weights_digest(app_tiny) == loaded, "Undo gives the model as loaded, bit for bit"
     assert app.load_run_ui(str(run.run_dir)).startswith("✅")
-    assert (answer_nll(app_tiny.model, app_tiny.tokenizer, exs) == after).all(), "model = the saved partial run"
+    again = {n: p for n, p in app_tiny.model.named_parameters() if "lora_" in n}
+    assert after.keys() == again.keys() and all(torch.equal(after[n], again[n]) for n in after), (
+        "the model after Cancel is exactly the saved partial run"
+    )
 
 
 def test_saved_runs_reload_onto_the_model_and_can_be_deleted(app_tiny) -> None:

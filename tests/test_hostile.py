@@ -16,7 +16,6 @@ the total and the time taken by the 100,000-line files.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import random
@@ -28,6 +27,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import gradio as gr
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -36,7 +36,7 @@ import app
 from unlearn.models import LoadedModel, load_model
 from unlearn.store import STORE
 
-from .conftest import make_tiny_model
+from .conftest import make_tiny_model, weights_digest
 
 QUICK, LORA = list(app.PRESET_LABELS)[0], list(app.MODE_LABELS)[0]
 LOCAL, HUB, GGUF = "Local folder (save_pretrained)", "Hugging Face hub id", ".gguf file"
@@ -77,18 +77,6 @@ def _progress(*a: Any, **k: Any) -> None:
     return None
 
 
-def _weights(lm: LoadedModel) -> str:
-    """A digest of the model's weights. LoRA wrappers left after a reset rename `q_proj.weight` to
-    `q_proj.base_layer.weight`, so names are normalised; adapter tensors must be gone."""
-    h = hashlib.sha256()
-    state = lm.model.state_dict()
-    assert not [n for n in state if "lora_" in n], "LoRA adapters were left on the model"
-    for name in sorted(state, key=lambda n: n.replace(".base_layer", "")):
-        h.update(name.replace(".base_layer", "").encode())
-        h.update(state[name].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
@@ -119,7 +107,7 @@ class World:
         if same_object:
             assert now is self.lm, "the loaded model was replaced"
         assert STORE.active_run() is None, "a run was put on the model"
-        assert _weights(now) == self.weights, "the model's weights changed"
+        assert weights_digest(now) == self.weights, "the model's weights changed"
         assert sorted(p.name for p in self.run_dir.parent.iterdir()) == self.listing, "the runs folder changed"
         assert _files(self.run_dir) == self.run_files, "the saved run changed"
         assert _files(self.outside) == self.run_files, "the copy outside the runs folder changed"
@@ -185,7 +173,7 @@ def world(no_gc_on_swap: None, app_tiny: LoadedModel, saved_run: Path, tmp_path:
     shutil.copytree(saved_run, run_dir)
     shutil.copytree(saved_run, outside)
     listing = sorted(p.name for p in runs.iterdir())
-    return World(app_tiny, run_dir, outside, _files(run_dir), listing, _weights(app_tiny))
+    return World(app_tiny, run_dir, outside, _files(run_dir), listing, weights_digest(app_tiny))
 
 
 # ---------------------------------------------------------------- uploads
@@ -197,8 +185,8 @@ QA_JSONL = '{"question": "Qui est Zoë?", "answer": "Zoë est là."}\n'
 QA_CSV = "question,answer\nQui est Zoë?,Zoë est là.\n"
 
 
-def up(case: str, filename: str, data: bytes, *words: str, mode: str = "auto", marks: Any = ()) -> Any:
-    return pytest.param(filename, data, mode, words, id=case, marks=marks)
+def up(case: str, filename: str, data: bytes, *words: str, mode: str = "auto") -> Any:
+    return pytest.param(filename, data, mode, words, id=case)
 
 
 UPLOADS = hostile(
@@ -390,8 +378,8 @@ def test_hostile_huge_set_sent_to_the_page(world: World, view: str) -> None:
 
 
 # ---------------------------------------------------------------- hyperparameters of a run
-def rp(case: str, words: tuple[str, ...], marks: Any = (), **settings: Any) -> Any:
-    return pytest.param(settings, words, id=case, marks=marks)
+def rp(case: str, words: tuple[str, ...], **settings: Any) -> Any:
+    return pytest.param(settings, words, id=case)
 
 
 RUNS = hostile(
@@ -461,9 +449,8 @@ def test_hostile_run_settings(world: World, settings: dict[str, Any], words: tup
 def test_runs_still_work_after_every_refused_setting(world: World) -> None:
     """All the refused settings in a row on one model, then a normal run."""
     for case in RUNS:
-        if not case.marks:
-            settings, words = case.values
-            assert_clear(_run(**settings)[-1][0], *words)
+        settings, words = case.values
+        assert_clear(_run(**settings)[-1][0], *words)
     world.assert_nothing_lost()
     _normal_run()
 
@@ -486,7 +473,7 @@ def test_hostile_run_accepted(world: World, settings: dict[str, Any]) -> None:
     last = _run(**settings)[-1][0]
     assert last.startswith("✅ finished in 1 steps"), last
     STORE.clear_run()
-    assert _files(world.run_dir) == world.run_files and _weights(world.lm) == world.weights
+    assert _files(world.run_dir) == world.run_files and weights_digest(world.lm) == world.weights
 
 
 @pytest.mark.parametrize("steps", hostile("test_hostile_run_never_ending", [pytest.param(10**12, id="steps-1e12")]))
@@ -683,7 +670,7 @@ def test_hostile_model_load_accepted(world: World, tiny_dir: Path, make: Callabl
     ),
 )
 def test_hostile_model_source(world: World, monkeypatch: pytest.MonkeyPatch, source: str) -> None:
-    """An API caller's unknown source is refused; today it loads the bundled model (spied, not loaded)."""
+    """An API caller's unknown source is refused, not taken for the bundled model (the load is spied on)."""
     calls: list[str] = []
     monkeypatch.setattr(STORE, "load", lambda ref, **kw: calls.append(ref) or STORE.require())
     card, msg = app.load_model_ui(source, "whatever", "cpu", False, _progress)
@@ -701,8 +688,8 @@ def _compare(**kw: Any) -> tuple:
     return app.compare_ui(*args, s["metric"], s["forget"], s["retain"], copy.deepcopy(EARLIER), req)
 
 
-def cp(case: str, *words: str, marks: Any = (), **kw: Any) -> Any:
-    return pytest.param(kw, words, id=case, marks=marks)
+def cp(case: str, *words: str, **kw: Any) -> Any:
+    return pytest.param(kw, words, id=case)
 
 
 COMPARES = hostile(
@@ -792,9 +779,8 @@ def test_hostile_audit(world: World, kw: dict[str, Any], words: tuple[str, ...])
 
 def test_audit_still_runs_after_every_refused_input(world: World) -> None:
     for case in AUDITS:
-        if not case.marks:
-            kw, words = case.values
-            assert_clear(_audit(**kw)[-1][0], *words)
+        kw, words = case.values
+        assert_clear(_audit(**kw)[-1][0], *words)
     world.assert_nothing_lost()
     assert "✅ Audit finished" in _audit()[-1][0]
 
@@ -813,8 +799,8 @@ RUN_PATHS: dict[str, Callable[[World], Any]] = {
 }
 
 
-def rr(handler: str, path: str, *words: str, marks: Any = ()) -> Any:
-    return pytest.param(handler, path, words, id=f"{handler}-{path}", marks=marks)
+def rr(handler: str, path: str, *words: str) -> Any:
+    return pytest.param(handler, path, words, id=f"{handler}-{path}")
 
 
 RUN_HANDLERS = hostile(
@@ -882,6 +868,7 @@ DATA = hostile(
         pytest.param("check", "forget", "no_such_set", None, ("Unknown set",), id="check-unknown-set"),
         pytest.param("check", "forget", "notes", None, ("plain passages",), id="check-passages-only"),
         pytest.param("check", "forget", None, None, ("No set selected",), id="check-no-set"),
+        pytest.param("check", None, "mine", None, ("forget, retain",), id="check-role-none"),
     ],
 )
 
@@ -934,9 +921,8 @@ def test_hostile_teach(world: World, cache_tmp: Path, forget: str, epochs: Any, 
 
 def test_teach_still_works_after_every_refused_input(world: World, cache_tmp: Path) -> None:
     for case in TEACH:
-        if not case.marks:
-            forget, epochs, words = case.values
-            assert_clear(app.teach_ui(forget, app.NONE, epochs, copy.deepcopy(EARLIER), _progress)[1], *words)
+        forget, epochs, words = case.values
+        assert_clear(app.teach_ui(forget, app.NONE, epochs, copy.deepcopy(EARLIER), _progress)[1], *words)
     world.assert_nothing_lost(same_object=False)
     card, msg = app.teach_ui("mine", app.NONE, 1, copy.deepcopy(EARLIER), _progress)
     assert msg.startswith("✅") and "Taught" in card, msg
@@ -948,6 +934,8 @@ ASKS = hostile(
         pytest.param(-5, id="max-new-tokens-negative"),
         pytest.param(0, id="max-new-tokens-zero"),
         pytest.param(NAN, id="max-new-tokens-nan"),
+        pytest.param(None, id="max-new-tokens-cleared"),
+        pytest.param(10**6, id="max-new-tokens-1e6"),
     ],
 )
 
@@ -960,12 +948,93 @@ def test_hostile_ask(world: World, max_new: float) -> None:
     assert isinstance(app.ask_ui("Who is Ada 0?", 8), str)
 
 
+ASK_BOTH = hostile(
+    "test_hostile_ask_both",
+    [
+        pytest.param("Who is Ada 0?", NAN, "max new tokens", id="max-new-tokens-nan"),
+        pytest.param("Who is Ada 0?", 0, "max new tokens", id="max-new-tokens-zero"),
+        pytest.param("Who is Ada 0?", None, "max new tokens", id="max-new-tokens-cleared"),
+        pytest.param(" ", 8, "Type a question", id="question-blank"),
+        pytest.param(None, 8, "Type a question", id="question-none"),
+    ],
+)
+
+
+@pytest.mark.parametrize(("question", "max_new", "words"), ASK_BOTH)
+def test_hostile_ask_both(world: World, question: Any, max_new: Any, words: str) -> None:
+    before, after = app.ask_both_ui(question, max_new)
+    world.assert_nothing_lost()
+    assert_clear(before, words)
+    assert all(isinstance(a, str) for a in app.ask_both_ui("Who is Ada 0?", 8))
+
+
+HUB = hostile(
+    "test_hostile_hub",
+    [
+        pytest.param(None, 100, False, "dataset repo id", id="repo-none"),
+        pytest.param("", 100, False, "dataset repo id", id="repo-empty"),
+        pytest.param("org/name", NAN, False, "rows to load", id="limit-nan"),
+        pytest.param("org/name", -3, False, "rows to load", id="limit-negative"),
+        pytest.param("/etc", 100, True, "hub only", id="public-local-folder"),
+        pytest.param("../../etc", 100, True, "hub only", id="public-relative-path"),
+        pytest.param("csv", 100, True, "hub only", id="public-builtin-builder"),
+    ],
+)
+
+
+@pytest.mark.parametrize(("repo", "limit", "public", "words"), HUB)
+def test_hostile_hub(world: World, monkeypatch, repo: Any, limit: Any, public: bool, words: str) -> None:
+    from ui import common
+    from unlearn.access import AccessPolicy
+
+    if public:
+        monkeypatch.setattr(common, "ACCESS", AccessPolicy(public=True))
+    earlier = copy.deepcopy(EARLIER)
+    sets, *_, msg = app.load_hub_ui(repo, "", "train", limit, earlier, "forget", _progress)
+    world.assert_nothing_lost()
+    assert sets == EARLIER and earlier == EARLIER, "the session's sets changed"
+    assert_clear(msg, words)
+
+
+REDRAWS = hostile(
+    "test_hostile_redraw",
+    [
+        pytest.param("tokens", (None,), True, id="min-k-share-cleared"),
+        pytest.param("tokens", (NAN,), True, id="min-k-share-nan"),
+        pytest.param("topk", (None,), True, id="answer-token-cleared"),
+        pytest.param("topk", (10**6,), False, id="answer-token-past-the-end"),  # drawn at the last token
+        pytest.param("head", (None, 0), True, id="layer-cleared"),
+        pytest.param("head", (0, 10**6), False, id="head-past-the-end"),  # drawn for the last head
+        pytest.param("lens", ("bogus",), True, id="lens-metric-unknown"),
+    ],
+)
+
+
+@pytest.mark.parametrize(("panel", "args", "refused"), REDRAWS)
+def test_hostile_redraw(world: World, panel: str, args: tuple, refused: bool) -> None:
+    """A panel redrawn from the kept arrays with a box cleared or out of range: a warning and the panel
+    kept as it was, or (out of range) the panel drawn at the nearest valid place."""
+    import plotly.graph_objects as go
+
+    assert _compare()[0].startswith("**Before**")
+    fn = {"tokens": app.tokens_ui, "topk": app.topk_ui, "head": app.head_ui, "lens": app.lens_ui}[panel]
+    req = SimpleNamespace(session_hash="cmp")
+    if refused:
+        with pytest.warns(UserWarning):
+            out = fn(*args, req)
+        assert out == gr.skip(), f"not skipped: {str(out)[:200]}"
+    else:
+        assert isinstance(fn(*args, req), go.Figure)
+    world.assert_nothing_lost()
+    assert isinstance(app.tokens_ui(0.2, req), go.Figure), "a normal redraw fails afterwards"
+
+
 # ---------------------------------------------------------------- the corpus
 def test_corpus_counts_every_case(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture) -> None:
     """CORPUS matches the collected cases; prints how many hostile inputs were tried and the big files' times."""
     collected = {item.name for item in request.session.items if item.name.startswith("test_hostile")}
     assert collected <= set(CORPUS), sorted(collected - set(CORPUS))
-    assert len(CORPUS) == len(set(CORPUS)) >= 150
+    assert len(CORPUS) == len(set(CORPUS)) == 265  # the README gives this count: change both together
     huge = ", ".join(f"{k}: accepted in {v:.1f} s" for k, v in HUGE.items()) or "not run"
     with capsys.disabled():
         print(

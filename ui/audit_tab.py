@@ -10,10 +10,11 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, NONE, error_line, number
+from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, KEPT_RESULTS, NONE, error_line, number
 from ui.compare_tab import RESULTS, compare_sources
 from ui.unlearn_tab import activate_run
 from unlearn import workspace as ws
+from unlearn.access import AccessDenied
 from unlearn.audit import AuditConfig
 from unlearn.audit_record import load_audit
 from unlearn.compare import SessionResults
@@ -27,7 +28,7 @@ from viz import audit_report
 from viz.export import figures_json
 
 # ---------------------------------------------------------------- audit
-AUDITS = SessionResults()  # each session's last audit record (plain JSON data, ~100 kB), bounded
+AUDITS = SessionResults(KEPT_RESULTS)  # each session's last audit record (plain JSON data, ~100 kB), bounded
 N_AUDIT_VIEWS = 18  # what audit_ui returns after the status line
 AUDIT_KEY = "{}:audit"  # the audit's Job in JOBS, beside the session's unlearning run
 
@@ -54,6 +55,8 @@ def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces) -> Audit
     if items < 2:
         raise ValueError("Items per split: at least 2 items are needed (REMIND's classifier is cross-validated).")
     p = round(number(p, "p"), 1)
+    if not 0 < p <= 1:  # before the strengths are built from it
+        raise ValueError(f"p must be in (0, 1] (the perturbation strength), got {p}")
     strengths = tuple(round(0.1 * i, 1) for i in range(1, int(round(p * 10)) + 1))
     remind = RemindConfig(p=p, m=m, k=neighbours, strengths=strengths if len(strengths) > 1 else (0.1, 0.2))
     remind.check()
@@ -211,11 +214,20 @@ def audit_show_ui(source: str | None, request: gr.Request):
     """Draw a run's saved audit (no model call)."""
     run = STORE.active_run()
     run_dir = (run.run_dir if run else None) if source in (None, "", ACTIVE) else source
-    rec = load_audit(Path(run_dir)) if run_dir else None
-    if rec is None:
-        return ("❌ This run has no saved audit yet: press *Run audit*.", *[gr.skip()] * N_AUDIT_VIEWS)
+    skip = [gr.skip()] * N_AUDIT_VIEWS
+    try:
+        if run_dir:
+            common.ACCESS.check_run(run_dir)
+        rec = load_audit(Path(run_dir)) if run_dir else None
+        if rec is None:
+            return ("❌ This run has no saved audit yet: press *Run audit*.", *skip)
+        views = _audit_views(rec, request.session_hash)
+    except AccessDenied as e:
+        return (error_line(e), *skip)
+    except (ValueError, KeyError, TypeError, IndexError) as e:  # an audit.json of another shape
+        return (f"❌ Its saved audit is damaged ({type(e).__name__}: {e}): press *Run audit* to redo it.", *skip)
     AUDITS.put(request.session_hash, rec)
-    return (f"Saved audit of `{Path(run_dir).name}` from {rec['created']}.", *_audit_views(rec, request.session_hash))
+    return (f"Saved audit of `{Path(run_dir).name}` from {rec.get('created', '?')}.", *views)
 
 
 def audit_item_ui(key: str | None, request: gr.Request):

@@ -22,6 +22,7 @@ PLACEHOLDERS = {
     "gguf": "/path/to/model.gguf",
 }
 NONE = "(none)"
+KEPT_RESULTS = 32  # sessions whose last comparison / audit the server keeps (app.py --kept-results)
 MAX_NEW_TOKENS = 512  # the most a handler generates per answer (the sliders stop lower)
 ACCESS = AccessPolicy()  # replaced by main() from the command line (--public, --allow-model, ...)
 
@@ -44,3 +45,11 @@ def number(value: Any, label: str, kind: type = float) -> Any:
     if not math.isfinite(x):
         raise ValueError(f"{label} must be a finite number, got {value!r}")
     return int(x) if kind is int else x
+
+
+def new_tokens(value: Any) -> int:
+    """A max-new-tokens box: a whole number from 1 to MAX_NEW_TOKENS."""
+    n = number(value, "max new tokens", int)
+    if not 1 <= n <= MAX_NEW_TOKENS:
+        raise ValueError(f"max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {n}")
+    return n

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from ui.common import ACTIVE, AGAINST_ITSELF, MAX_NEW_TOKENS, NONE, error_line, number
+from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, NONE, error_line, new_tokens, number
 from ui.unlearn_tab import activate_run, run_choices
 from unlearn import workspace as ws
 from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
@@ -25,7 +25,7 @@ from viz.tokens import word_diff
 
 # ---------------------------------------------------------------- compare
 PROMPT_KINDS = ["Forget item", "Retain item", "Free text"]
-RESULTS = SessionResults()  # each session's last comparison (its arrays), bounded (--kept-results)
+RESULTS = SessionResults(KEPT_RESULTS)  # each session's last comparison (its arrays), bounded (--kept-results)
 N_PANEL_OUTPUTS = 13  # what compare_ui returns after the note
 
 
@@ -122,10 +122,9 @@ def compare_ui(
     try:
         lm = STORE.require()
         ex = _prompt(kind, item, text, forget, retain, user_sets)
-        n_new = number(max_new, "max new tokens", int)
-        if not 1 <= n_new <= MAX_NEW_TOKENS:
-            raise ValueError(f"max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {n_new}")
-        dec = Decoding(n_new, bool(sample), number(temperature, "temperature"), seed=number(seed, "seed", int))
+        dec = Decoding(
+            new_tokens(max_new), bool(sample), number(temperature, "temperature"), seed=number(seed, "seed", int)
+        )
         k_share = number(k_share, "Min-K% share")
         run_dir = None
         with STORE.lock:
@@ -179,16 +178,20 @@ def _redraw(request: gr.Request, name: str, draw) -> Any:
     except ValueError as e:
         gr.Warning(str(e))
         return gr.skip()
-    got["figs"][name] = fig = draw(got["c"])
+    try:
+        got["figs"][name] = fig = draw(got["c"])
+    except (ValueError, TypeError, IndexError) as e:  # a box cleared or out of range: say so, keep the panel
+        gr.Warning(str(e))
+        return gr.skip()
     return fig
 
 
 def tokens_ui(k_share: float, request: gr.Request):
-    return _redraw(request, "Token probabilities", lambda c: panels.strips(c, float(k_share)))
+    return _redraw(request, "Token probabilities", lambda c: panels.strips(c, number(k_share, "Min-K% share")))
 
 
 def topk_ui(position: float, request: gr.Request):
-    return _redraw(request, "Top-k alternatives", lambda c: panels.topk(c, int(position)))
+    return _redraw(request, "Top-k alternatives", lambda c: panels.topk(c, number(position, "answer token", int)))
 
 
 def lens_ui(metric: str, request: gr.Request):
@@ -196,7 +199,9 @@ def lens_ui(metric: str, request: gr.Request):
 
 
 def head_ui(layer: float, head: float, request: gr.Request):
-    return _redraw(request, "Attention: one head", lambda c: panels.head(c, int(layer), int(head)))
+    return _redraw(
+        request, "Attention: one head", lambda c: panels.head(c, number(layer, "layer", int), number(head, "head", int))
+    )
 
 
 def attribution_ui(method_label: str, request: gr.Request):

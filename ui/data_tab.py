@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import MAX_NEW_TOKENS, NONE, PLACEHOLDERS, SOURCES, error_line, number
+from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line, new_tokens, number
 from unlearn import workspace as ws
 from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
 from unlearn.formats import DataError, read_records
@@ -139,6 +139,8 @@ def save_edits(which: str, rows: Any, forget: str, retain: str, holdout: str, us
 def check_knowledge_ui(
     which: str, forget: str, retain: str, holdout: str, user_sets: ws.UserSets, progress=gr.Progress()
 ):
+    if which not in ws.ROLES:
+        return gr.update(), None, _role_error(which)
     name = {"forget": forget, "retain": retain, "holdout": holdout}[which]
     try:
         lm = STORE.require()
@@ -225,10 +227,15 @@ def on_preset(preset: str) -> tuple[str, dict, str]:
 
 
 def load_hub_ui(repo: str, config: str, split: str, limit: float, user_sets, which: str, progress=gr.Progress()):
+    repo, split = (repo or "").strip(), (split or "").strip() or "train"
     progress(0.1, desc=f"Loading {repo} from the hub…")
     try:
-        schema, examples = load_hub_examples(repo.strip(), config or None, split.strip() or "train", int(limit or 500))
-    except DataError as e:
+        common.ACCESS.check_dataset(repo)
+        n = number(limit or 500, "rows to load", int)
+        if n < 1:
+            raise ValueError(f"rows to load must be 1 or more, got {n}")
+        schema, examples = load_hub_examples(repo, config or None, split, n)
+    except (DataError, ValueError) as e:  # AccessDenied is a ValueError
         return (user_sets, *_picker_updates(user_sets), error_line(e))
     label = f"{repo.split('/')[-1]}:{config or ''}:{split}"
     ds = DataSet(label, repo, "hub", f"{repo} config {config} split {split} ({schema}).", examples)
@@ -266,9 +273,7 @@ def ask_ui(question: str, max_new_tokens: float) -> str:
         return "❌ Type a question first."
     try:
         lm = STORE.require()
-        n = number(max_new_tokens, "max new tokens", int)
-        if not 1 <= n <= MAX_NEW_TOKENS:
-            raise ValueError(f"max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {n}")
+        n = new_tokens(max_new_tokens)
     except (RuntimeError, ValueError) as e:
         return error_line(e)
     with STORE.lock:

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from ui.compare_tab import RESULTS
+from ui.common import KEPT_RESULTS
 from unlearn.access import AccessDenied, AccessPolicy, parse_auth
 from unlearn.models import BUNDLED
 
@@ -37,9 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--kept-results",
         type=int,
-        default=RESULTS.max_sessions,
+        default=KEPT_RESULTS,
         help=f"sessions whose comparison arrays the server keeps for redrawing panels, a few MB each "
-        f"(default {RESULTS.max_sessions}; older ones are asked to press Compare again)",
+        f"(default {KEPT_RESULTS}; older ones are asked to press Compare again)",
     )
     return ap.parse_args(argv)
 

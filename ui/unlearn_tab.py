@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from safetensors import SafetensorError
 
 from ui import common
-from ui.common import JOBS, NONE, error_line, number
+from ui.common import JOBS, NONE, error_line, new_tokens, number
 from unlearn import workspace as ws
 from unlearn.engine import RunSpec
 from unlearn.formats import DataError
@@ -176,14 +177,15 @@ def cancel_ui(request: gr.Request) -> str:
 
 def ask_both_ui(question: str, max_new_tokens: float) -> tuple[str, str]:
     if not (question or "").strip():
-        return "Type a question first.", ""
+        return "❌ Type a question first.", ""
     try:
+        n = new_tokens(max_new_tokens)
         with STORE.before() as lm:
-            before = generate_answers(lm.model, lm.tokenizer, [question.strip()], int(max_new_tokens))[0]
+            before = generate_answers(lm.model, lm.tokenizer, [question.strip()], n)[0]
         lm = STORE.require()
         with STORE.lock:
-            after = generate_answers(lm.model, lm.tokenizer, [question.strip()], int(max_new_tokens))[0]
-    except RuntimeError as e:
+            after = generate_answers(lm.model, lm.tokenizer, [question.strip()], n)[0]
+    except (RuntimeError, ValueError) as e:
         return error_line(e), ""
     if STORE.active_run() is None:
         after = "(no unlearning run yet: after = before)  " + after
@@ -242,7 +244,13 @@ def activate_run(run_dir: str) -> dict[str, Any]:
         active = STORE.active_run()
         if active is None or Path(active.run_dir) != Path(run_dir):
             STORE.clear_run()
-            tr = apply_run(lm, Path(run_dir))
+            try:
+                tr = apply_run(lm, Path(run_dir))
+            except (SafetensorError, RuntimeError, KeyError) as e:  # a damaged weights file or record
+                raise ValueError(
+                    f"run {Path(run_dir).name} could not be put on the model ({type(e).__name__}: {e}); "
+                    "the model is as loaded. Its files are damaged: delete the run."
+                ) from e
             STORE.set_run(ActiveRun(run_dir, record, tr))
     return record
 

@@ -9,12 +9,15 @@ read files it was not meant to, and `trust_remote_code` is never allowed there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .models import BUNDLED, ModelLoadError, parse_source
 from .paths import cache_dir
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")  # org/name, as the hub spells ids
 
 
 class AccessDenied(ValueError):
@@ -72,6 +75,19 @@ class AccessPolicy:
             f"This is a shared server: {ref!r} is not on its list of models. Allowed: the bundled model, "
             f"the hub ids {ids}, and folders its operator listed. Ask them to add yours (--allow-model)."
         )
+
+    def check_dataset(self, repo_id: str) -> None:
+        """In public mode a dataset comes from the hub only: `datasets.load_dataset` also reads local
+        folders and files, which would let a user read the server's disk through the preview table."""
+        if not self.public:
+            return
+        repo = (repo_id or "").strip()
+        local = repo.startswith((".", "/", "~")) or ".." in repo or "\\" in repo or Path(repo).expanduser().exists()
+        if local or not _HUB_ID.fullmatch(repo):
+            raise AccessDenied(
+                f"This is a shared server: datasets come from the hub only, as 'org/name' (got {repo[:100]!r}). "
+                "To use your own file, upload it in the Upload tab."
+            )
 
     def check_run(self, run_dir: str) -> None:
         """In public mode a run is opened only from the server's runs folder (an API caller could
