@@ -31,12 +31,13 @@ def knowledge_bars(labels: Sequence[str], probs: Sequence[float], known: Sequenc
     )
     n_known = sum(bool(k) for k in known)
     fig.update_layout(
-        title=f"{title}: {n_known} of {len(known)} answered correctly (green)",
+        # two short lines: one long line was cut off in the half-width panel of the Model & data tab
+        title=dict(text=f"{title}<br><sub>{n_known} of {len(known)} answered correctly (green)</sub>", font_size=13),
         xaxis_title="items, by answer probability",
         yaxis_title="P̃(gold answer | question)",
         yaxis_range=[0, 1],
         height=320,
-        margin=dict(l=60, r=20, t=50, b=50),
+        margin=dict(l=60, r=20, t=60, b=50),
         template="plotly_white",
     )
     return fig
