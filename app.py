@@ -103,7 +103,7 @@ def build_demo() -> gr.Blocks:
                                 visible=common.ACCESS.allow_remote_code,  # only if the server was started to allow it
                             )
                         load_btn = gr.Button("Load model", variant="primary")
-                        load_msg = gr.Markdown()
+                        load_msg = gr.Markdown(elem_id="load-msg")
                     with gr.Column(scale=3):
                         card = gr.Markdown(show_model(), elem_id="model-card")
 

@@ -117,6 +117,15 @@ def open_app(page, url: str) -> None:
     page.wait_for_selector("#model-card table", timeout=60_000)
 
 
+def load_in_browser(page, folder: str, timeout: float = 120_000) -> None:
+    """Load a model folder from the Model & data tab, as a person would; wait for the new card."""
+    page.get_by_role("tab", name="Model & data").click()
+    page.get_by_label("Local folder (save_pretrained)").check()
+    page.get_by_label("Hub id, folder or .gguf path").fill(folder)
+    page.get_by_role("button", name="Load model", exact=True).click()
+    page.locator("#load-msg").get_by_text("✅ Loaded").wait_for(timeout=timeout)
+
+
 def run_default_method(page, timeout: float = 900_000) -> None:
     """On an open app: the Unlearn tab, Run with the defaults (NPO, quick), wait until it finished."""
     page.get_by_role("tab", name="Unlearn").click()

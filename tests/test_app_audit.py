@@ -13,6 +13,7 @@ from tests.browser import (
     app_in_browser,
     audit_in_browser,
     compare_in_browser,
+    load_in_browser,
     render_offline,
     run_default_method,
     teach_in_browser,
@@ -118,10 +119,11 @@ def test_runs_tab_lists_audited_runs_exports_and_deletes(app_tiny) -> None:
 
 @pytest.mark.browser
 def test_tofu_pipeline_in_headless_chromium(tiny_dir, tmp_path) -> None:
-    """As a person would: pick the fictitious authors' splits, teach, unlearn, compare, audit, then the
-    Runs tab's export, and the exported report opened with the network off renders every plot."""
+    """As a person would: load the model, pick the fictitious authors' splits, teach, unlearn, compare,
+    audit, then the Runs tab's export, and the exported report opened with the network off renders every plot."""
     require_chromium()
     with app_in_browser(str(tiny_dir), tmp_path) as (page, errors):
+        load_in_browser(page, str(tiny_dir))
         tofu_pipeline_sets(page)
         teach_in_browser(page, epochs=1, timeout=120_000)
         run_default_method(page, timeout=120_000)
