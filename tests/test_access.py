@@ -125,3 +125,26 @@ def test_a_public_server_takes_datasets_from_the_hub_only_and_runs_from_its_fold
     (outside / "run.json").write_text('{"id": "x"}')
     msg = runs_export_ui(str(outside), type("R", (), {"session_hash": "k"})())[0]
     assert msg.startswith("❌") and "not one of this server's saved runs" in msg
+
+
+def test_a_public_server_asks_for_a_login_and_refuses_what_is_not_listed(tiny_dir, tmp_path) -> None:
+    """The flags end to end: --public with --auth and --allow-model, through gradio_client."""
+    from gradio_client import Client
+
+    from .browser import app_server
+
+    env = {"UNLEARN_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["--public", "--auth", "teacher:s3cret", "--allow-model", str(tiny_dir)]
+    with app_server(str(tiny_dir), env, args=args) as (url, _):
+        with pytest.raises(Exception):  # noqa: B017 -- the client's error type for a refused login varies
+            Client(url, verbose=False)
+        with pytest.raises(Exception):  # noqa: B017
+            Client(url, auth=("teacher", "wrong"), verbose=False)
+        c = Client(url, auth=("teacher", "s3cret"), verbose=False)
+        local = "Local folder (save_pretrained)"
+        card, msg = c.predict(local, str(tmp_path), "cpu", False, api_name="/load_model")
+        assert msg.startswith("❌") and "not on its list" in msg
+        card, msg = c.predict(local, str(tiny_dir), "cpu", False, api_name="/load_model")
+        assert msg.startswith("✅"), msg
+        *_, msg = c.predict("/etc", "", "train", 10, "forget", api_name="/load_hub")
+        assert "hub only" in msg
