@@ -159,3 +159,16 @@ def test_unlearn_tab_runs_in_headless_chromium(tiny_dir, tmp_path) -> None:
         page.screenshot(path=str(tmp_path / "unlearn_tab.png"), full_page=True)
     assert not errors, json.dumps(errors)
     assert any((tmp_path / "runs").iterdir()), "the run was saved"
+
+
+def test_each_preset_control_drives_its_own_handler() -> None:
+    """The hub Preset dropdown and the Unlearn tab's Defaults radio once shared a variable name, so the
+    radio fired the hub handler (a KeyError) and the dropdown did nothing."""
+    demo = app.build_demo()
+    labels = {c["id"]: c.get("props", {}).get("label") for c in demo.config["components"]}
+    triggers: dict[str, set[str]] = {}
+    for dep in demo.config["dependencies"]:
+        name = demo.fns[dep["id"]].fn.__name__
+        triggers.setdefault(name, set()).update(labels.get(t[0]) for t in dep["targets"])
+    assert triggers["on_preset"] == {"Preset"}
+    assert "Defaults" in triggers["on_method"] and "Preset" not in triggers["on_method"]
