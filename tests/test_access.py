@@ -73,6 +73,10 @@ def test_server_settings_bind_locally_and_public_mode_needs_auth(monkeypatch) ->
         parse_auth(["nopassword"])
     monkeypatch.setenv("UNLEARN_AUTH", "u1:p1,u2:p2")
     assert app.server_settings(app.parse_args(["--public"]))[1]["auth"] == [("u1", "p1"), ("u2", "p2")]
+    policy, _ = app.server_settings(app.parse_args(["--public", "--operator", "u1"]))
+    assert policy.operators == {"u1"}
+    with pytest.raises(AccessDenied, match="not one of the --auth users"):
+        app.server_settings(app.parse_args(["--public", "--operator", "someone"]))
 
 
 def test_the_app_refuses_what_the_policy_refuses_and_keeps_the_model(tiny_dir, tmp_path, monkeypatch) -> None:
@@ -128,13 +132,15 @@ def test_a_public_server_takes_datasets_from_the_hub_only_and_runs_from_its_fold
 
 
 def test_a_public_server_asks_for_a_login_and_refuses_what_is_not_listed(tiny_dir, tmp_path) -> None:
-    """The flags end to end: --public with --auth and --allow-model, through gradio_client."""
+    """The flags end to end: --public with --auth, --operator and --allow-model, through gradio_client."""
     from gradio_client import Client
 
     from .browser import app_server
+    from .sessions import run_args
 
     env = {"UNLEARN_CACHE_DIR": str(tmp_path / "cache")}
-    args = ["--public", "--auth", "teacher:s3cret", "--allow-model", str(tiny_dir)]
+    args = ["--public", "--auth", "teacher:s3cret", "--auth", "student:pw", "--operator", "teacher"]
+    args += ["--allow-model", str(tiny_dir)]
     with app_server(str(tiny_dir), env, args=args) as (url, _):
         with pytest.raises(Exception):  # noqa: B017 -- the client's error type for a refused login varies
             Client(url, verbose=False)
@@ -148,3 +154,36 @@ def test_a_public_server_asks_for_a_login_and_refuses_what_is_not_listed(tiny_di
         assert msg.startswith("✅"), msg
         *_, msg = c.predict("/etc", "", "train", 10, "forget", api_name="/load_hub")
         assert "hub only" in msg
+        s = Client(url, auth=("student", "pw"), verbose=False)
+        card, msg = s.predict(local, str(tiny_dir), "cpu", False, api_name="/load_model")
+        assert msg.startswith("❌") and "Only this server's operators (teacher)" in msg
+        assert "Only this server's operators" in s.predict(*run_args(s, 2), api_name="/run")[0]
+        assert isinstance(s.predict("Who wrote Harry Potter?", 8, api_name="/ask"), str)
+
+
+def test_with_operators_named_only_they_change_the_shared_model(app_tiny, monkeypatch) -> None:
+    """--operator: the others may ask, compare and audit the run on the model, not replace it."""
+    from types import SimpleNamespace
+
+    from .test_app_unlearn import _run
+
+    monkeypatch.setattr(common, "ACCESS", AccessPolicy(public=True, operators=frozenset({"teacher"})))
+    student, teacher = SimpleNamespace(username="student"), SimpleNamespace(username="teacher")
+    only = "Only this server's operators (teacher)"
+    updates = list(_run(request=student))
+    assert len(updates) == 1 and updates[0][0].startswith("❌") and only in updates[0][0]
+    assert STORE.active_run() is None
+    assert list(_run(request=teacher))[-1][0].startswith("✅")
+    first = STORE.active_run().run_dir
+    assert list(_run(request=teacher))[-1][0].startswith("✅")
+    second = STORE.active_run().run_dir
+    loaded = STORE.current()
+    msg = app.load_model_ui("Bundled SmolLM2-135M-Instruct", "", "cpu", False, lambda *a, **k: None, student)[1]
+    assert only in msg and STORE.current() is loaded
+    assert only in app.teach_ui("harry_potter:known", app.NONE, 1, {}, lambda *a, **k: None, student)[1]
+    assert only in app.reset_ui(student) and only in app.load_run_ui(first, student)
+    assert only in app.delete_run_ui(first, student)[0] and only in app.runs_delete_ui(first, student)[0]
+    assert STORE.active_run().run_dir == second, "the run everyone sees is still the teacher's last one"
+    assert app.load_run_ui(second, student).startswith("✅")  # the run already on the model: nothing changes
+    assert app.ask_ui("Who wrote the Harry Potter books?", 8)
+    assert app.reset_ui(teacher).startswith("The model is back")

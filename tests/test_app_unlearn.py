@@ -18,12 +18,14 @@ from .conftest import weights_digest
 QUICK, LORA = list(app.PRESET_LABELS)[0], list(app.MODE_LABELS)[0]
 
 
-def _run(method="grad_diff", steps=3, hp_rows=None, lr=5e-3, session="s1", options=None, **kw):
+def _run(method="grad_diff", steps=3, hp_rows=None, lr=5e-3, session="s1", options=None, request=None, **kw):
     card, rows, _ = app.on_method(method, QUICK)
     loop = [steps, lr, 4, 1, 128, 0, 0, 4]  # steps, lr, batch, accumulation, max length, warm-up, seed, LoRA r
     options = options or [False, 0, 1.0, "random", False]  # low memory, GU k, coreset share and mode, MELU
     args = [method, QUICK, LORA, hp_rows if hp_rows is not None else rows, *loop, *options]
-    return app.run_ui(*args, "harry_potter:known", "general_knowledge", {}, SimpleNamespace(session_hash=session))
+    request = request or SimpleNamespace()
+    request.session_hash = session
+    return app.run_ui(*args, "harry_potter:known", "general_knowledge", {}, request)
 
 
 def test_a_run_streams_steps_then_a_before_after_table(app_tiny) -> None:

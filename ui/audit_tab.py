@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, KEPT_RESULTS, NONE, error_line, number
+from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, KEPT_RESULTS, NONE, error_line, number, user_of
 from ui.compare_tab import RESULTS, compare_sources
 from ui.unlearn_tab import activate_run
 from unlearn import workspace as ws
@@ -157,7 +157,7 @@ def audit_ui(
             rm = load_model(retain_model.strip(), device=str(STORE.require().device))
             cfg.retain_model = (rm.model, rm.tokenizer)
         if source and source != ACTIVE:
-            activate_run(source)
+            activate_run(source, user_of(request))
     except (DataError, RuntimeError, ValueError, OSError, KeyError, ModelLoadError) as e:
         yield (error_line(e), *skip)
         return

@@ -53,3 +53,8 @@ def new_tokens(value: Any) -> int:
     if not 1 <= n <= MAX_NEW_TOKENS:
         raise ValueError(f"max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {n}")
     return n
+
+
+def user_of(request: Any) -> str | None:
+    """The logged-in user of a request (None without a login, or when a test calls a handler directly)."""
+    return getattr(request, "username", None)

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, NONE, error_line, new_tokens, number
+from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, NONE, error_line, new_tokens, number, user_of
 from ui.unlearn_tab import activate_run, run_choices
 from unlearn import workspace as ws
 from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
@@ -133,7 +133,7 @@ def compare_ui(
                     c = compare(lm.model, lm.tokenizer, nullcontext, ex, dec, False, "the model as loaded (no run)")
             else:
                 if source and source != ACTIVE:
-                    activate_run(source)
+                    activate_run(source, user_of(request))
                 run = STORE.active_run()
                 if run is None:
                     c = compare(lm.model, lm.tokenizer, nullcontext, ex, dec, False, "the model as loaded (no run yet)")

@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line, new_tokens, number
+from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line, new_tokens, number, user_of
 from unlearn import workspace as ws
 from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
 from unlearn.formats import DataError, read_records
@@ -34,7 +34,9 @@ def on_source_change(source: str) -> dict:
     return gr.update(visible=kind != "bundled", placeholder=PLACEHOLDERS[kind], value="")
 
 
-def load_model_ui(source: str, ref: str, device: str, trust: bool, progress=gr.Progress()) -> tuple[str, str]:
+def load_model_ui(
+    source: str, ref: str, device: str, trust: bool, progress=gr.Progress(), request: gr.Request | None = None
+) -> tuple[str, str]:
     kind = SOURCES.get(source)
     if kind is None:
         return show_model(), f"❌ Unknown source {source!r}: choose one of {', '.join(SOURCES)}."
@@ -44,6 +46,7 @@ def load_model_ui(source: str, ref: str, device: str, trust: bool, progress=gr.P
     if kind == "gguf" and not ref.lower().endswith(".gguf"):
         return show_model(), f"❌ {ref} does not end in .gguf: pick the right source or fix the path."
     try:
+        common.ACCESS.check_operator(user_of(request), "load a model")
         common.ACCESS.check_model(ref, bool(trust))
         lm = STORE.load(ref, device=device, trust_remote_code=trust, progress=lambda f, m: progress(f, desc=m))
     except (ModelLoadError, ValueError, OSError) as e:
@@ -245,10 +248,13 @@ def load_hub_ui(repo: str, config: str, split: str, limit: float, user_sets, whi
 
 
 # ---------------------------------------------------------------- teach and ask
-def teach_ui(forget: str, retain: str, epochs: float, user_sets, progress=gr.Progress()):
+def teach_ui(
+    forget: str, retain: str, epochs: float, user_sets, progress=gr.Progress(), request: gr.Request | None = None
+):
     try:
+        common.ACCESS.check_operator(user_of(request), "teach the model")
         sets = [ws.resolve(n, user_sets) for n in (forget, retain) if n and n != NONE]
-    except DataError as e:
+    except ValueError as e:  # DataError, AccessDenied
         return show_model(), error_line(e)
     examples = [e for ds in sets for e in ds.examples if e.is_qa or e.answer]
     if not examples:

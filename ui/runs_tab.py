@@ -24,8 +24,8 @@ def runs_view_ui() -> tuple[list[list[Any]], Any, dict]:
     return runs_rows(rows), runs_scatter(rows), gr.update(choices=run_choices(), value=None)
 
 
-def runs_delete_ui(run_dir: str | None) -> tuple:
-    msg, _ = delete_run_ui(run_dir)
+def runs_delete_ui(run_dir: str | None, request: gr.Request | None = None) -> tuple:
+    msg, _ = delete_run_ui(run_dir, request)
     return (msg, *runs_view_ui())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from typing import Any
 
 import gradio as gr
@@ -32,6 +33,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="USER:PASSWORD (repeatable; or UNLEARN_AUTH=u1:p1,u2:p2)",
     )
     ap.add_argument("--allow-model", action="append", default=[], help="public mode: a hub id or folder (repeatable)")
+    ap.add_argument(
+        "--operator",
+        action="append",
+        default=[],
+        help="an --auth user who may load models, teach, run, undo and switch or delete runs (repeatable); "
+        "when given, everyone else may only ask, compare and audit the run on the model",
+    )
     ap.add_argument("--allow-remote-code", action="store_true", help="offer 'trust remote code' (not with --public)")
     ap.add_argument("--max-file-size", default="50mb", help="upload limit (default 50mb)")
     ap.add_argument(
@@ -52,6 +60,10 @@ def server_settings(args: argparse.Namespace) -> tuple[AccessPolicy, dict[str, A
             "--public needs --auth USER:PASSWORD (or UNLEARN_AUTH): a shared server must ask who is there"
         )
     policy = AccessPolicy.from_allow_list(args.allow_model, args.public, args.allow_remote_code)
+    strangers = sorted(set(args.operator) - {user for user, _ in auth})
+    if strangers:
+        raise AccessDenied(f"--operator {strangers[0]!r} is not one of the --auth users: give it a password there")
+    policy = replace(policy, operators=frozenset(args.operator))
     if args.public and args.model not in ("", BUNDLED):
         policy.check_model(args.model)  # the start-up model must be on the list too
     launch = dict(

@@ -11,7 +11,7 @@ import gradio as gr
 from safetensors import SafetensorError
 
 from ui import common
-from ui.common import JOBS, NONE, error_line, new_tokens, number
+from ui.common import JOBS, NONE, error_line, new_tokens, number, user_of
 from unlearn import workspace as ws
 from unlearn.engine import RunSpec
 from unlearn.formats import DataError
@@ -96,6 +96,7 @@ def run_ui(
     """Generator: start the run in a worker thread, then redraw the curves after every step."""
     no_table = gr.skip()
     try:
+        common.ACCESS.check_operator(user_of(request), "run unlearning")
         STORE.require()
         fset = ws.resolve(forget, user_sets)
         rset = ws.resolve(retain, user_sets) if retain and retain != NONE else None
@@ -231,8 +232,9 @@ def require_run_folder(run_dir: str) -> None:
         raise ValueError(f"{str(run_dir)[:200]!r} is not a saved run (no run.json there): pick one from the list.")
 
 
-def activate_run(run_dir: str) -> dict[str, Any]:
-    """Put a saved run's weights on the shared model (its *after*), unless it is already active."""
+def activate_run(run_dir: str, user: str | None = None) -> dict[str, Any]:
+    """Put a saved run's weights on the shared model (its *after*), unless it is already active; only
+    an operator (where the server names them) may switch the run everyone sees."""
     common.ACCESS.check_run(run_dir)
     require_saved(run_dir)
     require_run_folder(run_dir)
@@ -243,6 +245,7 @@ def activate_run(run_dir: str) -> dict[str, Any]:
     with STORE.lock:
         active = STORE.active_run()
         if active is None or Path(active.run_dir) != Path(run_dir):
+            common.ACCESS.check_operator(user, "put another saved run on the model")
             STORE.clear_run()
             try:
                 tr = apply_run(lm, Path(run_dir))
@@ -255,20 +258,24 @@ def activate_run(run_dir: str) -> dict[str, Any]:
     return record
 
 
-def load_run_ui(run_dir: str | None) -> str:
+def load_run_ui(run_dir: str | None, request: gr.Request | None = None) -> str:
     """Put a saved run's weights on the loaded model: after a restart the "after" model comes back."""
     if not run_dir:
         return "❌ Pick a saved run first."
     try:
-        record = activate_run(run_dir)
+        record = activate_run(run_dir, user_of(request))
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         return error_line(e)
     return f"✅ Loaded run `{record['id']}` ({record['method']}, {record['status']}): the model is now its *after*."
 
 
-def delete_run_ui(run_dir: str | None) -> tuple[str, dict]:
+def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tuple[str, dict]:
     if not run_dir:
         return "❌ Pick a saved run first.", gr.update()
+    try:
+        common.ACCESS.check_operator(user_of(request), "delete runs")
+    except ValueError as e:
+        return error_line(e), gr.update()
     active = STORE.active_run()
     if active is not None and Path(active.run_dir) == Path(run_dir):
         STORE.clear_run()
@@ -279,6 +286,10 @@ def delete_run_ui(run_dir: str | None) -> tuple[str, dict]:
     return f"🗑 Deleted {Path(run_dir).name}.", refresh_runs()
 
 
-def reset_ui() -> str:
+def reset_ui(request: gr.Request | None = None) -> str:
+    try:
+        common.ACCESS.check_operator(user_of(request), "undo the run")
+    except ValueError as e:
+        return error_line(e)
     STORE.clear_run()
     return "The model is back to before any run (saved runs stay on disk)."

@@ -30,6 +30,8 @@ class AccessPolicy:
     model_ids: frozenset[str] = field(default_factory=frozenset)  # hub ids allowed in public mode
     model_roots: tuple[Path, ...] = ()  # folders (and everything below) allowed in public mode
     allow_remote_code: bool = False  # trust_remote_code may be ticked (never in public mode)
+    # users who may change the shared model (load, teach, run, undo, switch or delete runs); empty: everyone
+    operators: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def from_allow_list(cls, entries: Iterable[str], public: bool, allow_remote_code: bool = False) -> AccessPolicy:
@@ -74,6 +76,16 @@ class AccessPolicy:
         return (
             f"This is a shared server: {ref!r} is not on its list of models. Allowed: the bundled model, "
             f"the hub ids {ids}, and folders its operator listed. Ask them to add yours (--allow-model)."
+        )
+
+    def check_operator(self, user: str | None, what: str) -> None:
+        """With operators named (`--operator`), only they may change the model everyone shares: in a
+        class, thirty students pressing Run would queue thirty runs, each replacing the last."""
+        if not self.operators or user in self.operators:
+            return
+        raise AccessDenied(
+            f"Only this server's operators ({', '.join(sorted(self.operators))}) may {what}: it changes the model "
+            "for everyone. You can ask, compare and audit the run on the model."
         )
 
     def check_dataset(self, repo_id: str) -> None:
