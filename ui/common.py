@@ -24,10 +24,8 @@ PLACEHOLDERS = {
 NONE = "(none)"
 KEPT_RESULTS = 32  # sessions whose last comparison / audit the server keeps (app.py --kept-results)
 MAX_NEW_TOKENS = 512  # the most a handler generates per answer (the sliders stop lower)
-ACCESS = AccessPolicy()  # replaced by main() from the command line (--public, --allow-model, ...)
-
-
 ACTIVE, AGAINST_ITSELF = "__active__", "__self__"  # run pickers: the run on the model now; the model against itself
+ACCESS = AccessPolicy()  # replaced by main() from the command line (--public, --allow-model, ...)
 JOBS: dict[str, Job] = {}  # session hash -> its running job, so Cancel stops the right run
 
 

@@ -183,9 +183,10 @@ def compare(
 class SessionResults:
     """The last Comparison of each browser session, bounded: a few MB each (attention maps), and
     the oldest session's result goes first. Light per-session state stays in the browser.
-    Handlers of different sessions run on different threads, hence the lock."""
+    Handlers of different sessions run on different threads, hence the lock. How many sessions to
+    keep is the server's choice (app.py --kept-results), so there is no default here."""
 
-    def __init__(self, max_sessions: int = 32) -> None:
+    def __init__(self, max_sessions: int) -> None:
         self._items: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.max_sessions = max_sessions
