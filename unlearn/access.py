@@ -72,10 +72,13 @@ class AccessPolicy:
         raise AccessDenied(self._refusal(ref))
 
     def _refusal(self, ref: str) -> str:
-        ids = ", ".join(sorted(self.model_ids)) or "none"
+        allowed = ["the bundled model"]
+        if self.model_ids:
+            allowed.append("the hub ids " + ", ".join(sorted(self.model_ids)))
+        allowed.append("folders its operator listed" if self.model_roots else "models this app taught")
         return (
-            f"This is a shared server: {ref!r} is not on its list of models. Allowed: the bundled model, "
-            f"the hub ids {ids}, and folders its operator listed. Ask them to add yours (--allow-model)."
+            f"This is a shared server: {ref!r} is not on its list of models. Allowed: {', '.join(allowed)}. "
+            "Ask whoever runs it to add yours (--allow-model)."
         )
 
     def check_operator(self, user: str | None, what: str) -> None:
