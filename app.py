@@ -13,12 +13,14 @@ from ui.audit_tab import (
     AUDITS,
     audit_cancel_ui,
     audit_item_ui,
+    audit_sets_line,
     audit_show_ui,
     audit_sources,
     audit_ui,
     forget_session,
     refresh_audit_sources,
 )
+from ui.audit_tab import EXTRAS as AUDIT_EXTRAS
 from ui.common import ACTIVE, MODEL_QUEUE, NONE, SOURCES
 from ui.compare_tab import (
     PROMPT_KINDS,
@@ -37,6 +39,7 @@ from ui.data_tab import (
     add_upload,
     ask_ui,
     check_knowledge_ui,
+    holdout_for,
     inspect_upload,
     load_hub_ui,
     load_model_ui,
@@ -337,10 +340,12 @@ def build_demo() -> gr.Blocks:
             with gr.Tab("Audit", id="audit") as audit_tab:
                 gr.Markdown(
                     "Did it really forget? The forget, retain and holdout sets picked in *Model & data* are scored "
-                    "before and after: membership inference (LOSS, zlib, Min-K%, Min-K%++, reference), REMIND's "
-                    "input-loss landscapes (arXiv 2511.04228) with a verdict per item, TOFU metrics, adversarial "
-                    "probes, honesty and a relearning attack. On a 2-core CPU, 20 items per split take about "
-                    "10 minutes; fewer items or neighbours are quicker. The audit is saved beside its run.  \n"
+                    "before and after: membership inference (LOSS, zlib, Min-K%, Min-K%++, GradNorm, and the "
+                    "reference attack and MUSE's PrivLeak against a retain-only model), REMIND's input-loss "
+                    "landscapes (arXiv 2511.04228) with a verdict per item, TOFU metrics and model utility, "
+                    "adversarial probes, honesty, and the relearning and quantization attacks. On a 2-core CPU, 20 "
+                    "items per split take about 15 minutes; fewer items or neighbours are quicker. The audit is "
+                    "saved beside its run.  \n"
                     "The holdout set must come from the same source as the forget set (e.g. "
                     "`fictitious_authors:forget` with `fictitious_authors:holdout`, after *Teach*): otherwise the "
                     "attacks tell the topics apart, not members from non-members."
@@ -365,11 +370,19 @@ def build_demo() -> gr.Blocks:
                             0, 10, value=2, step=1, label="Forget items with a 2-D surface", elem_id="audit-surfaces"
                         )
                         aud_relearn = gr.Checkbox(True, label="Relearning attack (5 steps on half the forget set)")
+                    aud_extras = gr.CheckboxGroup(
+                        list(AUDIT_EXTRAS),
+                        value=list(AUDIT_EXTRAS),
+                        label="Also run",
+                        info="without Real Authors and World Facts the utility is a 'retain utility', not TOFU's",
+                        elem_id="audit-extras",
+                    )
                     aud_retain_model = gr.Textbox(
                         label="Retain-only model (optional): a folder, .gguf or hub id of a model trained without "
                         "the forget set, for TOFU's forget quality and MUSE's PrivLeak",
                         placeholder="e.g. the folder `python -m unlearn teach --sets fictitious_authors:retain` prints",
                     )
+                aud_sets = gr.Markdown(elem_id="audit-sets")
                 with gr.Row():
                     aud_btn = gr.Button("Run audit", variant="primary", elem_id="audit-btn")
                     aud_cancel = gr.Button("Cancel", variant="stop")
@@ -377,14 +390,15 @@ def build_demo() -> gr.Blocks:
                 aud_headline = gr.Markdown(elem_id="audit-headline")
                 gr.Markdown("#### Membership inference: forget (members) against holdout (never trained on)")
                 with gr.Row():
-                    auc_table = gr.Dataframe(
-                        headers=["attack", "AUC before", "AUC after", "TPR at 1% FPR"],
-                        label="ROC-AUC (0.5: cannot tell forget from holdout)",
-                        elem_id="audit-aucs",
-                        column_widths=["40%", "20%", "20%", "20%"],
-                        wrap=True,
-                        scale=1,
-                    )
+                    with gr.Column(scale=1):
+                        auc_table = gr.Dataframe(
+                            headers=audit_report.AUC_HEADERS,
+                            label="ROC-AUC (0.5: cannot tell forget from holdout)",
+                            elem_id="audit-aucs",
+                            column_widths=["36%", "14%", "14%", "14%", "22%"],
+                            wrap=True,
+                        )
+                        gr.Markdown(audit_report.CHANGE_NOTE, elem_id="audit-change-note")
                     auc_plot = gr.Plot(elem_id="plot-aucs", show_label=False, scale=1)
                 with gr.Row():
                     roc_after = gr.Plot(elem_id="plot-roc-after", show_label=False)
@@ -413,7 +427,9 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     probe_plot = gr.Plot(elem_id="plot-probes", show_label=False)
                     honesty_plot = gr.Plot(elem_id="plot-honesty", show_label=False)
-                relearn_plot = gr.Plot(elem_id="plot-relearn", show_label=False)
+                with gr.Row():
+                    relearn_plot = gr.Plot(elem_id="plot-relearn", show_label=False)
+                    quant_plot = gr.Plot(elem_id="plot-quantization", show_label=False)
                 with gr.Row():
                     aud_html = gr.DownloadButton("Download the report (HTML, opens offline)", elem_id="audit-html")
                     aud_json = gr.DownloadButton("Download every figure (JSON)", elem_id="audit-json")
@@ -451,6 +467,7 @@ def build_demo() -> gr.Blocks:
         load_btn.click(
             load_model_ui, [source, ref, device, trust], [card, load_msg], api_name="load_model", **model_q
         ).then(set_status, sets_in, status)
+        forget.change(holdout_for, [forget, holdout, user_sets], holdout, show_progress="hidden")
         for p in pickers:
             p.change(set_status, sets_in, status, show_progress="hidden").then(
                 preview, [which, *sets_in], [table, caption, know_plot], show_progress="hidden"
@@ -585,10 +602,12 @@ def build_demo() -> gr.Blocks:
             probe_plot,
             honesty_plot,
             relearn_plot,
+            quant_plot,
             aud_html,
             aud_json,
         ]
-        aud_in = [aud_source, aud_items, aud_k, aud_p, aud_m, aud_probes, aud_relearn, aud_surfaces, aud_retain_model]
+        aud_in = [aud_source, aud_items, aud_k, aud_p, aud_m, aud_probes, aud_relearn, aud_surfaces, aud_extras]
+        aud_in += [aud_retain_model]
         aud_in += sets_in[:3]
         aud_btn.click(
             audit_ui,
@@ -603,6 +622,9 @@ def build_demo() -> gr.Blocks:
         aud_item.change(audit_item_ui, aud_item, [land_plot, surface_plot], api_name="audit_item")
         aud_refresh.click(refresh_audit_sources, None, aud_source)
         audit_tab.select(refresh_audit_sources, None, aud_source, show_progress="hidden")
+        for p in pickers:
+            p.change(audit_sets_line, pickers, aud_sets, show_progress="hidden")
+        demo.load(audit_sets_line, pickers, aud_sets)
         # ---- runs
         runs_views = [runs_table, runs_plot, runs_pick]
         runs_tab.select(runs_view_ui, None, runs_views, show_progress="hidden")

@@ -24,28 +24,32 @@ from tests.test_app_unlearn import _run
 from unlearn.store import STORE
 
 SETS = ["fictitious_authors:forget", "fictitious_authors:retain", "fictitious_authors:holdout"]
-QUICK = dict(items=4, neighbours=2, p=0.2, m=3, probes=1, relearn_on=True, surfaces=1, retain_model="")
+QUICK = dict(items=4, neighbours=2, p=0.2, m=3, probes=1, relearn_on=True, surfaces=1, extras=[], retain_model="")
+KEYS = ("items", "neighbours", "p", "m", "probes", "relearn_on", "surfaces", "extras", "retain_model")
 
 
 def _audit(source=app.ACTIVE, session="a1", sets=SETS, **kw):
     s = {**QUICK, **kw}
-    args = [s["items"], s["neighbours"], s["p"], s["m"], s["probes"], s["relearn_on"], s["surfaces"], s["retain_model"]]
-    return app.audit_ui(source, *args, *sets, {}, SimpleNamespace(session_hash=session))
+    return app.audit_ui(source, *[s[k] for k in KEYS], *sets, {}, SimpleNamespace(session_hash=session))
 
 
 def test_audit_of_a_run_reports_progress_fills_every_view_and_is_saved(app_tiny) -> None:
     list(_run("grad_diff", steps=2, lr=5e-2))
     weights = {n: p.detach().clone() for n, p in STORE.require().model.named_parameters()}
-    updates = list(_audit())
+    updates = list(_audit(extras=list(app.AUDIT_EXTRAS)))
     assert any("⏳" in u[0] for u in updates[:-1]) and all(u[1] is not None for u in updates[-1:])
     msg, headline, aucs, auc_fig, roc_a, roc_b, feats, scatter, verdicts, item, land, surf, tofu, *rest = updates[-1]
-    tofu_fig, probes, honesty, relearn, html, figs_json = rest
+    tofu_fig, probes, honesty, relearn, quant, html, figs_json = rest
     assert msg.startswith("✅ Audit finished") and "Saved beside run" in msg
-    assert "REMIND" in headline and "cannot be computed" in headline  # no retain-only model: said plainly
-    assert {r[0] for r in aucs} >= {"LOSS", "Min-K%++", "REMIND"}
+    assert "different sources" not in msg  # fictitious_authors' own holdout
+    assert "REMIND" in headline and "not computed" in headline  # no retain-only model: said plainly
+    assert "Model utility (TOFU" in headline and "Quantization attack" in headline
+    assert {r[0] for r in aucs} >= {"LOSS", "Min-K%++", "REMIND", "GradNorm"}
+    assert quant is not None and len(tofu["headers"]) == 1 + 5  # forget, retain, holdout, Real Authors, World Facts
     assert len(verdicts) == 12 and item["value"] == "forget:0" and len(item["choices"]) == 12
     assert surf is not None and len(surf.data) == 3 and land.data
     assert probes is not None and relearn is not None and len(tofu["value"]) == 6
+    assert tofu["value"][-1][0].startswith("model utility (TOFU")
     assert Path(html).read_text().startswith("<!doctype html>") and "Relearning attack" in json.loads(
         Path(figs_json).read_text()
     )
@@ -89,6 +93,32 @@ def test_bad_audit_input_gets_a_message(app_tiny, kw, match) -> None:
     last = list(_audit(session="bad", **kw))[-1]
     assert last[0].startswith("❌") or match in last[0], last[0]
     assert match in last[0], last[0]
+
+
+def test_the_sets_line_names_the_three_sets_and_warns_of_a_holdout_from_another_source() -> None:
+    line = app.audit_sets_line(*SETS)
+    assert "forget **fictitious_authors:forget**" in line and "⚠️" not in line
+    line = app.audit_sets_line("harry_potter", "general_knowledge", "fictitious_authors:holdout")
+    assert "⚠️" in line and "different sources" in line and "not whether the forget items were trained on" in line
+    # picking a forget set with a holdout split of its own picks that split, unless the holdout already matches
+    from ui.data_tab import holdout_for
+
+    assert holdout_for("fictitious_authors:forget", "harry_potter", {})["value"] == "fictitious_authors:holdout"
+    assert holdout_for("fictitious_authors:forget", app.NONE, {})["value"] == "fictitious_authors:holdout"
+    skip = holdout_for("fictitious_authors:forget", "fictitious_authors:holdout", {})
+    assert skip == holdout_for("harry_potter", "fictitious_authors:holdout", {})  # gr.skip(): nothing to change
+    assert "value" not in skip
+
+
+def test_an_audit_against_a_holdout_from_another_source_says_so(app_tiny) -> None:
+    list(_run("npo", steps=1))
+    sets = ["harry_potter:known", "general_knowledge", "fictitious_authors:holdout"]
+    last = list(_audit(session="src", sets=sets, probes=0, relearn_on=False, surfaces=0))[-1]
+    assert last[0].startswith("⚠️") and "different sources" in last[0] and "Audit finished" in last[0]
+    rec = json.loads(Path(STORE.active_run().run_dir, "audit.json").read_text())
+    assert "different sources" in rec["holdout_note"]
+    html = Path(last[-2]).read_text()
+    assert "different sources" in html  # the report says it too
 
 
 def test_show_without_a_saved_audit_says_so(app_tiny) -> None:

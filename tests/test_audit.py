@@ -34,14 +34,23 @@ def test_audit_of_a_run_scores_every_split_and_summarises(tiny: LoadedModel) -> 
     for n, p in tiny.model.named_parameters():
         assert torch.equal(p, weights[n]), n  # the relearning attack put the run's weights back
     assert out["items"] == {"forget": 4, "retain": 4, "holdout": 4}
-    for key in ("remind_auc", "mink_pp_auc_before", "mink_pp_auc_after", "loss_auc_after", "reference_auc"):
+    for key in ("remind_auc", "mink_pp_auc_before", "mink_pp_auc_after", "loss_auc_after", "change_auc"):
         assert 0.0 <= out[key] <= 1.0, key
+    assert 0.0 <= out["gradnorm_auc_after"] <= 1.0 and 0.0 <= out["gradnorm_auc_before"] <= 1.0
+    assert out["reference_auc_after"] is None and out["privleak_min_k"] is None  # no retain-only model given
+    for b in (8, 4):
+        assert f"quantization_recovery_{b}bit" in out and 0 <= out[f"quantization_{b}bit_forget_prob"] <= 1
+    assert out["quantization_items"] == {"forget": 4, "retain": 4}
     # LOSS AUC is the AUC of −L̄, forget against holdout
     f, h = ([-s.loss for s in res.after[sp].stats] for sp in ("forget", "holdout"))
     assert out["loss_auc_after"] == pytest.approx(auc(np.array(f), np.array(h)))
     assert out["forget_quality"] is None  # no retain-only model given
     assert math.isfinite(out["forget_truth_ratio_after"])
-    assert 0 <= out["model_utility_after"] <= 1  # 0 when any part is 0 (the random model's ROUGE is)
+    # no Real Authors / World Facts given: not TOFU's model utility, a retain utility naming its 3 parts
+    assert out["model_utility"] is None and "model_utility_after" not in out
+    assert 0 <= out["retain_utility_after"] <= 1  # 0 when any part is 0 (the random model's ROUGE is)
+    assert out["utility_parts"] == ["retain_probability", "retain_rouge_l", "retain_truth_ratio"]
+    assert out["truth_ratio_n"] == {"forget": 4, "retain": 4, "holdout": 4}
     assert res.after["forget"].land.neighbours.shape == (4, 3, 2)
     assert set(res.remind) == {"logistic", "forest"}
     assert "relearn_recovery" in out and len(out["relearn_prob_per_step"]) == CFG.relearn.steps + 1
@@ -69,3 +78,29 @@ def test_a_retain_only_model_gives_forget_quality_and_privleak(tiny: LoadedModel
         assert out[f"privleak_{attack}"] == pytest.approx(0.0, abs=1e-9)
         assert out[f"{attack}_auc_retain_model"] == pytest.approx(out[f"{attack}_auc_after"])
     assert 0 < out["retain_model_forget_truth_ratio"] <= 1
+    # the reference attack against itself: every score L̄_ref − L̄_target is 0, so the AUC is chance
+    assert out["reference_auc_after"] == pytest.approx(0.5)
+    # forget quality tests every forget item (20), not the 4 audited per split
+    assert out["forget_quality_n"] == {"unlearned": 20, "retain_model": 20}
+
+
+def test_model_utility_with_real_authors_and_world_facts_has_nine_parts(tiny: LoadedModel) -> None:
+    from unlearn.builtin import utility_sets
+
+    cfg = AuditConfig(
+        remind=RemindConfig(m=3, k=2),
+        max_items=4,
+        max_new_tokens=4,
+        probe_items=0,
+        relearn=None,
+        surface_items=0,
+        gradnorm=False,
+        quantize_bits=(),
+        utility_items=3,
+    )
+    out = run_audit(tiny.model, tiny.tokenizer, {**_sets(), **utility_sets()}, cfg=cfg).summary()
+    assert out["utility_n_parts"] == 9 and out["n_items"]["real_authors"] == 3 and out["n_items"]["world_facts"] == 3
+    parts = [out[f"{p}_after"] for p in out["utility_parts"]]
+    expected = 0.0 if min(parts) <= 0 else 9 / sum(1 / v for v in parts)
+    assert out["model_utility"] == pytest.approx(expected) and out["model_utility_after"] == out["model_utility"]
+    assert "retain_utility_after" not in out

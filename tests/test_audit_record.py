@@ -69,11 +69,34 @@ def test_figures_tables_and_json_export(record: dict) -> None:
     figs = audit_figures(record)
     expected = {"Membership-inference AUCs", "ROC curves after unlearning", "REMIND feature distributions"}
     expected |= {"Forget-item landscapes", "2-D surface, forget item #1", "Relearning attack", "Adversarial probes"}
+    expected |= {"Quantization attack"}
     assert expected <= set(figs)
-    assert {r[0] for r in auc_rows(record)} >= {"LOSS", "Min-K%++", "REMIND", "Reference (after − before)"}
+    names = {r[0] for r in auc_rows(record)}
+    assert names >= {"LOSS", "Min-K%++", "REMIND", "GradNorm", "Change score (after − before): not an attack"}
+    assert "Reference (vs the retain-only model)" not in names  # no retain-only model in this audit
+    assert all(r[-1] == "4 / 4" for r in auc_rows(record))  # n of forget / holdout items on every row
     rows = verdict_rows(record)
     assert len(rows) == 12 and rows[0][1] == "forget" and rows[0][2] in ("looks forgotten", "residual memorisation")
     assert set(json.loads(figures_json(figs))) == set(figs)
+
+
+def test_an_audit_saved_by_version_1_is_read_in_todays_names(record: dict, tmp_path: Path) -> None:
+    old = json.loads(json.dumps(record))
+    old["version"] = 1
+    old["roc"]["after"]["reference"] = old["roc"]["after"].pop("change")  # v1 called the change score "reference"
+    s = old["summary"]
+    s["reference_auc"] = s.pop("change_auc")
+    s["model_utility_after"] = s.pop("retain_utility_after")
+    # v1's PrivLeak: (AUC − AUC_r) / AUC_r with AUC 0.9 and AUC_r 0.4: +125%; MUSE's: (0.1 − 0.6) / 0.6 = −83.3%
+    s["min_k_auc_after"], s["min_k_auc_retain_model"], s["privleak_min_k"] = 0.9, 0.4, 125.0
+    save_audit(tmp_path, old)
+    got = load_audit(tmp_path)
+    assert "change" in got["roc"]["after"] and "reference" not in got["roc"]["after"]
+    assert got["summary"]["change_auc"] == record["summary"]["change_auc"]
+    assert got["summary"]["privleak_min_k"] == pytest.approx(-83.333, abs=1e-3)
+    assert "model_utility_after" not in got["summary"] and got["summary"]["upgraded_from_version"] == 1
+    assert json.loads((tmp_path / "audit.json").read_text())["version"] == 1  # the file on disk is left as it was
+    assert "Saved by an earlier version" in report_html(got)
 
 
 def test_report_renders_every_plot_offline_in_chromium(record: dict, tmp_path: Path) -> None:

@@ -60,6 +60,7 @@ def test_audit_a_saved_run_prints_the_headline_json(tiny_dir: Path, tmp_path: Pa
     run_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
     report = tmp_path / "report" / "audit.html"
     args = ["audit", "--run", run_dir, "--items", "4", "--neighbours", "2", "--surfaces", "1", "--probe-items", "1"]
+    args += ["--utility-items", "3", "--retain-model", str(tiny_dir)]
     assert main([*args, "--html", str(report), "--json"]) == 0
     captured = capsys.readouterr()
     last = captured.out.strip().splitlines()[-1]
@@ -71,6 +72,48 @@ def test_audit_a_saved_run_prints_the_headline_json(tiny_dir: Path, tmp_path: Pa
     for key in ("remind_auc", "mink_pp_auc_before", "mink_pp_auc_after", "loss_auc_after"):
         assert 0.0 <= out[key] <= 1.0, key
     assert out["sets"]["forget"] == "fictitious_authors:forget" and out["items"]["holdout"] == 4
+    # the holdout defaults to the forget set's own split, so no different-source warning
+    assert out["sets"]["holdout"] == "fictitious_authors:holdout" and out["holdout_note"] is None
     assert "after: scoring 4 forget items" in captured.err
+    # the figures the issue names, under their published definitions
+    assert out["utility_n_parts"] == 9 and 0 <= out["model_utility"] <= 1
+    assert -100 <= out["privleak_min_k"] and out["privleak_min_k"] == pytest.approx(
+        ((1 - out["min_k_auc_after"]) - (1 - out["min_k_auc_retain_model"])) / (1 - out["min_k_auc_retain_model"]) * 100
+    )
+    for key in (
+        "quantization_recovery_4bit",
+        "quantization_recovery_8bit",
+        "gradnorm_auc_after",
+        "reference_auc_after",
+    ):
+        assert key in out, key
+    assert out["forget_quality_n"] == {"unlearned": 20, "retain_model": 20}
     assert main(["audit", "--run", run_dir, "--holdout", "", "--items", "4"]) == 2  # no holdout: a message
     assert "holdout" in capsys.readouterr().err
+
+
+def test_audit_holdout_from_another_source_is_named_and_none_of_its_own_is_refused(
+    tiny_dir: Path, tmp_path: Path, capsys
+) -> None:
+    args = ["run", "--model", str(tiny_dir), "--device", "cpu", "--forget", "harry_potter:known"]
+    args += ["--retain", "general_knowledge", "--method", "npo", "--steps", "1", "--batch-size", "2"]
+    assert main([*args, "--out", str(tmp_path), "--json"]) == 0
+    run_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    assert main(["audit", "--run", run_dir, "--items", "4"]) == 2  # harry_potter has no holdout split
+    assert "--holdout" in capsys.readouterr().err
+    args = ["audit", "--run", run_dir, "--items", "3", "--neighbours", "2", "--surfaces", "0", "--probe-items", "0"]
+    args += [
+        "--holdout",
+        "fictitious_authors:holdout",
+        "--no-relearn",
+        "--no-utility-sets",
+        "--no-gradnorm",
+        "--quantize",
+    ]
+    assert main([*args, "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out.strip().splitlines()[-1])
+    assert "different sources" in out["holdout_note"] and "warning: Forget (harry_potter:known)" in captured.err
+    assert "different sources" in json.loads((Path(run_dir) / "audit.json").read_text())["holdout_note"]
+    assert out["model_utility"] is None and out["retain_utility_after"] is not None  # no Real Authors / World Facts
+    assert "quantization_recovery_4bit" not in out and "gradnorm_auc_after" not in out

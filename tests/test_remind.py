@@ -50,6 +50,24 @@ def test_features_by_hand() -> None:
     assert f["curvature"] == pytest.approx((2.0 - 2 * 1.5 + 1.0) / 0.01)
 
 
+def test_gradient_feature_ignores_neighbours_with_nothing_replaced() -> None:
+    # REMIND's gradient is Δ_k per unit of perturbation. Two neighbours at p = 0.3: one replaced half the
+    # question (Δ = 2, gradient 4), the other replaced nothing; its Δ = 1e-6 is loss noise of a batched
+    # forward. Worked by hand: over the one neighbour that moved, mean = max = 4, variance 0. The old
+    # formula divided 1e-6 by max(0, 1e-6) and read a gradient of 1 there (mean 2.5, variance 2.25).
+    nb = np.array([[[1.2, 1.2], [1.5, 1.5], [3.0, 1.0 + 1e-6]]])
+    rep = np.array([[[0.5, 0.5], [0.5, 0.5], [0.5, 0.0]]])
+    f = dict(
+        zip(FEATURES, Landscape(np.array([1.0]), np.array([0.1, 0.2, 0.3]), nb, rep).features(0.3)[0], strict=True)
+    )
+    assert f["gradient_mean"] == pytest.approx(4.0) and f["gradient_max"] == pytest.approx(4.0)
+    assert f["gradient_var"] == pytest.approx(0.0)
+    # an item no neighbour changed at all: gradients 0, not noise / 1e-6
+    still = Landscape(np.array([1.0]), np.array([0.1, 0.2, 0.3]), np.full((1, 3, 2), 1.0 + 1e-6), np.zeros((1, 3, 2)))
+    g = dict(zip(FEATURES, still.features(0.3)[0], strict=True))
+    assert (g["gradient_mean"], g["gradient_max"], g["gradient_var"]) == (0.0, 0.0, 0.0)
+
+
 def test_config_is_checked() -> None:
     with pytest.raises(ValueError, match="one of the strengths"):
         RemindConfig(p=0.25).check()

@@ -1,4 +1,11 @@
-"""TOFU metrics by hand, and on real TOFU rows (field names from the shared files)."""
+"""TOFU metrics by hand, and on real TOFU rows (field names from the shared files).
+
+References: TOFU (Maini et al. 2024, arXiv 2401.06121, sec. 2.5) and open-unlearning's implementation
+(`src/evals/metrics/memorization.py`: probability = mean of exp(−mean answer NLL), truth ratio
+wrong / correct with the `closer_to_1_better` (forget) and `true_better` aggregators, ROUGE-L recall
+with rouge_score's stemmer; `privacy.py`: forget quality = scipy's ks_2samp p-value of the raw truth
+ratios; `model_utility`: scipy.stats.hmean of the nine parts). Extraction strength follows the
+definition ES = 1 − min{k : argmax reproduces y_≥k}/|y| (k = |y| allowed, an empty suffix)."""
 
 from __future__ import annotations
 
@@ -15,13 +22,13 @@ from unlearn.tofu_metrics import (
     extraction_strength,
     forget_quality,
     item_metrics,
-    model_utility,
     probability,
     rouge_l_recall,
     truth_ratio,
     truth_ratio_score,
     variants,
 )
+from unlearn.utility import harmonic_mean, is_model_utility, utility
 
 
 def test_extraction_strength_and_exact_memorisation() -> None:
@@ -38,8 +45,8 @@ def test_probability_truth_ratio_and_set_scores() -> None:
     assert truth_ratio(1.0, [2.0, 4.0]) == pytest.approx(math.exp(-2))
     assert truth_ratio_score(np.array([0.5, 2.0]), forget=True) == pytest.approx(0.5)
     assert truth_ratio_score(np.array([0.25, 2.0]), forget=False) == pytest.approx(0.375)
-    assert model_utility([0.5, 0.5, 0.5]) == pytest.approx(0.5)
-    assert model_utility([1.0, 0.5]) == pytest.approx(2 / 3) and model_utility([0.0, 1.0]) == 0.0
+    assert harmonic_mean([0.5, 0.5, 0.5]) == pytest.approx(0.5)
+    assert harmonic_mean([1.0, 0.5]) == pytest.approx(2 / 3) and harmonic_mean([0.0, 1.0]) == 0.0
     a, b = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.5, 0.6, 0.7, 0.9])
     assert forget_quality(a, b) == pytest.approx(ks_2samp(a, b).pvalue)
     assert forget_quality(a, None) is None
@@ -64,8 +71,60 @@ def test_variants_and_item_metrics() -> None:
     assert m["truth_ratio"][0] == pytest.approx(math.exp(-2)) and np.isnan(m["truth_ratio"][1])
     assert m["rouge_l"].tolist() == [1.0, 0.0]
     assert m["extraction_strength"].tolist() == [0.5, 0.5] and m["exact_memorisation"].tolist() == [0.5, 0.5]
-    p_true = 0.5
-    assert m["probability"][0] == pytest.approx(p_true / (p_true + math.exp(-2) + math.exp(-4)))
+    # forget / retain probability is plain exp(−L̄): L̄ = −log 0.5, so 0.5, whatever wrong answers the item has
+    # (the old code normalised item 1 against its wrong answers: 0.5 / (0.5 + e^-2 + e^-4) = 0.7649)
+    assert m["probability"].tolist() == pytest.approx([0.5, 0.5])
+
+
+def test_extraction_strength_when_the_last_answer_token_is_missed() -> None:
+    # ES = 1 − k/|y|, k the smallest index whose suffix the argmax reproduces; with the last token missed only
+    # k = |y| (the empty suffix) works: ES = 0. (open-unlearning's loop stops at k = |y| − 1 and reports 1/|y|.)
+    assert extraction_strength(np.array([True, True, True, False])) == 0.0
+    assert extraction_strength(np.array([False, False, True, True])) == 0.5  # suffix from index 2
+
+
+def test_model_utility_is_the_harmonic_mean_of_nine_parts() -> None:
+    # TOFU: hmean of probability, ROUGE-L, truth ratio on retain, Real Authors, World Facts.
+    # By hand: 9 / (1/0.9 + 1/0.6 + 1/0.5 + 1/0.4 + 1/0.8 + 1/0.7 + 1/0.3 + 1/0.9 + 1/0.6)
+    #        = 9 / (1.1111 + 1.6667 + 2 + 2.5 + 1.25 + 1.4286 + 3.3333 + 1.1111 + 1.6667) = 9 / 16.0675 = 0.56014
+    parts = dict(
+        zip(
+            [
+                f"{s}_{m}"
+                for s in ("retain", "real_authors", "world_facts")
+                for m in ("probability", "rouge_l", "truth_ratio")
+            ],
+            [0.9, 0.6, 0.5, 0.4, 0.8, 0.7, 0.3, 0.9, 0.6],
+            strict=True,
+        )
+    )
+    value, names = utility(parts)
+    assert value == pytest.approx(0.56014, abs=1e-5) and is_model_utility(names)
+    # the old "model utility" was the harmonic mean of the retain parts alone: 3 / (1/0.9 + 1/0.6 + 1/0.5) = 0.6279
+    retain_only = {k: v for k, v in parts.items() if k.startswith("retain_")}
+    value, names = utility(retain_only)
+    assert value == pytest.approx(0.62791, abs=1e-5) and not is_model_utility(names) and len(names) == 3
+    # a part that could not be measured (NaN: no perturbed answers) is left out and named as missing
+    value, names = utility({**parts, "retain_truth_ratio": float("nan")})
+    assert len(names) == 8 and "retain_truth_ratio" not in names and not is_model_utility(names)
+
+
+def test_real_authors_and_world_facts_use_the_normalised_probability(tiny) -> None:
+    from unlearn.builtin import utility_sets
+    from unlearn.scoring import answer_nll
+    from unlearn.utility import evaluation_metrics
+
+    items = utility_sets(2)["world_facts"]
+    m = evaluation_metrics(tiny.model, tiny.tokenizer, items, max_new_tokens=2)
+    flat, correct, wrong = variants(items)
+    losses = answer_nll(tiny.model, tiny.tokenizer, flat)
+    # P(true) / (P(true) + Σ P(perturbed)), each P = exp(−mean answer NLL), computed here from the losses directly
+    p = np.exp(-losses)
+    expected = [p[c] / (p[c] + p[w].sum()) for c, w in zip(correct, wrong, strict=True)]
+    np.testing.assert_allclose(m["probability"], expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        m["truth_ratio"], [np.exp(losses[c] - losses[w].mean()) for c, w in zip(correct, wrong, strict=True)]
+    )
 
 
 def test_variants_of_real_tofu_rows() -> None:

@@ -17,8 +17,10 @@ from unlearn import workspace as ws
 from unlearn.access import AccessDenied
 from unlearn.audit import AuditConfig
 from unlearn.audit_record import load_audit
+from unlearn.builtin import utility_sets
 from unlearn.compare import SessionResults
 from unlearn.formats import DataError
+from unlearn.holdout import source_note
 from unlearn.jobs import Cancelled, Job, audit_job
 from unlearn.models import ModelLoadError, load_model
 from unlearn.relearn import RelearnConfig
@@ -29,7 +31,7 @@ from viz.export import figures_json
 
 # ---------------------------------------------------------------- audit
 AUDITS = SessionResults(KEPT_RESULTS)  # each session's last audit record (plain JSON data, ~100 kB), bounded
-N_AUDIT_VIEWS = 18  # what audit_ui returns after the status line
+N_AUDIT_VIEWS = 19  # what audit_ui returns after the status line
 AUDIT_KEY = "{}:audit"  # the audit's Job in JOBS, beside the session's unlearning run
 
 
@@ -47,7 +49,14 @@ def refresh_audit_sources() -> dict:
     return gr.update(choices=audit_sources(), value=ACTIVE)
 
 
-def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces) -> AuditConfig:
+EXTRAS = {  # the "Also run" choices: label -> what it switches on
+    "TOFU model utility (scores Real Authors and World Facts, 217 questions)": "utility",
+    "GradNorm attack (one backward per item)": "gradnorm",
+    "Quantization attack (8 and 4 bits)": "quantize",
+}
+
+
+def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces, extras=tuple(EXTRAS)) -> AuditConfig:
     """The tab's settings; the strength sweep runs from 0.1 up to p in steps of 0.1 (REMIND's features
     read the neighbourhood at p and the curvature at the first steps)."""
     items, neighbours, m = (number(v, k, int) for v, k in ((items, "Items per split"), (neighbours, "K"), (m, "m")))
@@ -60,13 +69,29 @@ def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces) -> Audit
     strengths = tuple(round(0.1 * i, 1) for i in range(1, int(round(p * 10)) + 1))
     remind = RemindConfig(p=p, m=m, k=neighbours, strengths=strengths if len(strengths) > 1 else (0.1, 0.2))
     remind.check()
+    on = {EXTRAS[e] for e in extras or () if e in EXTRAS}
     return AuditConfig(
         remind=remind,
         max_items=items,
         probe_items=probes,
         relearn=RelearnConfig() if relearn_on else None,
         surface_items=surfaces,
+        gradnorm="gradnorm" in on,
+        quantize_bits=(8, 4) if "quantize" in on else (),
+        utility_items=None if "utility" in on else 0,  # 0: Real Authors and World Facts not scored
     )
+
+
+def audit_sets_line(forget: str | None, retain: str | None, holdout: str | None) -> str:
+    """The three sets an audit will score, shown above Run audit, with a warning where the holdout's
+    source is not the forget set's."""
+    line = (
+        f"The audit will score forget **{forget or '—'}**, "
+        f"retain **{retain if retain and retain != NONE else 'none'}** "
+        f"and holdout **{holdout if holdout and holdout != NONE else 'none'}** (picked in *Model & data*)."
+    )
+    note = source_note(forget, holdout) if forget and holdout and holdout != NONE else None
+    return line + (f"  \n⚠️ {note}" if note else "")
 
 
 def _audit_files(session: str, rec: dict[str, Any], figs: dict[str, Any]) -> tuple[str, str]:
@@ -102,7 +127,7 @@ def _audit_views(rec: dict[str, Any], session: str) -> tuple:
     land, surface = _item_views(rec, first)
     html_path, json_path = _audit_files(session, rec, figs)
     return (
-        audit_report.headline(rec) + "  \n" + audit_report.forget_quality_line(rec),
+        "  \n".join(audit_report.report_notes(rec)[1:]),
         audit_report.auc_rows(rec),
         figs["Membership-inference AUCs"],
         figs["ROC curves after unlearning"],
@@ -118,6 +143,7 @@ def _audit_views(rec: dict[str, Any], session: str) -> tuple:
         figs.get("Adversarial probes"),
         figs["Honesty"],
         figs.get("Relearning attack"),
+        figs.get("Quantization attack"),
         html_path,
         json_path,
     )
@@ -132,6 +158,7 @@ def audit_ui(
     probes,
     relearn_on,
     surfaces,
+    extras,
     retain_model,
     forget,
     retain,
@@ -151,7 +178,9 @@ def audit_ui(
         sets = {"forget": ws.resolve(forget, user_sets).examples, "holdout": ws.resolve(holdout, user_sets).examples}
         if retain and retain != NONE:
             sets["retain"] = ws.resolve(retain, user_sets).examples
-        cfg = audit_config(items, neighbours, p, m, probes, relearn_on, surfaces)
+        cfg = audit_config(items, neighbours, p, m, probes, relearn_on, surfaces, extras)
+        if cfg.utility_items != 0:
+            sets |= utility_sets(cfg.utility_items)
         if (retain_model or "").strip():
             common.ACCESS.check_model(retain_model.strip())
             rm = load_model(retain_model.strip(), device=str(STORE.require().device))
@@ -167,9 +196,13 @@ def audit_ui(
         lines.append("No run on the model: before = after, an audit of the model as loaded (not saved to a run).")
     elif active.record.get("sets", {}).get("forget") not in (None, forget):
         lines.append(f"⚠️ This run forgot **{active.record['sets']['forget']}**; you are auditing **{forget}**.")
+    note = source_note(forget, holdout)
+    if note:
+        lines.append(f"⚠️ {note}")
     meta = {
         "sets": {"forget": forget, "retain": retain if retain != NONE else "", "holdout": holdout},
         "retain_model": (retain_model or "").strip() or None,
+        "holdout_note": note,
     }
     key = AUDIT_KEY.format(request.session_hash)
     job = JOBS[key] = Job(audit_job(STORE, sets, cfg, meta))

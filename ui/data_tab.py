@@ -12,6 +12,7 @@ from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line, new_tokens, numbe
 from unlearn import workspace as ws
 from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
 from unlearn.formats import DataError, read_records
+from unlearn.holdout import own_holdout, same_source
 from unlearn.hub_data import PRESETS, load_hub_examples
 from unlearn.knowledge import check_examples, with_checks
 from unlearn.models import BUNDLED, ModelLoadError
@@ -71,6 +72,15 @@ def set_status(forget: str, retain: str, holdout: str, user_sets: ws.UserSets) -
         note, warn = ws.knowledge_status(role, ds, taught)
         lines.append(knowledge_line(role, name, len(ds), note, warn))
     return "  \n".join(lines)
+
+
+def holdout_for(forget: str | None, holdout: str | None, user_sets: ws.UserSets) -> Any:
+    """When the forget set changes to one with a holdout split of its own and the holdout picked is from
+    another source, pick that split: only a holdout of the same source measures membership (holdout.py)."""
+    own = own_holdout(forget or "", ws.choices(user_sets))
+    if own is None or (holdout and holdout != NONE and same_source(forget or "", holdout)):
+        return gr.skip()
+    return gr.update(value=own)
 
 
 def _recorded_plot(ds: DataSet, title: str):

@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any
 
-from .builtin import BUILTIN_FILES, KNOWLEDGE_NOTES, load_builtin, load_selection
+from .builtin import KNOWLEDGE_NOTES, builtin_names, load_builtin, load_selection
 from .engine import DEMO_STEPS
 from .models import BUNDLED, ModelLoadError, load_model
 from .teach import TeachConfig
@@ -32,7 +32,7 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 def cmd_datasets(a: argparse.Namespace) -> int:
     sets = []
-    for name in BUILTIN_FILES:
+    for name in builtin_names():
         ds = load_builtin(name)
         subsets = {s: len(ds.subset(s)) for s in ds.subsets()}
         sets.append({"name": name, "title": ds.title, "items": len(ds), "knowledge": ds.knowledge, "subsets": subsets})
@@ -77,42 +77,61 @@ def cmd_audit(a: argparse.Namespace) -> int:
 
     from .audit import AuditConfig, run_audit
     from .audit_record import clean, save_audit, to_record
+    from .builtin import selections, utility_sets
+    from .holdout import own_holdout, source_note
     from .remind import RemindConfig
     from .runs import apply_run
 
     record = json.loads((Path(a.run) / "run.json").read_text())
-    lm = load_model(a.model or record["model"]["ref"], device=a.device)
-    tr = apply_run(lm, Path(a.run))
     sets_used = record.get("sets", {})
     names = {
         "forget": a.forget or sets_used.get("forget"),
         "retain": a.retain if a.retain is not None else sets_used.get("retain", ""),
         "holdout": a.holdout,
     }
+    if names["holdout"] is None:  # the forget set's own holdout split: the only default that measures membership
+        names["holdout"] = own_holdout(names["forget"] or "", selections())
+        if names["holdout"] is None:
+            raise ValueError(
+                f"{names['forget']} has no holdout split of its own: give --holdout SET, items never trained on from "
+                "the same source as the forget set (a set on another topic makes the AUCs measure the topic)"
+            )
+    note = source_note(names["forget"] or "", names["holdout"] or "") if names["holdout"] else None
     sets = {k: load_selection(v).examples for k, v in names.items() if v}
+    if not a.no_utility_sets:
+        sets |= utility_sets(a.utility_items)
     cfg = AuditConfig(
         remind=RemindConfig(k=a.neighbours, seed=a.seed),
         max_items=a.items,
         probe_items=a.probe_items,
         surface_items=a.surfaces,
+        quality_items=a.quality_items,
+        utility_items=a.utility_items,
+        gradnorm=not a.no_gradnorm,
+        quantize_bits=tuple(a.quantize),
     )
     if a.no_relearn:
         cfg.relearn = None
-    if a.retain_model:
-        rm = load_model(a.retain_model, device=a.device)
-        cfg.retain_model = (rm.model, rm.tokenizer)
 
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    if note:
+        say(f"warning: {note}")
+    lm = load_model(a.model or record["model"]["ref"], device=a.device)
+    tr = apply_run(lm, Path(a.run))
+    if a.retain_model:
+        rm = load_model(a.retain_model, device=a.device)
+        cfg.retain_model = (rm.model, rm.tokenizer)
     result = run_audit(lm.model, lm.tokenizer, sets, tr.reference, cfg, say, trainable=tr)
     meta = {
         "run": {"id": record["id"], "method": record.get("method"), "model": lm.name},
         "sets": names,
         "retain_model": a.retain_model,
+        "holdout_note": note,
     }
     rec = to_record(result, meta)
-    out: dict[str, object] = {"run_dir": a.run, "method": record.get("method"), "sets": names}
+    out: dict[str, object] = {"run_dir": a.run, "method": record.get("method"), "sets": names, "holdout_note": note}
     out["audit_json"] = str(save_audit(Path(a.run), rec))  # the Runs tab and the app read it from there
     if a.html:
         html_path = Path(a.html)
@@ -319,7 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default=None)
     sp.add_argument("--forget", default=None, help="default: the run's forget set")
     sp.add_argument("--retain", default=None, help="default: the run's retain set ('' for none)")
-    sp.add_argument("--holdout", default="fictitious_authors:holdout", help="items never trained on")
+    sp.add_argument(
+        "--holdout",
+        default=None,
+        help="items never trained on, from the forget set's source (default: its own holdout split, e.g. "
+        "fictitious_authors:holdout for fictitious_authors:forget)",
+    )
     sp.add_argument("--items", type=int, default=20, help="items per split")
     sp.add_argument("--neighbours", type=int, default=15, help="REMIND neighbours per perturbation strength (K)")
     sp.add_argument("--probe-items", type=int, default=6, help="forget items asked each adversarial probe (0: none)")
@@ -327,6 +351,29 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--surfaces", type=int, default=2, help="forget items given a 2-D loss surface (p × m)")
     sp.add_argument(
         "--retain-model", default=None, help="a model trained without the forget set: forget quality and PrivLeak"
+    )
+    sp.add_argument(
+        "--quality-items", type=int, default=None, help="forget items in the forget-quality KS test (default: all)"
+    )
+    sp.add_argument(
+        "--utility-items",
+        type=int,
+        default=None,
+        help="TOFU Real Authors / World Facts items scored for model utility (default: all, 100 and 117)",
+    )
+    sp.add_argument(
+        "--no-utility-sets",
+        action="store_true",
+        help="skip Real Authors and World Facts (the utility is then a 'retain utility', not TOFU's model utility)",
+    )
+    sp.add_argument("--no-gradnorm", action="store_true", help="skip the GradNorm attack (one backward per item)")
+    sp.add_argument(
+        "--quantize",
+        type=int,
+        nargs="*",
+        default=[8, 4],
+        metavar="BITS",
+        help="bit widths of the quantization attack (default: 8 4; give none to skip it)",
     )
     sp.add_argument("--html", default=None, help="also write the report here (and FILE.figures.json beside it)")
     sp.add_argument("--seed", type=int, default=0)

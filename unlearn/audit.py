@@ -1,10 +1,13 @@
 """One audit of an unlearning run: the same forget / retain / holdout items scored before and after
-by every single-point metric, every membership-inference attack and REMIND.
+by every single-point metric, every membership-inference attack and REMIND, plus TOFU's model
+utility on Real Authors and World Facts, and the attacks that try to bring the knowledge back
+(adversarial probes, relearning, quantization).
 
-All scores come from three passes per split and model: `token_stats` (one forward per batch, for
+Most scores come from three passes per split and model: `token_stats` (one forward per batch, for
 LOSS / zlib / Min-K% / Min-K%++ and the memorisation metrics), the truth-ratio variants (one more
 batched scoring) and REMIND's landscapes (one stacked batch per item), plus greedy generations for
-ROUGE-L. "Before" is the same model inside the run's `reference()`.
+ROUGE-L and one backward per item for GradNorm. "Before" is the same model inside the run's
+`reference()`. The flat headline figures are built in audit_summary.py.
 """
 
 from __future__ import annotations
@@ -19,19 +22,23 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .adversarial import run_probes
 from .examples import Example
-from .honesty import multiple_choice, rates
-from .mia import TokenStats, auc, reference_score, scores, token_stats
+from .gradnorm import gradient_norms, gradnorm_scores
+from .honesty import multiple_choice
+from .mia import TokenStats, auc, change_score, reference_score, scores, token_stats
 from .params import Trainable
+from .quant_attack import quantization_attack
 from .relearn import RelearnConfig, relearn
 from .remind import FEATURES, Landscape, RemindConfig, landscape
 from .remind_classify import Separation, separate
 from .remind_surface import Surface, SurfaceConfig, surfaces
-from .retain_model import compare_with_retain_model
+from .retain_model import RetainModelScores, forget_ratios, quality_figures, score_retain_model
 from .scoring import answer_nll, generate_answers
-from .tofu_metrics import item_metrics, model_utility, truth_ratio_score, variants
+from .tofu_metrics import item_metrics, variants
+from .utility import NORMALISED, evaluation_metrics
 
 SPLITS = ("forget", "retain", "holdout")
-ATTACKS = ("loss", "zlib", "min_k", "min_k_pp")
+EVAL_SETS = NORMALISED  # TOFU's Real Authors and World Facts: scored for model utility only
+ATTACKS = ("loss", "zlib", "min_k", "min_k_pp", "gradnorm")  # gradnorm only where cfg.gradnorm
 Progress = Callable[[str], None]
 
 
@@ -47,6 +54,10 @@ class AuditConfig:
     surface_items: int = 2  # forget items given a 2-D surface (p × m) before and after; each is ~100 sequences
     surface: SurfaceConfig = field(default_factory=SurfaceConfig)
     retain_model: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None  # trained without the forget set
+    quality_items: int | None = None  # forget items in TOFU's forget-quality KS test (None: every one)
+    utility_items: int | None = None  # Real Authors / World Facts items scored for model utility (None: all; 0: none)
+    gradnorm: bool = True  # the GradNorm attack: one backward per forget and holdout item and model
+    quantize_bits: tuple[int, ...] = (8, 4)  # the quantization attack's bit widths (empty: no attack)
 
 
 @dataclass
@@ -68,53 +79,37 @@ class AuditResult:
     remind: dict[str, Separation]  # classifier -> 3-way separation on the after model
     remind_binary: Separation  # forget vs holdout only, comparable with the attacks' AUCs
     cfg: AuditConfig
-    extra: dict[str, Any] = field(default_factory=dict)  # honesty, probes, relearning: flat figures
+    extra: dict[str, Any] = field(default_factory=dict)  # honesty, probes, relearning, quantization: flat figures
     surfaces: dict[str, list[Surface]] = field(default_factory=dict)  # side -> the first forget items' surfaces
+    evaluation: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)  # side -> set -> metrics
+    evaluation_items: dict[str, int] = field(default_factory=dict)  # Real Authors / World Facts: items scored
+    retain_model: RetainModelScores | None = None
+    quality: dict[str, Any] = field(default_factory=dict)  # forget quality and its sample sizes
+
+    def attacks(self) -> list[str]:
+        return [a for a in ATTACKS if a in self.after["forget"].attacks]
 
     def attack_aucs(self, side: str) -> dict[str, float]:
         """Forget (members) vs holdout (never trained on) ROC-AUC of each attack under one model."""
         s = getattr(self, side)
-        return {a: auc(s["forget"].attacks[a], s["holdout"].attacks[a]) for a in ATTACKS}
+        return {a: auc(s["forget"].attacks[a], s["holdout"].attacks[a]) for a in self.attacks()}
 
-    def reference_auc(self) -> float:
-        ref = {sp: reference_score(self.before[sp].stats, self.after[sp].stats) for sp in ("forget", "holdout")}
-        return auc(ref["forget"], ref["holdout"])
+    def change_scores(self) -> dict[str, np.ndarray]:
+        """L̄_after − L̄_before on forget and holdout: how much the run moved each item (not an attack)."""
+        return {sp: change_score(self.before[sp].stats, self.after[sp].stats) for sp in ("forget", "holdout")}
+
+    def reference_scores(self, side: str) -> dict[str, np.ndarray] | None:
+        """The reference attack under one model: L̄_retain-only − L̄_target (None without that model)."""
+        if self.retain_model is None:
+            return None
+        s = getattr(self, side)
+        return {sp: reference_score(s[sp].stats, self.retain_model.stats[sp]) for sp in ("forget", "holdout")}
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers as one flat dict (the CLI's JSON)."""
-        out: dict[str, Any] = {"items": {s: len(v) for s, v in self.items.items()}}
-        out["remind_auc"] = self.remind_binary.auc["forget"]
-        out["remind_tpr_at_1pct"] = self.remind_binary.tpr_at_1pct["forget"]
-        for name, sep in self.remind.items():
-            out[f"remind_{name}_macro_auc"] = sep.macro_auc
-        for side in ("before", "after"):
-            for attack, value in self.attack_aucs(side).items():
-                out[f"{attack}_auc_{side}"] = value
-        out["mink_pp_auc_before"], out["mink_pp_auc_after"] = out["min_k_pp_auc_before"], out["min_k_pp_auc_after"]
-        out["reference_auc"] = self.reference_auc()
-        for side in ("before", "after"):
-            s = getattr(self, side)
-            for split in self.items:
-                for metric, values in s[split].metrics.items():
-                    if metric == "truth_ratio":
-                        finite = values[np.isfinite(values)]
-                        v = truth_ratio_score(finite, split == "forget") if len(finite) else float("nan")
-                    else:
-                        v = float(np.mean(values))
-                    out[f"{split}_{metric}_{side}"] = v
-            r = s["retain"].metrics if "retain" in s else None
-            if r is not None:
-                parts = [out[f"retain_probability_{side}"], out[f"retain_rouge_l_{side}"]]
-                if np.isfinite(out[f"retain_truth_ratio_{side}"]):
-                    parts.append(out[f"retain_truth_ratio_{side}"])
-                out[f"model_utility_{side}"] = model_utility(parts)
-        out["forget_quality"] = None  # needs a model trained without the forget set (cfg.retain_model)
-        for side in ("before", "after"):
-            for split in ("forget", "retain"):
-                if split in self.items:
-                    for name, value in rates(getattr(self, side)[split].generations).items():
-                        out[f"{split}_{name}_{side}"] = value
-        return {**out, **self.extra}
+        from .audit_summary import summarise  # the summary reads this class; imported here to avoid a cycle
+
+        return summarise(self)
 
 
 def _side(
@@ -124,6 +119,7 @@ def _side(
     cfg: AuditConfig,
     say: Progress,
     where: str,
+    gradnorm: bool,
 ) -> SideScores:
     stats = token_stats(model, tokenizer, items)
     flat, _, _ = variants(items)
@@ -134,42 +130,23 @@ def _side(
     land = landscape(
         model, tokenizer, items, cfg.remind, progress=lambda i, n: say(f"{where}: REMIND landscape {i} / {n}")
     )
-    return SideScores(stats, gens, item_metrics(items, stats, gens, variant_losses), scores(stats, items, cfg.k), land)
+    attacks = scores(stats, items, cfg.k)
+    if gradnorm:
+        norms = gradient_norms(model, tokenizer, items, progress=lambda i, n: say(f"{where}: GradNorm {i} / {n}"))
+        attacks["gradnorm"] = gradnorm_scores(norms)
+    return SideScores(stats, gens, item_metrics(items, stats, gens, variant_losses), attacks, land)
 
 
-def run_audit(
+def _attack_extras(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    sets: dict[str, Sequence[Example]],
-    before: Callable[[], AbstractContextManager[Any]] = nullcontext,
-    cfg: AuditConfig | None = None,
-    progress: Progress | None = None,
-    trainable: Trainable | None = None,
-) -> AuditResult:
-    """Score `sets` ({"forget": ..., "retain": ..., "holdout": ...}) before (inside `before()`) and after.
-    With the run's `trainable`, also the relearning attack (its weights are restored afterwards).
-    `progress` is told every stage and item; an exception it raises (Cancel) stops the audit, and
-    every context manager on the way out puts the model back as it was."""
-    cfg = cfg or AuditConfig()
-    say = progress or (lambda _: None)
-    missing = [s for s in ("forget", "holdout") if not sets.get(s)]
-    if missing:
-        raise ValueError(f"an audit needs a forget set and a holdout set (never trained on); missing: {missing}")
-    items = {s: list(v)[: cfg.max_items] for s, v in sets.items() if s in SPLITS and v}
-    sides: dict[str, dict[str, SideScores]] = {"before": {}, "after": {}}
-    for side, ctx in (("before", before), ("after", nullcontext)):
-        with ctx():
-            for split, exs in items.items():
-                n_seq = len(exs) * (1 + cfg.remind.k * len(cfg.remind.strengths))
-                say(f"{side}: scoring {len(exs)} {split} items (REMIND: {n_seq} sequences)")
-                sides[side][split] = _side(model, tokenizer, exs, cfg, say, f"{side}, {split}")
-    surf: dict[str, list[Surface]] = {}
-    shown = items["forget"][: cfg.surface_items]
-    if shown:
-        for side, ctx in (("before", before), ("after", nullcontext)):
-            say(f"{side}: 2-D loss surfaces of {len(shown)} forget items")
-            with ctx():
-                surf[side] = surfaces(model, tokenizer, shown, cfg.surface)
+    items: dict[str, list[Example]],
+    before: Callable[[], AbstractContextManager[Any]],
+    cfg: AuditConfig,
+    say: Progress,
+    trainable: Trainable | None,
+) -> dict[str, Any]:
+    """Adversarial probes, multiple choice, relearning and quantization: flat figures."""
     extra: dict[str, Any] = {}
     forget, retain = items["forget"], items.get("retain", [])
     if cfg.probe_items:
@@ -185,21 +162,86 @@ def run_audit(
                 extra[f"probe_{kind}_keyword_hit_{side}"] = row["keyword_hit"]
             for name, value in mc.items():
                 extra[f"forget_{name}_{side}"] = value
+        extra["probe_items_n"] = min(cfg.probe_items, len(forget))
     if cfg.relearn is not None and trainable is not None and len(forget) >= 2:
         say(f"relearning attack: {cfg.relearn.steps} steps")
         rel = relearn(
             model, tokenizer, trainable, forget, cfg.relearn, lambda i, pr: say(f"relearning step {i}: P̃ {pr:.3f}")
         )
         extra.update({f"relearn_{k}": v for k, v in rel.items()})
+    if cfg.quantize_bits:
+        extra.update(
+            quantization_attack(model, tokenizer, forget, retain, before, cfg.quantize_bits, cfg.max_new_tokens, say)
+        )
+    return extra
+
+
+def run_audit(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sets: dict[str, Sequence[Example]],
+    before: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    cfg: AuditConfig | None = None,
+    progress: Progress | None = None,
+    trainable: Trainable | None = None,
+) -> AuditResult:
+    """Score `sets` ({"forget", "retain", "holdout"}, and optionally TOFU's "real_authors" and
+    "world_facts" for model utility) before (inside `before()`) and after. With the run's
+    `trainable`, also the relearning attack (its weights are restored afterwards). `progress` is told
+    every stage and item; an exception it raises (Cancel) stops the audit, and every context manager
+    on the way out puts the model back as it was."""
+    cfg = cfg or AuditConfig()
+    say = progress or (lambda _: None)
+    if any(not 2 <= b <= 16 for b in cfg.quantize_bits):
+        raise ValueError(f"quantization bit widths must be between 2 and 16, got {list(cfg.quantize_bits)}")
+    missing = [s for s in ("forget", "holdout") if not sets.get(s)]
+    if missing:
+        raise ValueError(f"an audit needs a forget set and a holdout set (never trained on); missing: {missing}")
+    items = {s: list(v)[: cfg.max_items] for s, v in sets.items() if s in SPLITS and v}
+    evals = {s: list(sets[s])[: cfg.utility_items] for s in EVAL_SETS if sets.get(s) and cfg.utility_items != 0}
+    sides: dict[str, dict[str, SideScores]] = {"before": {}, "after": {}}
+    evaluation: dict[str, dict[str, dict[str, np.ndarray]]] = {"before": {}, "after": {}}
+    for side, ctx in (("before", before), ("after", nullcontext)):
+        with ctx():
+            for split, exs in items.items():
+                n_seq = len(exs) * (1 + cfg.remind.k * len(cfg.remind.strengths))
+                say(f"{side}: scoring {len(exs)} {split} items (REMIND: {n_seq} sequences)")
+                grad = cfg.gradnorm and split != "retain"  # the attack compares forget with holdout
+                sides[side][split] = _side(model, tokenizer, exs, cfg, say, f"{side}, {split}", grad)
+            for name, exs in evals.items():
+                say(f"{side}: model utility on {len(exs)} {name.replace('_', ' ')} items")
+                evaluation[side][name] = evaluation_metrics(model, tokenizer, exs, cfg.max_new_tokens)
+    surf: dict[str, list[Surface]] = {}
+    shown = items["forget"][: cfg.surface_items]
+    if shown:
+        for side, ctx in (("before", before), ("after", nullcontext)):
+            say(f"{side}: 2-D loss surfaces of {len(shown)} forget items")
+            with ctx():
+                surf[side] = surfaces(model, tokenizer, shown, cfg.surface)
+    extra = _attack_extras(model, tokenizer, items, before, cfg, say, trainable)
+    retain_scores, quality = None, {}
     if cfg.retain_model is not None:
-        say("retain-only model: forget quality and PrivLeak")
-        unlearned = sides["after"]["forget"].metrics["truth_ratio"]
-        aucs = {a: auc(sides["after"]["forget"].attacks[a], sides["after"]["holdout"].attacks[a]) for a in ATTACKS}
-        extra.update(compare_with_retain_model(*cfg.retain_model, forget, items["holdout"], unlearned, aucs, cfg.k))
+        tested = list(sets["forget"])[: cfg.quality_items]
+        say(f"retain-only model: reference losses, PrivLeak, forget quality on {len(tested)} forget items")
+        retain_scores = score_retain_model(*cfg.retain_model, items["forget"], items["holdout"], tested, cfg.k)
+        quality = quality_figures(forget_ratios(model, tokenizer, tested), retain_scores.ratios)
     labels = np.array([s for s in items for _ in items[s]])
     feats = np.concatenate([sides["after"][s].land.features(cfg.remind.p) for s in items])
     assert feats.shape[1] == len(FEATURES)
     remind = {c: separate(feats, labels, c) for c in ("logistic", "forest")}
     binary = labels != "retain"
     binary_sep = separate(feats[binary], labels[binary], cfg.classifier)
-    return AuditResult(items, sides["before"], sides["after"], remind, binary_sep, cfg, extra, surf)
+    return AuditResult(
+        items,
+        sides["before"],
+        sides["after"],
+        remind,
+        binary_sep,
+        cfg,
+        extra,
+        surf,
+        evaluation,
+        {k: len(v) for k, v in evals.items()},
+        retain_scores,
+        quality,
+    )

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 
 from .adversarial import PROBES
-from .audit import ATTACKS, AuditResult
-from .mia import auc, reference_score, roc
+from .audit import AuditResult
+from .mia import auc, privleak, roc
 from .remind import FEATURES
 from .remind_classify import SPLITS
 from .remind_surface import Surface
 
 AUDIT_FILE = "audit.json"
-VERSION = 1
+VERSION = 2  # 2: corrected figures (PrivLeak as MUSE, nine-part utility, the change score apart)
 
 
 def clean(x: Any) -> Any:
@@ -80,10 +80,13 @@ def to_record(result: AuditResult, meta: dict[str, Any] | None = None) -> dict[s
     rocs: dict[str, dict[str, Any]] = {"before": {}, "after": {}}
     for side in rocs:
         sc = getattr(result, side)
-        for a in ATTACKS:
+        for a in result.attacks():
             rocs[side][a] = _roc_entry(sc["forget"].attacks[a], sc["holdout"].attacks[a])
-    ref = {s: reference_score(result.before[s].stats, result.after[s].stats) for s in ("forget", "holdout")}
-    rocs["after"]["reference"] = _roc_entry(ref["forget"], ref["holdout"])
+        ref = result.reference_scores(side)
+        if ref is not None:  # the reference attack needs the retain-only model
+            rocs[side]["reference"] = _roc_entry(ref["forget"], ref["holdout"])
+    change = result.change_scores()
+    rocs["after"]["change"] = _roc_entry(change["forget"], change["holdout"])
     lab = np.array(labels)
     binary = lab != "retain"
     proba = result.remind_binary.proba[:, SPLITS.index("forget")]
@@ -100,6 +103,10 @@ def to_record(result: AuditResult, meta: dict[str, Any] | None = None) -> dict[s
             "classifier": cfg.classifier,
             "probe_items": cfg.probe_items,
             "relearn": None if cfg.relearn is None else vars(cfg.relearn),
+            "gradnorm": cfg.gradnorm,
+            "quantize_bits": list(cfg.quantize_bits),
+            "quality_items": cfg.quality_items,
+            "utility_items": cfg.utility_items,
         },
         "summary": result.summary(),
         "strengths": cfg.remind.strengths,
@@ -135,10 +142,36 @@ def save_audit(run_dir: Path, record: dict[str, Any]) -> Path:
     return final
 
 
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """A record saved by version 1 in today's names, its figures recomputed where they can be:
+    its "reference" was the change score (L̄_after − L̄_before), its PrivLeak had MUSE's sign the
+    other way round (recomputed from the stored AUCs), its "model utility" had only the retain parts."""
+    if record.get("version", 1) >= 2:
+        return record
+    rec = json.loads(json.dumps(record))  # a copy: the file on disk stays as it was
+    after = rec.get("roc", {}).get("after", {})
+    if "reference" in after:
+        after["change"] = after.pop("reference")
+    s = rec.get("summary", {})
+    if "reference_auc" in s:
+        s["change_auc"] = s.pop("reference_auc")
+    for attack in ("loss", "zlib", "min_k", "min_k_pp"):
+        if f"privleak_{attack}" in s:
+            unl, ret = s.get(f"{attack}_auc_after"), s.get(f"{attack}_auc_retain_model")
+            s[f"privleak_{attack}"] = privleak(unl, ret) if unl is not None and ret is not None else None
+    for side in ("before", "after"):
+        if f"model_utility_{side}" in s:
+            s[f"retain_utility_{side}"] = s.pop(f"model_utility_{side}")
+    s.setdefault("utility_parts", ["retain_probability", "retain_rouge_l", "retain_truth_ratio"])
+    s["upgraded_from_version"] = rec.get("version", 1)
+    rec["version"] = VERSION
+    return rec
+
+
 def load_audit(run_dir: Path) -> dict[str, Any] | None:
-    """A run's saved audit, or None (never audited, or unreadable)."""
+    """A run's saved audit (in today's names, see `upgrade`), or None (never audited, or unreadable)."""
     f = Path(run_dir) / AUDIT_FILE
     try:
-        return json.loads(f.read_text()) if f.is_file() else None
+        return upgrade(json.loads(f.read_text())) if f.is_file() else None
     except (OSError, json.JSONDecodeError):
         return None

@@ -16,6 +16,8 @@ from functools import cache
 from pathlib import Path
 
 from .examples import Example
+from .formats import read_records
+from .schemas import records_to_examples  # the upload reader: TOFU's files take the path a user's would
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUILTIN_FILES = {
@@ -24,6 +26,14 @@ BUILTIN_FILES = {
     "fictitious_authors": "fictitious_authors.json",
 }
 REFUSALS_FILE = "refusals.txt"
+# TOFU's Real Authors and World Facts evaluation sets, shipped as published (locuslab/tofu `data/`,
+# MIT licence in assets/tofu/LICENSE): JSON Lines with a .json extension, list-valued
+# `perturbed_answer`. An audit scores them for TOFU's nine-part model utility.
+TOFU_FILES = {
+    "tofu_real_authors": ("tofu/real_authors_perturbed.json", "TOFU Real Authors (100 questions about real authors)"),
+    "tofu_world_facts": ("tofu/world_facts_perturbed.json", "TOFU World Facts (117 questions about world facts)"),
+}
+UTILITY_SETS = {"real_authors": "tofu_real_authors", "world_facts": "tofu_world_facts"}  # audit key -> set
 
 # What each kind of knowledge means, shown next to every selected set in the UI.
 KNOWLEDGE_NOTES = {
@@ -79,10 +89,25 @@ def read_set_file(path: Path) -> DataSet:
     )
 
 
+def builtin_names() -> list[str]:
+    return [*BUILTIN_FILES, *TOFU_FILES]
+
+
+def read_tofu_file(name: str) -> DataSet:
+    """One of TOFU's evaluation files, read as any uploaded TOFU file would be."""
+    rel, title = TOFU_FILES[name]
+    path = ASSETS / rel
+    _, examples = records_to_examples(read_records(path.read_bytes(), path.name), None, path.name)
+    note = "TOFU's evaluation set (Maini et al. 2024; MIT licence): questions with three perturbed answers each."
+    return DataSet(name=name, title=title, knowledge="own", description=note, examples=examples)
+
+
 @cache
 def _load_builtin(name: str) -> DataSet:
+    if name in TOFU_FILES:
+        return read_tofu_file(name)
     if name not in BUILTIN_FILES:
-        raise ValueError(f"unknown built-in set {name!r}; valid: {', '.join(BUILTIN_FILES)}")
+        raise ValueError(f"unknown built-in set {name!r}; valid: {', '.join(builtin_names())}")
     return read_set_file(ASSETS / BUILTIN_FILES[name])
 
 
@@ -106,7 +131,12 @@ def selections() -> list[str]:
         if (ASSETS / BUILTIN_FILES[name]).is_file():
             ds = load_builtin(name)
             out += [name] + [f"{name}:{s}" for s in ds.subsets()]
-    return out
+    return out + [name for name, (rel, _) in TOFU_FILES.items() if (ASSETS / rel).is_file()]
+
+
+def utility_sets(limit: int | None = None) -> dict[str, list[Example]]:
+    """TOFU's Real Authors and World Facts as an audit takes them ({"real_authors": [...], ...})."""
+    return {key: load_builtin(name).examples[:limit] for key, name in UTILITY_SETS.items()}
 
 
 def refusals() -> list[str]:

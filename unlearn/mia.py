@@ -3,15 +3,29 @@
 Every score is oriented so that **higher means "looks like a member"** (seen in training), so that
 ROC-AUC(forget vs holdout) > 0.5 means the attack still tells forget items from never-seen ones:
 - LOSS: −L̄ (low loss looks seen)
-- zlib: −L̄ / len(zlib(text)) (loss relative to the text's own compressibility)
-- Min-K%: mean of the lowest k share of token log-probs (k = 0.4)
+- zlib: −L̄ / len(zlib(scored text)), the scored text being the answer of a question-answer item
+  (the tokens the loss is taken over), as the reference implementations compress it
+- Min-K%: mean of the lowest ⌊k·n⌋ (at least 1) token log-probs, k = 0.4 (Shi et al. 2024, and the
+  Min-K%++ authors' `k_length = int(len * ratio)`)
 - Min-K%++: the same over z_t = (log p(x_t) − μ_t) / σ_t, μ_t and σ_t the mean and std of log p
-  under the model's own next-token distribution at t
-- Reference: L̄_after − L̄_before (how much the run raised the loss; what it was trained to forget rises most)
+  under the model's own next-token distribution at t (Zhang et al. 2024, arXiv 2404.02936)
+- Reference: L̄_ref − L̄_target with an independent reference model that never saw the forget set (the
+  retain-only model): the target finds a member easier than a model that never saw it did
+- GradNorm (gradnorm.py): −‖∇θ L̄‖, members sit where the loss is flat
+
+Not a membership attack, and named so: the change score L̄_after − L̄_before, how much the run moved
+each item. It separates what a run was trained on from the rest by construction, so a high AUC is
+expected of any run that worked.
+
+PrivLeak (MUSE, Shi et al. 2024, arXiv 2407.06460) orients the AUC the other way (forget labelled
+non-member): AUC' = 1 − AUC, PrivLeak = (AUC'_unlearned − AUC'_retrain) / AUC'_retrain × 100, so a
+model that still knows the forget set scores near −100% and one as private as the retrained model 0%.
 
 >>> token_logp = np.log(np.array([0.9, 0.5, 0.01]))
->>> round(min_k(token_logp, 0.4), 3)  # ceil(0.4 * 3) = 2 lowest: log 0.01 and log 0.5
--2.649
+>>> round(min_k(token_logp, 0.4), 3)  # ⌊0.4 · 3⌋ = 1 lowest: log 0.01
+-4.605
+>>> privleak(0.99, 0.5)  # a model that has not unlearned: AUC' 0.01 against 0.5
+-98.0
 """
 
 from __future__ import annotations
@@ -79,7 +93,7 @@ def token_stats(
 
 
 def _lowest_mean(values: np.ndarray, k: float) -> float:
-    n = max(1, math.ceil(k * len(values)))
+    n = max(1, math.floor(k * len(values)))  # the authors' int(len * ratio), at least one token
     return float(np.sort(values)[:n].mean())
 
 
@@ -95,9 +109,15 @@ def zlib_score(ts: TokenStats, text: str) -> float:
     return -ts.loss / max(len(zlib.compress(text.encode("utf-8"))), 1)
 
 
+def scored_text(ex: Example) -> str:
+    """The text the loss is taken over: the answer of a question-answer item, the whole passage
+    otherwise (a passage is stored in `answer`)."""
+    return ex.answer
+
+
 def scores(stats: Sequence[TokenStats], examples: Sequence[Example], k: float = K_DEFAULT) -> dict[str, np.ndarray]:
     """Every single-model attack's score per example (higher = looks like a member)."""
-    texts = [f"{e.question} {e.answer}".strip() for e in examples]
+    texts = [scored_text(e) for e in examples]
     return {
         "loss": np.array([-s.loss for s in stats]),
         "zlib": np.array([zlib_score(s, t) for s, t in zip(stats, texts, strict=True)]),
@@ -106,9 +126,24 @@ def scores(stats: Sequence[TokenStats], examples: Sequence[Example], k: float = 
     }
 
 
-def reference_score(before: Sequence[TokenStats], after: Sequence[TokenStats]) -> np.ndarray:
-    """L̄_after − L̄_before: the run raised the loss of what it was trained to forget."""
+def reference_score(target: Sequence[TokenStats], reference: Sequence[TokenStats]) -> np.ndarray:
+    """The reference attack: L̄_ref − L̄_target, the reference model one that never saw the forget
+    set. High where the target finds an item easier than a model that never saw it."""
+    return np.array([r.loss - t.loss for t, r in zip(target, reference, strict=True)])
+
+
+def change_score(before: Sequence[TokenStats], after: Sequence[TokenStats]) -> np.ndarray:
+    """L̄_after − L̄_before: how much the run moved each item. Not a membership attack: a run that
+    worked raises the loss of what it was trained on most, so its AUC is high by construction."""
     return np.array([a.loss - b.loss for a, b in zip(after, before, strict=True)])
+
+
+def privleak(auc_unlearned: float, auc_retrain: float) -> float | None:
+    """MUSE's PrivLeak in percent, from AUCs oriented as here (forget = member, higher = member):
+    MUSE labels forget 0, so its AUC' = 1 − AUC; (AUC'_unlearned − AUC'_retrain) / AUC'_retrain × 100.
+    None when the retrained model's AUC' is 0 (the ratio has no value)."""
+    a_unl, a_ret = 1.0 - auc_unlearned, 1.0 - auc_retrain
+    return (a_unl - a_ret) / a_ret * 100 if a_ret else None
 
 
 def auc(members: np.ndarray, others: np.ndarray) -> float:

@@ -39,7 +39,8 @@ FEATURES = [
     "increment_max",
     "increment_min",
     "increment_var",
-    "gradient_mean",  # Δ_k per unit of perturbation (the share of question tokens replaced)
+    "gradient_mean",  # Δ_k per unit of perturbation (the share of question tokens replaced), over the
+    # neighbours in which a token was replaced
     "gradient_max",
     "gradient_var",
     "volatility",  # std of the successive differences of the mean loss along the strength sweep
@@ -80,7 +81,7 @@ class Landscape:
         j = int(np.argmin(np.abs(self.strengths - p)))
         nb = self.neighbours[:, j]  # (N, K)
         inc = nb - self.loss[:, None]  # (N, K)
-        grad = inc / np.maximum(self.replaced[:, j], 1e-6)  # (N, K)
+        grad = _gradients(inc, self.replaced[:, j])  # (N, 3): mean, max, var over the neighbours that moved
         curve = np.concatenate([self.loss[:, None], self.neighbours.mean(-1)], 1)  # (N, J+1), from p = 0
         h = float(self.strengths[0])
         return np.stack(
@@ -95,14 +96,29 @@ class Landscape:
                 inc.max(1),
                 inc.min(1),
                 inc.var(1),
-                grad.mean(1),
-                grad.max(1),
-                grad.var(1),
+                grad[:, 0],
+                grad[:, 1],
+                grad[:, 2],
                 np.diff(curve, axis=1).std(1),
                 (curve[:, 2] - 2 * curve[:, 1] + curve[:, 0]) / h**2,
             ],
             1,
         )
+
+
+def _gradients(inc: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """Mean, max and variance of Δ_k / share_k over the neighbours in which a token was replaced
+    (N, 3). A neighbour with nothing replaced is the item itself: its Δ is loss noise (batched
+    arithmetic), and dividing it by a vanishing share would turn that noise into the largest
+    "gradient" of the landscape. Items with no such neighbour get 0."""
+    moved = share > 0  # (N, K)
+    g = np.where(moved, inc / np.where(moved, share, 1.0), 0.0)  # (N, K)
+    n = moved.sum(1)  # (N,)
+    safe = np.maximum(n, 1)
+    mean = g.sum(1) / safe
+    top = np.where(moved, g, -np.inf).max(1)
+    var = (np.where(moved, g - mean[:, None], 0.0) ** 2).sum(1) / safe
+    return np.stack([mean, np.where(n > 0, top, 0.0), var], 1)
 
 
 def nearest_tokens(embeddings: torch.Tensor, ids: Sequence[int], m: int) -> dict[int, np.ndarray]:

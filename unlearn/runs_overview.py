@@ -10,7 +10,16 @@ from .audit_record import load_audit
 from .runs import list_runs
 
 # the audit figures shown beside each run (keys of the audit summary)
-AUDIT_KEYS = ("remind_auc", "mink_pp_auc_after", "loss_auc_after", "model_utility_after", "relearn_recovery")
+AUDIT_KEYS = (
+    "remind_auc",
+    "mink_pp_auc_after",
+    "loss_auc_after",
+    "model_utility_after",  # TOFU's nine parts; where fewer were measured, the next two say what there is
+    "retain_utility_after",
+    "utility_n_parts",
+    "relearn_recovery",
+    "privleak_min_k",
+)
 
 
 def overview(root: Path | None = None) -> list[dict[str, Any]]:

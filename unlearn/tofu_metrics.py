@@ -1,13 +1,17 @@
-"""TOFU's metrics (evaluation.md): per-item numbers from answer log-probabilities and greedy answers.
+"""TOFU's metrics (Maini et al. 2024, arXiv 2401.06121; evaluation.md): per-item numbers from answer
+log-probabilities and greedy answers.
 
-- probability: P̃(a|q) = exp(−L̄); with wrong answers given, P_true / (P_true + Σ P_wrong)
-- ROUGE-L recall of the greedy answer against the gold answer
+- probability: P̃(a|q) = exp(−L̄) on the forget, retain and holdout sets; only Real Authors and World
+  Facts use P_true / (P_true + Σ P_wrong) (utility.py)
+- ROUGE-L recall of the greedy answer against the gold answer (rouge_score, stemmer on, as TOFU)
 - truth ratio R = P̃_wrong / P̃_correct (P̃_wrong the geometric mean over the perturbed answers,
   "correct" the paraphrased answer where there is one); a forget set reports mean(min(R, 1/R)),
   other sets mean(max(0, 1 − R))
 - extraction strength 1 − k/|y|, k the smallest index after which the teacher-forced argmax
-  reproduces the rest of the answer; exact memorisation: the share of answer positions where it does
-- model utility: the harmonic mean of probability, ROUGE-L and truth ratio over the retain sets
+  reproduces the rest of the answer (Carlini et al.'s definition as open-unlearning states it; k = |y|,
+  an empty suffix, when the last token is missed, so ES = 0 there: open-unlearning's loop stops at
+  |y| − 1 and gives 1/|y| in that case); exact memorisation: the share of answer positions where it does
+- model utility: utility.py (the nine-part harmonic mean)
 - forget quality: the p-value of a two-sample KS test between the forget set's truth ratios under
   the unlearned model and under a model trained without the forget set (only when one is given)
 """
@@ -72,12 +76,6 @@ def truth_ratio_score(ratios: np.ndarray, forget: bool) -> float:
     return float(np.mean(np.minimum(ratios, 1 / ratios)) if forget else np.mean(np.maximum(0.0, 1 - ratios)))
 
 
-def model_utility(values: Sequence[float]) -> float:
-    """Harmonic mean of the retain-side figures (probability, ROUGE-L, truth ratio per set)."""
-    v = np.asarray(values, float)
-    return 0.0 if (v <= 0).any() else float(len(v) / (1 / v).sum())
-
-
 def forget_quality(unlearned_ratios: np.ndarray, retain_model_ratios: np.ndarray | None) -> float | None:
     """KS-test p-value between the two models' forget-set truth ratios; None without a retain-only model."""
     if retain_model_ratios is None:
@@ -103,12 +101,12 @@ def variants(examples: Sequence[Example]) -> tuple[list[Example], list[int], lis
 def item_metrics(
     examples: Sequence[Example], gold: Sequence[TokenStats], generations: Sequence[str], variant_losses: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Per item: probability, ROUGE-L recall, truth ratio (NaN without perturbed answers),
-    extraction strength, exact memorisation. `variant_losses` are the losses of `variants(examples)`."""
+    """Per item: probability (plain P̃, as TOFU on its forget and retain sets), ROUGE-L recall, truth
+    ratio (NaN without perturbed answers), extraction strength, exact memorisation. `variant_losses`
+    are the losses of `variants(examples)`."""
     _, correct, wrong = variants(examples)
-    wl = [variant_losses[w] for w in wrong]
     return {
-        "probability": np.array([probability(g.loss, w) for g, w in zip(gold, wl, strict=True)]),
+        "probability": np.array([probability(g.loss) for g in gold]),
         "rouge_l": np.array([rouge_l_recall(t, e.answer) for t, e in zip(generations, examples, strict=True)]),
         "truth_ratio": truth_ratios(variant_losses, correct, wrong),
         "extraction_strength": np.array([extraction_strength(g.hit) for g in gold]),

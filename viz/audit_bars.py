@@ -69,3 +69,43 @@ def relearn_curve(per_step: Sequence[float], before: float, unlearned: float, me
         margin=dict(l=60, r=20, t=60, b=50),
     )
     return fig
+
+
+def quantization_figure(summary: dict) -> go.Figure | None:
+    """Forget-set P̃, ROUGE-L and keyword hits of the model before, after, and after quantized to 8 and
+    4 bits (and the retain set's P̃ at each, to show quantization's own cost); None if not measured."""
+    bits = [b for b in (8, 4) if f"quantization_{b}bit_forget_prob" in summary]
+    if not bits:
+        return None
+    figures = {"prob": "forget P̃", "rouge_l": "forget ROUGE-L", "keyword_hit": "forget keyword hits"}
+    models = [("before the run", "quantization_forget_{}_before", BEFORE_COLOUR)]
+    models += [("after the run", "quantization_forget_{}_after", AFTER_COLOUR)]
+    shades = {8: "#9b5de5", 4: "#6a4c93"}
+    models += [(f"after, {b}-bit", f"quantization_{b}bit_forget_{{}}", shades[b]) for b in bits]
+    fig = go.Figure()
+    for name, key, colour in models:
+        values = _none_to_nan([summary.get(key.format(f)) for f in figures])
+        fig.add_trace(
+            go.Bar(
+                x=list(figures.values()),
+                y=values,
+                name=name,
+                marker_color=colour,
+                text=[f"{v:.2f}" if np.isfinite(v) else "n/a" for v in values],
+                textposition="outside",
+            )
+        )
+    rec = ", ".join(f"{b}-bit {_recovery_text(summary.get(f'quantization_recovery_{b}bit'))}" for b in bits)
+    fig.update_layout(
+        title=f"Quantization attack (RTN, arXiv 2410.16454): does quantizing bring the forget set back? Recovery {rec}",
+        barmode="group",
+        yaxis=dict(title="value", range=[0, 1.1]),
+        height=380,
+        margin=dict(l=60, r=20, t=70, b=60),
+        legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+    )
+    return fig
+
+
+def _recovery_text(v: float | None) -> str:
+    return "n/a" if v is None or not np.isfinite(v) else f"{v:.2f}"

@@ -1,5 +1,5 @@
 """An audit record (unlearn/audit_record.py, plain JSON data) to figures and tables: what the Audit
-tab shows and the HTML report holds. Pure: no model, no gradio."""
+tab shows and the HTML report holds (its sentences are in audit_text.py). Pure: no model, no gradio."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .audit import feature_distributions, feature_scatter, landscape_curve, landscape_grid, roc_curves
-from .audit_bars import before_after_bars, relearn_curve
+from .audit_bars import before_after_bars, quantization_figure, relearn_curve
+from .audit_text import fmt as _fmt
+from .audit_text import forget_quality_line, headline, report_notes, utility_line
 from .export import page_html, table_html
 from .surface import surface_heatmaps
 
@@ -18,9 +20,16 @@ ATTACK_NAMES = {
     "zlib": "zlib",
     "min_k": "Min-K%",
     "min_k_pp": "Min-K%++",
-    "reference": "Reference (after − before)",
+    "gradnorm": "GradNorm",
+    "reference": "Reference (vs the retain-only model)",
     "remind": "REMIND",
+    "change": "Change score (after − before): not an attack",
 }
+CHANGE_NOTE = (
+    "The change score is L̄_after − L̄_before: how much the run moved each item. It is not a membership attack: a "
+    "run that worked moves what it was trained on most, so a high AUC is expected of any run that worked. The "
+    "reference attack (L̄ of a model that never saw the forget set − L̄ of the audited model) needs a retain-only model."
+)
 METRIC_NAMES = {
     "probability": "probability",
     "rouge_l": "ROUGE-L recall",
@@ -29,10 +38,8 @@ METRIC_NAMES = {
     "exact_memorisation": "exact memorisation",
 }
 SPLIT_ORDER = ("forget", "retain", "holdout")
-
-
-def _fmt(v: Any, digits: int = 3) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{digits}f}"
+EVAL_NAMES = {"real_authors": "Real Authors", "world_facts": "World Facts"}  # TOFU's sets for model utility
+PART_NAMES = {"probability": "probability", "rouge_l": "ROUGE-L", "truth_ratio": "truth ratio"}
 
 
 def tpr_at(entry: dict[str, Any], fpr: float = 0.01) -> float:
@@ -41,47 +48,61 @@ def tpr_at(entry: dict[str, Any], fpr: float = 0.01) -> float:
     return float(t[f <= fpr].max()) if (f <= fpr).any() else 0.0
 
 
+def _n(rec: dict[str, Any], split: str) -> Any:
+    return rec["summary"].get("n_items", rec["summary"].get("items", {})).get(split, "?")
+
+
 def auc_rows(rec: dict[str, Any]) -> list[list[Any]]:
-    """attack | AUC before | AUC after | TPR at 1% FPR after; forget (members) vs holdout."""
+    """attack | AUC before | AUC after | TPR at 1% FPR after | n; forget (members) vs holdout."""
+    n = f"{_n(rec, 'forget')} / {_n(rec, 'holdout')}"
     rows = []
     for key, name in ATTACK_NAMES.items():
         before = rec["roc"]["before"].get(key)
         after = rec["roc"]["after"].get(key)
         if after is None:
             continue
-        rows.append(
-            [
-                name,
-                _fmt(before["auc"]) if before else "—",
-                _fmt(after["auc"]),
-                _fmt(tpr_at(after), 2),
-            ]
-        )
+        rows.append([name, _fmt(before["auc"]) if before else "—", _fmt(after["auc"]), _fmt(tpr_at(after), 2), n])
     return rows
 
 
-def metric_rows(rec: dict[str, Any]) -> list[list[Any]]:
-    """TOFU metric | per split: before → after (set means; the truth ratio as TOFU aggregates it)."""
+AUC_HEADERS = ["attack", "AUC before", "AUC after", "TPR at 1% FPR", "n (forget / holdout)"]
+
+
+def _columns(rec: dict[str, Any]) -> list[str]:
     s = rec["summary"]
-    splits = [sp for sp in SPLIT_ORDER if sp in rec["splits"]]
+    return [sp for sp in SPLIT_ORDER if sp in rec["splits"]] + [e for e in EVAL_NAMES if f"{e}_rouge_l_after" in s]
+
+
+def utility_label(rec: dict[str, Any]) -> str:
+    """ "model utility (TOFU, 9 parts)" where all nine were measured, else "retain utility" and its parts."""
+    s = rec["summary"]
+    parts = s.get("utility_parts") or []
+    if s.get("model_utility_after") is not None:
+        return "model utility (TOFU: harmonic mean of 9 parts)"
+    named = ", ".join(p.replace("_", " ") for p in parts)
+    return f"retain utility ({len(parts)} of TOFU's 9 parts: {named})"
+
+
+def metric_rows(rec: dict[str, Any]) -> list[list[Any]]:
+    """TOFU metric | per split and evaluation set: before → after (set means; the truth ratio as TOFU
+    aggregates it: forget mean min(R, 1/R), elsewhere mean max(0, 1 − R))."""
+    s = rec["summary"]
+    cols = _columns(rec)
     rows = []
     for key, name in METRIC_NAMES.items():
         row = [name]
-        for sp in splits:
-            row.append(f"{_fmt(s.get(f'{sp}_{key}_before'))} → {_fmt(s.get(f'{sp}_{key}_after'))}")
+        for sp in cols:
+            b, a = s.get(f"{sp}_{key}_before"), s.get(f"{sp}_{key}_after")
+            row.append("" if b is None and a is None else f"{_fmt(b)} → {_fmt(a)}")
         rows.append(row)
-    rows.append(
-        ["model utility (retain)"]
-        + [
-            f"{_fmt(s.get('model_utility_before'))} → {_fmt(s.get('model_utility_after'))}" if sp == "retain" else ""
-            for sp in splits
-        ]
-    )
+    util = "model_utility" if s.get("model_utility_after") is not None else "retain_utility"
+    value = f"{_fmt(s.get(f'{util}_before'))} → {_fmt(s.get(f'{util}_after'))}"
+    rows.append([utility_label(rec)] + [value if i == 0 else "" for i, _ in enumerate(cols)])
     return rows
 
 
 def metric_headers(rec: dict[str, Any]) -> list[str]:
-    return ["metric"] + [f"{sp}: before → after" for sp in SPLIT_ORDER if sp in rec["splits"]]
+    return ["metric"] + [f"{EVAL_NAMES.get(sp, sp)} (n = {_n(rec, sp)}): before → after" for sp in _columns(rec)]
 
 
 def verdict_rows(rec: dict[str, Any]) -> list[list[Any]]:
@@ -229,18 +250,21 @@ def audit_figures(rec: dict[str, Any], landscapes: int = 12) -> dict[str, go.Fig
     )
     for i, _ in enumerate(rec.get("surfaces", [])):
         figs[f"2-D surface, forget item #{i + 1}"] = item_surface(rec, i)
+    s = rec["summary"]
     groups = {
-        f"{sp}: {METRIC_NAMES[m]}": (rec["summary"].get(f"{sp}_{m}_before"), rec["summary"].get(f"{sp}_{m}_after"))
-        for sp in ("forget", "retain")
-        if sp in rec["splits"]
+        f"{EVAL_NAMES.get(sp, sp)}: {METRIC_NAMES[m]}": (s.get(f"{sp}_{m}_before"), s.get(f"{sp}_{m}_after"))
+        for sp in _columns(rec)
+        if sp != "holdout"
         for m in ("probability", "rouge_l", "truth_ratio")
     }
-    figs["TOFU metrics"] = before_after_bars(groups, "TOFU metrics, forget and retain", "value")
+    figs["TOFU metrics"] = before_after_bars(groups, "TOFU metrics: forget, and the parts of model utility", "value")
     probes = probe_figure(rec)
     if probes is not None:
         figs["Adversarial probes"] = probes
     figs["Honesty"] = honesty_figure(rec)
-    s = rec["summary"]
+    quant = quantization_figure(s)
+    if quant is not None:
+        figs["Quantization attack"] = quant
     if s.get("relearn_prob_per_step"):
         figs["Relearning attack"] = relearn_curve(
             s["relearn_prob_per_step"],
@@ -251,61 +275,12 @@ def audit_figures(rec: dict[str, Any], landscapes: int = 12) -> dict[str, go.Fig
     return figs
 
 
-def headline(rec: dict[str, Any]) -> str:
-    """Two sentences: what REMIND and the single-point attacks say about the forget set."""
-    s = rec["summary"]
-    counts: dict[str, int] = {}
-    for label, verdict in zip(rec["labels"], rec["verdicts"], strict=True):
-        if label == "forget":
-            counts[verdict] = counts.get(verdict, 0) + 1
-    n = sum(counts.values())
-    verdicts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-    return (
-        f"Forget vs holdout ROC-AUC after unlearning: REMIND {_fmt(s.get('remind_auc'), 2)}, "
-        f"Min-K%++ {_fmt(s.get('mink_pp_auc_after'), 2)}, LOSS {_fmt(s.get('loss_auc_after'), 2)} "
-        f"(0.5 = the forget items look like items never trained on). "
-        f"REMIND's verdicts on the {n} forget items: {verdicts}."
-    )
-
-
-def forget_quality_line(rec: dict[str, Any]) -> str:
-    s = rec["summary"]
-    fq = s.get("forget_quality")
-    if fq is None:
-        return (
-            "Forget quality (TOFU's KS test against a model trained without the forget set) cannot be computed: "
-            "no retain-only model was given."
-        )
-    leak = s.get("privleak_min_k_pp")
-    return (
-        f"Against the retain-only model {rec.get('retain_model') or ''}: forget quality (KS-test p-value of the "
-        f"forget-set truth ratios) {fq:.3g}; PrivLeak (Min-K%++) {_fmt(leak, 1)}% "
-        "(0 = as private as a model that never saw the forget set)."
-    )
-
-
-def report_notes(rec: dict[str, Any]) -> list[str]:
-    cfg = rec["config"]
-    run = rec.get("run", {})
-    items = rec["summary"]["items"]
-    return [
-        f"Model: {run.get('model', '?')}. Sets: "
-        + ", ".join(f"{k} = {v} ({items.get(k, 0)} items)" for k, v in rec.get("sets", {}).items() if v)
-        + f". Audited {rec['created']}.",
-        f"REMIND: p = {cfg['remind']['p']}, m = {cfg['remind']['m']}, K = {cfg['remind']['k']} neighbours per "
-        f"strength, strengths {cfg['remind']['strengths']}; classifier {cfg['classifier']} "
-        "(out-of-fold, features z-scored). Membership scores: higher = more member-like.",
-        headline(rec),
-        forget_quality_line(rec),
-    ]
-
-
 def report_sections(rec: dict[str, Any], figs: dict[str, go.Figure] | None = None) -> list[tuple[str, Any]]:
     """The audit's tables and figures (`figs`: already drawn by `audit_figures`), in reading order."""
     sections: list[tuple[str, Any]] = [
         (
             "Membership inference, forget vs holdout",
-            table_html(["attack", "AUC before", "AUC after", "TPR at 1% FPR"], auc_rows(rec)),
+            table_html(AUC_HEADERS, auc_rows(rec)) + f"<p>{CHANGE_NOTE}</p>",
         ),
         ("TOFU metrics", table_html(metric_headers(rec), metric_rows(rec))),
     ]
@@ -319,3 +294,11 @@ def report_html(rec: dict[str, Any], figs: dict[str, go.Figure] | None = None) -
     run = rec.get("run", {})
     title = f"Unlearning audit: {run.get('id', 'model')} ({run.get('method', 'no run')})"
     return page_html(title, report_sections(rec, figs), report_notes(rec))
+
+
+__all__ = [
+    "forget_quality_line",
+    "headline",
+    "report_notes",
+    "utility_line",
+]  # the tab reads the sentences from here too

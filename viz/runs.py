@@ -23,12 +23,21 @@ RUNS_HEADERS = [
     "REMIND AUC",
     "Min-K%++ AUC",
     "LOSS AUC",
-    "utility",
+    "model utility (TOFU)",
 ]
 
 
 def _f(v: Any, digits: int = 3) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
+
+
+def utility_cell(r: dict[str, Any]) -> str:
+    """TOFU's model utility where all nine parts were measured, else the retain utility, marked so."""
+    if r.get("model_utility_after") is not None:
+        return _f(r["model_utility_after"], 2)
+    if r.get("retain_utility_after") is not None:
+        return f"{_f(r['retain_utility_after'], 2)} (retain, {r.get('utility_n_parts') or 3} of 9 parts)"
+    return "—"
 
 
 def runs_rows(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
@@ -45,7 +54,7 @@ def runs_rows(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
             _f(r["remind_auc"], 2),
             _f(r["mink_pp_auc_after"], 2),
             _f(r["loss_auc_after"], 2),
-            _f(r["model_utility_after"], 2),
+            utility_cell(r),
         ]
         for r in rows
     ]

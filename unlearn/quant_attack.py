@@ -1,0 +1,94 @@
+"""The quantization attack as an audit part (arXiv 2410.16454; the quantizer is in quantize.py): the
+after model quantized to each bit width, and how much of the forget set's knowledge comes back.
+
+Measured per bit width on the forget set (and the retain set alongside, to see what quantization
+costs by itself): P̃ (exp of the mean answer NLL over the set), ROUGE-L recall of the greedy answer
+and the share of answers naming a keyword of the gold answer. The same figures for the model before
+quantized tell quantization's own damage apart from recovered knowledge.
+
+recovery = (m_quantized − m_after) / (m_before − m_after), m the forget set's P̃ (as the relearning
+attack's): 0 = quantization brought nothing back, 1 = the forget set is as known as before the run,
+negative = quantization damaged the forget answers further. `rouge_recovery` is the same with ROUGE-L,
+the paper's knowledge-memorisation measure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .examples import Example
+from .quantize import quantized
+from .scoring import answer_nll, generate_answers, mentions, set_prob
+from .tofu_metrics import rouge_l_recall
+
+Figures = dict[str, float]
+
+
+def knowledge(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[Example],
+    max_new_tokens: int,
+    generate: bool = True,
+) -> Figures:
+    """P̃, mean ROUGE-L recall and keyword-hit rate of `items` under the model as it computes now."""
+    out: Figures = {"prob": set_prob(answer_nll(model, tokenizer, items))}
+    questions = [e.question for e in items]
+    if generate and all(questions):
+        answers = generate_answers(model, tokenizer, questions, max_new_tokens)
+        out["rouge_l"] = float(np.mean([rouge_l_recall(a, e.answer) for a, e in zip(answers, items, strict=True)]))
+        out["keyword_hit"] = float(
+            np.mean([mentions(a, e.answer_keywords()) for a, e in zip(answers, items, strict=True)])
+        )
+    return out
+
+
+def recovery(quantized_value: float, before: float, after: float) -> float | None:
+    """(m_q − m_after) / (m_before − m_after); None where the run moved m by nothing measurable."""
+    gap = before - after
+    return (quantized_value - after) / gap if abs(gap) > 1e-12 else None
+
+
+def quantization_attack(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    forget: Sequence[Example],
+    retain: Sequence[Example],
+    before: Callable[[], AbstractContextManager[Any]],
+    bits: Sequence[int] = (8, 4),
+    max_new_tokens: int = 48,
+    say: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Flat figures for the audit summary: `quantization_{b}bit_{split}_{figure}` for the after model
+    quantized, `quantization_{b}bit_before_forget_prob` for the model before quantized, the unquantized
+    before / after forget figures they are measured against, and `quantization_recovery_{b}bit`."""
+    out: dict[str, Any] = {"quantization_items": {"forget": len(forget), "retain": len(retain)}}
+    with before():
+        base_before = knowledge(model, tokenizer, forget, max_new_tokens)
+    base_after = knowledge(model, tokenizer, forget, max_new_tokens)
+    for name, value in base_before.items():
+        out[f"quantization_forget_{name}_before"] = value
+    for name, value in base_after.items():
+        out[f"quantization_forget_{name}_after"] = value
+    for b in bits:
+        say(f"quantization attack: the after model at {b} bits")
+        with quantized(model, b):
+            for split, items in (("forget", forget), ("retain", retain)):
+                if items:
+                    for name, value in knowledge(model, tokenizer, items, max_new_tokens).items():
+                        out[f"quantization_{b}bit_{split}_{name}"] = value
+        with before(), quantized(model, b):
+            out[f"quantization_{b}bit_before_forget_prob"] = set_prob(answer_nll(model, tokenizer, forget))
+        out[f"quantization_recovery_{b}bit"] = recovery(
+            out[f"quantization_{b}bit_forget_prob"], base_before["prob"], base_after["prob"]
+        )
+        if "rouge_l" in base_after:
+            out[f"quantization_rouge_recovery_{b}bit"] = recovery(
+                out[f"quantization_{b}bit_forget_rouge_l"], base_before["rouge_l"], base_after["rouge_l"]
+            )
+    return out
