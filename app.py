@@ -51,7 +51,7 @@ from ui.data_tab import (
     show_model,
     teach_ui,
 )
-from ui.runs_tab import runs_delete_ui, runs_export_ui, runs_view_ui
+from ui.runs_tab import run_steps_ui, runs_delete_ui, runs_export_ui, runs_view_ui
 from ui.server import parse_args, server_settings
 from ui.unlearn_tab import (
     MODE_LABELS,
@@ -61,6 +61,7 @@ from ui.unlearn_tab import (
     delete_run_ui,
     load_run_ui,
     method_choices,
+    mode_for,
     on_method,
     refresh_runs,
     reset_ui,
@@ -190,7 +191,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     method = gr.Dropdown(method_choices(), value=first, label="Method", scale=2)
                     preset = gr.Radio(list(PRESET_LABELS), value=list(PRESET_LABELS)[0], label="Defaults", scale=2)
-                    mode = gr.Radio(list(MODE_LABELS), value=list(MODE_LABELS)[0], label="Parameters trained", scale=2)
+                    mode = gr.Radio(list(MODE_LABELS), value=mode_for(first), label="Parameters trained", scale=2)
                 mcard = gr.Markdown(card0, elem_id="method-card")
                 hp_table = gr.Dataframe(
                     value=rows0,
@@ -238,6 +239,27 @@ def build_demo() -> gr.Blocks:
                             label="MELU: entity by entity (reconstruction)",
                             info="one entity's items per batch, its neighbours first (needs the entity column)",
                         )
+                with gr.Accordion("Stop rule and saved steps: end where forget and retain say so", open=False):
+                    with gr.Row():
+                        stop_forget = gr.Number(
+                            0,
+                            label="Stop once forget P̃ ≤ this share of before (0 = off)",
+                            info="e.g. 0.1: stop at the first step that took the forget set to 10% of before",
+                            elem_id="stop-forget",
+                        )
+                        keep_retain = gr.Number(
+                            0,
+                            label="Keep held-out retain P̃ ≥ this share of before (0 = off)",
+                            info="e.g. 0.9: the step that takes retain below 90% is undone and the run stops",
+                            elem_id="keep-retain",
+                        )
+                        save_every = gr.Number(
+                            0,
+                            label="Keep the weights every k steps (0 = off)",
+                            info="each kept step can be compared and audited; LoRA adapters are small, full copies not",
+                            precision=0,
+                            elem_id="save-every",
+                        )
                 unlearn_sets = gr.Markdown(elem_id="unlearn-sets")
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
@@ -252,7 +274,7 @@ def build_demo() -> gr.Blocks:
                 )
                 with gr.Accordion("Saved runs: reload one (its after comes back from disk) or delete it", open=False):
                     with gr.Row():
-                        saved = gr.Dropdown(run_choices(), label="Saved run", scale=4)
+                        saved = gr.Dropdown(run_choices(steps=True), label="Saved run (or a step it kept)", scale=4)
                         refresh_btn = gr.Button("Refresh", scale=1)
                         load_run_btn = gr.Button("Load run", scale=1)
                         delete_run_btn = gr.Button("Delete run", variant="stop", scale=1)
@@ -455,6 +477,8 @@ def build_demo() -> gr.Blocks:
                     runs_export = gr.Button("Export", scale=1)
                     runs_delete = gr.Button("Delete", variant="stop", scale=1)
                 runs_msg = gr.Markdown(elem_id="runs-status")
+                runs_steps = gr.Plot(elem_id="plot-run-steps", show_label=False)
+                runs_steps_note = gr.Markdown(elem_id="run-steps-note")
                 with gr.Row():
                     runs_html = gr.DownloadButton("Download the run's report (HTML)", elem_id="runs-html")
                     runs_json = gr.DownloadButton("Download the run's data (JSON)", elem_id="runs-json")
@@ -497,6 +521,7 @@ def build_demo() -> gr.Blocks:
         ask_btn.click(ask_ui, [question, max_new], answer, api_name="ask", **model_q)
         question.submit(ask_ui, [question, max_new], answer, **model_q)
         method.change(on_method, [method, preset], [mcard, hp_table, lr])
+        method.change(mode_for, method, mode, show_progress="hidden")
         preset.change(on_method, [method, preset], [mcard, hp_table, lr])
         for p in pickers:
             p.change(unlearn_sets_line, [forget, retain], unlearn_sets, show_progress="hidden")
@@ -518,6 +543,9 @@ def build_demo() -> gr.Blocks:
             coreset_share,
             coreset_mode,
             melu,
+            save_every,
+            stop_forget,
+            keep_retain,
             forget,
             retain,
             user_sets,
@@ -632,6 +660,7 @@ def build_demo() -> gr.Blocks:
         runs_open.click(load_run_ui, runs_pick, runs_msg, api_name="open_run", **model_q)
         runs_delete.click(runs_delete_ui, runs_pick, [runs_msg, *runs_views], api_name="runs_delete", **model_q)
         runs_export.click(runs_export_ui, runs_pick, [runs_msg, runs_html, runs_json], api_name="export_run")
+        runs_pick.change(run_steps_ui, runs_pick, [runs_steps, runs_steps_note], api_name="run_steps")
         demo.load(unlearn_sets_line, [forget, retain], unlearn_sets)
         demo.unload(forget_session)
         demo.load(show_model, None, card).then(set_status, sets_in, status).then(

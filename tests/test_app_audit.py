@@ -121,6 +121,27 @@ def test_an_audit_against_a_holdout_from_another_source_says_so(app_tiny) -> Non
     assert "different sources" in html  # the report says it too
 
 
+def test_kept_steps_are_compared_audited_and_drawn_from_the_tabs(app_tiny) -> None:
+    # Unlearn with "keep the weights every 1 step", then pick step 1 in Compare and Audit
+    last = list(_run("grad_diff", steps=2, lr=5e-2, stop=[1, 0, 0]))[-1][0]
+    assert "Kept the weights at steps 1, 2" in last
+    run_dir = STORE.active_run().run_dir
+    step1 = f"{run_dir}#step=1"
+    assert step1 in [v for _, v in app.compare_sources()] and step1 in [v for _, v in app.audit_sources()]
+    out = list(_audit(source=step1, session="step", probes=0, relearn_on=False, surfaces=0))[-1]
+    assert "✅ Audit finished" in out[0] and "as the audit of its step 1" in out[0]
+    assert STORE.active_run().step == 1 and Path(run_dir, "audit-step-000001.json").is_file()
+    assert not Path(run_dir, "audit.json").exists()  # the run's end was not audited
+    shown = app.audit_show_ui(step1, SimpleNamespace(session_hash="other"))
+    assert shown[0].startswith("Saved audit") and "at step 1" in shown[0]
+    assert app.audit_show_ui(f"{run_dir}#step=2", SimpleNamespace(session_hash="x"))[0].startswith("❌ Step 2")
+    assert "at step 2" in app.load_run_ui(f"{run_dir}#step=2") or STORE.active_run().step == 2
+    assert "kept no weights at step 7" in app.load_run_ui(f"{run_dir}#step=7")
+    fig, note = app.run_steps_ui(run_dir)
+    forget = next(t for t in fig.data if t.name == "forget")
+    assert list(forget.marker.symbol) == ["diamond", "diamond"] and "audited: 1" in note
+
+
 def test_show_without_a_saved_audit_says_so(app_tiny) -> None:
     out = app.audit_show_ui(app.ACTIVE, SimpleNamespace(session_hash="x"))
     assert out[0].startswith("❌") and "no saved audit" in out[0]

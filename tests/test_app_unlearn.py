@@ -22,7 +22,8 @@ def _run(method="grad_diff", steps=3, hp_rows=None, lr=5e-3, session="s1", optio
     card, rows, _ = app.on_method(method, QUICK)
     loop = [steps, lr, 4, 1, 128, 0, 0, 4]  # steps, lr, batch, accumulation, max length, warm-up, seed, LoRA r
     options = options or [False, 0, 1.0, "random", False]  # low memory, GU k, coreset share and mode, MELU
-    args = [method, QUICK, LORA, hp_rows if hp_rows is not None else rows, *loop, *options]
+    stop = kw.pop("stop", [0, 0, 0])  # save every k, stop-forget share, keep-retain share (0: off)
+    args = [method, QUICK, LORA, hp_rows if hp_rows is not None else rows, *loop, *options, *stop]
     request = request or SimpleNamespace()
     request.session_hash = session
     return app.run_ui(*args, "harry_potter:known", "general_knowledge", {}, request)

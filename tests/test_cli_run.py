@@ -17,6 +17,30 @@ def test_methods_json_lists_every_registered_method(capsys) -> None:
     assert all({"id", "name", "paper", "needs_retain", "parameters_trained", "faithful"} <= set(r) for r in rows)
 
 
+def test_a_method_that_declares_a_subset_trains_it_by_default(tiny_dir: Path, tmp_path: Path, capsys) -> None:
+    # RMU's paper (Li et al. 2024, arXiv 2403.03218) trains only mlp.down_proj of layers l−2..l: the default
+    assert main(["methods", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["methods"]}
+    assert rows["rmu"]["default_mode"] == "subset" and rows["reva"]["default_mode"] == "subset"
+    assert rows["npo"]["default_mode"] == "lora" and rows["reglu"]["default_mode"] == "lora"
+    assert rows["rmu"]["parameters_trained"].startswith("its own subset (default")
+    args = ["run", "--model", str(tiny_dir), "--device", "cpu", "--forget", "harry_potter:known"]
+    args += ["--retain", "general_knowledge", "--method", "rmu", "--steps", "1", "--batch-size", "2"]
+    assert main([*args, "--out", str(tmp_path), "--json"]) == 0
+    run_dir = Path(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"])
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["trainable"] == "tensors" and record["spec"]["mode"] == "subset"
+    from safetensors.torch import load_file
+
+    # the tiny model has 2 layers: l = 7 is clamped to 1, so layers 0..1
+    assert sorted(load_file(str(run_dir / "weights.safetensors"))) == [
+        f"model.layers.{i}.mlp.down_proj.weight" for i in (0, 1)
+    ]
+    assert main([*args, "--mode", "lora", "--out", str(tmp_path), "--json"]) == 0  # LoRA stays a choice
+    run_dir = Path(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"])
+    assert json.loads((run_dir / "run.json").read_text())["trainable"] == "lora"
+
+
 def test_run_prints_one_json_line_and_saves_the_run(tiny_dir: Path, tmp_path: Path, capsys) -> None:
     args = ["run", "--model", str(tiny_dir), "--device", "cpu", "--forget", "harry_potter:known"]
     args += ["--retain", "general_knowledge", "--method", "npo", "--steps", "2", "--batch-size", "2"]

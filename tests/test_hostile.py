@@ -118,6 +118,7 @@ def _run_args(
     rows: Any = None,
     hp: tuple[str, Any] | None = None,
     options: list[Any] | None = None,
+    stop: list[Any] | None = None,
     forget: Any = "mine",
     retain: Any = "keep",
     **loop: Any,
@@ -130,7 +131,8 @@ def _run_args(
     settings |= loop
     options = options or [False, 0, 1.0, "random", False]  # low memory, GU k, coreset share and mode, MELU
     table = defaults if rows is None else rows
-    return [method, QUICK, LORA, table, *settings.values(), *options, forget, retain, copy.deepcopy(EARLIER)]
+    stop = stop if stop is not None else [0, 0, 0]  # save every k, stop-forget share, keep-retain share (0: off)
+    return [method, QUICK, LORA, table, *settings.values(), *options, *stop, forget, retain, copy.deepcopy(EARLIER)]
 
 
 def _run(session: str = "hostile", **kw: Any) -> list[tuple]:
@@ -427,6 +429,19 @@ RUNS = hostile(
         rp("coreset-negative", ("coreset share",), options=[False, 0, -1.0, "random", False]),
         rp("coreset-nan", ("coreset",), options=[False, 0, NAN, "random", False]),
         rp("coreset-mode-unknown", ("coreset mode", "random, keyword"), options=[False, 0, 0.5, "bogus", False]),
+        rp("save-every-negative", ("save every k steps",), stop=[-1, 0, 0]),
+        rp("save-every-text", ("save every k steps",), stop=["often", 0, 0]),
+        rp("stop-forget-negative", ("stop rule", "forget share"), stop=[0, -0.5, 0]),
+        rp("stop-forget-nan", ("stop when forget",), stop=[0, NAN, 0]),
+        rp("keep-retain-above-one", ("stop rule", "retain share"), stop=[0, 0, 2.0]),
+        rp(
+            "keep-retain-without-retain",
+            ("retain", "pick one"),
+            stop=[0, 0, 0.9],
+            method="npo",
+            rows=[],
+            retain=app.NONE,
+        ),
         rp("forget-set-unknown", ("Unknown set", "valid"), forget="no_such_set"),
         rp("forget-set-none", ("No set selected",), forget=None),
         rp("forget-set-placeholder", ("Unknown set", "valid"), forget=app.NONE),
@@ -1034,7 +1049,7 @@ def test_corpus_counts_every_case(request: pytest.FixtureRequest, capsys: pytest
     """CORPUS matches the collected cases; prints how many hostile inputs were tried and the big files' times."""
     collected = {item.name for item in request.session.items if item.name.startswith("test_hostile")}
     assert collected <= set(CORPUS), sorted(collected - set(CORPUS))
-    assert len(CORPUS) == len(set(CORPUS)) == 265  # the README gives this count: change both together
+    assert len(CORPUS) == len(set(CORPUS)) == 271  # the README gives this count: change both together
     huge = ", ".join(f"{k}: accepted in {v:.1f} s" for k, v in HUGE.items()) or "not run"
     with capsys.disabled():
         print(

@@ -25,6 +25,7 @@ from unlearn.jobs import Cancelled, Job, audit_job
 from unlearn.models import ModelLoadError, load_model
 from unlearn.relearn import RelearnConfig
 from unlearn.remind import RemindConfig
+from unlearn.runs import split_ref
 from unlearn.store import STORE
 from viz import audit_report
 from viz.export import figures_json
@@ -225,7 +226,8 @@ def audit_ui(
             else:
                 rec = ev.payload
                 AUDITS.put(request.session_hash, rec)
-                saved = f" Saved beside run `{active.record['id']}`." if active else ""
+                step = f", as the audit of its step {active.step}" if active and active.step is not None else ""
+                saved = f" Saved beside run `{active.record['id']}`{step}." if active else ""
                 yield (
                     "  \n".join([*lines, f"✅ Audit finished in {took}.{saved}"]),
                     *_audit_views(rec, request.session_hash),
@@ -246,21 +248,24 @@ def audit_cancel_ui(request: gr.Request) -> str:
 def audit_show_ui(source: str | None, request: gr.Request):
     """Draw a run's saved audit (no model call)."""
     run = STORE.active_run()
-    run_dir = (run.run_dir if run else None) if source in (None, "", ACTIVE) else source
+    ref = (run.run_dir if run else None) if source in (None, "", ACTIVE) else source
     skip = [gr.skip()] * N_AUDIT_VIEWS
     try:
+        run_dir, step = split_ref(ref) if ref else (None, None)
         if run_dir:
             common.ACCESS.check_run(run_dir)
-        rec = load_audit(Path(run_dir)) if run_dir else None
+        rec = load_audit(Path(run_dir), step) if run_dir else None
         if rec is None:
-            return ("❌ This run has no saved audit yet: press *Run audit*.", *skip)
+            what = f"Step {step} of this run" if step is not None else "This run"
+            return (f"❌ {what} has no saved audit yet: press *Run audit*.", *skip)
         views = _audit_views(rec, request.session_hash)
     except AccessDenied as e:
         return (error_line(e), *skip)
     except (ValueError, KeyError, TypeError, IndexError) as e:  # an audit.json of another shape
         return (f"❌ Its saved audit is damaged ({type(e).__name__}: {e}): press *Run audit* to redo it.", *skip)
     AUDITS.put(request.session_hash, rec)
-    return (f"Saved audit of `{Path(run_dir).name}` from {rec.get('created', '?')}.", *views)
+    at = f" at step {step}" if step is not None else ""
+    return (f"Saved audit of `{Path(run_dir).name}`{at} from {rec.get('created', '?')}.", *views)
 
 
 def audit_item_ui(key: str | None, request: gr.Request):

@@ -31,8 +31,8 @@ N_PANEL_OUTPUTS = 13  # what compare_ui returns after the note
 
 def compare_sources() -> list[tuple[str, str]]:
     active = STORE.active_run()
-    now = f"The run on the model now: {active.record['id']}" if active else "The model now (no run yet: after = before)"
-    return [(now, ACTIVE), ("The model as loaded, against itself", AGAINST_ITSELF)] + run_choices()
+    now = f"The run on the model now: {active.label}" if active else "The model now (no run yet: after = before)"
+    return [(now, ACTIVE), ("The model as loaded, against itself", AGAINST_ITSELF)] + run_choices(steps=True)
 
 
 def refresh_sources() -> dict:
@@ -138,7 +138,7 @@ def compare_ui(
                 if run is None:
                     c = compare(lm.model, lm.tokenizer, nullcontext, ex, dec, False, "the model as loaded (no run yet)")
                 else:
-                    label = f"run `{run.record['id']}` ({run.record['method']})"
+                    label = f"run `{run.label}` ({run.record['method']})"
                     tr = run.trainable
                     c = compare(
                         lm.model, lm.tokenizer, tr.reference, ex, dec, True, label, side_by_side=tr.side_by_side

@@ -16,6 +16,7 @@ from unlearn.audit_record import load_audit
 from unlearn.runs import read_history
 from unlearn.runs_overview import overview
 from viz.runs import run_report_html, runs_rows, runs_scatter
+from viz.steps import steps_figure
 
 
 # ---------------------------------------------------------------- runs
@@ -27,6 +28,31 @@ def runs_view_ui() -> tuple[list[list[Any]], Any, dict]:
 def runs_delete_ui(run_dir: str | None, request: gr.Request | None = None) -> tuple:
     msg, _ = delete_run_ui(run_dir, request)
     return (msg, *runs_view_ui())
+
+
+def run_steps_ui(run_dir: str | None) -> tuple[Any, str]:
+    """The picked run along its steps: forget and retain P̃ per step, the steps it kept, where it stopped."""
+    if not run_dir:
+        return gr.skip(), ""
+    try:
+        common.ACCESS.check_run(run_dir)
+        require_saved(run_dir)
+        require_run_folder(run_dir)
+        record = json.loads((Path(run_dir) / "run.json").read_text())
+        history = read_history(Path(run_dir))
+    except (OSError, ValueError) as e:
+        return gr.skip(), error_line(e)
+    kept = record.get("checkpoints", [])
+    audited = [k for k in kept if load_audit(Path(run_dir), k) is not None]
+    note = (
+        f"Kept steps {', '.join(map(str, kept))}: pick `{record['id']} at step N` in Compare or Audit"
+        + (f" (audited: {', '.join(map(str, audited))})." if audited else ".")
+        if kept
+        else "This run kept no steps: run with *Keep the weights every k steps* to compare and audit along it."
+    )
+    if record.get("stop"):
+        note += f"  \n⏹ {record.get('metrics', {}).get('stop_reason', '')}"
+    return steps_figure(record, history), note
 
 
 def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, Any]:

@@ -18,7 +18,7 @@ from unlearn.formats import DataError
 from unlearn.jobs import Job, unlearn_job
 from unlearn.loop import LoopConfig
 from unlearn.methods import METHODS, config_for, describe
-from unlearn.runs import PENDING, apply_run, delete_run, list_runs
+from unlearn.runs import PENDING, apply_run, delete_run, list_runs, run_ref, saved_steps, split_ref
 from unlearn.scoring import generate_answers
 from unlearn.store import STORE, ActiveRun
 from viz.cards import before_after_table, method_card
@@ -47,6 +47,12 @@ def on_method(method_id: str, preset_label: str) -> tuple[str, list[list[Any]], 
     return method_card(d, with_table=False), rows, d["lr"] if preset == "quick" else d["paper_lr"]
 
 
+def mode_for(method_id: str) -> str:
+    """The "Parameters trained" choice a method starts with: its own subset where its paper trains one."""
+    default = describe(method_id)["default_mode"]
+    return next(label for label, mode in MODE_LABELS.items() if mode == default)
+
+
 def _hparams(method_id: str, rows: Any) -> dict[str, Any]:
     """The edited hyperparameter table back to typed values (numbers stay numbers)."""
     data = rows.values.tolist() if hasattr(rows, "values") else rows or []
@@ -70,6 +76,14 @@ def _hparams(method_id: str, rows: Any) -> dict[str, Any]:
     return out
 
 
+def _share(value: Any, label: str) -> float | None:
+    """A stop-rule share box: 0 or empty is off, else a share of the value before (0-1]."""
+    if value in (None, ""):
+        return None
+    x = number(value, label)
+    return None if x == 0 else x
+
+
 def run_ui(
     method_id,
     preset_label,
@@ -88,6 +102,9 @@ def run_ui(
     coreset_share,
     coreset_mode,
     melu,
+    save_every,
+    stop_forget,
+    keep_retain,
     forget,
     retain,
     user_sets,
@@ -122,6 +139,9 @@ def run_ui(
             coreset=number(coreset_share, "coreset share"),
             coreset_mode=str(coreset_mode),
             melu=bool(melu),
+            save_every=number(save_every or 0, "save every k steps", int),
+            stop_forget=_share(stop_forget, "stop when forget P̃ is at most"),
+            keep_retain=_share(keep_retain, "keep held-out retain P̃ at least"),
         )
         config_for(spec.method, spec.preset, **spec.hparams)
     except (DataError, RuntimeError, ValueError, TypeError) as e:
@@ -156,6 +176,13 @@ def run_ui(
                     f"{'⚠️' if out.cancelled else '✅'} {state} {len(out.history)} steps, {out.seconds:.0f} s. "
                     f"The model is now *after* this run (saved as `{Path(run_dir).name}`); *before* is one click away."
                 )
+                if out.stop:
+                    msg += f"  \n⏹ {m['stop_reason']}"
+                if out.checkpoints:
+                    msg += (
+                        f"  \nKept the weights at steps {', '.join(map(str, sorted(out.checkpoints)))}: pick one in "
+                        "Compare or Audit (listed under the run)."
+                    )
                 table = before_after_table(
                     [
                         ("forget: " + forget, m["forget_prob_before"], m["forget_prob_after"]),
@@ -200,18 +227,22 @@ def unlearn_sets_line(forget: str, retain: str) -> str:
     )
 
 
-def run_choices() -> list[tuple[str, str]]:
+def run_choices(steps: bool = False) -> list[tuple[str, str]]:
+    """Every saved run, newest first; with `steps`, each followed by the steps it kept (runs made with
+    "save every k steps"), as `RUN_DIR#step=N` references."""
     out = []
     for r in list_runs():
         m = r.get("metrics", {})
         fb, fa = m.get("forget_prob_before"), m.get("forget_prob_after")
         figures = f", forget {fb:.3f}→{fa:.3f}" if fb is not None and fa is not None else ""
         out.append((f"{r['id']} · {r.get('status', '?')}{figures}", r["dir"]))
+        if steps:
+            out += [(f"    ↳ {r['id']} at step {k}", run_ref(r["dir"], k)) for k in saved_steps(r)]
     return out
 
 
 def refresh_runs() -> dict:
-    return gr.update(choices=run_choices(), value=None)
+    return gr.update(choices=run_choices(steps=True), value=None)
 
 
 def require_saved(run_dir: str) -> None:
@@ -232,9 +263,11 @@ def require_run_folder(run_dir: str) -> None:
         raise ValueError(f"{str(run_dir)[:200]!r} is not a saved run (no run.json there): pick one from the list.")
 
 
-def activate_run(run_dir: str, user: str | None = None) -> dict[str, Any]:
-    """Put a saved run's weights on the shared model (its *after*), unless it is already active; only
-    an operator (where the server names them) may switch the run everyone sees."""
+def activate_run(ref: str, user: str | None = None) -> dict[str, Any]:
+    """Put a saved run's weights (its end, or a saved step `RUN_DIR#step=N`) on the shared model (its
+    *after*), unless they are already there; only an operator (where the server names them) may switch
+    the run everyone sees."""
+    run_dir, step = split_ref(ref)
     common.ACCESS.check_run(run_dir)
     require_saved(run_dir)
     require_run_folder(run_dir)
@@ -242,19 +275,20 @@ def activate_run(run_dir: str, user: str | None = None) -> dict[str, Any]:
     record = json.loads((Path(run_dir) / "run.json").read_text())
     if record["model"]["ref"] != lm.source.ref:
         raise ValueError(f"This run was made on {record['model']['name']}; load that model first (Model & data).")
+    ref = run_ref(Path(run_dir), step)
     with STORE.lock:
         active = STORE.active_run()
-        if active is None or Path(active.run_dir) != Path(run_dir):
+        if active is None or (active.folder, active.step) != (Path(run_dir), step):
             common.ACCESS.check_operator(user, "put another saved run on the model")
             STORE.clear_run()
             try:
-                tr = apply_run(lm, Path(run_dir))
+                tr = apply_run(lm, Path(run_dir), step)
             except (SafetensorError, RuntimeError, KeyError) as e:  # a damaged weights file or record
                 raise ValueError(
                     f"run {Path(run_dir).name} could not be put on the model ({type(e).__name__}: {e}); "
                     "the model is as loaded. Its files are damaged: delete the run."
                 ) from e
-            STORE.set_run(ActiveRun(run_dir, record, tr))
+            STORE.set_run(ActiveRun(ref, record, tr))
     return record
 
 
@@ -266,7 +300,11 @@ def load_run_ui(run_dir: str | None, request: gr.Request | None = None) -> str:
         record = activate_run(run_dir, user_of(request))
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         return error_line(e)
-    return f"✅ Loaded run `{record['id']}` ({record['method']}, {record['status']}): the model is now its *after*."
+    _, step = split_ref(run_dir)
+    at = f" at step {step}" if step is not None else ""
+    return (
+        f"✅ Loaded run `{record['id']}`{at} ({record['method']}, {record['status']}): the model is now its *after*."
+    )
 
 
 def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tuple[str, dict]:
@@ -277,7 +315,7 @@ def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tup
     except ValueError as e:
         return error_line(e), gr.update()
     active = STORE.active_run()
-    if active is not None and Path(active.run_dir) == Path(run_dir):
+    if active is not None and active.folder == Path(run_dir):
         STORE.clear_run()
     try:
         delete_run(Path(run_dir))

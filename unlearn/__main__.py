@@ -8,12 +8,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from .builtin import KNOWLEDGE_NOTES, builtin_names, load_builtin, load_selection
 from .engine import DEMO_STEPS
+from .examples import Example
 from .models import BUNDLED, ModelLoadError, load_model
+from .schemas import load_upload
 from .teach import TeachConfig
+
+
+def load_set(value: str) -> list[Example]:
+    """A set given on the command line: a built-in selection (`set` or `set:subset`) or a data file
+    (JSON, JSON Lines, CSV/TSV, text), read as the app reads an upload."""
+    path = Path(value).expanduser()
+    if path.suffix and path.is_file():
+        return load_upload(path.read_bytes(), path.name)[1]
+    return load_selection(value).examples
 
 
 def _emit(obj: dict[str, Any], as_json: bool) -> None:
@@ -70,8 +82,6 @@ def cmd_teach(a: argparse.Namespace) -> int:
 
 
 def cmd_audit(a: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from viz.audit_report import audit_figures, report_html
     from viz.export import figures_json
 
@@ -80,9 +90,11 @@ def cmd_audit(a: argparse.Namespace) -> int:
     from .builtin import selections, utility_sets
     from .holdout import own_holdout, source_note
     from .remind import RemindConfig
-    from .runs import apply_run
+    from .runs import apply_run, split_ref
 
-    record = json.loads((Path(a.run) / "run.json").read_text())
+    run_dir, step = split_ref(a.run)
+    step = a.step if a.step is not None else step
+    record = json.loads((Path(run_dir) / "run.json").read_text())
     sets_used = record.get("sets", {})
     names = {
         "forget": a.forget or sets_used.get("forget"),
@@ -97,7 +109,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
                 "the same source as the forget set (a set on another topic makes the AUCs measure the topic)"
             )
     note = source_note(names["forget"] or "", names["holdout"] or "") if names["holdout"] else None
-    sets = {k: load_selection(v).examples for k, v in names.items() if v}
+    sets = {k: load_set(v) for k, v in names.items() if v}
     if not a.no_utility_sets:
         sets |= utility_sets(a.utility_items)
     cfg = AuditConfig(
@@ -119,20 +131,21 @@ def cmd_audit(a: argparse.Namespace) -> int:
     if note:
         say(f"warning: {note}")
     lm = load_model(a.model or record["model"]["ref"], device=a.device)
-    tr = apply_run(lm, Path(a.run))
+    tr = apply_run(lm, Path(run_dir), step)
     if a.retain_model:
         rm = load_model(a.retain_model, device=a.device)
         cfg.retain_model = (rm.model, rm.tokenizer)
     result = run_audit(lm.model, lm.tokenizer, sets, tr.reference, cfg, say, trainable=tr)
     meta = {
-        "run": {"id": record["id"], "method": record.get("method"), "model": lm.name},
+        "run": {"id": record["id"], "method": record.get("method"), "model": lm.name, "step": step},
         "sets": names,
         "retain_model": a.retain_model,
         "holdout_note": note,
     }
     rec = to_record(result, meta)
-    out: dict[str, object] = {"run_dir": a.run, "method": record.get("method"), "sets": names, "holdout_note": note}
-    out["audit_json"] = str(save_audit(Path(a.run), rec))  # the Runs tab and the app read it from there
+    out: dict[str, object] = {"run_dir": run_dir, "step": step, "method": record.get("method"), "sets": names}
+    out["holdout_note"] = note
+    out["audit_json"] = str(save_audit(Path(run_dir), rec, step))  # the Runs tab and the app read it from there
     if a.html:
         html_path = Path(a.html)
         html_path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,8 +184,6 @@ def _hparam(text: str) -> tuple[str, object]:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .engine import RunSpec, run_unlearning
     from .loop import LoopConfig
     from .methods import get_method
@@ -181,9 +192,9 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     info = get_method(a.method).info
     lm = load_model(a.model, device=a.device)
-    forget = load_selection(a.forget).examples
+    forget = load_set(a.forget)
     # train on one part of the retain set, measure on the other (never trained on)
-    train, held = split_retain(load_selection(a.retain).examples) if a.retain else ([], [])
+    train, held = split_retain(load_set(a.retain)) if a.retain else ([], [])
     loop = LoopConfig(
         lr=a.lr if a.lr is not None else (info.lr if a.preset == "quick" else info.paper_lr),
         steps=a.steps,
@@ -207,6 +218,9 @@ def cmd_run(a: argparse.Namespace) -> int:
         coreset=a.coreset,
         coreset_mode=a.coreset_mode,
         melu=a.melu,
+        save_every=a.save_every,
+        stop_forget=a.stop_forget,
+        keep_retain=a.keep_retain,
     )
 
     def show(s) -> None:
@@ -224,6 +238,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         "steps": len(out.history),
         "seconds": round(out.seconds, 2),
         "cancelled": out.cancelled,
+        "checkpoints": sorted(out.checkpoints),
         **out.metrics,
     }
     _emit(result, a.json)
@@ -242,8 +257,6 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .sweep import markdown_table, sweep
 
     lm = load_model(a.model, device=a.device)
@@ -293,14 +306,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("run", help="run one unlearning method and save the run")
     model_args(sp)
-    sp.add_argument("--forget", default="harry_potter", help="built-in set or set:subset")
+    sp.add_argument("--forget", default="harry_potter", help="built-in set, set:subset, or a data file")
     sp.add_argument(
-        "--retain", default="general_knowledge", help="built-in set ('' for none); its eval part is only measured"
+        "--retain",
+        default="general_knowledge",
+        help="built-in set or data file ('' for none); its eval part (or every other item) is only measured",
     )
     sp.add_argument("--method", default="npo")
     sp.add_argument("--preset", default="quick", choices=["quick", "paper"], help="default hyperparameters")
     sp.add_argument("--hp", type=_hparam, action="append", help="a method hyperparameter, NAME=VALUE (repeatable)")
-    sp.add_argument("--mode", default="lora", choices=["lora", "full", "subset"], help="parameters trained")
+    sp.add_argument(
+        "--mode",
+        default=None,
+        choices=["lora", "full", "subset"],
+        help="parameters trained (default: the method's own subset where its paper trains one, e.g. RMU; else lora)",
+    )
     sp.add_argument("--lora-r", type=int, default=8)
     sp.add_argument("--lr", type=float, default=None, help="default: the method's quick / paper learning rate")
     sp.add_argument("--steps", type=int, default=DEMO_STEPS)
@@ -320,6 +340,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--coreset", type=float, default=1.0, help="share of the forget set to train on (0-1]")
     sp.add_argument("--coreset-mode", default="random", choices=["random", "keyword"])
     sp.add_argument("--melu", action="store_true", help="entity-by-entity forget batches (needs entities)")
+    sp.add_argument(
+        "--save-every", type=int, default=0, metavar="K", help="keep the trained weights every K steps (audit any)"
+    )
+    sp.add_argument(
+        "--stop-forget",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="stop at the first step where forget P̃ is at most SHARE of before (e.g. 0.1)",
+    )
+    sp.add_argument(
+        "--keep-retain",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="undo the step that takes held-out retain P̃ below SHARE of before, and stop (e.g. 0.9)",
+    )
     sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
     sp.set_defaults(fn=cmd_run)
 
@@ -333,7 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_sweep)
 
     sp = sub.add_parser("audit", help="score a saved run before and after: membership inference, REMIND, TOFU metrics")
-    sp.add_argument("--run", required=True, help="a saved run's folder")
+    sp.add_argument("--run", required=True, help="a saved run's folder (RUN_DIR#step=N: one of the steps it kept)")
+    sp.add_argument("--step", type=int, default=None, help="audit a step the run kept (run with --save-every)")
     sp.add_argument("--model", default=None, help="default: the model the run was made on")
     sp.add_argument("--device", default=None)
     sp.add_argument("--forget", default=None, help="default: the run's forget set")

@@ -132,9 +132,14 @@ def to_record(result: AuditResult, meta: dict[str, Any] | None = None) -> dict[s
     return clean(record)
 
 
-def save_audit(run_dir: Path, record: dict[str, Any]) -> Path:
-    """Write `audit.json` into a run's folder atomically (the previous audit stays whole until replaced)."""
-    final = Path(run_dir) / AUDIT_FILE
+def audit_file(run_dir: Path, step: int | None = None) -> Path:
+    """`audit.json` for the run's end, `audit-step-000004.json` for a saved step."""
+    return Path(run_dir) / (AUDIT_FILE if step is None else f"audit-step-{step:06d}.json")
+
+
+def save_audit(run_dir: Path, record: dict[str, Any], step: int | None = None) -> Path:
+    """Write the audit into a run's folder atomically (the previous audit stays whole until replaced)."""
+    final = audit_file(run_dir, step)
     fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".audit-", suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(record, f)
@@ -168,9 +173,9 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def load_audit(run_dir: Path) -> dict[str, Any] | None:
-    """A run's saved audit (in today's names, see `upgrade`), or None (never audited, or unreadable)."""
-    f = Path(run_dir) / AUDIT_FILE
+def load_audit(run_dir: Path, step: int | None = None) -> dict[str, Any] | None:
+    """A run's (or a saved step's) audit in today's names (see `upgrade`), or None (never audited, or unreadable)."""
+    f = audit_file(run_dir, step)
     try:
         return upgrade(json.loads(f.read_text())) if f.is_file() else None
     except (OSError, json.JSONDecodeError):

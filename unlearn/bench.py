@@ -105,7 +105,7 @@ def demo_data(max_items: int | None = None) -> DemoData:
 
 def demo_spec(steps: int, eval_every: int = 1) -> RunSpec:
     """`python -m unlearn run` defaults (npo, quick preset, LoRA r=8, batch 8), with `steps` steps."""
-    spec = RunSpec(eval_every=eval_every)
+    spec = RunSpec(mode="lora", eval_every=eval_every)
     spec.loop = replace(spec.loop_config(), steps=steps)
     return spec
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -27,6 +27,7 @@ from .prompts import collate, encode
 from .recompute import recompute_activations
 from .scoring import answer_nll, set_prob
 from .selection import coreset, entity_pairs
+from .stop_rule import StopRule, StopWatch
 
 DEMO_STEPS = 8  # the quick demo's steps: about a minute on 2 CPU cores for the bundled model
 
@@ -36,7 +37,7 @@ class RunSpec:
     method: str = "npo"
     preset: str = "quick"  # "quick" (demo on the bundled model, CPU) or "paper" defaults
     hparams: dict[str, Any] = field(default_factory=dict)  # overrides of the method's hyperparameters
-    mode: str = "lora"  # "lora", "full", or "subset" (the method's own parameters, e.g. RMU)
+    mode: str | None = None  # "lora", "full", "subset" (the method's own, e.g. RMU's); None: the method's default
     lora_r: int = 8
     loop: LoopConfig | None = None  # None: the method's quick / paper learning rate, 12 steps
     # forget / retain items scored after each step for the live curves: 8 + 8 cost ~1.2 s a step on
@@ -48,6 +49,9 @@ class RunSpec:
     coreset: float = 1.0  # share of the forget set trained on (selection.py); measured on all of it
     coreset_mode: str = "random"  # "random" or "keyword"
     melu: bool = False  # entity-by-entity forget batches with their neighbours (MELU, selection.py)
+    save_every: int = 0  # keep the trained tensors every k steps (LoRA adapters are small), for audits along the run
+    stop_forget: float | None = None  # stop once forget P̃ ≤ this share of before (stop_rule.py)
+    keep_retain: float | None = None  # undo the step taking held-out retain P̃ below this share of before, and stop
 
     def loop_config(self) -> LoopConfig:
         if self.loop is not None:
@@ -55,7 +59,7 @@ class RunSpec:
         info = get_method(self.method).info
         return LoopConfig(lr=info.lr if self.preset == "quick" else info.paper_lr, steps=DEMO_STEPS, batch_size=8)
 
-    def check(self, method: type[Method], hparams: Any, has_retain: bool) -> None:
+    def check(self, method: type[Method], hparams: Any, has_retain: bool, has_retain_eval: bool = True) -> None:
         """Reject option combinations no run can honour, with what to change."""
         info = method.info
         if not 0 < self.coreset <= 1:  # also NaN, which every comparison would let through
@@ -73,6 +77,12 @@ class RunSpec:
             raise ValueError("the GU projection needs a retain set (it removes the retain gradients' span)")
         if self.project_retain and method.own_rule(hparams) is not None:
             raise ValueError(f"{info.name} already combines the forget and retain gradients: turn off GU")
+        if not 0 <= self.save_every <= 100_000:
+            raise ValueError(f"save every k steps: k must be 0 (off) or a whole number of steps, got {self.save_every}")
+        self.stop_rule().check(has_retain_eval)
+
+    def stop_rule(self) -> StopRule:
+        return StopRule(self.stop_forget, self.keep_retain)
 
 
 @dataclass
@@ -81,9 +91,11 @@ class RunOutcome:
     hparams: dict[str, Any]
     trainable: Trainable
     history: list[dict[str, float]]
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     cancelled: bool
     seconds: float
+    checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)  # step -> trained tensors (CPU)
+    stop: dict[str, Any] | None = None  # where and why the stop rule ended the run (StopWatch.stopped)
 
 
 def _probs(lm: LoadedModel, forget: list[Example], retain_eval: list[Example], max_length: int) -> tuple[float, float]:
@@ -140,6 +152,8 @@ def run_unlearning(
     gives "before" (`reference()`) and undoes the run (`reset()`). A cancelled run keeps the whole
     steps it finished, and says so in `outcome.cancelled`."""
     cls = get_method(spec.method)
+    if spec.mode is None:
+        spec = replace(spec, mode=cls.info.default_mode)
     hparams = config_for(spec.method, spec.preset, **spec.hparams)
     loop = spec.loop_config()
     loop.validate()
@@ -147,7 +161,7 @@ def run_unlearning(
         raise ValueError("the forget set is empty: pick a forget set with at least one item")
     if cls.info.needs_retain and not retain_train:
         raise ValueError(f"{cls.info.name} needs a retain set to train on: pick one")
-    spec.check(cls, hparams, bool(retain_train))
+    spec.check(cls, hparams, bool(retain_train), bool(retain_eval))
     train_forget = coreset(forget, spec.coreset, spec.coreset_mode, loop.seed) if spec.coreset < 1 else list(forget)
     t0 = time.perf_counter()
     f0, r0 = _probs(lm, forget, retain_eval, loop.max_length)
@@ -171,16 +185,30 @@ def run_unlearning(
     sample_f, sample_r = forget[: spec.eval_items], retain_eval[: spec.eval_items]
 
     prepared: dict[str, float] = {}  # what a method's prepare() reported: shown with step 1
+    rule = spec.stop_rule()
+    watch = StopWatch(rule, trainable.params, f0, r0) if rule.active else None
+    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
 
     def report(s: StepInfo) -> None:
         if s.step == 1:
             s.logs.update(prepared)
         method.after_step(s.logs)
         ctx.step = s.step + 1
-        if spec.eval_every and (s.step % spec.eval_every == 0 or s.step == s.total):
+        decision = None
+        if watch is not None:  # the rule reads the whole sets, and the curves show the same figures
+            s.logs["forget_prob"], s.logs["retain_prob"] = _probs(lm, forget, retain_eval, loop.max_length)
+            decision = watch.after_step(s.step, s.logs["forget_prob"], s.logs["retain_prob"])
+        elif spec.eval_every and (s.step % spec.eval_every == 0 or s.step == s.total):
             s.logs["forget_prob"], s.logs["retain_prob"] = _probs(lm, sample_f, sample_r, loop.max_length)
+        if decision == "retain":
+            s.logs["undone"] = 1.0
+        elif spec.save_every and s.step % spec.save_every == 0:
+            checkpoints[s.step] = trainable.changed()
         if on_step:
             on_step(s)
+
+    def stop_now() -> bool:
+        return (should_stop is not None and should_stop()) or (watch is not None and watch.should_stop())
 
     try:
         if isinstance(method, EditMethod):
@@ -209,13 +237,17 @@ def run_unlearning(
             total = loop.total_steps(len(train_forget))
             with recompute_activations(lm.model, spec.low_memory):
                 result = train_loop(
-                    trainable.params, None, pairs, loop, total, lm.device, report, should_stop, backward_fn=backward_fn
+                    trainable.params, None, pairs, loop, total, lm.device, report, stop_now, backward_fn=backward_fn
                 )
     except BaseException:
         trainable.reset()  # a failed run leaves the model exactly as it was before
         raise
     for p in trainable.params:
         p.requires_grad_(False)
+    stopped = watch.stopped if watch is not None else None
+    # a step the rule undid is not in the history: the weights are those of the step before it
+    history = result.history[:-1] if stopped and stopped["undone"] else result.history
+    cancelled = result.cancelled and stopped is None  # the rule ended it, not Cancel
     f1, r1 = _probs(lm, forget, retain_eval, loop.max_length)
     metrics = {
         "forget_prob_before": f0,
@@ -224,8 +256,19 @@ def run_unlearning(
         "retain_prob_after": r1,
         "trained_parameters": trainable.n_trained(),
     }
+    if stopped is not None:
+        metrics["stopped_at_step"] = stopped["step"]
+        metrics["stop_reason"] = watch.describe()
     spec_d = asdict(spec)
     spec_d["loop"] = asdict(loop)
     return RunOutcome(
-        spec_d, asdict(hparams), trainable, result.history, metrics, result.cancelled, time.perf_counter() - t0
+        spec_d,
+        asdict(hparams),
+        trainable,
+        history,
+        metrics,
+        cancelled,
+        time.perf_counter() - t0,
+        checkpoints,
+        stopped,
     )

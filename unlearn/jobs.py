@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .audit import AuditConfig, run_audit
@@ -111,10 +110,14 @@ def audit_job(
             before = active.trainable.reference if active else nullcontext
             trainable = active.trainable if active else None
             result = run_audit(lm.model, lm.tokenizer, sets, before, cfg, say, trainable)
-            run = {"id": active.record["id"], "method": active.record.get("method")} if active else {}
+            run = (
+                {"id": active.record["id"], "method": active.record.get("method"), "step": active.step}
+                if active
+                else {}
+            )
             record = to_record(result, {**meta, "run": {**run, "model": lm.name}})
             if active:
-                save_audit(Path(active.run_dir), record)
+                save_audit(active.folder, record, active.step)
             return record
 
     return work

@@ -6,6 +6,11 @@ looks complete. Layout of a run folder:
     run.json            method, spec, hyperparameters, metrics, status, timestamps
     history.jsonl       one line per optimizer step (losses, lr, live probabilities)
     weights.safetensors the weights the run changed (LoRA adapters or trained tensors)
+    checkpoints/step-000004.safetensors   the same after step 4 (runs with `save_every`)
+    audit.json, audit-step-000004.json    the audit of the run's end, of a saved step
+
+A saved step is named by its run reference `RUN_DIR#step=4` wherever a run folder is taken (the
+Compare and Audit pickers, `audit --run`), so an audit along the run needs nothing new downstream.
 """
 
 from __future__ import annotations
@@ -31,6 +36,30 @@ from .paths import atomic_dir, cache_dir
 RUNS_ENV = "UNLEARN_RUNS_DIR"
 RUN_FILE, HISTORY_FILE, WEIGHTS_FILE = "run.json", "history.jsonl", "weights.safetensors"
 PENDING = ".running.json"  # the marker of a run in progress (see `in_progress`)
+CHECKPOINTS, STEP_MARK = "checkpoints", "#step="
+
+
+def run_ref(run_dir: str | Path, step: int | None = None) -> str:
+    """The reference of a run's end (its folder) or of one of its saved steps (`RUN_DIR#step=N`)."""
+    return str(run_dir) if step is None else f"{run_dir}{STEP_MARK}{step}"
+
+
+def split_ref(ref: str | Path) -> tuple[str, int | None]:
+    """(run folder, saved step or None) from a run reference."""
+    folder, mark, step = str(ref).partition(STEP_MARK)
+    if not mark:
+        return folder, None
+    if not step.isdigit():
+        raise ValueError(f"{str(ref)[:200]!r}: a saved step is written RUN_DIR{STEP_MARK}N, N a step number")
+    return folder, int(step)
+
+
+def checkpoint_file(run_dir: str | Path, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINTS / f"step-{step:06d}.safetensors"
+
+
+def saved_steps(record: dict[str, Any]) -> list[int]:
+    return [int(k) for k in record.get("checkpoints", [])]
 
 
 def runs_dir() -> Path:
@@ -61,9 +90,14 @@ def save_run(out: RunOutcome, lm: LoadedModel, sets: dict[str, str], root: Path 
         "steps": len(out.history),
         "seconds": round(out.seconds, 2),
         "metrics": out.metrics,
+        "checkpoints": sorted(out.checkpoints),
+        "stop": out.stop,
     }
     with atomic_dir(final) as tmp:
         save_file(out.trainable.changed(), str(tmp / WEIGHTS_FILE))
+        for step, tensors in out.checkpoints.items():
+            checkpoint_file(tmp, step).parent.mkdir(exist_ok=True)
+            save_file(tensors, str(checkpoint_file(tmp, step)))
         (tmp / HISTORY_FILE).write_text("".join(json.dumps(h) + "\n" for h in out.history))
         (tmp / RUN_FILE).write_text(json.dumps(record, indent=1))
     return final
@@ -137,12 +171,16 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
     return [json.loads(x) for x in lines if x.strip()]
 
 
-def apply_run(lm: LoadedModel, run_dir: Path) -> Trainable:
-    """Put a saved run's weights onto `lm` (which must be the run's base model): the model is then
-    "after", and the returned trainable gives "before" and reset, as right after the run."""
+def apply_run(lm: LoadedModel, run_dir: Path, step: int | None = None) -> Trainable:
+    """Put a saved run's weights (at its end, or at a saved `step`) onto `lm` (which must be the run's
+    base model): the model is then "after", and the returned trainable gives "before" and reset."""
     run_dir = Path(run_dir)
     record = json.loads((run_dir / RUN_FILE).read_text())
-    weights = load_file(str(run_dir / WEIGHTS_FILE), device=str(lm.device))
+    if step is not None and step not in saved_steps(record):
+        kept = ", ".join(map(str, saved_steps(record))) or "none (run it with 'save every k steps')"
+        raise ValueError(f"run {run_dir.name} kept no weights at step {step}; the steps it kept: {kept}")
+    source = checkpoint_file(run_dir, step) if step is not None else run_dir / WEIGHTS_FILE
+    weights = load_file(str(source), device=str(lm.device))
     spec = record["spec"]
     if record["trainable"] == "lora":
         tr: Trainable = LoraTrainable(lm.model, r=spec["lora_r"], alpha=2 * spec["lora_r"])
@@ -177,4 +215,17 @@ def delete_run(run_dir: Path, root: Path | None = None) -> None:
     shutil.rmtree(run_dir)
 
 
-__all__ = ["ADAPTER", "apply_run", "delete_run", "in_progress", "list_runs", "read_history", "runs_dir", "save_run"]
+__all__ = [
+    "ADAPTER",
+    "apply_run",
+    "checkpoint_file",
+    "delete_run",
+    "in_progress",
+    "list_runs",
+    "read_history",
+    "run_ref",
+    "runs_dir",
+    "save_run",
+    "saved_steps",
+    "split_ref",
+]

@@ -13,21 +13,37 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from .models import LoadedModel, Progress, load_model, reload
 from .params import Trainable
+from .runs import split_ref
 
 
 @dataclass
 class ActiveRun:
     """The run whose weights are on the shared model now: the model is its "after"."""
 
-    run_dir: str
+    run_dir: str  # the run reference: its folder, or `folder#step=N` for one of its saved steps (runs.run_ref)
     record: dict[str, Any]
     trainable: Trainable  # reference() = "before"; reset() = back to the model as loaded
+
+    @property
+    def folder(self) -> Path:
+        return Path(split_ref(self.run_dir)[0])
+
+    @property
+    def step(self) -> int | None:
+        return split_ref(self.run_dir)[1]
+
+    @property
+    def label(self) -> str:
+        """The run's id, and the step where the model holds a saved step rather than the run's end."""
+        step = self.step
+        return self.record["id"] + (f" at step {step}" if step is not None else "")
 
 
 class ModelStore:

@@ -46,6 +46,12 @@ class MethodInfo:
     lr: float = 1e-4  # quick-demo learning rate that works on the bundled model
     paper_lr: float = 1e-5
 
+    @property
+    def default_mode(self) -> str:
+        """The parameters trained unless the user picks others: the method's own subset where its paper
+        trains one (RMU: `mlp.down_proj` of layers l−2..l), else LoRA adapters."""
+        return "subset" if self.subset and not self.lora_only else "lora"
+
 
 @dataclass
 class Context:
@@ -198,7 +204,7 @@ def describe(method_id: str) -> dict[str, Any]:
     elif cls.info.training_free:
         info["parameters_trained"] = f"{own}, edited in place (no training)"
     elif cls.info.subset:
-        info["parameters_trained"] = f"LoRA (default) or full; own subset: {own}"
+        info["parameters_trained"] = f"its own subset (default, as in its paper): {own}; or LoRA, or full"
     else:
         info["parameters_trained"] = "LoRA (default) or full"
-    return {**info, "hyperparameters": params}
+    return {**info, "default_mode": cls.info.default_mode, "hyperparameters": params}
