@@ -302,9 +302,7 @@ def load_run_ui(run_dir: str | None, request: gr.Request | None = None) -> str:
         return error_line(e)
     _, step = split_ref(run_dir)
     at = f" at step {step}" if step is not None else ""
-    return (
-        f"✅ Loaded run `{record['id']}`{at} ({record['method']}, {record['status']}): the model is now its *after*."
-    )
+    return f"✅ Loaded run `{record['id']}`{at} ({record['method']}, {record['status']}): the model is now its *after*."
 
 
 def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tuple[str, dict]:
