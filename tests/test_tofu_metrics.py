@@ -55,6 +55,8 @@ def test_probability_truth_ratio_and_set_scores() -> None:
 def test_rouge_l_recall() -> None:
     assert rouge_l_recall("It was J.K. Rowling who wrote them", "J.K. Rowling") == 1.0
     assert rouge_l_recall("I do not know", "J.K. Rowling") == 0.0
+    # by hand: gold "the cat sat on the mat" (6 tokens), answer "the cat lay on a mat": LCS the-cat-on-mat = 4
+    assert rouge_l_recall("The cat lay on a mat.", "the cat sat on the mat") == pytest.approx(4 / 6)
 
 
 def test_variants_and_item_metrics() -> None:

@@ -74,3 +74,40 @@ def test_before_after_bars_leave_missing_values_out() -> None:
 def test_relearn_curve_states_the_recovery() -> None:
     fig = relearn_curve([0.1, 0.3, 0.5], before=0.9, unlearned=0.1, measured=3)
     assert "recovery 0.50" in fig.layout.title.text and list(fig.data[0].y) == [0.1, 0.3, 0.5]
+
+
+def test_steps_figure_marks_kept_steps_thresholds_and_the_stop() -> None:
+    from viz.steps import steps_figure
+
+    record = {
+        "id": "r",
+        "spec": {"stop_forget": 0.1, "keep_retain": 0.9, "eval_items": 8},
+        "metrics": {"forget_prob_before": 0.5, "retain_prob_before": 0.4},
+        "checkpoints": [2],
+        "stop": {"rule": "retain", "step": 3, "undone": True},
+    }
+    history = [
+        {"step": 1, "forget_prob": 0.3, "retain_prob": 0.39},
+        {"step": 2, "forget_prob": 0.2, "retain_prob": 0.37},
+    ]
+    fig = steps_figure(record, history)
+    forget = next(t for t in fig.data if t.name == "forget")
+    assert list(forget.x) == [0, 1, 2] and list(forget.y) == [0.5, 0.3, 0.2]  # step 0: the whole set, before
+    assert list(forget.marker.symbol) == ["circle", "circle", "diamond"]
+    lines = [s for s in fig.layout.shapes]
+    assert sorted(round(s.y0, 6) for s in lines if s.y0 == s.y1 and s.y0 is not None) == [0.05, 0.36]
+    assert any(s.x0 == 3 for s in lines)  # where it stopped
+    assert "kept steps 2" in fig.layout.title.text and "whole sets" in fig.layout.title.text
+
+
+def test_quantization_figure_groups_before_after_and_each_bit_width() -> None:
+    from viz.audit_bars import quantization_figure
+
+    s = {"quantization_forget_prob_before": 0.9, "quantization_forget_prob_after": 0.1}
+    s |= {"quantization_8bit_forget_prob": 0.12, "quantization_4bit_forget_prob": 0.5}
+    s |= {"quantization_recovery_8bit": 0.025, "quantization_recovery_4bit": 0.5}
+    fig = quantization_figure(s)
+    assert [t.name for t in fig.data] == ["before the run", "after the run", "after, 8-bit", "after, 4-bit"]
+    assert fig.data[3].y[0] == 0.5 and np.isnan(fig.data[3].y[1])  # ROUGE-L not given: left out, not 0
+    assert "4-bit 0.50" in fig.layout.title.text
+    assert quantization_figure({}) is None

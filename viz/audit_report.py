@@ -207,7 +207,9 @@ def probe_figure(rec: dict[str, Any]) -> go.Figure | None:
     if not groups:
         return None
     return before_after_bars(
-        groups, "Adversarial probes on forget items (RWKU-style, a reconstruction)", "ROUGE-L recall"
+        groups,
+        f"Adversarial probes on {s.get('probe_items_n', '?')} forget items (RWKU-style, a reconstruction)",
+        "ROUGE-L recall",
     )
 
 
@@ -222,7 +224,10 @@ def honesty_figure(rec: dict[str, Any]) -> go.Figure:
         "retain_gibberish_rate": "retain: gibberish",
     }
     groups = {v: (s.get(f"{k}_before"), s.get(f"{k}_after")) for k, v in names.items() if f"{k}_after" in s}
-    return before_after_bars(groups, "Honesty: refusals, gibberish and multiple choice with 'E: I don't know'", "rate")
+    mc = s.get("forget_mc_items_after", "?")
+    n = f"{_n(rec, 'forget')} forget, {_n(rec, 'retain')} retain answers; {mc} MC items"
+    title = f"Honesty ({n}): refusals, gibberish, multiple choice with 'E: I don't know'"
+    return before_after_bars(groups, title, "rate")
 
 
 def audit_figures(rec: dict[str, Any], landscapes: int = 12) -> dict[str, go.Figure]:

@@ -13,6 +13,18 @@ _NOT_LOSSES = {"step", "lr", "seconds", "grad_norm", "forget_prob", "retain_prob
 FORGET_COLOUR, RETAIN_COLOUR = "#e76f51", "#2a9d8f"
 
 
+def prob_line(pts: Sequence[tuple[int, float]], label: str, colour: str, **kwargs: Any) -> go.Scatter:
+    """One set's P̃ per step, (step, P̃) points, as a thick line in its set's colour."""
+    return go.Scatter(
+        x=[p[0] for p in pts],
+        y=[p[1] for p in pts],
+        name=label,
+        mode="lines+markers",
+        line=dict(color=colour, width=3),
+        **kwargs,
+    )
+
+
 def run_curves(history: Sequence[dict[str, Any]], title: str = "", total_steps: int | None = None) -> go.Figure:
     """Left: every loss term the method logs, per step. Right: forget and retain answer
     probability (live sample), per step, on a log scale — forgetting is a fall by orders of magnitude."""
@@ -35,17 +47,7 @@ def run_curves(history: Sequence[dict[str, Any]], title: str = "", total_steps: 
     ):
         pts = [(h["step"], h[k]) for h in history if h.get(k) is not None]
         if pts:
-            fig.add_trace(
-                go.Scatter(
-                    x=[p[0] for p in pts],
-                    y=[p[1] for p in pts],
-                    name=label,
-                    mode="lines+markers",
-                    line=dict(color=colour, width=3),
-                ),
-                1,
-                2,
-            )
+            fig.add_trace(prob_line(pts, label, colour), 1, 2)
     fig.update_yaxes(type="log", row=1, col=2)
     if total_steps:
         fig.update_xaxes(range=[0.5, total_steps + 0.5], col=2)

@@ -9,7 +9,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from .curves import FORGET_COLOUR, RETAIN_COLOUR
+from .curves import FORGET_COLOUR, RETAIN_COLOUR, prob_line
 
 
 def steps_figure(record: dict[str, Any], history: Sequence[dict[str, Any]]) -> go.Figure:
@@ -25,20 +25,12 @@ def steps_figure(record: dict[str, Any], history: Sequence[dict[str, Any]]) -> g
             pts = [(0, m[f"{key}_prob_before"]), *pts]  # the rule measures the whole sets, as "before" was
         if not pts:
             continue
-        fig.add_trace(
-            go.Scatter(
-                x=[p[0] for p in pts],
-                y=[p[1] for p in pts],
-                name=label,
-                mode="lines+markers",
-                line=dict(color=colour, width=3),
-                marker=dict(
-                    symbol=["diamond" if p[0] in kept else "circle" for p in pts],
-                    size=[13 if p[0] in kept else 6 for p in pts],
-                ),
-                hovertemplate="step %{x}: P̃ %{y:.4g}<extra>" + label + "</extra>",
-            )
+        marker = dict(
+            symbol=["diamond" if p[0] in kept else "circle" for p in pts],
+            size=[13 if p[0] in kept else 6 for p in pts],
         )
+        hover = "step %{x}: P̃ %{y:.4g}<extra>" + label + "</extra>"
+        fig.add_trace(prob_line(pts, label, colour, marker=marker, hovertemplate=hover))
     for key, share in (("forget", spec.get("stop_forget")), ("retain", spec.get("keep_retain"))):
         before = m.get(f"{key}_prob_before")
         if share and before:
