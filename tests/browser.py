@@ -6,6 +6,7 @@ Used by the browser tests and, from the command line, to take the README's scree
     .venv/bin/python tests/browser.py --model bundled --tab unlearn   # assets/screenshot_unlearn.png
     .venv/bin/python tests/browser.py --model bundled --tab compare   # assets/screenshot_compare*.png
     .venv/bin/python tests/browser.py --model bundled --tab audit     # the TOFU pipeline: audit, runs, report
+    .venv/bin/python tests/browser.py --tab steps --run RUN_DIR       # a run's steps in the Runs tab
 """
 
 from __future__ import annotations
@@ -338,7 +339,9 @@ def screenshot_audit_tab(page, url: str, out: Path, run_dir: str | None = None) 
     page.screenshot(path=os.path.join(tempfile.gettempdir(), out.stem + "_full.png"), full_page=True)
     bottom = page.locator("#plot-roc-after").evaluate("el => el.getBoundingClientRect().bottom + window.scrollY")
     page.screenshot(path=str(out), full_page=True, clip={"x": 0, "y": 0, "width": 1400, "height": bottom + 10})
-    for name, sel in (("features", "#plot-features"), ("landscape", "#plot-landscape"), ("surface", "#plot-surface")):
+    shots = [("features", "#plot-features"), ("landscape", "#plot-landscape"), ("surface", "#plot-surface")]
+    shots += [("quantization", "#plot-quantization")]
+    for name, sel in shots:
         page.locator(sel).screenshot(path=str(out.with_name(f"{out.stem}_{name}.png")))
     with page.expect_download() as dl:
         page.locator("#audit-html").click()
@@ -349,18 +352,39 @@ def screenshot_audit_tab(page, url: str, out: Path, run_dir: str | None = None) 
     page.screenshot(path=str(out.with_name("screenshot_runs.png")), full_page=True)
 
 
+def screenshot_run_steps(page, url: str, out: Path, run_dir: str) -> None:
+    """The Runs tab with one run picked: its forget and retain P̃ against steps, the steps it kept."""
+    open_app(page, url)
+    page.get_by_role("tab", name="Runs").click()
+    page.locator("#plot-runs .js-plotly-plot").wait_for(timeout=60_000)
+    pick(page, "Run", Path(run_dir).name, exact=False)
+    page.locator("#plot-run-steps .js-plotly-plot").wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    page.mouse.move(0, 0)
+    top = page.locator("#runs-table").evaluate("el => el.getBoundingClientRect().top + window.scrollY")
+    bottom = page.locator("#run-steps-note").evaluate("el => el.getBoundingClientRect().bottom + window.scrollY")
+    page.screenshot(
+        path=str(out), full_page=True, clip={"x": 0, "y": top - 10, "width": 1400, "height": bottom - top + 20}
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="bundled")
-    ap.add_argument("--tab", default="model", choices=["model", "unlearn", "compare", "audit"])
+    ap.add_argument("--tab", default="model", choices=["model", "unlearn", "compare", "audit", "steps"])
     ap.add_argument("--out", default=None, help="default: assets/screenshot_<tab>.png")
-    ap.add_argument("--run", default=None, help="--tab audit: show this run's saved audit instead of the pipeline")
+    ap.add_argument(
+        "--run",
+        default=None,
+        help="--tab audit: show this run's saved audit instead of the pipeline; --tab steps: its steps",
+    )
     args = ap.parse_args()
     names = {
         "model": "screenshot_model_data.png",
         "unlearn": "screenshot_unlearn.png",
         "compare": "screenshot_compare.png",
         "audit": "screenshot_audit.png",
+        "steps": "screenshot_run_steps.png",
     }
     out = Path(args.out or ROOT / "assets" / names[args.tab])
     model = args.model
@@ -375,6 +399,8 @@ def main() -> None:
         }
         if args.tab == "audit":
             screenshot_audit_tab(page, url, out, args.run)
+        elif args.tab == "steps":
+            screenshot_run_steps(page, url, out, args.run)
         else:
             shoot[args.tab](page, url, out)
     if args.tab == "audit":  # a browser of its own, with the network off

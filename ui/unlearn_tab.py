@@ -18,7 +18,7 @@ from unlearn.formats import DataError
 from unlearn.jobs import Job, unlearn_job
 from unlearn.loop import LoopConfig
 from unlearn.methods import METHODS, config_for, describe
-from unlearn.runs import PENDING, apply_run, delete_run, list_runs, run_ref, saved_steps, split_ref
+from unlearn.runs import PENDING, STEP_MARK, apply_run, delete_run, list_runs, run_ref, saved_steps, split_ref
 from unlearn.scoring import generate_answers
 from unlearn.store import STORE, ActiveRun
 from viz.cards import before_after_table, method_card
@@ -312,6 +312,11 @@ def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tup
         common.ACCESS.check_operator(user_of(request), "delete runs")
     except ValueError as e:
         return error_line(e), gr.update()
+    if STEP_MARK in str(run_dir):
+        return (
+            "❌ That is a step the run kept, not a run: pick the run itself to delete it (its kept steps go with it).",
+            gr.update(),
+        )
     active = STORE.active_run()
     if active is not None and active.folder == Path(run_dir):
         STORE.clear_run()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +125,10 @@ def cmd_audit(a: argparse.Namespace) -> int:
     )
     if a.no_relearn:
         cfg.relearn = None
+    started = time.perf_counter()
 
-    def say(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
+    def say(msg: str) -> None:  # elapsed seconds first: the audit's parts can be timed from the log
+        print(f"[{time.perf_counter() - started:6.0f} s] {msg}", file=sys.stderr, flush=True)
 
     if note:
         say(f"warning: {note}")
