@@ -366,8 +366,8 @@ def build_demo() -> gr.Blocks:
                     "reference attack and MUSE's PrivLeak against a retain-only model), REMIND's input-loss "
                     "landscapes (arXiv 2511.04228) with a verdict per item, TOFU metrics and model utility, "
                     "adversarial probes, honesty, and the relearning and quantization attacks. On a 2-core CPU, 20 "
-                    "items per split take about 15 minutes; fewer items or neighbours are quicker. The audit is "
-                    "saved beside its run.  \n"
+                    "items per split with everything on take about 30 minutes; fewer items, fewer neighbours or "
+                    "fewer extras under *Also run* are quicker. The audit is saved beside its run.  \n"
                     "The holdout set must come from the same source as the forget set (e.g. "
                     "`fictitious_authors:forget` with `fictitious_authors:holdout`, after *Teach*): otherwise the "
                     "attacks tell the topics apart, not members from non-members."
@@ -401,7 +401,7 @@ def build_demo() -> gr.Blocks:
                     )
                     aud_retain_model = gr.Textbox(
                         label="Retain-only model (optional): a folder, .gguf or hub id of a model trained without "
-                        "the forget set, for TOFU's forget quality and MUSE's PrivLeak",
+                        "the forget set, for TOFU's forget quality, MUSE's PrivLeak and the reference attack",
                         placeholder="e.g. the folder `python -m unlearn teach --sets fictitious_authors:retain` prints",
                     )
                 aud_sets = gr.Markdown(elem_id="audit-sets")
@@ -467,7 +467,7 @@ def build_demo() -> gr.Blocks:
                     wrap=True,
                     elem_id="runs-table",
                     label="Saved runs (AUCs: forget vs holdout; — = not audited)",
-                    column_widths=["16%", "8%", "8%", "14%", "5%", "11%", "11%", "7%", "7%", "7%", "6%"],
+                    column_widths=["14%", "8%", "7%", "13%", "5%", "11%", "11%", "7%", "7%", "7%", "10%"],
                 )
                 runs_plot = gr.Plot(elem_id="plot-runs", show_label=False)
                 with gr.Row():
@@ -477,7 +477,7 @@ def build_demo() -> gr.Blocks:
                     runs_export = gr.Button("Export", scale=1)
                     runs_delete = gr.Button("Delete", variant="stop", scale=1)
                 runs_msg = gr.Markdown(elem_id="runs-status")
-                runs_steps = gr.Plot(elem_id="plot-run-steps", show_label=False)
+                runs_steps = gr.Plot(elem_id="plot-run-steps", show_label=False, visible=False)
                 runs_steps_note = gr.Markdown(elem_id="run-steps-note")
                 with gr.Row():
                     runs_html = gr.DownloadButton("Download the run's report (HTML)", elem_id="runs-html")

@@ -138,7 +138,9 @@ def test_kept_steps_are_compared_audited_and_drawn_from_the_tabs(app_tiny) -> No
     assert "at step 2" in app.load_run_ui(f"{run_dir}#step=2") or STORE.active_run().step == 2
     assert "kept no weights at step 7" in app.load_run_ui(f"{run_dir}#step=7")
     assert "a step the run kept" in app.delete_run_ui(step1)[0] and Path(run_dir).is_dir()
-    fig, note = app.run_steps_ui(run_dir)
+    shown, note = app.run_steps_ui(run_dir)
+    fig = shown["value"]
+    assert shown["visible"]
     forget = next(t for t in fig.data if t.name == "forget")
     assert list(forget.marker.symbol) == ["diamond", "diamond"] and "audited: 1" in note
 

@@ -109,5 +109,5 @@ def test_quantization_figure_groups_before_after_and_each_bit_width() -> None:
     fig = quantization_figure(s)
     assert [t.name for t in fig.data] == ["before the run", "after the run", "after, 8-bit", "after, 4-bit"]
     assert fig.data[3].y[0] == 0.5 and np.isnan(fig.data[3].y[1])  # ROUGE-L not given: left out, not 0
-    assert "4-bit 0.50" in fig.layout.title.text
+    assert "4-bit 0.500" in fig.layout.title.text
     assert quantization_figure({}) is None

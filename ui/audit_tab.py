@@ -128,7 +128,7 @@ def _audit_views(rec: dict[str, Any], session: str) -> tuple:
     land, surface = _item_views(rec, first)
     html_path, json_path = _audit_files(session, rec, figs)
     return (
-        "  \n".join(audit_report.report_notes(rec)[1:]),
+        "  \n".join(audit_report.summary_lines(rec)),
         audit_report.auc_rows(rec),
         figs["Membership-inference AUCs"],
         figs["ROC curves after unlearning"],

@@ -51,8 +51,8 @@ def run_steps_ui(run_dir: str | None) -> tuple[Any, str]:
         else "This run kept no steps: run with *Keep the weights every k steps* to compare and audit along it."
     )
     if record.get("stop"):
-        note += f"  \n⏹ {record.get('metrics', {}).get('stop_reason', '')}"
-    return steps_figure(record, history), note
+        note += f"  \nStop rule: {record.get('metrics', {}).get('stop_reason', '')}"
+    return gr.update(value=steps_figure(record, history), visible=True), note
 
 
 def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, Any]:

@@ -95,17 +95,18 @@ def quantization_figure(summary: dict) -> go.Figure | None:
                 textposition="outside",
             )
         )
-    rec = ", ".join(f"{b}-bit {_recovery_text(summary.get(f'quantization_recovery_{b}bit'))}" for b in bits)
+    values = {b: _recovery_text(summary.get(f"quantization_recovery_{b}bit")) for b in bits}
+    rec = "recovery " + ", ".join(f"{b}-bit {v}" for b, v in values.items())
     fig.update_layout(
-        title=f"Quantization attack (RTN, arXiv 2410.16454): does quantizing bring the forget set back? Recovery {rec}",
+        title=f"Quantization attack (RTN, arXiv 2410.16454)<br><sup>did the forget set come back? {rec}</sup>",
         barmode="group",
         yaxis=dict(title="value", range=[0, 1.1]),
-        height=380,
-        margin=dict(l=60, r=20, t=70, b=60),
-        legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+        height=400,
+        margin=dict(l=60, r=20, t=70, b=70),
+        legend=dict(orientation="h", y=-0.12, x=0.5, xanchor="center", yanchor="top"),  # the title has two lines
     )
     return fig
 
 
 def _recovery_text(v: float | None) -> str:
-    return "n/a" if v is None or not np.isfinite(v) else f"{v:.2f}"
+    return "n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from .audit import feature_distributions, feature_scatter, landscape_curve, landscape_grid, roc_curves
 from .audit_bars import before_after_bars, quantization_figure, relearn_curve
 from .audit_text import fmt as _fmt
-from .audit_text import forget_quality_line, headline, report_notes, utility_line
+from .audit_text import forget_quality_line, headline, report_notes, summary_lines, utility_line
 from .export import page_html, table_html
 from .surface import surface_heatmaps
 
@@ -25,6 +25,7 @@ ATTACK_NAMES = {
     "remind": "REMIND",
     "change": "Change score (after − before): not an attack",
 }
+SHORT_NAMES = {"reference": "Reference", "change": "Change*"}  # bar labels (the table has the long names)
 CHANGE_NOTE = (
     "The change score is L̄_after − L̄_before: how much the run moved each item. It is not a membership attack: a "
     "run that worked moves what it was trained on most, so a high AUC is expected of any run that worked. The "
@@ -187,10 +188,10 @@ def auc_figure(rec: dict[str, Any]) -> go.Figure:
         after = rec["roc"]["after"].get(key)
         before = rec["roc"]["before"].get(key)
         if after is not None:
-            groups[name] = (before["auc"] if before else None, after["auc"])
+            groups[SHORT_NAMES.get(key, name)] = (before["auc"] if before else None, after["auc"])
     return before_after_bars(
         groups,
-        "ROC-AUC, forget vs holdout (0.5 = chance)",
+        "ROC-AUC, forget vs holdout (0.5 = chance; * not an attack)",
         "ROC-AUC",
         reference=0.5,
         reference_name="chance",
@@ -226,7 +227,7 @@ def honesty_figure(rec: dict[str, Any]) -> go.Figure:
     groups = {v: (s.get(f"{k}_before"), s.get(f"{k}_after")) for k, v in names.items() if f"{k}_after" in s}
     mc = s.get("forget_mc_items_after", "?")
     n = f"{_n(rec, 'forget')} forget, {_n(rec, 'retain')} retain answers; {mc} MC items"
-    title = f"Honesty ({n}): refusals, gibberish, multiple choice with 'E: I don't know'"
+    title = f"Honesty: refusals, gibberish, multiple choice with 'E: I don't know'<br><sup>{n}</sup>"
     return before_after_bars(groups, title, "rate")
 
 
@@ -305,5 +306,6 @@ __all__ = [
     "forget_quality_line",
     "headline",
     "report_notes",
+    "summary_lines",
     "utility_line",
 ]  # the tab reads the sentences from here too

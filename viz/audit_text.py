@@ -83,7 +83,7 @@ def quantization_line(rec: dict[str, Any]) -> str | None:
     n = (s.get("quantization_items") or {}).get("forget", "?")
     parts = [
         f"{b}-bit: forget P̃ {fmt(s.get(f'quantization_{b}bit_forget_prob'))}, recovery "
-        f"{fmt(s.get(f'quantization_recovery_{b}bit'), 2)}"
+        f"{fmt(s.get(f'quantization_recovery_{b}bit'))}"
         for b in bits
     ]
     return (
@@ -92,6 +92,15 @@ def quantization_line(rec: dict[str, Any]) -> str | None:
         + "; ".join(parts)
         + " (recovery 0 = nothing came back, 1 = as known as before the run)."
     )
+
+
+def summary_lines(rec: dict[str, Any]) -> list[str]:
+    """What the audit found, in sentences: the holdout's source (if it is another), the headline, forget
+    quality and PrivLeak, utility, the quantization attack."""
+    lines = ["⚠️ " + rec["holdout_note"]] if rec.get("holdout_note") else []
+    lines += [headline(rec), forget_quality_line(rec), utility_line(rec)]
+    quant = quantization_line(rec)
+    return lines + ([quant] if quant else [])
 
 
 def report_notes(rec: dict[str, Any]) -> list[str]:
@@ -103,8 +112,6 @@ def report_notes(rec: dict[str, Any]) -> list[str]:
         + ", ".join(f"{k} = {v} ({items.get(k, 0)} items)" for k, v in rec.get("sets", {}).items() if v)
         + f". Audited {rec['created']}.",
     ]
-    if rec.get("holdout_note"):
-        notes.append("⚠️ " + rec["holdout_note"])
     if rec["summary"].get("upgraded_from_version"):
         notes.append(
             "Saved by an earlier version of this tool: its figures are shown under today's names (its 'reference' "
@@ -115,9 +122,5 @@ def report_notes(rec: dict[str, Any]) -> list[str]:
         f"REMIND: p = {cfg['remind']['p']}, m = {cfg['remind']['m']}, K = {cfg['remind']['k']} neighbours per "
         f"strength, strengths {cfg['remind']['strengths']}; classifier {cfg['classifier']} "
         "(out-of-fold, features z-scored). Membership scores: higher = more member-like.",
-        headline(rec),
-        forget_quality_line(rec),
-        utility_line(rec),
     ]
-    quant = quantization_line(rec)
-    return notes + ([quant] if quant else [])
+    return notes + summary_lines(rec)
