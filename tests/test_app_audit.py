@@ -100,6 +100,7 @@ def test_the_sets_line_names_the_three_sets_and_warns_of_a_holdout_from_another_
     assert "forget **fictitious_authors:forget**" in line and "⚠️" not in line
     line = app.audit_sets_line("harry_potter", "general_knowledge", "fictitious_authors:holdout")
     assert "⚠️" in line and "different sources" in line and "not whether the forget items were trained on" in line
+    assert "cannot be told" in app.audit_sets_line("forget01_perturbed", app.NONE, "holdout01_perturbed")
     # picking a forget set with a holdout split of its own picks that split, unless the holdout already matches
     from ui.data_tab import holdout_for
 

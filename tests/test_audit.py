@@ -64,6 +64,9 @@ def test_without_a_run_before_equals_after_and_bad_sets_are_refused(tiny: Loaded
     assert "relearn_recovery" not in res.summary()  # no run's trainable given: no relearning attack
     with pytest.raises(ValueError, match="holdout"):
         run_audit(tiny.model, tiny.tokenizer, {"forget": _sets()["forget"]}, cfg=CFG)
+    for bad in (dict(utility_items=-1), dict(quality_items=0), dict(quantize_bits=(1,))):  # refused before any work
+        with pytest.raises(ValueError, match="items|bit widths"):
+            run_audit(tiny.model, tiny.tokenizer, _sets(), cfg=AuditConfig(**bad))
 
 
 def test_a_retain_only_model_gives_forget_quality_and_privleak(tiny: LoadedModel) -> None:
@@ -74,7 +77,7 @@ def test_a_retain_only_model_gives_forget_quality_and_privleak(tiny: LoadedModel
     cfg.retain_model = (tiny.model, tiny.tokenizer)
     out = run_audit(tiny.model, tiny.tokenizer, _sets(), cfg=cfg).summary()
     assert out["forget_quality"] == pytest.approx(1.0)
-    for attack in ("loss", "zlib", "min_k", "min_k_pp"):
+    for attack in ("loss", "zlib", "min_k", "min_k_pp", "gradnorm"):
         assert out[f"privleak_{attack}"] == pytest.approx(0.0, abs=1e-9)
         assert out[f"{attack}_auc_retain_model"] == pytest.approx(out[f"{attack}_auc_after"])
     assert 0 < out["retain_model_forget_truth_ratio"] <= 1

@@ -82,6 +82,12 @@ def test_kept_steps_are_saved_put_back_and_audited(tiny_dir: Path, tmp_path: Pat
     spec = RunSpec("grad_diff", mode="lora", loop=LoopConfig(lr=1e-2, steps=4, batch_size=2), save_every=2)
     out = run_unlearning(lm, spec, FORGET, RETAIN_TRAIN, RETAIN_EVAL)
     assert sorted(out.checkpoints) == [2, 4]
+    # each kept step is its own copy: the optimizer kept moving the weights after step 2
+    at_end = out.trainable.changed()
+    assert any(not torch.equal(out.checkpoints[2][n], out.checkpoints[4][n]) for n in at_end)
+    assert all(torch.equal(out.checkpoints[4][n], t) for n, t in at_end.items())
+    live = dict(lm.model.named_parameters())
+    assert all(out.checkpoints[2][n].data_ptr() != live[n].data_ptr() for n in at_end)
     run_dir = save_run(out, lm, {"forget": "harry_potter:known", "retain": "general_knowledge"}, root=tmp_path)
     record = json.loads((run_dir / "run.json").read_text())
     assert record["checkpoints"] == [2, 4] and checkpoint_file(run_dir, 2).is_file()
@@ -111,3 +117,8 @@ def test_the_solar_system_sets_read_from_files(tmp_path: Path, capsys) -> None:
     assert len(load_set(str(data / "general_facts.jsonl"))) == 20
     assert main(["run", "--forget", str(data / "missing.jsonl"), "--steps", "1"]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
+    from unlearn.__main__ import set_name
+
+    # a run records a data file by its absolute path, so an audit started elsewhere finds it
+    assert set_name("tests/data/solar_system.jsonl") == str((data / "solar_system.jsonl").resolve())
+    assert set_name("harry_potter:known") == "harry_potter:known" and set_name("") == ""

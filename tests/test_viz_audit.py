@@ -111,3 +111,5 @@ def test_quantization_figure_groups_before_after_and_each_bit_width() -> None:
     assert fig.data[3].y[0] == 0.5 and np.isnan(fig.data[3].y[1])  # ROUGE-L not given: left out, not 0
     assert "4-bit 0.500" in fig.layout.title.text
     assert quantization_figure({}) is None
+    three = quantization_figure({**s, "quantization_3bit_forget_prob": 0.7})  # any bit width measured is drawn
+    assert [t.name for t in three.data][2:] == ["after, 8-bit", "after, 4-bit", "after, 3-bit"]

@@ -20,6 +20,13 @@ from .schemas import load_upload
 from .teach import TeachConfig
 
 
+def set_name(value: str) -> str:
+    """How a run records a set given on the command line: a data file by its absolute path (so an audit
+    started from another folder finds it), a built-in selection by its name."""
+    path = Path(value).expanduser()
+    return str(path.resolve()) if value and path.suffix and path.is_file() else value
+
+
 def load_set(value: str) -> list[Example]:
     """A set given on the command line: a built-in selection (`set` or `set:subset`) or a data file
     (JSON, JSON Lines, CSV/TSV, text), read as the app reads an upload."""
@@ -229,7 +236,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         logs = " ".join(f"{k}={v:.4g}" for k, v in s.logs.items())
         print(f"step {s.step}/{s.total} {s.seconds:.1f}s {logs}", file=sys.stderr, flush=True)
 
-    sets = {"forget": a.forget, "retain": a.retain or ""}
+    sets = {"forget": set_name(a.forget), "retain": set_name(a.retain or "")}
     root = Path(a.out) if a.out else None
     with in_progress(a.method, lm, sets, root):  # killed mid-run: listed as "interrupted"
         out = run_unlearning(lm, spec, forget, train, held, on_step=show)

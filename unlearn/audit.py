@@ -194,6 +194,9 @@ def run_audit(
     say = progress or (lambda _: None)
     if any(not 2 <= b <= 16 for b in cfg.quantize_bits):
         raise ValueError(f"quantization bit widths must be between 2 and 16, got {list(cfg.quantize_bits)}")
+    for name, n in (("forget-quality items", cfg.quality_items), ("utility items", cfg.utility_items)):
+        if n is not None and n < (1 if name.startswith("forget") else 0):
+            raise ValueError(f"{name} must be a positive number of items (or left out for all), got {n}")
     missing = [s for s in ("forget", "holdout") if not sets.get(s)]
     if missing:
         raise ValueError(f"an audit needs a forget set and a holdout set (never trained on); missing: {missing}")
@@ -223,7 +226,9 @@ def run_audit(
     if cfg.retain_model is not None:
         tested = list(sets["forget"])[: cfg.quality_items]
         say(f"retain-only model: reference losses, PrivLeak, forget quality on {len(tested)} forget items")
-        retain_scores = score_retain_model(*cfg.retain_model, items["forget"], items["holdout"], tested, cfg.k)
+        retain_scores = score_retain_model(
+            *cfg.retain_model, items["forget"], items["holdout"], tested, cfg.k, gradnorm=cfg.gradnorm
+        )
         quality = quality_figures(forget_ratios(model, tokenizer, tested), retain_scores.ratios)
     labels = np.array([s for s in items for _ in items[s]])
     feats = np.concatenate([sides["after"][s].land.features(cfg.remind.p) for s in items])

@@ -44,7 +44,9 @@ class Trainable(ABC):
 
     @abstractmethod
     def changed(self) -> dict[str, torch.Tensor]:
-        """The weights the run changed, by parameter name (what a saved run stores)."""
+        """The weights the run changed, by parameter name (what a saved run stores): a copy on the CPU,
+        never a view of the live tensors (on a CPU model `.cpu()` would return the parameter itself, and
+        the next optimizer step would change a kept step along with the model)."""
 
     def n_trained(self) -> int:
         return sum(p.numel() for p in self.params)
@@ -111,7 +113,11 @@ class LoraTrainable(Trainable):
         return self._mixed_rows()
 
     def changed(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach().cpu().contiguous() for n, p in self.model.named_parameters() if "lora_" in n}
+        return {n: _snapshot(p) for n, p in self.model.named_parameters() if "lora_" in n}
+
+
+def _snapshot(p: torch.Tensor) -> torch.Tensor:
+    return p.detach().to("cpu", copy=True).contiguous()
 
 
 def _check_rank(model: PreTrainedModel, r: Any) -> None:
@@ -170,7 +176,7 @@ class TensorTrainable(Trainable):
                 p.requires_grad_(False)
 
     def changed(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach().cpu().contiguous() for n, p in zip(self.names, self.params, strict=True)}
+        return {n: _snapshot(p) for n, p in zip(self.names, self.params, strict=True)}
 
 
 def make_trainable(

@@ -7,8 +7,11 @@ and bring the "forgotten" knowledge back. The paper finds 4-bit quantization res
 Quantization here is round-to-nearest (RTN), the paper's baseline scheme, written as a short function
 (no quantization library runs this on a CPU across the pinned stack): per group of `group`
 consecutive input weights of a row, Q(w) = Δ·round(w/Δ) with Δ = max|w| / 2^(N−1) (the paper's
-eq. for RTN, after AWQ), clamped to the N-bit range [−2^(N−1), 2^(N−1) − 1]. Group size 128 is the
-usual default of GPTQ and AWQ (the text we could read does not state the paper's). Weight-only
+eq. for RTN, after AWQ), clamped to the N-bit range [−2^(N−1), 2^(N−1) − 1]. As written, the largest
+positive weight of a group lands one code above the range and is clamped one step down; quantization
+libraries often use Δ = max|w| / (2^(N−1) − 1) instead, which does not clip (a difference of one step
+on one weight per group; the paper's form is kept). Group size 128 is the usual default of GPTQ and
+AWQ (the text we could read does not state the paper's). Weight-only
 fake quantization: every linear layer of the decoder holds Q(W) in its own dtype; the embeddings
 and the output head stay as they are, as weight-only quantizers leave them.
 
@@ -61,7 +64,7 @@ def quantized(model: PreTrainedModel, bits: int, group: int = GROUP) -> Iterator
     original tensors, adapter switches and `requires_grad` flags are put back exactly."""
     head = model.get_output_embeddings()
     skip = {id(head)} if head is not None else set()
-    planned: list[tuple[torch.nn.Parameter, torch.Tensor]] = []  # (parameter, its quantized value)
+    planned: dict[int, tuple[torch.nn.Parameter, torch.Tensor]] = {}  # id -> (parameter, its quantized value)
     done: list[tuple[torch.nn.Parameter, torch.Tensor]] = []  # (parameter, its original tensor)
     switched: list[LoraLayer] = []
     flags = {id(p): (p, p.requires_grad) for p in model.parameters()}
@@ -75,18 +78,18 @@ def quantized(model: PreTrainedModel, bits: int, group: int = GROUP) -> Iterator
                         continue
                     delta = _lora_delta(module)
                     merged = base.weight if delta is None else base.weight + delta.to(base.weight.dtype)
-                    planned.append((base.weight, rtn(merged, bits, group)))
+                    planned[id(base.weight)] = (base.weight, rtn(merged, bits, group))
                     if delta is not None:
                         module.enable_adapters(False)
                         switched.append(module)
                 elif isinstance(module, torch.nn.Linear) and id(module) not in skip:
-                    planned.append((module.weight, rtn(module.weight, bits, group)))
-            for p, q in planned:
+                    planned.setdefault(id(module.weight), (module.weight, rtn(module.weight, bits, group)))
+            for p, q in planned.values():  # a weight two layers share is quantized and swapped once
                 done.append((p, p.data))  # swap storage: the original tensor is kept untouched aside
                 p.data = q
         yield len(done)
     finally:
-        for p, original in done:
+        for p, original in reversed(done):
             p.data = original
         for module in switched:
             module.enable_adapters(True)

@@ -21,6 +21,7 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .examples import Example
+from .gradnorm import gradient_norms, gradnorm_scores
 from .mia import TokenStats, auc, scores, token_stats
 from .scoring import answer_nll
 from .tofu_metrics import forget_quality, truth_ratio_score, truth_ratios, variants
@@ -52,11 +53,16 @@ def score_retain_model(
     holdout: Sequence[Example],
     quality_items: Sequence[Example],
     k: float = 0.4,
+    gradnorm: bool = False,
 ) -> RetainModelScores:
     """The retain-only model's token statistics and attack scores on the audited forget and holdout
-    items, and its truth ratios on `quality_items` (the forget items forget quality tests)."""
+    items (with `gradnorm`, GradNorm's too), and its truth ratios on `quality_items` (the forget items
+    forget quality tests)."""
     stats = {"forget": token_stats(model, tokenizer, forget), "holdout": token_stats(model, tokenizer, holdout)}
     attacks = {s: scores(stats[s], items, k) for s, items in (("forget", forget), ("holdout", holdout))}
+    if gradnorm:  # the retrain AUC of GradNorm, for its PrivLeak
+        for s, items in (("forget", forget), ("holdout", holdout)):
+            attacks[s]["gradnorm"] = gradnorm_scores(gradient_norms(model, tokenizer, items))
     return RetainModelScores(stats, attacks, forget_ratios(model, tokenizer, quality_items))
 
 

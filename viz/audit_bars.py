@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from .audit_text import quantized_bits
 from .tokens import AFTER_COLOUR, BEFORE_COLOUR
 
 
@@ -74,14 +75,14 @@ def relearn_curve(per_step: Sequence[float], before: float, unlearned: float, me
 def quantization_figure(summary: dict) -> go.Figure | None:
     """Forget-set P̃, ROUGE-L and keyword hits of the model before, after, and after quantized to 8 and
     4 bits (and the retain set's P̃ at each, to show quantization's own cost); None if not measured."""
-    bits = [b for b in (8, 4) if f"quantization_{b}bit_forget_prob" in summary]
+    bits = quantized_bits(summary)
     if not bits:
         return None
     figures = {"prob": "forget P̃", "rouge_l": "forget ROUGE-L", "keyword_hit": "forget keyword hits"}
     models = [("before the run", "quantization_forget_{}_before", BEFORE_COLOUR)]
     models += [("after the run", "quantization_forget_{}_after", AFTER_COLOUR)]
-    shades = {8: "#9b5de5", 4: "#6a4c93"}
-    models += [(f"after, {b}-bit", f"quantization_{b}bit_forget_{{}}", shades[b]) for b in bits]
+    shades = ["#9b5de5", "#6a4c93", "#3c096c", "#c77dff"]  # one per bit width, widest first
+    models += [(f"after, {b}-bit", f"quantization_{b}bit_forget_{{}}", shades[i % 4]) for i, b in enumerate(bits)]
     fig = go.Figure()
     for name, key, colour in models:
         values = _none_to_nan([summary.get(key.format(f)) for f in figures])

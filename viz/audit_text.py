@@ -4,9 +4,16 @@ record's plain data (the Audit tab, the report and the Runs tab's export read th
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
+
+
+def quantized_bits(summary: dict[str, Any]) -> list[int]:
+    """The bit widths a quantization attack measured, widest first (`quantization_{b}bit_forget_prob`)."""
+    found = (re.fullmatch(r"quantization_(\d+)bit_forget_prob", k) for k in summary)
+    return sorted({int(m.group(1)) for m in found if m}, reverse=True)
 
 
 def fmt(v: Any, digits: int = 3) -> str:
@@ -77,7 +84,7 @@ def utility_line(rec: dict[str, Any]) -> str:
 def quantization_line(rec: dict[str, Any]) -> str | None:
     """What quantizing the after model brought back (arXiv 2410.16454), or None if not run."""
     s = rec["summary"]
-    bits = [b for b in (8, 4) if f"quantization_{b}bit_forget_prob" in s]
+    bits = quantized_bits(s)
     if not bits:
         return None
     n = (s.get("quantization_items") or {}).get("forget", "?")
