@@ -420,7 +420,10 @@ def build_demo() -> gr.Blocks:
                             column_widths=["36%", "14%", "14%", "14%", "22%"],
                             wrap=True,
                         )
-                        gr.Markdown(audit_report.CHANGE_NOTE, elem_id="audit-change-note")
+                        gr.Markdown(
+                            audit_report.CHANGE_NOTE + "  \n" + audit_report.ATTACK_REFERENCES,
+                            elem_id="audit-change-note",
+                        )
                     auc_plot = gr.Plot(elem_id="plot-aucs", show_label=False, scale=1)
                 with gr.Row():
                     roc_after = gr.Plot(elem_id="plot-roc-after", show_label=False)

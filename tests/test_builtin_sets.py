@@ -77,3 +77,17 @@ def test_bundled_model_answers_a_forget_question_correctly(bundled) -> None:
 
     answer = generate_answers(bundled.model, bundled.tokenizer, ["Who wrote the Harry Potter books?"], 24)[0]
     assert mentions(answer, ["Rowling"]), answer
+
+
+def test_tofu_evaluation_sets_are_shipped_as_published() -> None:
+    """Real Authors and World Facts are TOFU's own files (MIT, licence beside them), read as uploads are."""
+    from tests.test_formats import SHIPPED, TOFU
+
+    assert (SHIPPED / "LICENSE").read_text().startswith("MIT License")
+    for name, n in (("real_authors_perturbed.json", 100), ("world_facts_perturbed.json", 117)):
+        if (TOFU / name).is_file():  # the reference copy, where this checkout has it: byte for byte
+            assert (SHIPPED / name).read_bytes() == (TOFU / name).read_bytes()
+        key = "tofu_" + name.removesuffix("_perturbed.json")
+        ds = load_selection(key)
+        assert len(ds) == n and all(len(e.perturbed_answers) == 3 for e in ds.examples)
+    assert {"tofu_real_authors", "tofu_world_facts"} <= set(selections())

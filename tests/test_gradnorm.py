@@ -1,6 +1,6 @@
-"""GradNorm membership attack (evaluation.md: −‖∇θ L̄‖ of the answer loss; open-unlearning's
-`mia_gradnorm` and Maini et al. 2024, arXiv 2406.06443): the norm against a direct computation, the
-model left as it was, and the orientation (a memorised item has the smaller gradient)."""
+"""GradNorm membership attack (evaluation.md: −‖∇θ L̄‖ of the answer loss; Nasr et al. 2019, and
+open-unlearning's `mia_gradnorm`): the norm against a direct computation, the model left as it was,
+and the orientation (a memorised item has the smaller gradient)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """GradNorm membership attack: the norm of the gradient of an item's answer loss with respect to the
 model's weights. A model sits near a minimum of the loss of what it was trained on, so members have
 small gradients; the score is −‖∇θ L̄‖ (higher = looks like a member), in the same AUC table as the
-other attacks (evaluation.md; used as a membership score by open-unlearning's `mia_gradnorm` and by
-Maini et al. 2024, "LLM Dataset Inference", arXiv 2406.06443).
+other attacks (evaluation.md; the gradient norm as a membership signal goes back to Nasr et al. 2019,
+"Comprehensive Privacy Analysis of Deep Learning", IEEE S&P; open-unlearning's `mia_gradnorm`, Dorna
+et al. 2025, arXiv 2506.12618, is the unlearning benchmarks' implementation).
 
 ‖·‖ is one L2 norm over every weight of the model as it computes now (with a LoRA run: the base
 weights, whose gradient equals that of the merged weight W + BA; the adapter matrices themselves are

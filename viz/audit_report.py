@@ -26,6 +26,12 @@ ATTACK_NAMES = {
     "change": "Change score (after − before): not an attack",
 }
 SHORT_NAMES = {"reference": "Reference", "change": "Change*"}  # bar labels (the table has the long names)
+ATTACK_REFERENCES = (
+    "Attacks: LOSS (Yeom et al. 2018), zlib (Carlini et al. 2021, the answer's compressed size), Min-K% "
+    "(Shi et al. 2024, arXiv 2310.16789) and Min-K%++ (Zhang et al. 2024, arXiv 2404.02936) on the lowest "
+    "⌊0.4·n⌋ tokens, GradNorm (−‖∇θ L̄‖; Nasr et al. 2019, open-unlearning's mia_gradnorm), the reference "
+    "attack (Carlini et al. 2021), REMIND (arXiv 2511.04228)."
+)
 CHANGE_NOTE = (
     "The change score is L̄_after − L̄_before: how much the run moved each item. It is not a membership attack: a "
     "run that worked moves what it was trained on most, so a high AUC is expected of any run that worked. The "
@@ -286,7 +292,7 @@ def report_sections(rec: dict[str, Any], figs: dict[str, go.Figure] | None = Non
     sections: list[tuple[str, Any]] = [
         (
             "Membership inference, forget vs holdout",
-            table_html(AUC_HEADERS, auc_rows(rec)) + f"<p>{CHANGE_NOTE}</p>",
+            table_html(AUC_HEADERS, auc_rows(rec)) + f"<p>{CHANGE_NOTE}</p><p>{ATTACK_REFERENCES}</p>",
         ),
         ("TOFU metrics", table_html(metric_headers(rec), metric_rows(rec))),
     ]
