@@ -5,7 +5,8 @@ and bring the "forgotten" knowledge back. The paper finds 4-bit quantization res
 (e.g. 21% → 83% of the forget-set knowledge kept on MUSE) while 8-bit restores little.
 
 Quantization here is round-to-nearest (RTN), the paper's baseline scheme, written as a short function
-(no quantization library runs this on a CPU across the pinned stack): per group of `group`
+(rather than a new pinned dependency such as torchao or optimum-quanto for one rounding rule, and so
+that it runs wherever the model does, the CPU included): per group of `group`
 consecutive input weights of a row, Q(w) = Δ·round(w/Δ) with Δ = max|w| / 2^(N−1) (the paper's
 eq. for RTN, after AWQ), clamped to the N-bit range [−2^(N−1), 2^(N−1) − 1]. As written, the largest
 positive weight of a group lands one code above the range and is clamped one step down; quantization
