@@ -41,6 +41,11 @@ def test_audit_of_a_run_scores_every_split_and_summarises(tiny: LoadedModel) -> 
     for b in (8, 4):
         assert f"quantization_recovery_{b}bit" in out and 0 <= out[f"quantization_{b}bit_forget_prob"] <= 1
     assert out["quantization_items"] == {"forget": 4, "retain": 4}
+    # the attack's unquantized before / after figures are the audit's own forget scores, not measured again
+    for side in ("before", "after"):
+        losses = [t.loss for t in getattr(res, side)["forget"].stats]
+        assert out[f"quantization_forget_prob_{side}"] == pytest.approx(math.exp(-np.mean(losses)))
+        assert out[f"quantization_forget_rouge_l_{side}"] == pytest.approx(out[f"forget_rouge_l_{side}"])
     # LOSS AUC is the AUC of −L̄, forget against holdout
     f, h = ([-s.loss for s in res.after[sp].stats] for sp in ("forget", "holdout"))
     assert out["loss_auc_after"] == pytest.approx(auc(np.array(f), np.array(h)))

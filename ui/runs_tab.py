@@ -30,16 +30,21 @@ def runs_delete_ui(run_dir: str | None, request: gr.Request | None = None) -> tu
     return (msg, *runs_view_ui())
 
 
+def _read_run(run_dir: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A saved run's record and history, after the checks every Runs-tab action makes (raises
+    ValueError / OSError with a message: not allowed, interrupted, not a run, damaged)."""
+    common.ACCESS.check_run(run_dir)  # public mode: runs only from the runs folder
+    require_saved(run_dir)
+    require_run_folder(run_dir)
+    return json.loads((Path(run_dir) / "run.json").read_text()), read_history(Path(run_dir))
+
+
 def run_steps_ui(run_dir: str | None) -> tuple[Any, str]:
     """The picked run along its steps: forget and retain P̃ per step, the steps it kept, where it stopped."""
     if not run_dir:
         return gr.skip(), ""
     try:
-        common.ACCESS.check_run(run_dir)
-        require_saved(run_dir)
-        require_run_folder(run_dir)
-        record = json.loads((Path(run_dir) / "run.json").read_text())
-        history = read_history(Path(run_dir))
+        record, history = _read_run(run_dir)
     except (OSError, ValueError) as e:
         return gr.skip(), error_line(e)
     kept = record.get("checkpoints", [])
@@ -60,11 +65,7 @@ def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, 
     if not run_dir:
         return "❌ Pick a saved run first.", gr.skip(), gr.skip()
     try:
-        common.ACCESS.check_run(run_dir)  # public mode: runs only from the runs folder
-        require_saved(run_dir)
-        require_run_folder(run_dir)
-        record = json.loads((Path(run_dir) / "run.json").read_text())
-        history = read_history(Path(run_dir))
+        record, history = _read_run(run_dir)
     except (OSError, ValueError) as e:  # JSONDecodeError is a ValueError
         return error_line(e), gr.skip(), gr.skip()
     audit = load_audit(Path(run_dir))

@@ -26,7 +26,7 @@ from .gradnorm import gradient_norms, gradnorm_scores
 from .honesty import multiple_choice
 from .mia import TokenStats, auc, change_score, reference_score, scores, token_stats
 from .params import Trainable
-from .quant_attack import quantization_attack
+from .quant_attack import knowledge_figures, quantization_attack
 from .relearn import RelearnConfig, relearn
 from .remind import FEATURES, Landscape, RemindConfig, landscape
 from .remind_classify import Separation, separate
@@ -145,6 +145,7 @@ def _attack_extras(
     cfg: AuditConfig,
     say: Progress,
     trainable: Trainable | None,
+    sides: dict[str, dict[str, SideScores]],
 ) -> dict[str, Any]:
     """Adversarial probes, multiple choice, relearning and quantization: flat figures."""
     extra: dict[str, Any] = {}
@@ -170,8 +171,17 @@ def _attack_extras(
         )
         extra.update({f"relearn_{k}": v for k, v in rel.items()})
     if cfg.quantize_bits:
+        qa = all(e.question for e in forget)  # the forget set's own before / after figures, already measured
+        baseline = {
+            side: knowledge_figures(
+                forget, [t.loss for t in s["forget"].stats], s["forget"].generations if qa else None
+            )
+            for side, s in sides.items()
+        }
         extra.update(
-            quantization_attack(model, tokenizer, forget, retain, before, cfg.quantize_bits, cfg.max_new_tokens, say)
+            quantization_attack(
+                model, tokenizer, forget, retain, before, cfg.quantize_bits, cfg.max_new_tokens, say, baseline
+            )
         )
     return extra
 
@@ -221,7 +231,7 @@ def run_audit(
             say(f"{side}: 2-D loss surfaces of {len(shown)} forget items")
             with ctx():
                 surf[side] = surfaces(model, tokenizer, shown, cfg.surface)
-    extra = _attack_extras(model, tokenizer, items, before, cfg, say, trainable)
+    extra = _attack_extras(model, tokenizer, items, before, cfg, say, trainable, sides)
     retain_scores, quality = None, {}
     if cfg.retain_model is not None:
         tested = list(sets["forget"])[: cfg.quality_items]
@@ -229,7 +239,10 @@ def run_audit(
         retain_scores = score_retain_model(
             *cfg.retain_model, items["forget"], items["holdout"], tested, cfg.k, gradnorm=cfg.gradnorm
         )
-        quality = quality_figures(forget_ratios(model, tokenizer, tested), retain_scores.ratios)
+        # the audited forget items' ratios under the after model are there already: score only the rest
+        audited = sides["after"]["forget"].metrics["truth_ratio"]
+        rest = forget_ratios(model, tokenizer, tested[len(audited) :]) if len(tested) > len(audited) else []
+        quality = quality_figures(np.concatenate([audited[: len(tested)], rest]), retain_scores.ratios)
     labels = np.array([s for s in items for _ in items[s]])
     feats = np.concatenate([sides["after"][s].land.features(cfg.remind.p) for s in items])
     assert feats.shape[1] == len(FEATURES)

@@ -248,7 +248,8 @@ def run_unlearning(
     # a step the rule undid is not in the history: the weights are those of the step before it
     history = result.history[:-1] if stopped and stopped["undone"] else result.history
     cancelled = result.cancelled and stopped is None  # the rule ended it, not Cancel
-    f1, r1 = _probs(lm, forget, retain_eval, loop.max_length)
+    # with the stop rule the whole sets were measured after every step: the last kept figures are the end's
+    f1, r1 = watch.kept if watch is not None else _probs(lm, forget, retain_eval, loop.max_length)
     metrics = {
         "forget_prob_before": f0,
         "forget_prob_after": f1,

@@ -109,15 +109,9 @@ def zlib_score(ts: TokenStats, text: str) -> float:
     return -ts.loss / max(len(zlib.compress(text.encode("utf-8"))), 1)
 
 
-def scored_text(ex: Example) -> str:
-    """The text the loss is taken over: the answer of a question-answer item, the whole passage
-    otherwise (a passage is stored in `answer`)."""
-    return ex.answer
-
-
 def scores(stats: Sequence[TokenStats], examples: Sequence[Example], k: float = K_DEFAULT) -> dict[str, np.ndarray]:
     """Every single-model attack's score per example (higher = looks like a member)."""
-    texts = [scored_text(e) for e in examples]
+    texts = [e.answer for e in examples]  # what the loss is taken over: the answer, or a whole passage
     return {
         "loss": np.array([-s.loss for s in stats]),
         "zlib": np.array([zlib_score(s, t) for s, t in zip(stats, texts, strict=True)]),

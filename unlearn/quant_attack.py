@@ -23,24 +23,18 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .examples import Example
 from .quantize import quantized
+from .relearn import recovery
 from .scoring import answer_nll, generate_answers, mentions, set_prob
 from .tofu_metrics import rouge_l_recall
 
 Figures = dict[str, float]
 
 
-def knowledge(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    items: Sequence[Example],
-    max_new_tokens: int,
-    generate: bool = True,
-) -> Figures:
-    """P̃, mean ROUGE-L recall and keyword-hit rate of `items` under the model as it computes now."""
-    out: Figures = {"prob": set_prob(answer_nll(model, tokenizer, items))}
-    questions = [e.question for e in items]
-    if generate and all(questions):
-        answers = generate_answers(model, tokenizer, questions, max_new_tokens)
+def knowledge_figures(items: Sequence[Example], losses: Sequence[float], answers: Sequence[str] | None) -> Figures:
+    """P̃ of the set from its items' mean answer NLLs, and (with greedy answers) mean ROUGE-L recall and
+    the keyword-hit rate. The audit passes the losses and answers it already has for before and after."""
+    out: Figures = {"prob": set_prob(np.asarray(losses, dtype=np.float64))}
+    if answers is not None:
         out["rouge_l"] = float(np.mean([rouge_l_recall(a, e.answer) for a, e in zip(answers, items, strict=True)]))
         out["keyword_hit"] = float(
             np.mean([mentions(a, e.answer_keywords()) for a, e in zip(answers, items, strict=True)])
@@ -48,10 +42,13 @@ def knowledge(
     return out
 
 
-def recovery(quantized_value: float, before: float, after: float) -> float | None:
-    """(m_q − m_after) / (m_before − m_after); None where the run moved m by nothing measurable."""
-    gap = before - after
-    return (quantized_value - after) / gap if abs(gap) > 1e-12 else None
+def knowledge(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[Example], max_new_tokens: int
+) -> Figures:
+    """`knowledge_figures` of `items` under the model as it computes now."""
+    questions = [e.question for e in items]
+    answers = generate_answers(model, tokenizer, questions, max_new_tokens) if all(questions) else None
+    return knowledge_figures(items, answer_nll(model, tokenizer, items), answers)
 
 
 def quantization_attack(
@@ -63,14 +60,18 @@ def quantization_attack(
     bits: Sequence[int] = (8, 4),
     max_new_tokens: int = 48,
     say: Callable[[str], None] = lambda _: None,
+    baseline: dict[str, Figures] | None = None,
 ) -> dict[str, Any]:
     """Flat figures for the audit summary: `quantization_{b}bit_{split}_{figure}` for the after model
     quantized, `quantization_{b}bit_before_forget_prob` for the model before quantized, the unquantized
-    before / after forget figures they are measured against, and `quantization_recovery_{b}bit`."""
+    before / after forget figures they are measured against, and `quantization_recovery_{b}bit`.
+    `baseline` ({"before": ..., "after": ...} forget figures) saves measuring those twice."""
     out: dict[str, Any] = {"quantization_items": {"forget": len(forget), "retain": len(retain)}}
-    with before():
-        base_before = knowledge(model, tokenizer, forget, max_new_tokens)
-    base_after = knowledge(model, tokenizer, forget, max_new_tokens)
+    if baseline is None:
+        with before():
+            baseline = {"before": knowledge(model, tokenizer, forget, max_new_tokens)}
+        baseline["after"] = knowledge(model, tokenizer, forget, max_new_tokens)
+    base_before, base_after = baseline["before"], baseline["after"]
     for name, value in base_before.items():
         out[f"quantization_forget_{name}_before"] = value
     for name, value in base_after.items():

@@ -13,7 +13,8 @@ positive weight of a group lands one code above the range and is clamped one ste
 libraries often use Δ = max|w| / (2^(N−1) − 1) instead, which does not clip (a difference of one step
 on one weight per group; the paper's form is kept). Group size 128 is the usual default of GPTQ and
 AWQ (the text we could read does not state the paper's). Weight-only
-fake quantization: every linear layer of the decoder holds Q(W) in its own dtype; the embeddings
+simulated quantization (quantize, then dequantize, as quantization studies evaluate it): every linear
+layer of the decoder holds Q(W) in its own dtype; the embeddings
 and the output head stay as they are, as weight-only quantizers leave them.
 
 With a LoRA run the after model's weight is W + BA: that merged weight is what gets quantized (the

@@ -32,6 +32,13 @@ class RelearnConfig:
     seed: int = 0
 
 
+def recovery(value: float, before: float, unlearned: float) -> float | None:
+    """(m − m_unlearned) / (m_before − m_unlearned); None where the run moved m by nothing measurable.
+    The relearning and quantization attacks both report it."""
+    gap = before - unlearned
+    return (value - unlearned) / gap if abs(gap) > 1e-12 else None
+
+
 @contextmanager
 def restored(params: Sequence[torch.nn.Parameter]) -> Iterator[None]:
     """Whatever happens inside, the parameters leave with the values they came in with."""
@@ -93,14 +100,14 @@ def relearn(
                     progress(step + 1, curve[-1])
         finally:
             model.train(was_training)
-    gap = p_before - p_unlearned
-    recovery = [(p - p_unlearned) / gap if abs(gap) > 1e-12 else float("nan") for p in curve]
+    per_step = [recovery(p, p_before, p_unlearned) for p in curve]
+    per_step = [float("nan") if r is None else r for r in per_step]
     return {
         "relearned_items": len(train),
         "measured_items": len(held),
         "prob_before": p_before,
         "prob_unlearned": p_unlearned,
         "prob_per_step": curve,
-        "recovery_per_step": recovery,
-        "recovery": recovery[-1],
+        "recovery_per_step": per_step,
+        "recovery": per_step[-1],
     }

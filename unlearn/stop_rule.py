@@ -59,6 +59,7 @@ class StopWatch:
         self.rule, self.params = rule, list(params)
         self.forget_before, self.retain_before = forget_before, retain_before
         self.stopped: dict[str, Any] | None = None
+        self.kept = (forget_before, retain_before)  # (forget, retain) P̃ of the weights the model holds now
         self._last = self._copy() if rule.retain_share is not None else None  # the weights before step 1
 
     def _copy(self) -> list[torch.Tensor]:
@@ -79,7 +80,8 @@ class StopWatch:
                 "forget_prob": forget,
                 "retain_prob": retain,
             }
-            return "retain"
+            return "retain"  # the weights, and so `kept`, are the previous step's
+        self.kept = (forget, retain)
         if r.forget_share is not None and forget <= r.forget_share * self.forget_before:
             self.stopped = {
                 "rule": "forget",
