@@ -198,8 +198,8 @@ def audit_ui(
     elif active.record.get("sets", {}).get("forget") not in (None, forget):
         lines.append(f"⚠️ This run forgot **{active.record['sets']['forget']}**; you are auditing **{forget}**.")
     note = source_note(forget, holdout)
-    if note:
-        lines.append(f"⚠️ {note}")
+    if note:  # said in full above Run audit and with the findings; here only that it applies
+        lines.append("⚠️ Forget and holdout come from different sources: read the AUCs below with that in mind.")
     meta = {
         "sets": {"forget": forget, "retain": retain if retain != NONE else "", "holdout": holdout},
         "retain_model": (retain_model or "").strip() or None,

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from .audit import feature_distributions, feature_scatter, landscape_curve, landscape_grid, roc_curves
 from .audit_bars import before_after_bars, quantization_figure, relearn_curve
 from .audit_text import fmt as _fmt
-from .audit_text import forget_quality_line, headline, report_notes, summary_lines, utility_line
+from .audit_text import forget_quality_line, headline, part_name, report_notes, summary_lines, utility_line
 from .export import page_html, table_html
 from .surface import surface_heatmaps
 
@@ -46,7 +46,6 @@ METRIC_NAMES = {
 }
 SPLIT_ORDER = ("forget", "retain", "holdout")
 EVAL_NAMES = {"real_authors": "Real Authors", "world_facts": "World Facts"}  # TOFU's sets for model utility
-PART_NAMES = {"probability": "probability", "rouge_l": "ROUGE-L", "truth_ratio": "truth ratio"}
 
 
 def tpr_at(entry: dict[str, Any], fpr: float = 0.01) -> float:
@@ -86,7 +85,7 @@ def utility_label(rec: dict[str, Any]) -> str:
     parts = s.get("utility_parts") or []
     if s.get("model_utility_after") is not None:
         return "model utility (TOFU: harmonic mean of 9 parts)"
-    named = ", ".join(p.replace("_", " ") for p in parts)
+    named = ", ".join(map(part_name, parts))
     return f"retain utility ({len(parts)} of TOFU's 9 parts: {named})"
 
 

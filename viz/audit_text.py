@@ -16,6 +16,17 @@ def quantized_bits(summary: dict[str, Any]) -> list[int]:
     return sorted({int(m.group(1)) for m in found if m}, reverse=True)
 
 
+PART_METRICS = {"probability": "probability", "rouge_l": "ROUGE-L", "truth_ratio": "truth ratio"}
+
+
+def part_name(part: str) -> str:
+    """A utility part's key in words: "real_authors_rouge_l" -> "real authors ROUGE-L"."""
+    for key, words in PART_METRICS.items():
+        if part.endswith("_" + key):
+            return f"{part.removesuffix('_' + key).replace('_', ' ')} {words}"
+    return part.replace("_", " ")
+
+
 def fmt(v: Any, digits: int = 3) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{digits}f}"
 
@@ -73,7 +84,7 @@ def utility_line(rec: dict[str, Any]) -> str:
             f"({n.get('world_facts', '?')})): "
             f"{fmt(s.get('model_utility_before'))} → {fmt(s.get('model_utility_after'))}."
         )
-    parts = ", ".join(p.replace("_", " ") for p in s.get("utility_parts") or [])
+    parts = ", ".join(map(part_name, s.get("utility_parts") or []))
     return (
         f"Retain utility {fmt(s.get('retain_utility_before'))} → {fmt(s.get('retain_utility_after'))}: the "
         f"harmonic mean of {len(s.get('utility_parts') or [])} of TOFU's nine parts ({parts}), so not TOFU's model "
