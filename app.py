@@ -36,7 +36,9 @@ from ui.compare_tab import (
     topk_ui,
 )
 from ui.data_tab import (
+    HOLDOUT_WHY,
     add_upload,
+    after_add,
     ask_ui,
     check_knowledge_ui,
     holdout_for,
@@ -49,6 +51,7 @@ from ui.data_tab import (
     save_edits,
     set_status,
     show_model,
+    split_holdout_ui,
     teach_ui,
 )
 from ui.runs_tab import run_steps_ui, runs_delete_ui, runs_export_ui, runs_view_ui
@@ -117,12 +120,21 @@ def build_demo() -> gr.Blocks:
                     retain = gr.Dropdown(opts, value=picks["retain"], label="Retain set (to keep)")
                     holdout = gr.Dropdown(opts + [NONE], value=picks["holdout"], label="Holdout set (never trained on)")
                 status = gr.Markdown(elem_id="set-status")
+                with gr.Row():
+                    split_btn = gr.Button("Split a holdout from the forget set", scale=1, elem_id="split-btn")
+                    split_share = gr.Slider(
+                        0.1, 0.5, value=ws.HOLDOUT_SHARE, step=0.05, label="Share held out (seeded)", scale=1
+                    )
+                    gr.Markdown(HOLDOUT_WHY, elem_id="holdout-why")
+                split_msg = gr.Markdown(elem_id="split-msg")
                 with gr.Accordion("Add a set: upload a file or load a hub dataset", open=False):
                     add_as = gr.Radio(list(ws.ROLES), value="forget", label="Use the new set as")
                     with gr.Tabs():
                         with gr.Tab("Upload"):
                             with gr.Row():
-                                upload = gr.File(label="JSON, JSON Lines, CSV/TSV or text", type="filepath")
+                                upload = gr.File(
+                                    label="JSON, JSON Lines, CSV/TSV or text", type="filepath", elem_id="upload-file"
+                                )
                                 with gr.Column():
                                     text_mode = gr.Radio(
                                         ["auto", "lines", "passages"], value="auto", label="Plain text: one item per"
@@ -132,7 +144,7 @@ def build_demo() -> gr.Blocks:
                                 q_col = gr.Dropdown([], label="Question column", allow_custom_value=True)
                                 a_col = gr.Dropdown([], label="Answer column", allow_custom_value=True)
                                 t_col = gr.Dropdown([], label="Text column (plain passages)", allow_custom_value=True)
-                            up_btn = gr.Button("Add set")
+                            up_btn = gr.Button("Add set", elem_id="add-set-btn")
                         with gr.Tab("Hub dataset"):
                             with gr.Row():
                                 hub_preset = gr.Dropdown(list(PRESETS), value="tofu", label="Preset")
@@ -146,24 +158,25 @@ def build_demo() -> gr.Blocks:
                                 split = gr.Textbox(PRESETS["tofu"].default_split, label="Split")
                                 limit = gr.Number(500, label="Max items", precision=0)
                             hub_btn = gr.Button("Load from hub")
-                    add_msg = gr.Markdown()
+                    add_msg = gr.Markdown(elem_id="add-msg")
 
                 with gr.Row():
                     which = gr.Radio(list(ws.ROLES), value="forget", label="Preview and edit")
                     check_btn = gr.Button("Check what the model knows of this set")
-                caption = gr.Markdown()
+                caption = gr.Markdown(elem_id="set-caption")
                 table = gr.Dataframe(
                     headers=ws.TABLE_HEADERS,
                     interactive=True,
                     wrap=True,
                     max_height=420,
                     elem_id="set-table",
-                    column_widths=["30%", "32%", "10%", "10%", "6%", "5%", "7%"],
+                    datatype=ws.TABLE_TYPES,
+                    column_widths=["21%", "21%", "10%", "7%", "5%", "5%", "6%", "25%"],
                 )
                 with gr.Row():
-                    save_btn = gr.Button("Save edits as a new set")
+                    save_btn = gr.Button("Save edits as a new set", elem_id="save-edits-btn")
                 edit_msg = gr.Markdown()
-                know_plot = gr.Plot(label="What the model knows")
+                know_plot = gr.Plot(label="What the model knows", elem_id="know-plot")
 
                 with gr.Accordion("Teach: make the model know the forget and retain sets", open=False):
                     gr.Markdown(
@@ -510,6 +523,12 @@ def build_demo() -> gr.Blocks:
             [upload, text_mode, up_name, q_col, a_col, t_col, user_sets, add_as],
             [user_sets, *pickers, add_msg],
             api_name="add_upload",
+        ).then(after_add, add_msg, upload, show_progress="hidden")
+        split_btn.click(
+            split_holdout_ui,
+            [forget, split_share, user_sets],
+            [user_sets, *pickers, split_msg],
+            api_name="split_holdout",
         )
         hub_preset.change(on_preset, hub_preset, [repo, config, split])
         hub_btn.click(

@@ -3,6 +3,7 @@
 Used by the browser tests and, from the command line, to take the README's screenshots:
 
     .venv/bin/python tests/browser.py --model bundled --tab model     # assets/screenshot_model_data.png
+    .venv/bin/python tests/browser.py --model bundled --tab knowledge # a plain upload checked; the audit's sets
     .venv/bin/python tests/browser.py --model bundled --tab unlearn   # assets/screenshot_unlearn.png
     .venv/bin/python tests/browser.py --model bundled --tab compare   # assets/screenshot_compare*.png
     .venv/bin/python tests/browser.py --model bundled --tab audit     # the TOFU pipeline: audit, runs, report
@@ -177,7 +178,7 @@ def compare_in_browser(page, item: str = "Who wrote the Harry Potter books?", ex
     page.get_by_label("Item (from the sets picked in Model & data)").click()
     page.get_by_role("option", name=item).first.click()
     page.locator("#compare-btn").click()
-    page.locator("#compare-note").get_by_text("Before").wait_for(timeout=240_000)
+    page.locator("#compare-note").get_by_text("computed in").wait_for(timeout=240_000)  # the last output
     for sel in COMPARE_PANELS:
         page.locator(f"{sel} .js-plotly-plot").wait_for(timeout=60_000)
     page.locator("#attr-btn").click()
@@ -194,6 +195,36 @@ def compare_in_browser(page, item: str = "Who wrote the Harry Potter books?", ex
     slider.fill(layer)
     slider.dispatch_event("pointerup")
     page.locator("#plot-head").get_by_text(f"Layer {layer},").wait_for(timeout=60_000)
+
+
+# at every change of the Compare tab: ms since the press, the Before answer's text, the panels drawn, done
+WATCH_COMPARE = """(panels) => {
+    const log = (window.__compareLog = []);
+    const t0 = performance.now();
+    const text = (sel) => document.querySelector(sel)?.innerText || "";
+    const snap = () => log.push({
+        t: performance.now() - t0,
+        before: text("#gen-before"),
+        panels: panels.filter((s) => document.querySelector(s + " .js-plotly-plot")).length,
+        done: text("#compare-note").includes("computed in"),
+    });
+    const tab = document.querySelector("#gen-before").closest(".tabitem") || document.body;
+    new MutationObserver(snap).observe(tab, { subtree: true, childList: true, characterData: true });
+}"""
+
+
+def watch_compare(page, item: str = "Who wrote the Harry Potter books?", timeout: float = 240_000) -> list[dict]:
+    """On an open app: the Compare tab, a forget item, Compare, watched as a person sees it: a record
+    at every change of the tab (see WATCH_COMPARE) until the last output; returns the records."""
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_label("Item (from the sets picked in Model & data)").click()
+    page.get_by_role("option", name=item).first.click()
+    page.evaluate(WATCH_COMPARE, COMPARE_PANELS)
+    page.locator("#compare-btn").click()
+    page.locator("#compare-note").get_by_text("computed in").wait_for(timeout=timeout)
+    for sel in COMPARE_PANELS:
+        page.locator(f"{sel} .js-plotly-plot").wait_for(timeout=60_000)
+    return page.evaluate("() => window.__compareLog")
 
 
 def screenshot_compare_tab(page, url: str, out: Path) -> None:
@@ -368,10 +399,51 @@ def screenshot_run_steps(page, url: str, out: Path, run_dir: str) -> None:
     )
 
 
+def upload_in_browser(page, path: Path, timeout: float = 60_000) -> None:
+    """Model & data: open "Add a set", upload `path` and press Add set; wait for the ✅."""
+    page.get_by_text("Add a set: upload a file or load a hub dataset").click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(path))
+    page.locator("#add-msg").get_by_text("Recognised").wait_for(timeout=timeout)
+    page.locator("#add-set-btn").click()
+    page.locator("#add-msg").get_by_text("✅ Added").wait_for(timeout=timeout)
+
+
+SOLAR_FACTS = ROOT / "tests" / "data" / "solar_system.jsonl"
+
+
+def screenshot_first_hour(page, url: str, out: Path, data: Path = SOLAR_FACTS) -> None:
+    """A teacher's plain file (16 facts, no keywords column): upload it, check what the model knows (the
+    table with derived keywords, replies and P(answer)), split a holdout from it, and the Audit tab's
+    summary of the three sets: assets/screenshot_knowledge.png and screenshot_audit_sets.png."""
+    open_app(page, url)
+    upload_in_browser(page, data)
+    page.get_by_text("Add a set: upload a file or load a hub dataset").click()  # fold it away again
+    page.get_by_role("button", name="Check what the model knows of this set").click()
+    page.get_by_text("correctly (a keyword").wait_for(timeout=240_000)
+    page.wait_for_timeout(1500)
+    scroll = page.evaluate("() => window.scrollY")  # bounding boxes are in the viewport, clips in the page
+    top = page.locator("#set-caption").bounding_box()["y"] + scroll - 130
+    plot = page.locator("#know-plot").bounding_box()
+    end = plot["y"] + scroll + plot["height"]
+    page.screenshot(path=str(out), clip={"x": 0, "y": top, "width": 1400, "height": end - top + 10}, full_page=True)
+    page.locator("#split-btn").click()
+    page.locator("#split-msg").get_by_text("holdout").first.wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Audit").click()
+    page.locator("#audit-sets").get_by_text("holdout").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    box = page.locator("#audit-sets").bounding_box()
+    page.screenshot(
+        path=str(out.with_name("screenshot_audit_sets.png")),
+        clip={"x": 0, "y": 0, "width": 1400, "height": box["y"] + box["height"] + 90},
+        full_page=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="bundled")
-    ap.add_argument("--tab", default="model", choices=["model", "unlearn", "compare", "audit", "steps"])
+    tabs = ["model", "knowledge", "unlearn", "compare", "audit", "steps"]
+    ap.add_argument("--tab", default="model", choices=tabs)
     ap.add_argument("--out", default=None, help="default: assets/screenshot_<tab>.png")
     ap.add_argument(
         "--run",
@@ -381,6 +453,7 @@ def main() -> None:
     args = ap.parse_args()
     names = {
         "model": "screenshot_model_data.png",
+        "knowledge": "screenshot_knowledge.png",
         "unlearn": "screenshot_unlearn.png",
         "compare": "screenshot_compare.png",
         "audit": "screenshot_audit.png",
@@ -393,6 +466,7 @@ def main() -> None:
     with running_app(model) as url, browser_page() as page:
         shoot = {
             "model": screenshot_model_tab,
+            "knowledge": screenshot_first_hour,
             "unlearn": screenshot_unlearn_tab,
             "compare": screenshot_compare_tab,
             "audit": screenshot_audit_tab,

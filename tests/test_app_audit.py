@@ -160,6 +160,7 @@ def test_runs_tab_lists_audited_runs_exports_and_deletes(app_tiny) -> None:
     assert rows[0][7] != "—" and rows[1][7] == "—"  # REMIND AUC only where audited
     assert {t.name for t in fig.data} == {"npo", "grad_diff"} and len(picker["choices"]) == 2
     npo_dir, gd_dir = picker["choices"][0][1], picker["choices"][1][1]
+    assert picker["value"] == npo_dir  # the picker starts at the newest run (issue 15)
     msg, html, data = app.runs_export_ui(npo_dir, SimpleNamespace(session_hash="r"))
     assert "with its audit" in msg and "REMIND verdict per item" in Path(html).read_text()
     assert json.loads(Path(data).read_text())["audit"]["summary"]["remind_auc"] is not None

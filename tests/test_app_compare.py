@@ -10,18 +10,32 @@ import numpy as np
 import pytest
 
 import app
-from tests.browser import app_in_browser, compare_in_browser, run_default_method
+from tests.browser import (
+    COMPARE_PANELS,
+    app_in_browser,
+    browser_page,
+    compare_in_browser,
+    open_app,
+    run_default_method,
+    running_app,
+    watch_compare,
+)
 from tests.test_app import require_chromium
 from tests.test_app_unlearn import _run
+from tests.test_compare import _changed
 from ui.common import AGAINST_ITSELF
+from ui.compare_tab import SLOTS
+from unlearn.store import STORE, ActiveRun
 
 SETS = ["harry_potter:known", "general_knowledge", {}]
 
 
 def _compare(source=app.ACTIVE, kind="Forget item", item="0", text="", session="c1"):
-    return app.compare_ui(
+    """Compare streams its results as they come: the last output holds them all."""
+    *_, last = app.compare_ui(
         source, kind, item, text, 8, False, 0.7, 0, 0.2, "probability", *SETS, SimpleNamespace(session_hash=session)
     )
+    return last
 
 
 def test_compare_after_a_run_fills_every_panel_and_redraws_from_kept_arrays(app_tiny) -> None:
@@ -43,6 +57,36 @@ def test_compare_after_a_run_fills_every_panel_and_redraws_from_kept_arrays(app_
     msg, fig, html = app.attribution_ui(app.ATTRIBUTION_METHODS["ablation"], req)
     assert "both models" in msg and len(fig.data) == 2
     assert "Attribution" in Path(html).read_text()
+
+
+def _perturbed_run(lm, tmp_path: Path) -> None:
+    """A LoRA "run" with random adapters on the shared model: the random tiny model then writes text."""
+    STORE.set_run(ActiveRun(str(tmp_path / "perturbed"), {"id": "perturbed", "method": "npo"}, _changed(lm)))
+
+
+def _given(out: tuple) -> set[str]:
+    """The outputs a yield fills (the others are skipped, the page keeps them, or cleared)."""
+    return {slot for slot, v in zip(SLOTS, out, strict=True) if v not in ({"__type__": "update"}, None, [])}
+
+
+def test_compare_shows_each_panel_group_then_both_answers_token_by_token(app_tiny, tmp_path) -> None:
+    """A gold answer: the probes' panels first, a group at a time in page order, then both answers
+    of the batched LoRA generation grow; the last output holds everything, as one call returned."""
+    _perturbed_run(app_tiny, tmp_path)
+    req = SimpleNamespace(session_hash="stream")
+    outs = list(app.compare_ui(app.ACTIVE, "Forget item", "0", "", 24, False, 0.7, 0, 0.2, "probability", *SETS, req))
+    assert _given(outs[0]) == {"note"} and outs[0][0].startswith("⏳"), "a note; the last results stay till now"
+    assert all(outs[1][SLOTS.index(s)] in (None, []) for s in ("before", "after", "Logit lens", "download"))
+    firsts = [next(i for i, o in enumerate(outs) if slot in _given(o)) for slot in SLOTS[3:13]]
+    assert firsts == sorted(firsts) and len(set(firsts)) == 4, "four panel groups, in page order"
+    growing = [o[2][0][0] for o in outs[:-1] if "after" in _given(o)]
+    assert len(set(growing)) > 3 and growing == sorted(growing, key=len), "the after answer grows"
+    assert min(i for i, o in enumerate(outs) if "after" in _given(o)) > max(firsts), "the panels first"
+    last = outs[-1]
+    assert _given(last) == set(SLOTS) and last[0].startswith("**Before**") and "computed in" in last[0]
+    c = app.RESULTS.get("stream")["c"]
+    assert "".join(w for w, _ in last[2]) == c.after.generation == growing[-1]
+    assert Path(last[-1]).read_text().count("<h2>") == 7
 
 
 def test_the_model_against_itself_shows_no_difference(app_tiny) -> None:
@@ -91,4 +135,26 @@ def test_compare_tab_in_headless_chromium(tiny_dir, tmp_path) -> None:
         html = Path(dl.value.path()).read_text()
         assert html.count("<h2>") == 8  # seven probe panels and the attribution
         page.screenshot(path=str(tmp_path / "compare_tab.png"), full_page=True)
+    assert not errors, json.dumps(errors)
+
+
+@pytest.mark.browser
+@pytest.mark.bundled
+def test_compare_streams_in_headless_chromium(tmp_path) -> None:
+    """Watched as a person sees it, on the bundled model (the tiny one writes too fast to watch): the
+    panels come a group at a time, then the answer is written word by word under them, and the
+    press ends with every panel and the note."""
+    require_chromium()
+    errors: list[str] = []
+    with running_app("bundled", env={"UNLEARN_RUNS_DIR": str(tmp_path / "runs")}) as url, browser_page() as page:
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        open_app(page, url)
+        log = watch_compare(page)
+        page.screenshot(path=str(tmp_path / "compare_streamed.png"), full_page=True)
+    assert log[-1]["done"] and log[-1]["panels"] == len(COMPARE_PANELS)
+    assert len({r["panels"] for r in log}) >= 3, "the panels appear a group at a time"
+    drawn = next(i for i, r in enumerate(log) if r["panels"] == len(COMPARE_PANELS))
+    written = list(dict.fromkeys(r["before"] for r in log[drawn:] if not r["done"]))  # distinct, in order
+    assert len(written) >= 4, f"the answer grows while every panel is shown: {written}"
+    assert written == sorted(written, key=len), written
     assert not errors, json.dumps(errors)

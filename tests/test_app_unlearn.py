@@ -59,9 +59,9 @@ def test_an_option_no_run_can_honour_gets_a_message_not_a_crash(app_tiny) -> Non
 
 def test_ask_both_answers_from_before_and_after(app_tiny) -> None:
     list(_run())
-    before, after = app.ask_both_ui("Who wrote the Harry Potter books?", 8)
+    before, after = list(app.ask_both_ui("Who wrote the Harry Potter books?", 8))[-1]  # streamed: last = both
     assert isinstance(before, str) and isinstance(after, str)
-    assert "Type a question" in app.ask_both_ui(" ", 8)[0]
+    assert "Type a question" in list(app.ask_both_ui(" ", 8))[-1][0]
 
 
 def test_undo_restores_the_model_as_loaded(app_tiny) -> None:

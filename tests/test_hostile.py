@@ -16,8 +16,10 @@ the total and the time taken by the 100,000-line files.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -33,6 +35,9 @@ import torch
 from safetensors.torch import save_file
 
 import app
+from unlearn.examples import Example
+from unlearn.formats import DataError
+from unlearn.item_checks import check_item_lengths
 from unlearn.models import LoadedModel, load_model
 from unlearn.store import STORE
 
@@ -185,6 +190,15 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\
 ZIP = b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + _RNG.randbytes(200)
 QA_JSONL = '{"question": "Qui est Zoë?", "answer": "Zoë est là."}\n'
 QA_CSV = "question,answer\nQui est Zoë?,Zoë est là.\n"
+DEEP = b"[" * 100_000 + b"]" * 100_000  # lists nested 100,000 levels deep
+DEEP_CELL = b"[" * 100 + b"]" * 100  # in a CSV cell (the csv module reads at most 131,072 characters a field)
+HUGE_TEXT = "x" * 2_000_000  # one field of 2,000,000 characters
+
+
+def _item(question: str, answer: Any = "a", choices: list[str] | None = None) -> bytes:
+    """One JSON Lines record (a multiple-choice one when `choices` is given)."""
+    record = {"question": question, "answer": answer} | ({"choices": choices} if choices else {})
+    return json.dumps(record).encode() + b"\n"
 
 
 def up(case: str, filename: str, data: bytes, *words: str, mode: str = "auto") -> Any:
@@ -260,6 +274,18 @@ UPLOADS = hostile(
         up("utf-16-be-no-bom-jsonl", "a.jsonl", QA_JSONL.encode("utf-16-be"), "UTF-16", "re-save it as UTF-8"),
         # a text mode the upload API does not know (fixed in unlearn/formats.py: it crashed the handler)
         up("unknown-text-mode", "a.txt", b"one line\n", "text_mode must be one of", mode="sideways"),
+        # nested 100,000 deep: json.loads raised RecursionError (red "Error" badges); refused before parsing
+        up("json-100k-deep", "a.json", DEEP, "a.json", "100,000 levels deep", "limit of 32"),
+        up("jsonl-100k-deep-line", "a.jsonl", QA_JSONL.encode() + DEEP + b"\n", "line 2", "100,000 levels deep"),
+        up("unknown-ext-100k-deep", "a.dat", DEEP, "100,000 levels deep"),
+        up("csv-100-deep-cell", "a.csv", b"question,answer,perturbed_answer\nq,a," + DEEP_CELL + b"\n", "100 levels"),
+        # one huge item: a 2,000,000-character question once made a knowledge check allocate ~1 TB
+        up("jsonl-2m-char-question", "a.jsonl", _item(HUGE_TEXT), "item 1", "2,000,000 characters", "2,048 tokens"),
+        up("csv-2m-char-question", "a.csv", f"question,answer\n{HUGE_TEXT},a\n".encode(), "line 2", "2,048 tokens"),
+        up("json-2m-char-answer", "a.json", b"[" + _item("Who?", HUGE_TEXT) + b"]", '("Who?")', "the answer"),
+        up("txt-2m-char-passage", "a.txt", HUGE_TEXT.encode(), "item 1", "the passage is 2,000,000 characters"),
+        up("jsonl-over-2048-tokens", "a.jsonl", _item("Who is Zoë? " * 1000), "tokens long", "2,048 tokens"),
+        up("jsonl-2m-char-choice", "a.jsonl", _item("Q?", 0, ["ok", HUGE_TEXT]), "choice 2", "2,000,000 characters"),
     ],
 )
 
@@ -344,7 +370,12 @@ def test_hostile_upload_100k_lines(world: World, tmp_path: Path, filename: str) 
     assert f"{N_HUGE} records" in note and msg.startswith("✅") and f"{N_HUGE} items" in msg, msg
     assert seconds < 30, f"{seconds:.1f} s to take in {N_HUGE:,} lines"
     last = sets["huge"]["examples"][-1]
-    assert last == {"question": f"What is item {N_HUGE - 1}?", "answer": f"Item {N_HUGE - 1} is number {N_HUGE - 1}."}
+    # the item intact; keywords derived from its answer (issue 15: what the knowledge check looks for)
+    assert {k: last[k] for k in ("question", "answer")} == {
+        "question": f"What is item {N_HUGE - 1}?",
+        "answer": f"Item {N_HUGE - 1} is number {N_HUGE - 1}.",
+    }
+    assert last.get("keywords") == ["number"]
     world.assert_nothing_lost()
     _upload_still_works(tmp_path, sets)
 
@@ -700,7 +731,8 @@ def _compare(**kw: Any) -> tuple:
     s |= dict(seed=0, k_share=0.2, metric="probability", forget="mine", retain="keep") | kw
     args = [s[k] for k in ("source", "kind", "item", "text", "max_new", "sample", "temperature", "seed", "k_share")]
     req = SimpleNamespace(session_hash="cmp")
-    return app.compare_ui(*args, s["metric"], s["forget"], s["retain"], copy.deepcopy(EARLIER), req)
+    *_, last = app.compare_ui(*args, s["metric"], s["forget"], s["retain"], copy.deepcopy(EARLIER), req)
+    return last  # a generator (results as they come): the last output holds them all
 
 
 def cp(case: str, *words: str, **kw: Any) -> Any:
@@ -880,6 +912,30 @@ DATA = hostile(
         ),
         pytest.param("edits", "forget", "no_such_set", [["q", "a"]], ("Unknown set",), id="edits-unknown-set"),
         pytest.param("edits", "bogus", "mine", [["q", "a"]], ("forget, retain",), id="edits-unknown-role"),
+        pytest.param(
+            "edits",
+            "forget",
+            "mine",
+            [["Who?", "a"], [HUGE_TEXT, "a"]],
+            ("Row 2", "2,000,000 characters", "2,048 tokens"),
+            id="edits-2m-char-question",
+        ),
+        pytest.param(
+            "edits",
+            "forget",
+            "mine",
+            [["Who?", "a", "k | " + "y" * 20_000]],
+            ("Row 1", "keyword 2"),
+            id="edits-long-keyword",
+        ),
+        pytest.param(
+            "edits",
+            "forget",
+            "mine",
+            [["Who is Zoë? " * 1000, "a"]],
+            ("Row 1", "tokens long"),
+            id="edits-over-2048-tokens",
+        ),
         pytest.param("check", "forget", "no_such_set", None, ("Unknown set",), id="check-unknown-set"),
         pytest.param("check", "forget", "notes", None, ("plain passages",), id="check-passages-only"),
         pytest.param("check", "forget", None, None, ("No set selected",), id="check-no-set"),
@@ -957,10 +1013,10 @@ ASKS = hostile(
 
 @pytest.mark.parametrize("max_new", ASKS)
 def test_hostile_ask(world: World, max_new: float) -> None:
-    msg = app.ask_ui("Who is Ada 0?", max_new)
+    msg = list(app.ask_ui("Who is Ada 0?", max_new))[-1]  # streamed: the last value is the answer
     world.assert_nothing_lost()
     assert_clear(msg, "max new tokens")
-    assert isinstance(app.ask_ui("Who is Ada 0?", 8), str)
+    assert isinstance(list(app.ask_ui("Who is Ada 0?", 8))[-1], str)
 
 
 ASK_BOTH = hostile(
@@ -977,10 +1033,10 @@ ASK_BOTH = hostile(
 
 @pytest.mark.parametrize(("question", "max_new", "words"), ASK_BOTH)
 def test_hostile_ask_both(world: World, question: Any, max_new: Any, words: str) -> None:
-    before, after = app.ask_both_ui(question, max_new)
+    before, after = list(app.ask_both_ui(question, max_new))[-1]  # streamed: the last value holds both
     world.assert_nothing_lost()
     assert_clear(before, words)
-    assert all(isinstance(a, str) for a in app.ask_both_ui("Who is Ada 0?", 8))
+    assert all(isinstance(a, str) for a in list(app.ask_both_ui("Who is Ada 0?", 8))[-1])
 
 
 HUB = hostile(
@@ -1009,6 +1065,182 @@ def test_hostile_hub(world: World, monkeypatch, repo: Any, limit: Any, public: b
     world.assert_nothing_lost()
     assert sets == EARLIER and earlier == EARLIER, "the session's sets changed"
     assert_clear(msg, words)
+
+
+HUB_ROWS = hostile(
+    "test_hostile_hub_rows",
+    [
+        pytest.param([{"question": HUGE_TEXT, "answer": "a"}], ("item 1", "2,000,000 characters"), id="2m-char-text"),
+        pytest.param(
+            [{"question": "q", "answer": "a", "perturbed_answer": DEEP.decode()}],
+            ("perturbed_answer", "100,000 levels deep"),
+            id="100k-deep-json-in-a-field",
+        ),
+    ],
+)
+
+
+def _serve_rows(monkeypatch: pytest.MonkeyPatch, rows: list[dict[str, Any]]) -> None:
+    """The hub's answer for any dataset, from memory (this machine has no network)."""
+    import datasets
+
+    monkeypatch.setattr("unlearn.hub_data.datasets.load_dataset", lambda *a, **k: datasets.Dataset.from_list(rows))
+
+
+@pytest.mark.parametrize(("rows", "words"), HUB_ROWS)
+def test_hostile_hub_rows(world: World, monkeypatch: pytest.MonkeyPatch, rows: list, words: tuple[str, ...]) -> None:
+    _serve_rows(monkeypatch, rows)
+    earlier = copy.deepcopy(EARLIER)
+    sets, *_, msg = app.load_hub_ui("org/name", "", "train", 10, earlier, "forget", _progress)
+    world.assert_nothing_lost()
+    assert sets == EARLIER and earlier == EARLIER, "the session's sets changed"
+    assert_clear(msg, *words)
+
+
+HIDDEN = hostile(
+    "test_hostile_hidden_characters",
+    [
+        pytest.param("edits", "\u202e", "U+202E RIGHT-TO-LEFT OVERRIDE", id="edits-bidi-override"),
+        pytest.param("edits", "\u2066", "U+2066 LEFT-TO-RIGHT ISOLATE", id="edits-bidi-isolate"),
+        pytest.param("edits", "\u200b", "U+200B ZERO WIDTH SPACE", id="edits-zero-width-space"),
+        pytest.param("edits", "\ufeff", "U+FEFF ZERO WIDTH NO-BREAK SPACE", id="edits-bom-inside-text"),
+        pytest.param("edits", "\U000e0041", "U+E0041 TAG LATIN CAPITAL LETTER A", id="edits-tag-character"),
+        pytest.param("edits", "\x1b", "U+001B", id="edits-escape-control"),
+        pytest.param("hub", "\u202e", "U+202E RIGHT-TO-LEFT OVERRIDE", id="hub-bidi-override"),
+        pytest.param("hub", "\u2060", "U+2060 WORD JOINER", id="hub-word-joiner"),
+        pytest.param("edits", "👩\u200d🚀", None, id="edits-emoji-joiner-not-warned"),
+    ],
+)
+
+
+@pytest.mark.parametrize(("via", "char", "named"), HIDDEN)
+def test_hostile_hidden_characters(
+    world: World, monkeypatch: pytest.MonkeyPatch, via: str, char: str, named: str | None
+) -> None:
+    """Accepted, with a warning naming the item and the character: what the user reads is not what the
+    model reads (text hidden or reordered)."""
+    question = f"Who is{char} Ada?"
+    earlier = copy.deepcopy(EARLIER)
+    if via == "edits":
+        sets, *_, msg = app.save_edits("forget", [[question, "Ada is here."]], "mine", "keep", app.NONE, earlier)
+    else:
+        _serve_rows(monkeypatch, [{"question": question, "answer": "Ada is here."}])
+        sets, *_, msg = app.load_hub_ui("org/name", "", "train", 10, earlier, "forget", _progress)
+    world.assert_nothing_lost()
+    first, *rest = msg.split("  \n")
+    assert first.startswith("✅"), msg
+    added = next(v for k, v in sets.items() if k not in EARLIER)
+    assert added["examples"][0]["question"] == question, "the text was changed"
+    if named is None:
+        assert not rest, msg
+    else:
+        (warning,) = rest
+        assert_clear(warning, 'item 1 ("Who is Ada?")', named, "Remove them")
+
+
+def _boom(exc: BaseException) -> Callable[..., Any]:
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise exc
+
+    return boom
+
+
+UNFORESEEN = hostile(
+    "test_hostile_unforeseen_error",
+    [
+        pytest.param("edits", "unlearn.workspace.apply_edits", RecursionError(), "nested too deeply", id="edits"),
+        pytest.param("hub", "ui.data_tab.load_hub_examples", MemoryError(), "ran out of memory", id="hub-memory"),
+        pytest.param(
+            "check",
+            "ui.data_tab.check_examples",
+            RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1099511627776 bytes."),
+            "ran out of memory",
+            id="check-1-tb",
+        ),
+        pytest.param("preview", "unlearn.workspace.table", KeyError("x"), "KeyError", id="preview-key-error"),
+        pytest.param("run", "ui.unlearn_tab.unlearn_job", RuntimeError("CUDA out of memory"), "memory", id="run"),
+        pytest.param("runs", "ui.runs_tab.overview", OSError(13, "Permission denied"), "Permission", id="runs-no-box"),
+    ],
+)
+
+
+@pytest.mark.parametrize(("handler", "target", "exc", "words"), UNFORESEEN)
+def test_hostile_unforeseen_error(
+    world: World, monkeypatch: pytest.MonkeyPatch, handler: str, target: str, exc: BaseException, words: str
+) -> None:
+    """An exception no handler foresaw (forced here) comes back as a ❌ message in the handler's message
+    box, every other output skipped, instead of Gradio's red "Error" badges on every output."""
+    earlier = copy.deepcopy(EARLIER)
+    picks = ("mine", "keep", app.NONE, earlier)
+    calls: dict[str, tuple[Callable[[], Any], int, int | None]] = {  # the call, its outputs, its message box
+        "edits": (lambda: app.save_edits("forget", [["Who is Di?", "Di is new."]], *picks), 5, 4),
+        "hub": (lambda: app.load_hub_ui("org/name", "", "train", 10, earlier, "forget", _progress), 5, 4),
+        "check": (lambda: app.check_knowledge_ui("forget", *picks, _progress), 3, 2),
+        "preview": (lambda: app.preview("forget", *picks), 3, 1),
+        "run": (lambda: list(app.run_ui(*_run_args(), SimpleNamespace(session_hash="guard")))[-1], 3, 0),
+        "runs": (app.runs_view_ui, 3, None),
+    }
+    call, n, box = calls[handler]
+    monkeypatch.setattr(target, _boom(exc))
+    if box is None:  # no message box among the outputs: a warning pop-up (a UserWarning outside a page)
+        with pytest.warns(UserWarning, match=words):
+            out = call()
+    else:
+        out = call()
+        assert_clear(out[box], words, "unchanged")
+    assert len(out) == n and all(o == gr.skip() for i, o in enumerate(out) if i != box), out
+    assert earlier == EARLIER, "the session's sets changed"
+    world.assert_nothing_lost()
+    monkeypatch.undo()
+    assert len(app.preview("forget", *picks)[0]["value"]) == 4, "a normal call fails afterwards"
+
+
+def _rss() -> int:
+    """This process's resident memory in bytes."""
+    try:
+        import psutil
+    except ImportError:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return psutil.Process().memory_info().rss
+
+
+def _as_message(fn: Callable[..., Any], *args: Any) -> str:
+    try:
+        fn(*args)
+    except DataError as e:
+        return f"❌ {e}"
+    return "accepted"
+
+
+MEMORY = hostile(
+    "test_hostile_memory_after_refusal",
+    [pytest.param(path, id=f"{path}-2m-char-question") for path in ("upload", "edits", "knowledge-check", "ask")],
+)
+
+
+@pytest.mark.parametrize("path", MEMORY)
+def test_hostile_memory_after_refusal(world: World, tmp_path: Path, path: str) -> None:
+    """A refused 2,000,000-character item leaves the server's memory where it was (it once tried to
+    allocate ~1 TB and the server stayed 2.4 GB larger). The knowledge check is refused by
+    check_item_lengths, the check unlearn/knowledge.py makes on what it is given."""
+    huge, tokenizer = tmp_path / "huge.jsonl", world.lm.tokenizer
+    huge.write_bytes(_item(HUGE_TEXT))
+    refuse = {
+        "upload": lambda: app.add_upload(str(huge), "auto", "", "question", "answer", app.NONE, EARLIER, "forget")[-1],
+        "edits": lambda: app.save_edits("forget", [[HUGE_TEXT, "a"]], "mine", "keep", app.NONE, EARLIER)[-1],
+        "knowledge-check": lambda: _as_message(check_item_lengths, [Example(HUGE_TEXT, "a")], "mine", tokenizer),
+        "ask": lambda: list(app.ask_ui(HUGE_TEXT, 8))[-1],
+    }[path]
+    assert_clear(refuse(), "2,000,000 characters")  # the first call also fills caches: measured after it
+    gc.collect()
+    before = _rss()
+    for _ in range(5):
+        assert_clear(refuse(), "2,000,000 characters", "2,048 tokens")
+    gc.collect()
+    grown = _rss() - before
+    world.assert_nothing_lost()
+    assert grown < 50 * 2**20, f"{grown / 2**20:.0f} MB more after 5 refused requests"
 
 
 REDRAWS = hostile(
@@ -1049,7 +1281,7 @@ def test_corpus_counts_every_case(request: pytest.FixtureRequest, capsys: pytest
     """CORPUS matches the collected cases; prints how many hostile inputs were tried and the big files' times."""
     collected = {item.name for item in request.session.items if item.name.startswith("test_hostile")}
     assert collected <= set(CORPUS), sorted(collected - set(CORPUS))
-    assert len(CORPUS) == len(set(CORPUS)) == 271  # the README gives this count: change both together
+    assert len(CORPUS) == len(set(CORPUS)) == 305  # the README gives this count: change both together
     huge = ", ".join(f"{k}: accepted in {v:.1f} s" for k, v in HUGE.items()) or "not run"
     with capsys.disabled():
         print(

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, KEPT_RESULTS, NONE, error_line, number, user_of
+from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, KEPT_RESULTS, NONE, error_line, guarded, number, user_of
 from ui.compare_tab import RESULTS, compare_sources
 from ui.unlearn_tab import activate_run
 from unlearn import workspace as ws
@@ -36,6 +36,7 @@ N_AUDIT_VIEWS = 19  # what audit_ui returns after the status line
 AUDIT_KEY = "{}:audit"  # the audit's Job in JOBS, beside the session's unlearning run
 
 
+@guarded(0, None)
 def forget_session(request: gr.Request) -> None:
     """A browser tab was closed: free what the server kept for it (its comparison arrays, its audit)."""
     RESULTS.drop(request.session_hash)
@@ -46,6 +47,7 @@ def audit_sources() -> list[tuple[str, str]]:
     return [c for c in compare_sources() if c[1] != AGAINST_ITSELF]  # an audit of the model alone is "no run"
 
 
+@guarded(message=None)
 def refresh_audit_sources() -> dict:
     return gr.update(choices=audit_sources(), value=ACTIVE)
 
@@ -83,6 +85,7 @@ def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces, extras=t
     )
 
 
+@guarded()
 def audit_sets_line(forget: str | None, retain: str | None, holdout: str | None) -> str:
     """The three sets an audit will score, shown above Run audit, with a warning where the holdout's
     source is not the forget set's."""
@@ -91,7 +94,12 @@ def audit_sets_line(forget: str | None, retain: str | None, holdout: str | None)
         f"retain **{retain if retain and retain != NONE else 'none'}** "
         f"and holdout **{holdout if holdout and holdout != NONE else 'none'}** (picked in *Model & data*)."
     )
-    note = source_note(forget, holdout) if forget and holdout and holdout != NONE else None
+    if not holdout or holdout == NONE:
+        return line + (
+            "  \n⚠️ No holdout: pick the forget set's own holdout split in *Model & data*, or press *Split a "
+            "holdout from the forget set* there."
+        )
+    note = source_note(forget, holdout) if forget else None
     return line + (f"  \n⚠️ {note}" if note else "")
 
 
@@ -150,6 +158,16 @@ def _audit_views(rec: dict[str, Any], session: str) -> tuple:
     )
 
 
+def progress_line(status: Any, took: str) -> str:
+    """A stage report as the status line: a bar of the share done where the audit measured it."""
+    fraction = getattr(status, "fraction", None)
+    if fraction is None:
+        return f"⏳ {status} · {took}"
+    filled = round(20 * fraction)
+    return f"⏳ `{'█' * filled}{'░' * (20 - filled)}` {status}"
+
+
+@guarded(1 + N_AUDIT_VIEWS, 0)
 def audit_ui(
     source,
     items,
@@ -173,8 +191,9 @@ def audit_ui(
         STORE.require()
         if not holdout or holdout == NONE:
             raise ValueError(
-                "Pick a holdout set in Model & data (items the model never trained on, e.g. "
-                "fictitious_authors:holdout): membership inference compares the forget set against it."
+                "Pick a holdout set in Model & data: items of the same source as the forget set that the model "
+                "never trained on (its own `:holdout` split where it has one, or press *Split a holdout from the "
+                "forget set* there). Membership inference compares the forget set against it."
             )
         sets = {"forget": ws.resolve(forget, user_sets).examples, "holdout": ws.resolve(holdout, user_sets).examples}
         if retain and retain != NONE:
@@ -215,7 +234,7 @@ def audit_ui(
                 if time.time() - shown < 1.0:  # at most one update a second: the page redraws each one
                     continue
                 shown = time.time()
-                yield ("  \n".join([*lines, f"⏳ {ev.payload} · {took}"]), *skip)
+                yield ("  \n".join([*lines, progress_line(ev.payload, took)]), *skip)
             elif ev.kind == "error":
                 msg = (
                     f"⏹ Audit cancelled after {took}; the model is as it was and earlier audits are kept."
@@ -237,6 +256,7 @@ def audit_ui(
         JOBS.pop(key, None)
 
 
+@guarded()
 def audit_cancel_ui(request: gr.Request) -> str:
     job = JOBS.get(AUDIT_KEY.format(request.session_hash))
     if job is None:
@@ -245,6 +265,7 @@ def audit_cancel_ui(request: gr.Request) -> str:
     return "⏹ Cancelling the audit at the next item…"
 
 
+@guarded(1 + N_AUDIT_VIEWS, 0)
 def audit_show_ui(source: str | None, request: gr.Request):
     """Draw a run's saved audit (no model call)."""
     run = STORE.active_run()
@@ -268,6 +289,7 @@ def audit_show_ui(source: str | None, request: gr.Request):
     return (f"Saved audit of `{Path(run_dir).name}`{at} from {rec.get('created', '?')}.", *views)
 
 
+@guarded(2, None)
 def audit_item_ui(key: str | None, request: gr.Request):
     rec = AUDITS.get(request.session_hash)
     if rec is None or not key:

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import gc
+import inspect
 import math
-from typing import Any
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
 
 from unlearn.access import AccessPolicy
 from unlearn.jobs import Job
@@ -31,6 +40,79 @@ JOBS: dict[str, Job] = {}  # session hash -> its running job, so Cancel stops th
 
 def error_line(e: Exception) -> str:
     return f"❌ {e}"
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """MemoryError, or torch's allocators failing (CUDA "out of memory", CPU "can't allocate memory")."""
+    return isinstance(e, MemoryError) or bool(re.search(r"out of memory|can't allocate|cannot allocate", str(e), re.I))
+
+
+def unexpected_line(e: BaseException) -> str:
+    """What a user reads when a handler fails in a way it did not foresee: what happened, what to do."""
+    text = re.sub(r"\[Errno \d+\]\s*", "", str(e).strip().split("\n")[0])[:300]
+    if isinstance(e, RecursionError):
+        what, todo = "the input is nested too deeply to process", "Flatten the data, or use a smaller input."
+    elif _out_of_memory(e):
+        what = "the server ran out of memory"
+        todo = "Use a smaller file, fewer or shorter items, or a smaller batch size or max length."
+    else:
+        what = f"an unexpected error ({type(e).__name__}{': ' + text if text else ''})"
+        todo = "Try again; if it happens again, report it with the server's log."
+    return f"❌ This step failed: {what}. {todo} The loaded model and earlier runs are unchanged."
+
+
+def guarded(outputs: int = 1, message: int | None = 0) -> Callable[[Handler], Handler]:
+    """Decorate a handler with `outputs` outputs so that an exception it did not foresee (RecursionError,
+    MemoryError, a torch RuntimeError...) never reaches Gradio, which would put red "Error" badges on
+    every output and block the page: the traceback goes to stderr, output `message` gets a ❌ line
+    saying what to do, and every other output is skipped (state, such as the session's sets, is kept).
+    With `message=None` (no message box among the outputs) the line is shown as a warning pop-up.
+    Works on plain and generator (streaming) handlers; on success the outputs pass through unchanged.
+
+        @guarded(outputs=5, message=4)
+        def save_edits(...) -> tuple[UserSets, dict, dict, dict, str]: ...
+    """
+
+    def refusal(fn: Callable[..., Any], e: Exception) -> Any:
+        print(f"{fn.__module__}.{fn.__name__} failed:", file=sys.stderr)
+        traceback.print_exception(e, file=sys.stderr)
+        if _out_of_memory(e):
+            gc.collect()  # give the refused request's memory back now
+        line = unexpected_line(e)
+        out = [gr.skip()] * outputs
+        if message is None:
+            gr.Warning(line)
+        else:
+            out[message] = line
+        return None if outputs == 0 else out[0] if outputs == 1 else tuple(out)
+
+    def wrap(fn: Handler) -> Handler:
+        if inspect.isgeneratorfunction(fn):  # Gradio streams only what it sees as a generator function
+
+            @functools.wraps(fn)
+            def stream(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    yield from fn(*args, **kwargs)
+                    return
+                except Exception as e:  # the point: nothing escapes to Gradio
+                    out = refusal(fn, e)
+                yield out  # outside the except: a paused generator must not hold the failed frames
+
+            return stream  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                return refusal(fn, e)
+
+        return call  # type: ignore[return-value]
+
+    return wrap
 
 
 def number(value: Any, label: str, kind: type = float) -> Any:

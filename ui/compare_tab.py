@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import tempfile
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import closing, nullcontext
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import plotly.graph_objects as go
 
-from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, NONE, error_line, new_tokens, number, user_of
+from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, NONE, error_line, guarded, new_tokens, number, user_of
 from ui.unlearn_tab import activate_run, run_choices
 from unlearn import workspace as ws
 from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
@@ -18,15 +20,16 @@ from unlearn.compare import MAX_TOKENS, Comparison, Decoding, SessionResults, co
 from unlearn.examples import Example
 from unlearn.formats import DataError
 from unlearn.store import STORE
+from unlearn.streaming import Emit, in_thread
 from viz import panels
 from viz.attribution import attribution_bars
 from viz.export import figures_html
+from viz.lens import METRICS as LENS_METRICS
 from viz.tokens import word_diff
 
 # ---------------------------------------------------------------- compare
 PROMPT_KINDS = ["Forget item", "Retain item", "Free text"]
 RESULTS = SessionResults(KEPT_RESULTS)  # each session's last comparison (its arrays), bounded (--kept-results)
-N_PANEL_OUTPUTS = 13  # what compare_ui returns after the note
 
 
 def compare_sources() -> list[tuple[str, str]]:
@@ -35,10 +38,12 @@ def compare_sources() -> list[tuple[str, str]]:
     return [(now, ACTIVE), ("The model as loaded, against itself", AGAINST_ITSELF)] + run_choices(steps=True)
 
 
+@guarded(message=None)
 def refresh_sources() -> dict:
     return gr.update(choices=compare_sources(), value=ACTIVE)
 
 
+@guarded(2, None)
 def compare_items(kind: str, forget: str, retain: str, user_sets: ws.UserSets) -> tuple[dict, dict]:
     """The item picker for a forget / retain prompt, or the free-text box."""
     if kind == "Free text":
@@ -102,6 +107,93 @@ def _export(session: str, got: dict[str, Any]) -> str:
     return str(path)
 
 
+# compare_ui's outputs in order (app.py wires the same list): figures by their export name
+SLOTS = (
+    "note",
+    "before",
+    "after",
+    "Token probabilities",
+    "position",
+    "Top-k alternatives",
+    "Logit lens",
+    "Attention: change per head",
+    "Attention: every head",
+    "layer",
+    "head",
+    "Attention: one head",
+    "Attention rollout",
+    "download",
+)
+N_PANEL_OUTPUTS = len(SLOTS) - 1  # what compare_ui returns after the note
+
+
+# what a new comparison's first results clear of the last one (the sliders keep their place)
+CLEARED = {s: None for s in SLOTS if s not in ("note", "position", "layer", "head")} | {"before": [], "after": []}
+
+
+def _outputs(**values: Any) -> tuple:
+    """compare_ui's outputs from {slot: value}; the slots not given are left as they are."""
+    return tuple(values.get(s, gr.skip()) for s in SLOTS)
+
+
+def _panel_groups(c: Comparison, k_share: float, metric: str) -> Iterator[dict[str, Any]]:
+    """Every probe panel at its default view, a group at a time in page order ({slot: value}), so
+    the page can show each group as soon as it is drawn."""
+    n_answer = len(panels.answer_tokens(c))
+    drop = panels.biggest_drop(c)
+    yield {
+        "Token probabilities": panels.strips(c, k_share),
+        "position": gr.update(maximum=max(n_answer - 1, 1), value=drop),
+        "Top-k alternatives": panels.topk(c, drop),
+    }
+    yield {"Logit lens": panels.lens(c, metric)}
+    layer, head = panels.most_changed_head(c)  # the enlarged head: the one that moved most
+    n_layers, n_heads = c.before.probe.attentions.shape[:2]
+    yield {
+        "Attention: change per head": panels.change_map(c),
+        "Attention: every head": panels.grid(c),
+        "layer": gr.update(maximum=n_layers, value=layer),
+        "head": gr.update(maximum=n_heads - 1, value=head),
+        "Attention: one head": panels.head(c, layer, head),
+    }
+    yield {"Attention rollout": panels.rollout(c)}
+
+
+def _generations(before: str, after: str) -> dict[str, Any]:
+    """The two answers as they are being written: plain text (the differences are marked at the end)."""
+    return {"before": [(before, None)] if before else [], "after": [(after, None)] if after else []}
+
+
+def _compare_work(source: str, ex: Example, dec: Decoding, user: str | None) -> Callable[[Emit], Any]:
+    """The comparison on the shared model, run in a worker thread that holds the model lock for all
+    of it: emits the comparison once probed, then both answers so far after every token."""
+
+    def work(emit: Emit) -> tuple[Comparison, str | None]:
+        with STORE.lock:
+            lm = STORE.require()
+
+            def on_text(before: str, after: str) -> None:
+                emit((before, after), partial=True)
+
+            def run_compare(*args: Any, **kw: Any) -> Comparison:
+                return compare(lm.model, lm.tokenizer, *args, on_probes=emit, on_text=on_text, **kw)
+
+            if source == AGAINST_ITSELF:
+                with STORE.before():
+                    return run_compare(nullcontext, ex, dec, False, "the model as loaded (no run)"), None
+            if source and source != ACTIVE:
+                activate_run(source, user)
+            run = STORE.active_run()
+            if run is None:
+                return run_compare(nullcontext, ex, dec, False, "the model as loaded (no run yet)"), None
+            label = f"run `{run.label}` ({run.record['method']})"
+            tr = run.trainable
+            return run_compare(tr.reference, ex, dec, True, label, side_by_side=tr.side_by_side), run.run_dir
+
+    return work
+
+
+@guarded(len(SLOTS), 0)
 def compare_ui(
     source,
     kind,
@@ -118,56 +210,60 @@ def compare_ui(
     user_sets,
     request: gr.Request,
 ):
-    """Generate and probe with both models once; draw every panel from the kept arrays."""
+    """Probe and generate with both models once, showing each result as it comes: with a gold answer
+    the panels first (one forward per model), a group at a time, then both answers token by token;
+    free text is scored on the before model's answer, so there the answers come first. The last
+    output holds everything, as one call returned before; the session keeps the arrays."""
     try:
-        lm = STORE.require()
+        STORE.require()
         ex = _prompt(kind, item, text, forget, retain, user_sets)
         dec = Decoding(
             new_tokens(max_new), bool(sample), number(temperature, "temperature"), seed=number(seed, "seed", int)
         )
+        dec.check()
         k_share = number(k_share, "Min-K% share")
-        run_dir = None
-        with STORE.lock:
-            if source == AGAINST_ITSELF:
-                with STORE.before():
-                    c = compare(lm.model, lm.tokenizer, nullcontext, ex, dec, False, "the model as loaded (no run)")
-            else:
-                if source and source != ACTIVE:
-                    activate_run(source, user_of(request))
-                run = STORE.active_run()
-                if run is None:
-                    c = compare(lm.model, lm.tokenizer, nullcontext, ex, dec, False, "the model as loaded (no run yet)")
-                else:
-                    label = f"run `{run.label}` ({run.record['method']})"
-                    tr = run.trainable
-                    c = compare(
-                        lm.model, lm.tokenizer, tr.reference, ex, dec, True, label, side_by_side=tr.side_by_side
-                    )
-                    run_dir = run.run_dir
-        figs = panels.all_figures(c, k_share, metric)  # inside: an unknown lens metric is a message
+        if metric not in LENS_METRICS:
+            raise ValueError(f"unknown lens metric {metric!r}: choose one of {', '.join(LENS_METRICS)}")
     except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
-        return (error_line(e), *[gr.skip()] * N_PANEL_OUTPUTS)
-    got = {"c": c, "figs": figs, "source": source, "run_dir": run_dir}
+        yield (error_line(e), *[gr.skip()] * N_PANEL_OUTPUTS)
+        return
+    generating = f"⏳ Generating (up to {dec.max_new_tokens} new tokens per model)…"
+    probes_first = bool(ex.answer.strip())
+    yield _outputs(note="⏳ One forward per model for the panels…" if probes_first else generating)
+    clear = CLEARED  # the first results clear what is left of the last comparison; until then it stays
+    got: dict[str, Any] | None = None
+    shown: dict[str, Any] = {}  # the panels as drawn, sent again at the end (the page redraws nothing)
+    try:
+        with closing(in_thread(_compare_work(source, ex, dec, user_of(request)))) as events:
+            for what, value in events:
+                if what == "partial":  # both answers so far
+                    yield _outputs(**clear | _generations(*value))
+                elif what == "event":  # probed: every panel, a group at a time
+                    for group in _panel_groups(value, k_share, metric):
+                        shown |= group
+                        yield _outputs(**clear | group)
+                        clear = {}
+                    figs = {k: v for k, v in shown.items() if isinstance(v, go.Figure)}  # in page order
+                    got = {"c": value, "figs": figs, "source": source, "run_dir": None}
+                    RESULTS.put(request.session_hash, got)  # the controls redraw from what the page shows
+                    if probes_first and ex.is_qa:
+                        yield _outputs(note=f"Panels drawn. {generating}")
+                else:
+                    c, run_dir = value
+                clear = {}
+    except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
+        yield (error_line(e), *[gr.skip()] * N_PANEL_OUTPUTS)
+        return
+    assert got is not None and got["c"] is c, "compare() hands its probes over before it returns"
+    got["run_dir"] = run_dir
     RESULTS.put(request.session_hash, got)
-    n_answer = len(panels.answer_tokens(c))
-    layer, head = panels.most_changed_head(c)
-    n_layers, n_heads = c.before.probe.attentions.shape[:2]
     left, right = word_diff(c.before.generation or "(no text)", c.after.generation or "(no text)")
-    return (
-        _compare_note(c),
-        left,
-        right,
-        figs["Token probabilities"],
-        gr.update(maximum=max(n_answer - 1, 1), value=panels.biggest_drop(c)),
-        figs["Top-k alternatives"],
-        figs["Logit lens"],
-        figs["Attention: change per head"],
-        figs["Attention: every head"],
-        gr.update(maximum=n_layers, value=layer),
-        gr.update(maximum=n_heads - 1, value=head),
-        figs["Attention: one head"],
-        figs["Attention rollout"],
-        _export(request.session_hash, got),
+    yield _outputs(
+        note=_compare_note(c),
+        before=left,
+        after=right,
+        download=_export(request.session_hash, got),
+        **shown,
     )
 
 
@@ -186,24 +282,29 @@ def _redraw(request: gr.Request, name: str, draw) -> Any:
     return fig
 
 
+@guarded(message=None)
 def tokens_ui(k_share: float, request: gr.Request):
     return _redraw(request, "Token probabilities", lambda c: panels.strips(c, number(k_share, "Min-K% share")))
 
 
+@guarded(message=None)
 def topk_ui(position: float, request: gr.Request):
     return _redraw(request, "Top-k alternatives", lambda c: panels.topk(c, number(position, "answer token", int)))
 
 
+@guarded(message=None)
 def lens_ui(metric: str, request: gr.Request):
     return _redraw(request, "Logit lens", lambda c: panels.lens(c, metric))
 
 
+@guarded(message=None)
 def head_ui(layer: float, head: float, request: gr.Request):
     return _redraw(
         request, "Attention: one head", lambda c: panels.head(c, number(layer, "layer", int), number(head, "head", int))
     )
 
 
+@guarded(3, 0)
 def attribution_ui(method_label: str, request: gr.Request):
     """Captum attribution of the compared answer to the question tokens, before and after."""
     method = next((k for k, v in ATTRIBUTION_METHODS.items() if v == method_label), method_label)

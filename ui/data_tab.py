@@ -2,39 +2,48 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from ui import common
-from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line, new_tokens, number, user_of
+from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line, guarded, new_tokens, number, user_of
 from unlearn import workspace as ws
 from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
 from unlearn.formats import DataError, read_records
 from unlearn.holdout import own_holdout, same_source
 from unlearn.hub_data import PRESETS, load_hub_examples
+from unlearn.item_checks import control_char_warning, length_problem
 from unlearn.knowledge import check_examples, with_checks
 from unlearn.models import BUNDLED, ModelLoadError
 from unlearn.schemas import ColumnMapping, columns, detect_schema, load_upload
 from unlearn.scoring import generate_answers
 from unlearn.store import STORE
+from unlearn.streaming import Emit, TextStreamer, in_thread
 from unlearn.teach import TeachConfig, teach
 from viz.cards import knowledge_line, model_card
 from viz.sets import knowledge_bars
 
 
 # ---------------------------------------------------------------- model
+@guarded()
 def show_model() -> str:
     lm = STORE.current()
     return model_card(lm.info() if lm else None)
 
 
+@guarded(message=None)
 def on_source_change(source: str) -> dict:
     kind = SOURCES[source]
     return gr.update(visible=kind != "bundled", placeholder=PLACEHOLDERS[kind], value="")
 
 
+@guarded(2, 1)
 def load_model_ui(
     source: str, ref: str, device: str, trust: bool, progress=gr.Progress(), request: gr.Request | None = None
 ) -> tuple[str, str]:
@@ -56,6 +65,7 @@ def load_model_ui(
 
 
 # ---------------------------------------------------------------- data
+@guarded()
 def set_status(forget: str, retain: str, holdout: str, user_sets: ws.UserSets) -> str:
     lm = STORE.current()
     taught = lm.taught if lm else None
@@ -74,6 +84,7 @@ def set_status(forget: str, retain: str, holdout: str, user_sets: ws.UserSets) -
     return "  \n".join(lines)
 
 
+@guarded(message=None)
 def holdout_for(forget: str | None, holdout: str | None, user_sets: ws.UserSets) -> Any:
     """When the forget set changes to one with a holdout split of its own and the holdout picked is from
     another source, pick that split: only a holdout of the same source measures membership (holdout.py)."""
@@ -81,6 +92,34 @@ def holdout_for(forget: str | None, holdout: str | None, user_sets: ws.UserSets)
     if own is None or (holdout and holdout != NONE and same_source(forget or "", holdout)):
         return gr.skip()
     return gr.update(value=own)
+
+
+HOLDOUT_WHY = (
+    "The holdout must come from the same source as the forget set: membership inference compares the two, and "
+    "against items of another topic the attacks tell the topics apart, not trained items from unseen ones."
+)
+
+
+@guarded(5, 4)
+def split_holdout_ui(forget: str, share: float, user_sets: ws.UserSets):
+    """Split the forget set into `name:forget` and a seeded `name:holdout`, and pick both."""
+    try:
+        ds = ws.resolve(forget, user_sets)
+        rest, held = ws.split_holdout(ds, number(share, "holdout share"))
+        user_sets, rest_name = ws.add_set(user_sets, rest)
+        user_sets, held_name = ws.add_set(user_sets, held)
+    except (DataError, ValueError) as e:
+        return (user_sets, *_picker_updates(user_sets), error_line(e))
+    msg = (
+        f"✅ Split **{forget}** (seed {ws.HOLDOUT_SEED}) into **{rest_name}** ({len(rest)} items, now the forget "
+        f"set) and **{held_name}** ({len(held)} items, now the holdout, never trained on)."
+    )
+    if ds.knowledge == "taught":
+        msg += (
+            "  \n⚠️ If the model was taught the whole set, the new holdout was trained on: reload the model and "
+            "teach it the new forget and retain sets."
+        )
+    return (user_sets, *_picker_updates(user_sets, forget=rest_name, holdout=held_name), msg)
 
 
 def _recorded_plot(ds: DataSet, title: str):
@@ -97,6 +136,7 @@ def _role_error(which: str) -> str:
     return f"❌ Unknown set role {which!r}: choose one of {', '.join(ws.ROLES)}."
 
 
+@guarded(3, 1)
 def preview(which: str, forget: str, retain: str, holdout: str, user_sets: ws.UserSets) -> tuple[Any, str, Any]:
     if which not in ws.ROLES:
         return gr.update(value=[], headers=ws.TABLE_HEADERS), _role_error(which), None
@@ -130,6 +170,7 @@ def _picker_updates(user_sets: ws.UserSets, **values: str) -> list[dict]:
     ]
 
 
+@guarded(5, 4)
 def save_edits(which: str, rows: Any, forget: str, retain: str, holdout: str, user_sets: ws.UserSets):
     picks = {"forget": forget, "retain": retain, "holdout": holdout}
     if which not in picks:
@@ -146,9 +187,12 @@ def save_edits(which: str, rows: Any, forget: str, retain: str, holdout: str, us
         return (user_sets, *_picker_updates(user_sets), error_line(e))
     picks[which] = name
     msg = f"✅ Saved as **{name}** ({len(edited)} items) and selected as the {which} set."
+    warning = control_char_warning(edited.examples)
+    msg += f"  \n{warning}" if warning else ""
     return (user_sets, *_picker_updates(user_sets, **picks), msg)
 
 
+@guarded(3, 2)
 def check_knowledge_ui(
     which: str, forget: str, retain: str, holdout: str, user_sets: ws.UserSets, progress=gr.Progress()
 ):
@@ -163,9 +207,13 @@ def check_knowledge_ui(
     qa = [e for e in ds.examples if e.is_qa]
     if not qa:
         return gr.update(), None, "❌ This set holds plain passages, not questions: there is nothing to ask."
-    progress(0.1, desc=f"Asking {lm.name} {len(qa)} questions…")
-    with STORE.lock:
-        checked = with_checks(qa, check_examples(lm, qa), lm.name)
+    progress(0.0, desc=f"Asking {lm.name} {len(qa)} questions…")
+    try:
+        with STORE.lock:
+            checks = check_examples(lm, qa, progress=lambda f, m: progress(f, desc=m))
+    except DataError as e:  # an item over the length limit: refused before the model sees it
+        return gr.update(), None, error_line(e)
+    checked = with_checks(qa, checks, lm.name)
     checked_ds = DataSet(ds.name, ds.title, ds.knowledge, ds.description, checked)
     fig = knowledge_bars(
         [e.question for e in checked],
@@ -174,26 +222,40 @@ def check_knowledge_ui(
         f"{name} on {lm.name}",
     )
     n = sum(e.meta["known"] for e in checked)
-    msg = f"The loaded model answers **{n} of {len(checked)}** correctly (a keyword of the answer in its greedy reply)."
+    derived = sum(not e.keywords for e in qa)
+    msg = (
+        f"The loaded model answers **{n} of {len(checked)}** correctly (a keyword of the answer in its greedy "
+        "reply; the keyword it matched is in bold in the last column)."
+    )
+    if derived:
+        msg += (
+            f"  \n{derived} items have no keywords of their own: they were checked against the answer's names, "
+            "numbers and capitalised words that the question does not contain. Type keywords in the table "
+            "(separated by |) and save to check against your own."
+        )
     return gr.update(value=ws.table(checked_ds), headers=ws.TABLE_HEADERS), fig, msg
 
 
 # ---------------------------------------------------------------- uploads and hub
+@guarded(4, 3)
 def inspect_upload(path: str | None, text_mode: str) -> tuple[dict, dict, dict, str]:
     """After a file is chosen: detect its schema and offer its columns for manual mapping."""
     empty = gr.update(choices=[], value=None)
-    if not path:
-        return empty, empty, empty, ""
+    if not path:  # cleared, also by after_add: keep the message about the file just added
+        return empty, empty, empty, gr.skip()
     try:
         records = read_records(Path(path).read_bytes(), Path(path).name, text_mode=text_mode)
     except (DataError, OSError) as e:
-        return empty, empty, empty, error_line(e)
+        return empty, empty, empty, _about(path, error_line(e))
     cols = [NONE] + columns(records)
     try:
         schema, m = detect_schema(records)
-        msg = f"Recognised **{schema}** layout ({len(records)} records). Press *Add set*, or map columns by hand."
+        msg = (
+            f"Recognised {layout_words(m)} ({len(records)} records) in {Path(path).name}. Press *Add set*, "
+            "or map columns by hand."
+        )
     except DataError as e:
-        m, msg = ColumnMapping(), f"⚠️ {e}"
+        m, msg = ColumnMapping(), _about(path, f"⚠️ {e}")
     return (
         gr.update(choices=cols, value=m.question or NONE),
         gr.update(choices=cols, value=m.answer or NONE),
@@ -202,15 +264,52 @@ def inspect_upload(path: str | None, text_mode: str) -> tuple[dict, dict, dict, 
     )
 
 
+def layout_words(m: ColumnMapping) -> str:
+    """What was recognised in a file, in words a person can check against it."""
+    if m.text and not m.question:
+        base = f"a text column (`{m.text}`): plain passages"
+    else:
+        base = f"question and answer columns (`{m.question}`, `{m.answer}`)"
+    extras = [
+        what
+        for field, what in (
+            ("choices", "multiple-choice options"),
+            ("paraphrased_answer", "paraphrased answers"),
+            ("perturbed_answers", "perturbed (wrong) answers for TOFU's truth ratio"),
+            ("paraphrased_question", "paraphrased questions"),
+            ("entity", "an entity column"),
+        )
+        if getattr(m, field)
+    ]
+    return base + (f", with {', '.join(extras)}" if extras else "")
+
+
+def _about(path: str | Path, msg: str) -> str:
+    """A message tied to the file and the moment it is about: after several tries with several files,
+    a refusal must not be mistaken for one about the file before."""
+    return f"{msg}  \n*({Path(path).name}, tried at {time.strftime('%H:%M:%S')})*"
+
+
+def _upload_key(data: bytes, text_mode: str, mapping: ColumnMapping | None) -> str:
+    """The same bytes read the same way make the same set: its fingerprint, kept with the set."""
+    how = f"{text_mode}|{mapping}".encode()
+    return hashlib.sha256(data + b"\0" + how).hexdigest()
+
+
+@guarded(5, 4)
 def add_upload(path: str | None, text_mode: str, name: str, q_col: str, a_col: str, t_col: str, user_sets, which: str):
     if not path:
-        return (user_sets, *_picker_updates(user_sets), "❌ Choose a file first.")
+        return (
+            user_sets,
+            *_picker_updates(user_sets),
+            "❌ No new file to add: drop a file on the upload box (or click it to browse) first.",
+        )
     filename = Path(path).name
     try:
         data = Path(path).read_bytes()
         records = read_records(data, filename, text_mode=text_mode)
     except (DataError, OSError) as e:
-        return (user_sets, *_picker_updates(user_sets), error_line(e))
+        return (user_sets, *_picker_updates(user_sets), _about(path, error_line(e)))
     try:
         _, auto = detect_schema(records)
     except DataError:
@@ -221,24 +320,50 @@ def add_upload(path: str | None, text_mode: str, name: str, q_col: str, a_col: s
     if mapping is not None and not (mapping.text or (mapping.question and mapping.answer)):
         msg = "❌ Map a question and an answer column, or a text column for plain passages."
         return (user_sets, *_picker_updates(user_sets), msg)
+    key = _upload_key(data, text_mode, mapping)
+    earlier = next((n for n, d in user_sets.items() if d.get("upload_key") == key), None)
+    if earlier is not None:
+        msg = (
+            f"ℹ️ {filename} was already added as **{earlier}**: selected it as the {which} set instead of adding "
+            "a copy. To add it differently, map its columns by hand first."
+        )
+        return (user_sets, *_picker_updates(user_sets, **{which: earlier}), msg)
     try:
         schema, examples = load_upload(data, filename, mapping, text_mode)
     except DataError as e:
-        return (user_sets, *_picker_updates(user_sets), error_line(e))
-    ds = DataSet(
-        (name or Path(filename).stem).strip(), filename, "uploaded", f"Uploaded from {filename} ({schema}).", examples
-    )
+        return (user_sets, *_picker_updates(user_sets), _about(path, error_line(e)))
+    no_keywords = sum(e.is_qa and not e.keywords for e in examples)
+    found = layout_words(auto) if mapping is None else "the columns you mapped"
+    title = (name or Path(filename).stem).strip()
+    ds = DataSet(title, filename, "uploaded", f"Uploaded from {filename}: {found}.", examples)
     user_sets, set_name = ws.add_set(user_sets, ds)
+    user_sets[set_name] = {**user_sets[set_name], "upload_key": key}
     picks = {which: set_name}
-    msg = f"✅ Added **{set_name}**: {len(examples)} items ({schema} layout), selected as the {which} set."
+    msg = f"✅ Added **{set_name}**: {len(examples)} items ({found}), selected as the {which} set."
+    warning = control_char_warning(examples)
+    msg += f"  \n{warning}" if warning else ""
+    if no_keywords:
+        msg += (
+            f"  \n{no_keywords} items came without keywords: the answer's names, numbers and capitalised words "
+            "not in the question were taken as keywords (what *Check what the model knows* looks for in a "
+            "reply). See and edit them in the table."
+        )
     return (user_sets, *_picker_updates(user_sets, **picks), msg)
 
 
+@guarded(message=None)
+def after_add(msg: str) -> dict:
+    """Empty the upload box once its file was added, so a second press of *Add set* cannot add it again."""
+    return gr.update(value=None) if msg.startswith(("✅", "ℹ️")) else gr.skip()
+
+
+@guarded(3, None)
 def on_preset(preset: str) -> tuple[str, dict, str]:
     p = PRESETS[preset]
     return p.repo_id, gr.update(choices=p.configs, value=p.default_config), p.splits_for(p.default_config)[0]
 
 
+@guarded(5, 4)
 def load_hub_ui(repo: str, config: str, split: str, limit: float, user_sets, which: str, progress=gr.Progress()):
     repo, split = (repo or "").strip(), (split or "").strip() or "train"
     progress(0.1, desc=f"Loading {repo} from the hub…")
@@ -254,10 +379,13 @@ def load_hub_ui(repo: str, config: str, split: str, limit: float, user_sets, whi
     ds = DataSet(label, repo, "hub", f"{repo} config {config} split {split} ({schema}).", examples)
     user_sets, set_name = ws.add_set(user_sets, ds)
     msg = f"✅ Added **{set_name}**: {len(examples)} items, selected as the {which} set."
+    warning = control_char_warning(examples)
+    msg += f"  \n{warning}" if warning else ""
     return (user_sets, *_picker_updates(user_sets, **{which: set_name}), msg)
 
 
 # ---------------------------------------------------------------- teach and ask
+@guarded(2, 1)
 def teach_ui(
     forget: str, retain: str, epochs: float, user_sets, progress=gr.Progress(), request: gr.Request | None = None
 ):
@@ -284,14 +412,30 @@ def teach_ui(
     return model_card(lm.info()), f"✅ The model now knows {label}: {len(examples)} items, {how}."
 
 
-def ask_ui(question: str, max_new_tokens: float) -> str:
+@guarded()
+def ask_ui(question: str, max_new_tokens: float) -> Iterator[str]:
+    """The model's greedy answer, shown token by token as it is written (the last value is the answer)."""
     if not (question or "").strip():
-        return "❌ Type a question first."
+        yield "❌ Type a question first."
+        return
     try:
         lm = STORE.require()
         n = new_tokens(max_new_tokens)
     except (RuntimeError, ValueError) as e:
-        return error_line(e)
-    with STORE.lock:
-        text = generate_answers(lm.model, lm.tokenizer, [question.strip()], n)[0]
-    return text or "(the model answered with no text: only special or blank tokens)"
+        yield error_line(e)
+        return
+    too_long = length_problem(question.strip(), lm.tokenizer)
+    if too_long:  # never tokenized whole, never sent to the model
+        yield f"❌ The question is {too_long}: shorten it."
+        return
+
+    def work(emit: Emit) -> str:
+        with STORE.lock:  # held by the worker thread for the whole generation
+            streamer = TextStreamer(lm.tokenizer, lambda texts: emit(texts[0], partial=True))
+            return generate_answers(lm.model, lm.tokenizer, [question.strip()], n, streamer=streamer)[0]
+
+    with closing(in_thread(work)) as events:
+        for what, text in events:
+            if what == "partial":
+                yield text
+    yield text or "(the model answered with no text: only special or blank tokens)"

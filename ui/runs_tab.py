@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import error_line
+from ui.common import error_line, guarded
 from ui.unlearn_tab import delete_run_ui, require_run_folder, require_saved, run_choices
 from unlearn.audit_record import load_audit
 from unlearn.runs import read_history
@@ -20,11 +20,14 @@ from viz.steps import steps_figure
 
 
 # ---------------------------------------------------------------- runs
+@guarded(3, None)
 def runs_view_ui() -> tuple[list[list[Any]], Any, dict]:
     rows = overview()
-    return runs_rows(rows), runs_scatter(rows), gr.update(choices=run_choices(), value=None)
+    choices = run_choices()  # newest first: the run a person just made is the one picked
+    return runs_rows(rows), runs_scatter(rows), gr.update(choices=choices, value=choices[0][1] if choices else None)
 
 
+@guarded(4, 0)
 def runs_delete_ui(run_dir: str | None, request: gr.Request | None = None) -> tuple:
     msg, _ = delete_run_ui(run_dir, request)
     return (msg, *runs_view_ui())
@@ -39,6 +42,7 @@ def _read_run(run_dir: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return json.loads((Path(run_dir) / "run.json").read_text()), read_history(Path(run_dir))
 
 
+@guarded(2, 1)
 def run_steps_ui(run_dir: str | None) -> tuple[Any, str]:
     """The picked run along its steps: forget and retain P̃ per step, the steps it kept, where it stopped."""
     if not run_dir:
@@ -60,6 +64,7 @@ def run_steps_ui(run_dir: str | None) -> tuple[Any, str]:
     return gr.update(value=steps_figure(record, history), visible=True), note
 
 
+@guarded(3, 0)
 def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, Any]:
     """One run as a self-contained HTML report (audit included when there is one) and as JSON data."""
     if not run_dir:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +13,18 @@ import gradio as gr
 from safetensors import SafetensorError
 
 from ui import common
-from ui.common import JOBS, NONE, error_line, new_tokens, number, user_of
+from ui.common import JOBS, NONE, error_line, guarded, new_tokens, number, user_of
 from unlearn import workspace as ws
 from unlearn.engine import RunSpec
 from unlearn.formats import DataError
 from unlearn.jobs import Job, unlearn_job
 from unlearn.loop import LoopConfig
 from unlearn.methods import METHODS, config_for, describe
+from unlearn.run_verdict import retain_weight, run_warnings
 from unlearn.runs import PENDING, STEP_MARK, apply_run, delete_run, list_runs, run_ref, saved_steps, split_ref
 from unlearn.scoring import generate_answers
 from unlearn.store import STORE, ActiveRun
+from unlearn.streaming import Emit, TextStreamer, in_thread
 from viz.cards import before_after_table, method_card
 from viz.curves import run_curves
 
@@ -36,6 +40,7 @@ def method_choices() -> list[tuple[str, str]]:
     ]
 
 
+@guarded(3, 0)
 def on_method(method_id: str, preset_label: str) -> tuple[str, list[list[Any]], float]:
     """Card, hyperparameter table and learning rate for a method and a preset."""
     d = describe(method_id)
@@ -47,6 +52,7 @@ def on_method(method_id: str, preset_label: str) -> tuple[str, list[list[Any]], 
     return method_card(d, with_table=False), rows, d["lr"] if preset == "quick" else d["paper_lr"]
 
 
+@guarded(message=None)
 def mode_for(method_id: str) -> str:
     """The "Parameters trained" choice a method starts with: its own subset where its paper trains one."""
     default = describe(method_id)["default_mode"]
@@ -84,6 +90,7 @@ def _share(value: Any, label: str) -> float | None:
     return None if x == 0 else x
 
 
+@guarded(3, 0)
 def run_ui(
     method_id,
     preset_label,
@@ -178,6 +185,8 @@ def run_ui(
                 )
                 if out.stop:
                     msg += f"  \n⏹ {m['stop_reason']}"
+                for line in run_warnings(m, rset is not None, retain_weight(method_id), spec.keep_retain is not None):
+                    msg += f"  \n{line}"
                 if out.checkpoints:
                     msg += (
                         f"  \nKept the weights at steps {', '.join(map(str, sorted(out.checkpoints)))}: pick one in "
@@ -195,6 +204,7 @@ def run_ui(
         JOBS.pop(request.session_hash, None)
 
 
+@guarded()
 def cancel_ui(request: gr.Request) -> str:
     job = JOBS.get(request.session_hash)
     if job is None:
@@ -203,23 +213,36 @@ def cancel_ui(request: gr.Request) -> str:
     return "⏹ Cancelling at the end of the current step; the steps done so far are kept and saved as a cancelled run."
 
 
-def ask_both_ui(question: str, max_new_tokens: float) -> tuple[str, str]:
+@guarded(2, 0)
+def ask_both_ui(question: str, max_new_tokens: float) -> Iterator[tuple[str, str]]:
+    """Greedy answers of the model before the run, then after it, each shown token by token as it
+    is written (the last value holds both answers)."""
     if not (question or "").strip():
-        return "❌ Type a question first.", ""
+        yield "❌ Type a question first.", ""
+        return
+    q = question.strip()
+
+    def work(emit: Emit) -> tuple[str, str]:
+        with STORE.lock:  # held by the worker thread for both answers: one run on both sides
+            no_run = "(no unlearning run yet: after = before)  " if STORE.active_run() is None else ""
+            with STORE.before() as lm:
+                show = TextStreamer(lm.tokenizer, lambda t: emit((t[0], ""), partial=True))
+                before = generate_answers(lm.model, lm.tokenizer, [q], n, streamer=show)[0]
+            lm = STORE.require()
+            show = TextStreamer(lm.tokenizer, lambda t: emit((before or "(no text)", no_run + t[0]), partial=True))
+            after = no_run + generate_answers(lm.model, lm.tokenizer, [q], n, streamer=show)[0]
+        return before or "(no text)", after or "(no text)"
+
     try:
         n = new_tokens(max_new_tokens)
-        with STORE.before() as lm:
-            before = generate_answers(lm.model, lm.tokenizer, [question.strip()], n)[0]
-        lm = STORE.require()
-        with STORE.lock:
-            after = generate_answers(lm.model, lm.tokenizer, [question.strip()], n)[0]
+        STORE.require()
+        with closing(in_thread(work)) as events:
+            yield from (answers for _, answers in events)  # the answers so far, then both whole
     except (RuntimeError, ValueError) as e:
-        return error_line(e), ""
-    if STORE.active_run() is None:
-        after = "(no unlearning run yet: after = before)  " + after
-    return before or "(no text)", after or "(no text)"
+        yield error_line(e), ""
 
 
+@guarded()
 def unlearn_sets_line(forget: str, retain: str) -> str:
     return (
         f"Forget **{forget}**, retain **{retain or 'none'}** (picked in *Model & data*; the retain set's "
@@ -241,6 +264,7 @@ def run_choices(steps: bool = False) -> list[tuple[str, str]]:
     return out
 
 
+@guarded(message=None)
 def refresh_runs() -> dict:
     return gr.update(choices=run_choices(steps=True), value=None)
 
@@ -292,6 +316,7 @@ def activate_run(ref: str, user: str | None = None) -> dict[str, Any]:
     return record
 
 
+@guarded()
 def load_run_ui(run_dir: str | None, request: gr.Request | None = None) -> str:
     """Put a saved run's weights on the loaded model: after a restart the "after" model comes back."""
     if not run_dir:
@@ -305,6 +330,7 @@ def load_run_ui(run_dir: str | None, request: gr.Request | None = None) -> str:
     return f"✅ Loaded run `{record['id']}`{at} ({record['method']}, {record['status']}): the model is now its *after*."
 
 
+@guarded(2, 0)
 def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tuple[str, dict]:
     if not run_dir:
         return "❌ Pick a saved run first.", gr.update()
@@ -327,6 +353,7 @@ def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tup
     return f"🗑 Deleted {Path(run_dir).name}.", refresh_runs()
 
 
+@guarded()
 def reset_ui(request: gr.Request | None = None) -> str:
     try:
         common.ACCESS.check_operator(user_of(request), "undo the run")

@@ -196,6 +196,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     from .engine import RunSpec, run_unlearning
     from .loop import LoopConfig
     from .methods import get_method
+    from .run_verdict import retain_weight, run_warnings
     from .runs import in_progress, save_run
     from .workspace import split_retain
 
@@ -249,6 +250,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         "cancelled": out.cancelled,
         "checkpoints": sorted(out.checkpoints),
         **out.metrics,
+        # the same advice as the app's result line: retain damaged, forget barely moved
+        "warnings": run_warnings(out.metrics, bool(held), retain_weight(a.method), a.keep_retain is not None),
     }
     _emit(result, a.json)
     return 0

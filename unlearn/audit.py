@@ -21,6 +21,7 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .adversarial import run_probes
+from .audit_meter import SECONDS, Meter, side_plan
 from .examples import Example
 from .gradnorm import gradient_norms, gradnorm_scores
 from .honesty import multiple_choice
@@ -117,22 +118,29 @@ def _side(
     tokenizer: PreTrainedTokenizerBase,
     items: Sequence[Example],
     cfg: AuditConfig,
-    say: Progress,
-    where: str,
+    say: Meter,
+    side: str,
+    split: str,
     gradnorm: bool,
 ) -> SideScores:
+    where, key = f"{side}, {split}", f"{side}:{split}"  # run_audit entered the stage `key`
     stats = token_stats(model, tokenizer, items)
     flat, _, _ = variants(items)
     variant_losses = answer_nll(model, tokenizer, flat)
     qa = [e.question for e in items]
+    say.stage(f"{key}:greedy")
     say(f"{where}: greedy answers (ROUGE-L)")
     gens = generate_answers(model, tokenizer, qa, cfg.max_new_tokens) if all(qa) else [""] * len(items)
+    say.stage(f"{key}:remind")
     land = landscape(
-        model, tokenizer, items, cfg.remind, progress=lambda i, n: say(f"{where}: REMIND landscape {i} / {n}")
+        model, tokenizer, items, cfg.remind, progress=lambda i, n: say(f"{where}: REMIND landscape {i} / {n}", (i, n))
     )
     attacks = scores(stats, items, cfg.k)
     if gradnorm:
-        norms = gradient_norms(model, tokenizer, items, progress=lambda i, n: say(f"{where}: GradNorm {i} / {n}"))
+        say.stage(f"{key}:gradnorm")
+        norms = gradient_norms(
+            model, tokenizer, items, progress=lambda i, n: say(f"{where}: GradNorm {i} / {n}", (i, n))
+        )
         attacks["gradnorm"] = gradnorm_scores(norms)
     return SideScores(stats, gens, item_metrics(items, stats, gens, variant_losses), attacks, land)
 
@@ -143,7 +151,7 @@ def _attack_extras(
     items: dict[str, list[Example]],
     before: Callable[[], AbstractContextManager[Any]],
     cfg: AuditConfig,
-    say: Progress,
+    say: Meter,
     trainable: Trainable | None,
     sides: dict[str, dict[str, SideScores]],
 ) -> dict[str, Any]:
@@ -152,6 +160,7 @@ def _attack_extras(
     forget, retain = items["forget"], items.get("retain", [])
     if cfg.probe_items:
         for side, ctx in (("before", before), ("after", nullcontext)):
+            say.stage(f"{side}:probes")
             say(f"{side}: adversarial probes on {min(cfg.probe_items, len(forget))} forget items")
             with ctx():
                 probed = run_probes(
@@ -165,12 +174,14 @@ def _attack_extras(
                 extra[f"forget_{name}_{side}"] = value
         extra["probe_items_n"] = min(cfg.probe_items, len(forget))
     if cfg.relearn is not None and trainable is not None and len(forget) >= 2:
+        say.stage("relearn")
         say(f"relearning attack: {cfg.relearn.steps} steps")
         rel = relearn(
             model, tokenizer, trainable, forget, cfg.relearn, lambda i, pr: say(f"relearning step {i}: P̃ {pr:.3f}")
         )
         extra.update({f"relearn_{k}": v for k, v in rel.items()})
     if cfg.quantize_bits:
+        say.stage("quantize")
         qa = all(e.question for e in forget)  # the forget set's own before / after figures, already measured
         baseline = {
             side: knowledge_figures(
@@ -184,6 +195,36 @@ def _attack_extras(
             )
         )
     return extra
+
+
+def _plan(
+    items: dict[str, list[Example]],
+    evals: dict[str, list[Example]],
+    cfg: AuditConfig,
+    surfaces_n: int,
+    quality_n: int,
+    trainable: Trainable | None,
+) -> dict[str, float]:
+    """The audit's stages and their modelled costs (audit_meter.py), in the order they run."""
+    n_seq = 1 + cfg.remind.k * len(cfg.remind.strengths)
+    forget = items["forget"]
+    plan: dict[str, float] = {}
+    for side in ("before", "after"):
+        for split, exs in items.items():
+            generate = all(e.question for e in exs)
+            plan |= side_plan(side, split, len(exs), n_seq, generate, cfg.gradnorm and split != "retain")
+        for name, exs in evals.items():
+            plan[f"{side}:{name}"] = len(exs) * SECONDS["utility_item"]
+    for side in ("before", "after"):
+        plan[f"{side}:surfaces"] = surfaces_n * SECONDS["surface_item"]
+    for side in ("before", "after"):
+        plan[f"{side}:probes"] = min(cfg.probe_items, len(forget)) * SECONDS["probe_item"]
+    if cfg.relearn is not None and trainable is not None and len(forget) >= 2:
+        plan["relearn"] = SECONDS["relearn"]
+    plan["quantize"] = len(cfg.quantize_bits) * len(forget) * SECONDS["quantized_item"]
+    if cfg.retain_model is not None:
+        plan["retain_model"] = (len(forget) + len(items["holdout"]) + quality_n) * SECONDS["reference_item"]
+    return plan
 
 
 def run_audit(
@@ -201,7 +242,6 @@ def run_audit(
     every stage and item; an exception it raises (Cancel) stops the audit, and every context manager
     on the way out puts the model back as it was."""
     cfg = cfg or AuditConfig()
-    say = progress or (lambda _: None)
     if any(not 2 <= b <= 16 for b in cfg.quantize_bits):
         raise ValueError(f"quantization bit widths must be between 2 and 16, got {list(cfg.quantize_bits)}")
     for name, n in (("forget-quality items", cfg.quality_items), ("utility items", cfg.utility_items)):
@@ -212,29 +252,34 @@ def run_audit(
         raise ValueError(f"an audit needs a forget set and a holdout set (never trained on); missing: {missing}")
     items = {s: list(v)[: cfg.max_items] for s, v in sets.items() if s in SPLITS and v}
     evals = {s: list(sets[s])[: cfg.utility_items] for s in EVAL_SETS if sets.get(s) and cfg.utility_items != 0}
+    shown = items["forget"][: cfg.surface_items]
+    tested = list(sets["forget"])[: cfg.quality_items]
+    say = Meter(_plan(items, evals, cfg, len(shown), len(tested), trainable), progress or (lambda _: None))
     sides: dict[str, dict[str, SideScores]] = {"before": {}, "after": {}}
     evaluation: dict[str, dict[str, dict[str, np.ndarray]]] = {"before": {}, "after": {}}
     for side, ctx in (("before", before), ("after", nullcontext)):
         with ctx():
             for split, exs in items.items():
+                say.stage(f"{side}:{split}")
                 n_seq = len(exs) * (1 + cfg.remind.k * len(cfg.remind.strengths))
                 say(f"{side}: scoring {len(exs)} {split} items (REMIND: {n_seq} sequences)")
                 grad = cfg.gradnorm and split != "retain"  # the attack compares forget with holdout
-                sides[side][split] = _side(model, tokenizer, exs, cfg, say, f"{side}, {split}", grad)
+                sides[side][split] = _side(model, tokenizer, exs, cfg, say, side, split, grad)
             for name, exs in evals.items():
+                say.stage(f"{side}:{name}")
                 say(f"{side}: model utility on {len(exs)} {name.replace('_', ' ')} items")
                 evaluation[side][name] = evaluation_metrics(model, tokenizer, exs, cfg.max_new_tokens)
     surf: dict[str, list[Surface]] = {}
-    shown = items["forget"][: cfg.surface_items]
     if shown:
         for side, ctx in (("before", before), ("after", nullcontext)):
+            say.stage(f"{side}:surfaces")
             say(f"{side}: 2-D loss surfaces of {len(shown)} forget items")
             with ctx():
                 surf[side] = surfaces(model, tokenizer, shown, cfg.surface)
     extra = _attack_extras(model, tokenizer, items, before, cfg, say, trainable, sides)
     retain_scores, quality = None, {}
     if cfg.retain_model is not None:
-        tested = list(sets["forget"])[: cfg.quality_items]
+        say.stage("retain_model")
         say(f"retain-only model: reference losses, PrivLeak, forget quality on {len(tested)} forget items")
         retain_scores = score_retain_model(
             *cfg.retain_model, items["forget"], items["holdout"], tested, cfg.k, gradnorm=cfg.gradnorm

@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.generation.streamers import BaseStreamer
 
 from .examples import Example
 from .probe import Probe, probe, rollout
 from .prompts import chat_prompt
+from .streaming import TextStreamer
 
 MAX_TOKENS = 160  # prompt + answer kept for the probe; longer prompts are cut from the left, with a note
 
@@ -78,9 +80,11 @@ def generate(
     dec: Decoding,
     prefix: str = "",
     max_prompt_tokens: int = MAX_TOKENS,
+    streamer: BaseStreamer | None = None,
 ) -> str:
     """One answer to a chat question with the given decoding settings; `prefix` pre-fills the start
-    of the assistant's reply (the answer returned is what follows it). Longer prompts keep their end."""
+    of the assistant's reply (the answer returned is what follows it). Longer prompts keep their end.
+    A `streamer` (`unlearn.streaming.TextStreamer`) sees the answer grow token by token."""
     device = next(model.parameters()).device
     has_template = bool(getattr(tokenizer, "chat_template", None))
     text = chat_prompt(tokenizer, question) + prefix
@@ -93,15 +97,22 @@ def generate(
         else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
     )
     with torch.no_grad():
-        out = model.generate(**batch, max_new_tokens=dec.max_new_tokens, pad_token_id=tokenizer.pad_token_id, **kw)
+        out = model.generate(
+            **batch, max_new_tokens=dec.max_new_tokens, pad_token_id=tokenizer.pad_token_id, streamer=streamer, **kw
+        )
     return tokenizer.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
 def generate_pair(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, question: str, dec: Decoding
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    question: str,
+    dec: Decoding,
+    streamer: BaseStreamer | None = None,
 ) -> tuple[str, str]:
     """Greedy answers of before and after in one batched generation: call it inside a trainable's
-    `side_by_side()`, which makes row 0 compute as before and row 1 as after."""
+    `side_by_side()`, which makes row 0 compute as before and row 1 as after (a `streamer` sees
+    both rows grow together)."""
     device = next(model.parameters()).device
     has_template = bool(getattr(tokenizer, "chat_template", None))
     prompt = chat_prompt(tokenizer, question)
@@ -116,6 +127,7 @@ def generate_pair(
             temperature=None,
             top_p=None,
             top_k=None,
+            streamer=streamer,
         )
     new = out[:, batch["input_ids"].shape[1] :]  # (2, new)
     b, a = tokenizer.batch_decode(new, skip_special_tokens=True)
@@ -132,6 +144,8 @@ def compare(
     run_label: str,
     k: int = 5,
     side_by_side: Callable[[], AbstractContextManager[Any] | None] | None = None,
+    on_probes: Callable[[Comparison], None] | None = None,
+    on_text: Callable[[str, str], None] | None = None,
 ) -> Comparison:
     """Generate and probe with `before()` active, then without it (the model as it is now). Without a
     run (`has_run` False) both sides are the model as it is, computed once.
@@ -139,10 +153,16 @@ def compare(
 
     Passages (no question) are scored as they are and not generated from. A question without a gold
     answer (free text) is scored on the *before* model's own generation, so the strips show how
-    much less likely the after model finds what the model used to say."""
+    much less likely the after model finds what the model used to say.
+
+    For a page that shows results as they come: `on_probes(c)` receives the comparison as soon as
+    both probes exist, and `on_text(before, after)` both answers so far after every generated token.
+    With a gold answer the probes (one forward per model) come first and the generations after them,
+    so every panel can be drawn while the answers are still being written; free text needs the
+    before answer to score, so there the generations come first."""
     dec.check()
     times: dict[str, float] = {}
-    gens: dict[str, str] = {}
+    gens = {"before": "", "after": ""}
 
     def timed(name: str, fn: Callable[[], Any]) -> Any:
         t0 = time.perf_counter()
@@ -150,34 +170,61 @@ def compare(
         times[name] = times.get(name, 0.0) + time.perf_counter() - t0
         return val
 
-    def gen() -> str:
-        return generate(model, tokenizer, ex.question, dec) if ex.is_qa else ""
+    def streamer(*sides: str) -> TextStreamer | None:
+        """Shows the rows of one generate() call as `sides` (one row shown on both sides without a run)."""
+        if on_text is None:
+            return None
+        shown = gens.copy()  # what the other side has so far
 
-    pair = side_by_side() if side_by_side is not None and ex.is_qa and not dec.sample else None
-    if pair is not None:
-        with pair:
-            gens["before"], gens["after"] = timed("generate", lambda: generate_pair(model, tokenizer, ex.question, dec))
-    else:
+        def show(texts: list[str]) -> None:
+            shown.update(zip(sides, texts * len(sides) if len(texts) == 1 else texts, strict=True))
+            on_text(shown["before"], shown["after"])
+
+        return TextStreamer(tokenizer, show)
+
+    def gen(*sides: str) -> str:
+        if not ex.is_qa:
+            return ""
+        s = streamer(*sides)
+        if s is None:
+            return generate(model, tokenizer, ex.question, dec)
+        return generate(model, tokenizer, ex.question, dec, streamer=s)
+
+    def generations() -> None:
+        pair = side_by_side() if side_by_side is not None and has_run and ex.is_qa and not dec.sample else None
+        if pair is not None:
+            s = streamer("before", "after")
+            with pair:
+                gens["before"], gens["after"] = timed(
+                    "generate", lambda: generate_pair(model, tokenizer, ex.question, dec, streamer=s)
+                )
+            return
         with before():
-            gens["before"] = timed("generate", gen)
-    target = "gold answer"
-    if not ex.answer.strip():
-        if not gens["before"]:
-            raise ValueError("the model before generated nothing to score: raise max new tokens or change the prompt")
-        ex = Example(ex.question, gens["before"])
-        target = "the model's generation before"
-    with before():
-        p_before = timed("probe", lambda: probe(model, tokenizer, ex, k=k, max_tokens=MAX_TOKENS))
-    if not has_run:  # before and after are one model: the same answer and arrays, computed once
-        return Comparison(
-            ex, target, Side(gens["before"], p_before), Side(gens["before"], p_before), False, run_label, times
-        )
-    if pair is None:
-        gens["after"] = timed("generate", gen)
-    p_after = timed("probe", lambda: probe(model, tokenizer, ex, k=k, max_tokens=MAX_TOKENS))
-    return Comparison(
-        ex, target, Side(gens["before"], p_before), Side(gens["after"], p_after), has_run, run_label, times
-    )
+            gens["before"] = timed("generate", lambda: gen("before") if has_run else gen("before", "after"))
+        gens["after"] = timed("generate", lambda: gen("after")) if has_run else gens["before"]
+
+    def probes(ex: Example, target: str) -> Comparison:
+        def one() -> Probe:
+            return timed("probe", lambda: probe(model, tokenizer, ex, k=k, max_tokens=MAX_TOKENS))
+
+        with before():
+            p_before = one()
+        p_after = one() if has_run else p_before  # without a run, one model: the same arrays, computed once
+        sides = Side(gens["before"], p_before), Side(gens["after"], p_after)
+        c = Comparison(ex, target, *sides, has_run, run_label, times)
+        if on_probes is not None:
+            on_probes(c)
+        return c
+
+    if ex.answer.strip():
+        c = probes(ex, "gold answer")
+        generations()
+        c.before.generation, c.after.generation = gens["before"], gens["after"]
+        return c
+    generations()
+    if not gens["before"]:
+        raise ValueError("the model before generated nothing to score: raise max new tokens or change the prompt")
+    return probes(Example(ex.question, gens["before"]), "the model's generation before")
 
 
 class SessionResults:

@@ -23,15 +23,59 @@ import csv
 import io
 import json
 import re
+from itertools import accumulate
 from pathlib import PurePath
 from typing import Any
 
 TEXT_MODES = ("auto", "lines", "passages")
+MAX_DEPTH = 32  # lists / objects inside each other: data sets need 3 or 4; json recurses once per level
 _BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
+# A JSON string, or an unterminated one up to the end: matching always succeeds at the first quote, so
+# the scan never restarts inside a string (linear time, even on '"\\"\\"\\"...').
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class DataError(ValueError):
     """A file or record the app cannot use; the message says where (file, line or field) and what to do."""
+
+
+def json_depth(text: str) -> int:
+    """How deep lists and objects nest in JSON `text`, counted without parsing it (so without recursion).
+
+    >>> json_depth('{"a": [1, {"b": "[[["}]}')
+    3
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def _too_deep(where: str, how: str, limit: int) -> DataError:
+    return DataError(
+        f"{where}: lists or objects are nested {how}, over the limit of {limit} levels: each record must "
+        "be flat fields (question, answer, ...): fix or re-export the file."
+    )
+
+
+def check_depth(text: str, where: str, limit: int = MAX_DEPTH) -> None:
+    """Refuse JSON text nested deeper than `limit` before a parser recurses into it (a 100,000-deep
+    file made json.loads raise RecursionError)."""
+    if text.count("[") + text.count("{") <= limit:
+        return  # cannot nest deeper than its number of openings: the common case costs two counts
+    depth = json_depth(text)
+    if depth > limit:
+        raise _too_deep(where, f"{depth:,} levels deep", limit)
+
+
+def parse_json(text: str, where: str) -> Any:
+    """json.loads after the depth check; a RecursionError that still happens (a thread with little
+    stack) becomes the same DataError. json.JSONDecodeError passes through."""
+    check_depth(text, where)
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _too_deep(where, "too deep to read", MAX_DEPTH) from None
 
 
 def read_records(
@@ -133,13 +177,13 @@ def _objects(items: list, name: str, where: str = "") -> list[dict]:
 
 def _read_json(text: str, name: str) -> list[dict]:
     try:
-        doc = json.loads(text)
+        doc = parse_json(text, name)
     except json.JSONDecodeError as e:
         # Not one JSON document. If the first line is a complete object on its own, this is
         # JSON Lines behind a .json extension (TOFU ships its files like that).
         first = text.lstrip().split("\n", 1)[0]
         try:
-            if isinstance(json.loads(first), dict):
+            if isinstance(parse_json(first, f"{name}, line 1"), dict):
                 return _read_jsonl(text, name)
         except json.JSONDecodeError:
             pass
@@ -176,7 +220,7 @@ def _read_jsonl(text: str, name: str) -> list[dict]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = parse_json(line, f"{name}, line {n}")
         except json.JSONDecodeError as e:
             hint = "each line of a JSON Lines file must be one complete JSON object"
             if n == 1 and not line.lstrip().startswith(("{", "[")):
@@ -218,6 +262,14 @@ def _read_delimited(text: str, name: str, delimiter: str) -> list[dict]:
                 )
             records.append(dict(zip(header, row, strict=True)))
     except csv.Error as e:
+        if "field limit" in str(e):  # the csv module stops at 131,072 characters: say it as the item limit
+            from .item_checks import MAX_ITEM_CHARS, MAX_ITEM_TOKENS  # here: item_checks imports this module
+
+            raise DataError(
+                f"{name}, line {reader.line_num}: a field is over {csv.field_size_limit():,} characters long, over "
+                f"the limit of {MAX_ITEM_TOKENS:,} tokens ({MAX_ITEM_CHARS:,} characters) per field: shorten it, "
+                "or split it into several items."
+            ) from None
         raise DataError(f"{name}, line {reader.line_num}: cannot read this row ({e}).") from None
     return records
 

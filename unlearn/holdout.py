@@ -68,5 +68,6 @@ def source_note(forget: str, holdout: str) -> str | None:
     return (
         f"Forget ({forget}) and holdout ({holdout}) come from different sources: the membership AUCs then "
         "measure how far the two topics differ, not whether the forget items were trained on. Use a holdout "
-        "split of the forget set's own source (e.g. fictitious_authors:holdout for fictitious_authors:forget)."
+        "split of the forget set's own source (e.g. fictitious_authors:holdout for fictitious_authors:forget), "
+        "or split one from the forget set in Model & data."
     )

@@ -8,6 +8,8 @@ tests, which re-run the check on a few items and compare with what was recorded.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,17 @@ from typing import Any
 import numpy as np
 
 from .builtin import ASSETS, DataSet, read_set_file
+from .eta import eta_line
 from .examples import Example
+from .item_checks import check_item_lengths
+from .keywords import keywords_for, mark_keyword
 from .models import LoadedModel
 from .scoring import answer_nll, generate_answers, mentions
 
 POOLS = ASSETS / "pools"
+
+
+CHECK_BATCH = 16  # questions generated at once: one padded batch is far quicker than one by one
 
 
 @dataclass
@@ -27,13 +35,34 @@ class Check:
     generation: str  # the model's greedy answer
     correct: bool  # a keyword of the gold answer appears in it
     answer_prob: float  # P̃(gold answer | question) = exp(−mean answer-token NLL)
+    matched: str | None = None  # the keyword found in the reply, as it is written there
 
 
-def check_examples(lm: LoadedModel, examples: list[Example], max_new_tokens: int = 40) -> list[Check]:
-    """One batched pass of greedy generation and one of scoring over `examples`."""
-    gens = generate_answers(lm.model, lm.tokenizer, [e.question for e in examples], max_new_tokens)
+def check_examples(
+    lm: LoadedModel,
+    examples: list[Example],
+    max_new_tokens: int = 40,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[Check]:
+    """Greedy generation in batches of CHECK_BATCH, then one scoring pass; `progress(fraction, text)`
+    hears after each batch how many items are done and about how long is left. Items without
+    keywords are checked against derived ones (keywords.py), never against the whole gold sentence.
+    An item over the length limit is refused (DataError) before anything is sent to the model."""
+    check_item_lengths(examples, "this set", lm.tokenizer)
+    t0, gens = time.perf_counter(), []
+    for i in range(0, len(examples), CHECK_BATCH):
+        batch = [e.question for e in examples[i : i + CHECK_BATCH]]
+        gens += generate_answers(lm.model, lm.tokenizer, batch, max_new_tokens, batch_size=CHECK_BATCH)
+        if progress:
+            # generation is most of the work: scoring the answers afterwards is one forward per batch
+            progress(0.9 * len(gens) / len(examples), eta_line("questions answered", len(gens), len(examples), t0))
     probs = np.exp(-answer_nll(lm.model, lm.tokenizer, examples)).tolist()
-    return [Check(g, mentions(g, e.answer_keywords()), p) for g, e, p in zip(gens, examples, probs, strict=True)]
+    out = []
+    for g, e, p in zip(gens, examples, probs, strict=True):
+        keys = keywords_for(e)
+        hit, _ = mark_keyword(g, keys)
+        out.append(Check(g, mentions(g, keys), p, hit))
+    return out
 
 
 def with_checks(examples: list[Example], checks: list[Check], checked_with: str) -> list[Example]:
@@ -45,6 +74,7 @@ def with_checks(examples: list[Example], checks: list[Check], checked_with: str)
             known=c.correct,
             answer_prob=round(c.answer_prob, 4),
             generation=c.generation,
+            matched=c.matched,
             checked_with=checked_with,
         )
         out.append(replace(e, meta=meta))

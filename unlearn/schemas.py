@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .examples import Example
-from .formats import DataError, read_records
+from .formats import DataError, parse_json, read_records
+from .item_checks import check_item_lengths, loaded_tokenizer
 
 
 @dataclass
@@ -113,7 +114,7 @@ def _str_list(value: Any, where: str, field: str) -> list[str]:
     """A list of strings; a single string counts as a list of one, a JSON list in a CSV cell is read."""
     if isinstance(value, str) and value.strip().startswith("["):
         try:
-            value = json.loads(value)
+            value = parse_json(value, f"{where}: field '{field}'")  # a CSV cell can nest as deep as a file
         except json.JSONDecodeError:
             pass
     if isinstance(value, str):
@@ -179,18 +180,29 @@ def _example(rec: dict, mapping: ColumnMapping, where: str) -> Example:
 
 
 def load_upload(
-    data: bytes, filename: str, mapping: ColumnMapping | None = None, text_mode: str = "auto"
+    data: bytes,
+    filename: str,
+    mapping: ColumnMapping | None = None,
+    text_mode: str = "auto",
+    tokenizer: Any | None = None,
 ) -> tuple[str, list[Example]]:
     """Read an uploaded file into (schema name, examples); the schema is "custom" for a given mapping."""
-    return records_to_examples(read_records(data, filename, text_mode=text_mode), mapping, filename)
+    return records_to_examples(read_records(data, filename, text_mode=text_mode), mapping, filename, tokenizer)
 
 
-def records_to_examples(records: list[dict], mapping: ColumnMapping | None, source: str) -> tuple[str, list[Example]]:
-    """Records with a given mapping ("custom"), or with the detected one; errors name `source`."""
-    if mapping is not None:
-        return "custom", to_examples(records, mapping, source)
-    try:
-        schema, mapping = detect_schema(records)
-    except DataError as e:
-        raise DataError(f"{source}: {e}") from None
-    return schema, to_examples(records, mapping, source)
+def records_to_examples(
+    records: list[dict], mapping: ColumnMapping | None, source: str, tokenizer: Any | None = None
+) -> tuple[str, list[Example]]:
+    """Records with a given mapping ("custom"), or with the detected one; errors name `source`.
+    An item with a field over MAX_ITEM_TOKENS is refused, counted with `tokenizer` (None: the loaded
+    model's, if one is loaded, else in characters)."""
+    if mapping is None:
+        try:
+            schema, mapping = detect_schema(records)
+        except DataError as e:
+            raise DataError(f"{source}: {e}") from None
+    else:
+        schema = "custom"
+    examples = to_examples(records, mapping, source)
+    check_item_lengths(examples, source, tokenizer if tokenizer is not None else loaded_tokenizer())
+    return schema, examples

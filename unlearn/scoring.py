@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.generation.streamers import BaseStreamer
 
 from .examples import Example
 from .forward import answer_logits
@@ -58,9 +59,11 @@ def generate_answers(
     questions: Sequence[str],
     max_new_tokens: int = 48,
     batch_size: int = 16,
+    streamer: BaseStreamer | None = None,
 ) -> list[str]:
     """Greedy answers to chat questions, batched with left padding (decoders need the prompt
-    to end at the same position in every row)."""
+    to end at the same position in every row). A `streamer` (`unlearn.streaming.TextStreamer`)
+    sees each batch's answers grow token by token."""
     device = next(model.parameters()).device
     has_template = bool(getattr(tokenizer, "chat_template", None))
     old_side = tokenizer.padding_side
@@ -79,6 +82,7 @@ def generate_answers(
                 temperature=None,
                 top_p=None,
                 top_k=None,
+                streamer=streamer,
             )
             new = out[:, batch["input_ids"].shape[1] :]  # (B, new)
             answers.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from .builtin import load_selection
+from .eta import eta_line
 from .examples import Example
 from .forward import answer_logits
 from .loop import LoopConfig, StepInfo, cycle_batches, train_loop
@@ -116,9 +118,12 @@ def teach(
         for p in trained:
             p.requires_grad_(True)
 
+        t0 = time.perf_counter()
+
         def report(s: StepInfo) -> None:
             if progress:
-                progress(s.step / total, f"Teaching {set_name}: step {s.step}/{total}, loss {s.logs['loss']:.3f}")
+                left = eta_line("steps", s.step, total, t0)
+                progress(s.step / total, f"Teaching {set_name}: {left} · loss {s.logs['loss']:.3f}")
             if on_step:
                 on_step(s)
 

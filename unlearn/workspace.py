@@ -6,12 +6,15 @@ referenced by name and read from `assets/` when needed, never copied into the se
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict
 from typing import Any
 
 from .builtin import KNOWLEDGE_NOTES, DataSet, load_selection, selections
 from .examples import TABLE_COLUMNS, Example
 from .formats import DataError
+from .item_checks import check_item, first_words, loaded_tokenizer
+from .keywords import keywords_for, mark_keyword, with_keywords
 
 ROLES = ("forget", "retain", "holdout")
 DEFAULT_PICKS = {
@@ -55,6 +58,7 @@ def add_set(user_sets: UserSets, ds: DataSet) -> tuple[UserSets, str]:
     """A copy of `user_sets` with `ds` added under a free name (never overwrites an earlier set)."""
     if not ds.examples:
         raise DataError(f"{ds.name} has no items.")
+    ds = DataSet(ds.name, ds.title, ds.knowledge, ds.description, with_keywords(ds.examples)[0])
     name, k = ds.name, 2
     taken = set(user_sets) | set(selections())
     while name in taken:
@@ -68,24 +72,34 @@ TABLE_LIMIT = 1000  # rows sent to the browser's table: a 100,000-item upload wo
 
 
 def table(ds: DataSet) -> list[list[Any]]:
-    """Rows for the editable preview table (TABLE_COLUMNS), plus the recorded check if any; the
-    first TABLE_LIMIT items only (apply_edits keeps the rest)."""
+    """Rows for the editable preview table (TABLE_COLUMNS), plus the recorded check if any (known,
+    P(answer), and the greedy reply as Markdown with the keyword it matched in bold); the first
+    TABLE_LIMIT items only (apply_edits keeps the rest)."""
     rows = []
     for e in ds.examples[:TABLE_LIMIT]:
         known = e.meta.get("known")
         prob = e.meta.get("answer_prob")
-        rows.append(e.to_row() + ["" if known is None else ("yes" if known else "no"), "" if prob is None else prob])
+        reply = e.meta.get("generation")
+        shown = "" if reply is None else (mark_keyword(reply, keywords_for(e))[1] or "*(no text)*")
+        rows.append(
+            e.to_row() + ["" if known is None else ("yes" if known else "no"), "" if prob is None else prob, shown]
+        )
     return rows
 
 
-TABLE_HEADERS = TABLE_COLUMNS + ["known", "P(answer)"]
+TABLE_HEADERS = TABLE_COLUMNS + ["known", "P(answer)", "greedy reply (keyword in bold)"]
+# the reply is rendered (escaped, keyword in bold); P(answer) stays "str" so an unchecked item shows blank, not 0
+TABLE_TYPES = ["str"] * len(TABLE_COLUMNS) + ["str", "str", "markdown"]
 
 
-def apply_edits(ds: DataSet, rows: list[list[Any]]) -> DataSet:
+def apply_edits(ds: DataSet, rows: list[list[Any]], tokenizer: Any | None = None) -> DataSet:
     """The set as edited in the table. Rows beyond the original ones are new items; a row whose
     question and answer are both empty is dropped; a row with an answer but no question becomes a
     plain passage. Fields the table does not show are kept from the original item. Items past the
-    table's first TABLE_LIMIT rows were never shown, so they are kept as they were (before new rows)."""
+    table's first TABLE_LIMIT rows were never shown, so they are kept as they were (before new rows).
+    A row with a field over MAX_ITEM_TOKENS is refused (counted with `tokenizer`; None: the loaded
+    model's, if any, else in characters)."""
+    tokenizer = tokenizer if tokenizer is not None else loaded_tokenizer()
     shown = min(len(ds.examples), TABLE_LIMIT)
     out: list[Example] = []
     new: list[Example] = []
@@ -98,6 +112,7 @@ def apply_edits(ds: DataSet, rows: list[list[Any]]) -> DataSet:
             raise DataError(f"Row {i + 1}: the answer is empty. Fill it in or clear the whole row to drop it.")
         base = ds.examples[i] if i < shown else None
         ex = Example.from_row(cells, base)
+        check_item(ex, f'Row {i + 1} ("{first_words(ex)}")', tokenizer)
         if base is not None and (ex.question, ex.answer) != (base.question, base.answer):
             ex.meta = {}  # an edited item's recorded check no longer applies
         (out if base is not None else new).append(ex)
@@ -137,3 +152,38 @@ def split_retain(examples: list[Example]) -> tuple[list[Example], list[Example]]
     if len(examples) < 2:
         return list(examples), list(examples)
     return examples[0::2], examples[1::2]
+
+
+HOLDOUT_SHARE = 0.25  # of a set split into forget + holdout: enough holdout items for the attacks' AUCs
+HOLDOUT_SEED = 0  # the same set splits the same way every time, so audits of it can be compared
+
+
+def split_holdout(ds: DataSet, share: float = HOLDOUT_SHARE, seed: int = HOLDOUT_SEED) -> tuple[DataSet, DataSet]:
+    """`ds` as `name:forget` (to unlearn) and `name:holdout` (never trained on), drawn at random with
+    `seed`. Items that name an entity stay together, so one author is never on both sides (the
+    attacks would then tell authors apart, as with a holdout of another topic)."""
+    if not 0 < share < 1:
+        raise DataError(f"the holdout share must be between 0 and 1, got {share}")
+    groups: dict[str, list[Example]] = {}
+    for i, e in enumerate(ds.examples):
+        groups.setdefault(e.entity or f"#{i}", []).append(e)
+    keys = list(groups)
+    random.Random(seed).shuffle(keys)
+    want = max(2, round(share * len(ds.examples)))
+    held: list[Example] = []
+    for k in keys:
+        if len(held) >= want:
+            break
+        held += groups[k]
+    rest = [e for e in ds.examples if all(e is not h for h in held)]
+    if len(held) < 2 or len(rest) < 2:
+        raise DataError(
+            f"{ds.name} has {len(ds.examples)} items in {len(keys)} groups: too few to split into a forget and a "
+            "holdout part of at least 2 items each. Add items, or pick a holdout of the same source."
+        )
+    base = ds.name
+    note = f" Split from {ds.name} with seed {seed}: {len(rest)} forget, {len(held)} holdout items."
+    return (
+        DataSet(f"{base}:forget", ds.title, ds.knowledge, ds.description + note, rest),
+        DataSet(f"{base}:holdout", ds.title, ds.knowledge, ds.description + note, held),
+    )

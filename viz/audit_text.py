@@ -112,10 +112,28 @@ def quantization_line(rec: dict[str, Any]) -> str | None:
     )
 
 
+def items_line(rec: dict[str, Any]) -> str | None:
+    """Where a set held fewer items than asked for, the counts the figures rest on (None if as asked).
+
+    >>> items_line({"config": {"items_per_split": 6}, "summary": {"items": {"forget": 3, "holdout": 3, "retain": 6}}})
+    'ℹ️ Asked for 6 items per split; scored forget 3, holdout 3 (the sets hold no more), retain 6.'
+    """
+    asked = rec.get("config", {}).get("items_per_split")
+    got = rec.get("summary", {}).get("items", {})
+    short = {s: n for s, n in got.items() if asked and n < asked}
+    if not short:
+        return None
+    full = {s: n for s, n in got.items() if s not in short}
+    said = ", ".join(f"{s} {n}" for s, n in short.items()) + " (the sets hold no more)"
+    said += "".join(f", {s} {n}" for s, n in full.items())
+    return f"ℹ️ Asked for {asked} items per split; scored {said}."
+
+
 def summary_lines(rec: dict[str, Any]) -> list[str]:
-    """What the audit found, in sentences: the holdout's source (if it is another), the headline, forget
-    quality and PrivLeak, utility, the quantization attack."""
-    lines = ["⚠️ " + rec["holdout_note"]] if rec.get("holdout_note") else []
+    """What the audit found, in sentences: the items scored where fewer than asked, the holdout's source
+    (if it is another), the headline, forget quality and PrivLeak, utility, the quantization attack."""
+    lines = [line for line in [items_line(rec)] if line]
+    lines += ["⚠️ " + rec["holdout_note"]] if rec.get("holdout_note") else []
     lines += [headline(rec), forget_quality_line(rec), utility_line(rec)]
     quant = quantization_line(rec)
     return lines + ([quant] if quant else [])

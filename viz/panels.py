@@ -43,7 +43,11 @@ def topk(c: Any, i: int) -> go.Figure:
     pos = b.answer_start - 1 + i  # position t predicts token t + 1
     context = "".join(b.tokens[max(0, pos - 12) : pos + 1])
     gold = b.tokens[pos + 1]
-    return topk_bars(context, gold, (b.top_tokens[pos], b.top_probs[pos]), (a.top_tokens[pos], a.top_probs[pos]))
+    # the lens's last layer is the model's own output: its rank there is the gold token's rank
+    ranks = tuple((int(p.lens_rank[-1, pos]) + 1, float(np.exp(p.gold_logprob[pos + 1]))) for p in (b, a))
+    return topk_bars(
+        context, gold, (b.top_tokens[pos], b.top_probs[pos]), (a.top_tokens[pos], a.top_probs[pos]), ranks
+    )
 
 
 def lens(c: Any, metric: str = "probability") -> go.Figure:

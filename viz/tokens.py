@@ -127,12 +127,20 @@ def topk_bars(
     gold: str | None,
     before: tuple[Sequence[str], np.ndarray],
     after: tuple[Sequence[str], np.ndarray],
+    gold_rank: tuple[tuple[int, float], tuple[int, float]] | None = None,
 ) -> go.Figure:
-    """The k most likely next tokens at one position, before | after; the gold token in green."""
+    """The k most likely next tokens at one position, before | after; the gold token in green where
+    it is among them, else its rank and probability under that side (`gold_rank`: (rank from 1,
+    probability) before and after), so the panel never promises a green bar that is not there."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("before", "after"), horizontal_spacing=0.18)
+    missing = []
     for col, (toks, probs) in ((1, before), (2, after)):
         labels = [shown(t) for t in toks]
         colours = [GOLD_COLOUR if gold is not None and t == gold else "#9aa5b1" for t in toks]
+        if gold is not None and gold not in toks:
+            side = ("before", "after")[col - 1]
+            where = "" if gold_rank is None else f": rank {gold_rank[col - 1][0]:,}, p = {gold_rank[col - 1][1]:.2g}"
+            missing.append(f"{side}, not in the top {len(toks)}{where}")
         fig.add_trace(
             go.Bar(
                 x=list(probs),
@@ -150,10 +158,17 @@ def topk_bars(
         )
         fig.update_yaxes(tickvals=list(range(len(toks))), ticktext=labels, autorange="reversed", row=1, col=col)
         fig.update_xaxes(range=[0, 1], title="probability", row=1, col=col)
-    note = f" (gold next token {shown(gold)!r} in green)" if gold is not None else ""
+    note = ""
+    if gold is not None:
+        note = f"<br><sub>gold next token {shown(gold)!r}"
+        if missing:
+            note += ": " + "; ".join(missing) + (" (in green where shown)" if len(missing) < 2 else "")
+        else:
+            note += " in green"
+        note += "</sub>"
     fig.update_layout(
         title=f"Next token after “…{context[-60:]}”{note}",
         height=300,
-        margin=dict(l=90, r=20, t=70, b=40),
+        margin=dict(l=90, r=20, t=80, b=40),
     )
     return fig

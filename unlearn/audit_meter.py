@@ -1,0 +1,92 @@
+"""How far an audit has come and about how long it has left, for its progress bar.
+
+An audit is a dozen stages of very different cost (REMIND's neighbours are 40% of it, one relearning
+attack a few per cent), so "stage 3 of 12" says little about the time left. Each stage is given a
+cost from the work it does (sequences scored, answers generated, backward passes) weighted by what
+one unit took on the reference 2-core CPU (README, issue 14's breakdown of a 31-minute audit); only
+the ratios matter, so the estimate holds on faster machines: time left = elapsed × (1 − f) / f,
+where f is the share of the modelled cost done.
+
+>>> m = Meter({"a": 1.0, "b": 3.0}, lambda s: None, clock=iter([0.0, 10.0, 20.0]).__next__)
+>>> m.stage("a"); m.stage("b"); m.status("halfway", done=(1, 2)).fraction
+0.625
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+# Seconds per unit of work on the reference 2-core CPU (the bundled 135M model); ratios are what count.
+SECONDS = {
+    "sequence": 0.133,  # one REMIND neighbour scored
+    "item": 0.3,  # one item's token statistics and variant losses
+    "answer": 0.83,  # one greedy answer (32 new tokens)
+    "utility_item": 0.85,  # one Real Authors / World Facts item: answer, variants, truth ratio
+    "backward": 1.1,  # one GradNorm backward pass
+    "surface_item": 14.0,  # one 2-D loss surface
+    "probe_item": 17.0,  # one forget item through every adversarial probe
+    "quantized_item": 1.8,  # one forget item scored and answered under one bit width
+    "relearn": 51.0,  # the relearning attack, whole
+    "reference_item": 1.3,  # one item under the retain-only model
+}
+
+
+class Status(str):
+    """One progress report: the line to show (a str, so every `say` consumer keeps working) and the
+    share of the audit done (0-1) for a progress bar."""
+
+    fraction: float
+
+    def __new__(cls, text: str, fraction: float) -> Status:
+        obj = super().__new__(cls, text)
+        obj.fraction = fraction
+        return obj
+
+
+def _clock_text(s: float) -> str:
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min"
+
+
+class Meter:
+    """Called with a message (as any `say`), it reports a `Status` carrying the share done and the
+    time left; `stage(key)` marks the start of a planned stage, `done=(i, n)` progress within it."""
+
+    def __init__(
+        self, plan: dict[str, float], report: Callable[[Status], None], clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self.plan, self.report, self.clock = plan, report, clock
+        self.total = sum(plan.values()) or 1.0
+        self.t0 = clock()
+        self.finished = 0.0  # modelled cost of the stages left behind
+        self.current: str | None = None
+
+    def stage(self, key: str) -> None:
+        if key == self.current:
+            return
+        if self.current is not None:
+            self.finished += self.plan.get(self.current, 0.0)
+        self.current = key
+
+    def status(self, msg: str, done: tuple[int, int] | None = None) -> Status:
+        within = done[0] / done[1] if done and done[1] else 0.0
+        f = min(1.0, (self.finished + within * self.plan.get(self.current or "", 0.0)) / self.total)
+        elapsed = self.clock() - self.t0
+        line = f"{msg} · {f:.0%} of the audit, {_clock_text(elapsed)} so far"
+        if 0.02 <= f < 1:  # the first stage's pace says too little to extrapolate from
+            line += f", about {_clock_text(elapsed * (1 - f) / f)} left"
+        return Status(line, f)
+
+    def __call__(self, msg: str, done: tuple[int, int] | None = None) -> None:
+        self.report(self.status(msg, done))
+
+
+def side_plan(side: str, split: str, n: int, k_sequences: int, generate: bool, gradnorm: bool) -> dict[str, float]:
+    """The stages of scoring one split under one model, with their modelled costs."""
+    plan = {f"{side}:{split}": n * SECONDS["item"]}
+    if generate:
+        plan[f"{side}:{split}:greedy"] = n * SECONDS["answer"]
+    plan[f"{side}:{split}:remind"] = n * k_sequences * SECONDS["sequence"]
+    if gradnorm:
+        plan[f"{side}:{split}:gradnorm"] = n * SECONDS["backward"]
+    return plan
