@@ -128,7 +128,7 @@ def build_demo() -> gr.Blocks:
                     gr.Markdown(HOLDOUT_WHY, elem_id="holdout-why")
                 split_msg = gr.Markdown(elem_id="split-msg")
                 with gr.Accordion("Add a set: upload a file or load a hub dataset", open=False):
-                    add_as = gr.Radio(list(ws.ROLES), value="forget", label="Use the new set as")
+                    add_as = gr.Radio(list(ws.ROLES), value="forget", label="Use the new set as", elem_id="add-as")
                     with gr.Tabs():
                         with gr.Tab("Upload"):
                             with gr.Row():

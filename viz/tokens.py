@@ -169,6 +169,6 @@ def topk_bars(
     fig.update_layout(
         title=f"Next token after “…{context[-60:]}”{note}",
         height=300,
-        margin=dict(l=90, r=20, t=80, b=40),
+        margin=dict(l=90, r=20, t=100, b=40),
     )
     return fig
