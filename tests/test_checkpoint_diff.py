@@ -1,0 +1,89 @@
+"""An after checkpoint read lazily against the loaded model: only what differs is kept (issue 16, step 1)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from unlearn.checkpoint_diff import PairError, diff_checkpoint
+from unlearn.models import LoadedModel
+
+Q_PROJ = "model.layers.0.self_attn.q_proj.weight"
+
+
+def _copy(tiny_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    out = tmp_path / "after"
+    shutil.copytree(tiny_dir, out)
+    (weights,) = out.glob("*.safetensors")
+    return out, weights
+
+
+def _edit(weights: Path, **changes) -> None:
+    tensors = load_file(str(weights))
+    for name, fn in changes.items():
+        tensors[name.replace("__", ".")] = fn(tensors[name.replace("__", ".")])
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+
+
+def test_one_changed_matrix_costs_one_matrix(tiny: LoadedModel, tiny_dir: Path, tmp_path: Path) -> None:
+    after, weights = _copy(tiny_dir, tmp_path)
+    assert diff_checkpoint(tiny.model, after).changed == {}  # the same model: nothing kept
+    _edit(weights, **{Q_PROJ.replace(".", "__"): lambda t: t + 0.5})
+    d = diff_checkpoint(tiny.model, after)
+    assert list(d.changed) == [Q_PROJ]
+    here = tiny.model.state_dict()[Q_PROJ]
+    assert d.bytes == here.numel() * here.element_size()  # 32 x 32 floats: 4,096 bytes, nothing else
+    assert torch.equal(d.changed[Q_PROJ], here + 0.5)
+    assert d.same == d.total - 1 and "1 of" in d.summary()
+
+
+def test_every_tensor_changed_is_said(tiny: LoadedModel, tiny_dir: Path, tmp_path: Path) -> None:
+    after, weights = _copy(tiny_dir, tmp_path)
+    tensors = {k: v + 1.0 for k, v in load_file(str(weights)).items()}
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    d = diff_checkpoint(tiny.model, after)
+    assert d.same == 0 and len(d.changed) == d.total and "every tensor differs" in d.summary()
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("num_hidden_layers", 3, "num_hidden_layers 2 here, 3"),
+        ("vocab_size", 7, "vocab_size"),
+        ("model_type", "gpt2", "gpt2"),
+    ],
+)
+def test_another_model_is_refused_naming_what_differs(tiny, tiny_dir, tmp_path, field, value, words) -> None:
+    after, _ = _copy(tiny_dir, tmp_path)
+    cfg = json.loads((after / "config.json").read_text())
+    cfg[field] = value
+    (after / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(PairError, match="another model") as e:
+        diff_checkpoint(tiny.model, after)
+    assert words in str(e.value)
+
+
+def test_a_tensor_of_another_shape_is_named(tiny: LoadedModel, tiny_dir: Path, tmp_path: Path) -> None:
+    after, weights = _copy(tiny_dir, tmp_path)
+    _edit(weights, **{Q_PROJ.replace(".", "__"): lambda t: t[:, :16].contiguous()})
+    with pytest.raises(PairError, match=r"q_proj.weight is \(32, 16\)"):
+        diff_checkpoint(tiny.model, after)
+
+
+def test_pickle_only_and_missing_tensors_are_refused(tiny: LoadedModel, tiny_dir: Path, tmp_path: Path) -> None:
+    after, weights = _copy(tiny_dir, tmp_path)
+    torch.save(load_file(str(weights)), after / "pytorch_model.bin")
+    weights.unlink()
+    with pytest.raises(PairError, match="pickle checkpoints are not read"):
+        diff_checkpoint(tiny.model, after)
+    after2, weights2 = _copy(tiny_dir, tmp_path / "b")
+    tensors = load_file(str(weights2))
+    del tensors[Q_PROJ]
+    save_file(tensors, str(weights2), metadata={"format": "pt"})
+    with pytest.raises(PairError, match="not in"):
+        diff_checkpoint(tiny.model, after2)
