@@ -87,3 +87,58 @@ def test_pickle_only_and_missing_tensors_are_refused(tiny: LoadedModel, tiny_dir
     save_file(tensors, str(weights2), metadata={"format": "pt"})
     with pytest.raises(PairError, match="not in"):
         diff_checkpoint(tiny.model, after2)
+
+
+# ---------------------------------------------------------------- step 2: the pair saved as a run
+def test_an_imported_checkpoint_is_a_run_whose_after_is_the_checkpoint(tiny_dir, tmp_path, monkeypatch) -> None:
+    from unlearn.import_pair import import_checkpoint
+    from unlearn.models import load_model
+    from unlearn.runs import apply_run, list_runs
+    from unlearn.runs_overview import overview
+
+    monkeypatch.setenv("UNLEARN_RUNS_DIR", str(tmp_path / "runs"))
+    after, weights = _copy(tiny_dir, tmp_path)
+    _edit(weights, **{Q_PROJ.replace(".", "__"): lambda t: t * -1.0})
+    lm = load_model(str(tiny_dir), device="cpu")
+    ids = torch.tensor([[1, 5, 9, 12, 7]])
+    with torch.no_grad():
+        before_logits = lm.model(ids).logits.clone()
+        want = load_model(str(after), device="cpu").model(ids).logits
+    run = import_checkpoint(lm, after, name="my unlearned model")
+    record = json.loads((run / "run.json").read_text())
+    assert record["kind"] == "imported" and record["after"]["changed_tensors"] == 1
+    assert record["after"]["source"] == str(after.resolve()) and len(record["after"]["digest"]) == 64
+    assert load_file(str(run / "weights.safetensors")).keys() == {Q_PROJ}  # one matrix stored, not a model
+    assert [r["id"] for r in list_runs()] == [run.name] and overview()[0]["method"] == "imported"
+    tr = apply_run(lm, run)
+    with torch.no_grad():
+        assert torch.equal(lm.model(ids).logits, want)  # after = the checkpoint, exactly (same dtype)
+        with tr.reference():
+            assert torch.equal(lm.model(ids).logits, before_logits)  # before = the loaded model
+    tr.reset()
+    again = import_checkpoint(load_model(str(tiny_dir), device="cpu"), after)
+    assert json.loads((again / "run.json").read_text())["after"]["digest"] == record["after"]["digest"]
+    with pytest.raises(ValueError, match="nothing to compare"):
+        import_checkpoint(load_model(str(tiny_dir), device="cpu"), tiny_dir)
+
+
+def test_import_on_the_command_line_then_the_runs_tab_lists_it(tiny_dir, tmp_path, capsys, monkeypatch) -> None:
+    from unlearn.__main__ import main
+
+    monkeypatch.setenv("UNLEARN_RUNS_DIR", str(tmp_path / "runs"))
+    after, weights = _copy(tiny_dir, tmp_path)
+    _edit(weights, **{Q_PROJ.replace(".", "__"): lambda t: t + 1.0})
+    assert main(["import", "--model", str(tiny_dir), "--after", str(after), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert Path(out["run_dir"]).is_dir() and out["changed_tensors"] == 1 and "1 of" in out["summary"]
+    other = tmp_path / "other"
+    shutil.copytree(tiny_dir, other)
+    cfg = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**cfg, "num_hidden_layers": 3}))
+    assert main(["import", "--model", str(tiny_dir), "--after", str(other)]) == 2  # refused with the message
+    assert "num_hidden_layers" in capsys.readouterr().err
+
+    import app
+
+    rows, _, picker = app.runs_view_ui()
+    assert rows[0][1] == "imported" and picker["value"] == out["run_dir"]

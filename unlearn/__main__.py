@@ -257,6 +257,16 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(a: argparse.Namespace) -> int:
+    from .import_pair import import_checkpoint
+
+    lm = load_model(a.model, device=a.device)  # before: the model the checkpoint was unlearned from
+    run_dir = import_checkpoint(lm, Path(a.after), a.name, Path(a.out) if a.out else None)
+    record = json.loads((run_dir / "run.json").read_text())
+    _emit({"run_dir": str(run_dir), **record["after"]}, a.json)
+    return 0
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from .bench import run_bench
 
@@ -429,6 +439,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(fn=cmd_audit)
+
+    sp = sub.add_parser("import", help="pair an unlearned checkpoint (after) with its base model (before) as a run")
+    model_args(sp)
+    sp.add_argument("--after", required=True, help="the unlearned model: a save_pretrained folder (safetensors)")
+    sp.add_argument("--name", default=None, help="a name for the pair (default: the folder's name)")
+    sp.add_argument("--out", default=None, help="runs folder (default: the app's)")
+    sp.set_defaults(fn=cmd_import)
 
     sp = sub.add_parser("bench", help="measure loop overhead, compute use, memory and demo time against targets")
     model_args(sp)
