@@ -60,3 +60,18 @@ def test_relearning_recovers_and_leaves_the_run_intact(tiny: LoadedModel) -> Non
     assert out["recovery"] == pytest.approx((last - p_unlearned) / (p_before - p_unlearned))
     with pytest.raises(ValueError, match="at least 2"):
         relearn(tiny.model, tiny.tokenizer, tr, forget[:1])
+
+
+def test_relearning_a_run_reloaded_from_disk_trains_its_frozen_weights(tiny: LoadedModel) -> None:
+    """apply_run leaves the run's weights frozen; the attack's backward then found nothing to differentiate
+    (the CLI audit of any saved run failed with "does not require grad"). It trains them for its steps
+    and leaves the flags and values as they were."""
+    forget = load_selection("fictitious_authors:forget").examples[:8]
+    tr = make_trainable(tiny.model, "full")
+    for p in tr.params:
+        p.requires_grad_(False)  # as apply_run leaves them
+    frozen = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
+    out = relearn(tiny.model, tiny.tokenizer, tr, forget, RelearnConfig(steps=2, lr=1e-2))
+    assert out["prob_per_step"][-1] != out["prob_per_step"][0]  # the attack did train
+    assert all(not p.requires_grad for p in tr.params)
+    assert all(torch.equal(p, frozen[n]) for n, p in tiny.model.named_parameters())

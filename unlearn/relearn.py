@@ -41,15 +41,21 @@ def recovery(value: float, before: float, unlearned: float) -> float | None:
 
 @contextmanager
 def restored(params: Sequence[torch.nn.Parameter]) -> Iterator[None]:
-    """Whatever happens inside, the parameters leave with the values they came in with."""
+    """The parameters may be trained inside (a run reloaded from disk has them frozen: without this the
+    attack's backward found nothing to differentiate); whatever happens, they leave with the values and
+    the requires_grad flags they came in with."""
     saved = [p.detach().clone() for p in params]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(True)
     try:
         yield
     finally:
         with torch.no_grad():
-            for p, s in zip(params, saved, strict=True):
+            for p, s, f in zip(params, saved, flags, strict=True):
                 p.copy_(s)
                 p.grad = None
+                p.requires_grad_(f)
 
 
 def split(items: Sequence[Example], share: float, seed: int) -> tuple[list[Example], list[Example]]:
