@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from .checkpoint_diff import CheckpointDiff, diff_checkpoint
 from .models import LoadedModel
 from .paths import atomic_dir
-from .runs import HISTORY_FILE, RUN_FILE, WEIGHTS_FILE, runs_dir
+from .runs import HISTORY_FILE, RUN_FILE, WEIGHTS_FILE, new_run_folder, runs_dir
 
 KIND = "imported"
 
@@ -50,11 +50,7 @@ def import_checkpoint(lm: LoadedModel, after: Path, name: str | None = None, roo
         raise ValueError(f"{after} equals the loaded model tensor for tensor: there is nothing to compare.")
     root = root or runs_dir()
     root.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    final = root / f"{stamp}-{KIND}-{_slug(name or after.name)}"
-    k = 2
-    while final.exists():
-        final, k = root / f"{stamp}-{KIND}-{_slug(name or after.name)}-{k}", k + 1
+    final = new_run_folder(root, f"{KIND}-{_slug(name or after.name)}")
     record: dict[str, Any] = {
         "id": final.name,
         "kind": KIND,

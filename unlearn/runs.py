@@ -69,14 +69,19 @@ def runs_dir() -> Path:
     return path
 
 
+def new_run_folder(root: Path, label: str) -> Path:
+    """A free name for a new run's folder: the time and `label`, numbered when two runs share a second."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    final, k = root / f"{stamp}-{label}", 2
+    while final.exists():
+        final, k = root / f"{stamp}-{label}-{k}", k + 1
+    return final
+
+
 def save_run(out: RunOutcome, lm: LoadedModel, sets: dict[str, str], root: Path | None = None) -> Path:
     """Write a finished (or cancelled) run; returns its folder."""
     root = root or runs_dir()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    final = root / f"{stamp}-{out.spec['method']}"
-    k = 2
-    while final.exists():
-        final, k = root / f"{stamp}-{out.spec['method']}-{k}", k + 1
+    final = new_run_folder(root, out.spec["method"])
     record: dict[str, Any] = {
         "id": final.name,
         "method": out.spec["method"],
@@ -222,6 +227,7 @@ __all__ = [
     "delete_run",
     "in_progress",
     "list_runs",
+    "new_run_folder",
     "read_history",
     "run_ref",
     "runs_dir",
