@@ -49,13 +49,14 @@ def check_examples(
     keywords are checked against derived ones (keywords.py), never against the whole gold sentence.
     An item over the length limit is refused (DataError) before anything is sent to the model."""
     check_item_lengths(examples, "this set", lm.tokenizer)
-    t0, gens = time.perf_counter(), []
-    for i in range(0, len(examples), CHECK_BATCH):
-        batch = [e.question for e in examples[i : i + CHECK_BATCH]]
-        gens += generate_answers(lm.model, lm.tokenizer, batch, max_new_tokens, batch_size=CHECK_BATCH)
-        if progress:
-            # generation is most of the work: scoring the answers afterwards is one forward per batch
-            progress(0.9 * len(gens) / len(examples), eta_line("questions answered", len(gens), len(examples), t0))
+    t0 = time.perf_counter()
+
+    def answered(done: int, total: int) -> None:
+        if progress:  # generation is most of the work: scoring the answers afterwards is one forward a batch
+            progress(0.9 * done / total, eta_line("questions answered", done, total, t0))
+
+    questions = [e.question for e in examples]
+    gens = generate_answers(lm.model, lm.tokenizer, questions, max_new_tokens, CHECK_BATCH, on_batch=answered)
     probs = np.exp(-answer_nll(lm.model, lm.tokenizer, examples)).tolist()
     out = []
     for g, e, p in zip(gens, examples, probs, strict=True):

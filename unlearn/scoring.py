@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -60,10 +60,11 @@ def generate_answers(
     max_new_tokens: int = 48,
     batch_size: int = 16,
     streamer: BaseStreamer | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> list[str]:
     """Greedy answers to chat questions, batched with left padding (decoders need the prompt
     to end at the same position in every row). A `streamer` (`unlearn.streaming.TextStreamer`)
-    sees each batch's answers grow token by token."""
+    sees each batch's answers grow token by token; `on_batch(done, total)` hears after each batch."""
     device = next(model.parameters()).device
     has_template = bool(getattr(tokenizer, "chat_template", None))
     old_side = tokenizer.padding_side
@@ -86,6 +87,8 @@ def generate_answers(
             )
             new = out[:, batch["input_ids"].shape[1] :]  # (B, new)
             answers.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))
+            if on_batch:
+                on_batch(len(answers), len(questions))
     finally:
         tokenizer.padding_side = old_side
     return answers

@@ -175,7 +175,8 @@ def split_holdout(ds: DataSet, share: float = HOLDOUT_SHARE, seed: int = HOLDOUT
         if len(held) >= want:
             break
         held += groups[k]
-    rest = [e for e in ds.examples if all(e is not h for h in held)]
+    held_ids = {id(e) for e in held}  # by identity: two items may be equal and still both belong
+    rest = [e for e in ds.examples if id(e) not in held_ids]
     if len(held) < 2 or len(rest) < 2:
         raise DataError(
             f"{ds.name} has {len(ds.examples)} items in {len(keys)} groups: too few to split into a forget and a "
