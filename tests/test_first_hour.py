@@ -120,7 +120,8 @@ def test_a_refused_file_message_names_the_file_and_the_attempt(loaded, tmp_path)
     bad.write_text('{"question": "a", "answer": "b"}\n{"question": oops}\n')
     q, a, t, note = app.inspect_upload(str(bad), "auto")
     assert note.startswith("❌") and "broken.jsonl, tried at" in note
-    assert q == {"choices": [], "value": None, "__type__": "update"}  # the pickers reset
+    reset = {"choices": [app.NONE], "value": app.NONE, "__type__": "update"}
+    assert q == a == t == reset  # all three pickers reset, visibly (value None left the old column shown)
     *_, msg = app.add_upload(str(bad), "auto", "", "question", "answer", app.NONE, {}, "forget")
     assert msg.startswith("❌") and "broken.jsonl, tried at" in msg
 

@@ -240,7 +240,7 @@ def check_knowledge_ui(
 @guarded(4, 3)
 def inspect_upload(path: str | None, text_mode: str) -> tuple[dict, dict, dict, str]:
     """After a file is chosen: detect its schema and offer its columns for manual mapping."""
-    empty = gr.update(choices=[], value=None)
+    empty = gr.update(choices=[NONE], value=NONE)  # value None left some pickers showing the last file's column
     if not path:  # cleared, also by after_add: keep the message about the file just added
         return empty, empty, empty, gr.skip()
     try:
