@@ -1,5 +1,6 @@
 """Hub datasets: conversion of loaded rows, and clear errors when the hub is out of reach."""
 
+import json
 import time
 
 import datasets
@@ -115,3 +116,32 @@ def test_presets_cover_the_benchmarks():
     for p in PRESETS.values():
         assert p.default_config in p.configs
         assert p.default_split in p.splits_for(p.default_config)
+
+
+def test_command_line_sets_take_hub_datasets(tmp_path, monkeypatch) -> None:
+    """`--forget/--retain/--holdout hub:ORG/NAME[:CONFIG][:SPLIT]` (issue 16): parsed with the benchmark's
+    usual split as default, read through the same loader and messages as the app."""
+    from unlearn.set_refs import load_set, parse_hub
+
+    assert parse_hub("hub:locuslab/TOFU:forget10_perturbed") == ("locuslab/TOFU", "forget10_perturbed", "train")
+    assert parse_hub("hub:cais/wmdp:wmdp-bio") == ("cais/wmdp", "wmdp-bio", "test")
+    assert parse_hub("hub:org/name::validation") == ("org/name", None, "validation")
+    with pytest.raises(DataError, match="hub:ORG/NAME"):
+        parse_hub("hub:")
+    calls = []
+    fake_hub(monkeypatch, [{"question": f"q{i}", "answer": f"a{i}"} for i in range(700)], calls)
+    items = load_set("hub:locuslab/TOFU:forget10")
+    assert calls == [("locuslab/TOFU", "forget10", "train")] and len(items) == 700  # every row, not the app's 500
+
+
+def test_a_local_dataset_folder_loads_as_a_hub_set(tmp_path, monkeypatch) -> None:
+    from unlearn.__main__ import main
+    from unlearn.set_refs import load_set
+
+    folder = tmp_path / "my_forget"
+    folder.mkdir()
+    rows = [{"question": f"Who is person {i}?", "answer": f"Person {i} is a painter."} for i in range(5)]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert [e.answer for e in load_set(f"hub:{folder}")] == [r["answer"] for r in rows]
+    assert main(["run", "--forget", "hub:nobody/no-such-set", "--steps", "1"]) == 2  # a message, not a traceback

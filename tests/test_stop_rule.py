@@ -111,13 +111,13 @@ def test_kept_steps_are_saved_put_back_and_audited(tiny_dir: Path, tmp_path: Pat
 def test_the_solar_system_sets_read_from_files(tmp_path: Path, capsys) -> None:
     # the files a new user would upload (plain question-answer JSON Lines) load on the command line too
     data = Path(__file__).parent / "data"
-    from unlearn.__main__ import load_set
+    from unlearn.set_refs import load_set
 
     assert len(load_set(str(data / "solar_system.jsonl"))) == 16
     assert len(load_set(str(data / "general_facts.jsonl"))) == 20
     assert main(["run", "--forget", str(data / "missing.jsonl"), "--steps", "1"]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
-    from unlearn.__main__ import set_name
+    from unlearn.set_refs import set_name
 
     # a run records a data file by its absolute path, so an audit started elsewhere finds it
     assert set_name("tests/data/solar_system.jsonl") == str((data / "solar_system.jsonl").resolve())

@@ -1,4 +1,4 @@
-"""Command line: `python -m unlearn {info,datasets,check-data,teach} ...`.
+"""Command line: `python -m unlearn {info,datasets,check-data,teach,run,audit,import,export,...} ...`.
 
 With --json the last line printed is one JSON object, for scripts and checks.
 """
@@ -12,28 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .builtin import KNOWLEDGE_NOTES, builtin_names, load_builtin, load_selection
+from .builtin import KNOWLEDGE_NOTES, builtin_names, load_builtin
 from .engine import DEMO_STEPS
-from .examples import Example
 from .models import BUNDLED, ModelLoadError, load_model
-from .schemas import load_upload
+from .set_refs import SET_HELP, load_set, set_name
 from .teach import TeachConfig
-
-
-def set_name(value: str) -> str:
-    """How a run records a set given on the command line: a data file by its absolute path (so an audit
-    started from another folder finds it), a built-in selection by its name."""
-    path = Path(value).expanduser()
-    return str(path.resolve()) if value and path.suffix and path.is_file() else value
-
-
-def load_set(value: str) -> list[Example]:
-    """A set given on the command line: a built-in selection (`set` or `set:subset`) or a data file
-    (JSON, JSON Lines, CSV/TSV, text), read as the app reads an upload."""
-    path = Path(value).expanduser()
-    if path.suffix and path.is_file():
-        return load_upload(path.read_bytes(), path.name)[1]
-    return load_selection(value).examples
 
 
 def _emit(obj: dict[str, Any], as_json: bool) -> None:
@@ -78,7 +61,7 @@ def cmd_teach(a: argparse.Namespace) -> int:
     from .teach import teach
 
     lm = load_model(a.model, device=a.device)
-    examples = [e for sel in a.sets for e in load_selection(sel).examples]
+    examples = [e for sel in a.sets for e in load_set(sel)]
     cfg = TeachConfig(epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, seed=a.seed, replay=a.replay or None)
 
     def show(frac: float, msg: str) -> None:
@@ -261,9 +244,22 @@ def cmd_import(a: argparse.Namespace) -> int:
     from .import_pair import import_checkpoint
 
     lm = load_model(a.model, device=a.device)  # before: the model the checkpoint was unlearned from
-    run_dir = import_checkpoint(lm, Path(a.after), a.name, Path(a.out) if a.out else None)
+    run_dir = import_checkpoint(lm, a.after, a.name, Path(a.out) if a.out else None)
     record = json.loads((run_dir / "run.json").read_text())
     _emit({"run_dir": str(run_dir), **record["after"]}, a.json)
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from .export_run import export_run
+    from .runs import split_ref
+
+    run_dir, step = split_ref(a.run)
+    record = json.loads((Path(run_dir) / "run.json").read_text())
+    lm = load_model(a.model or record["model"]["ref"], device=a.device)
+    out = export_run(lm, Path(run_dir), a.format, Path(a.out), step)
+    files = sorted(p.name for p in out.iterdir())
+    _emit({"out": str(out), "format": a.format, "run": record["id"], "step": step, "files": files}, a.json)
     return 0
 
 
@@ -314,7 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("teach", help="fine-tune the model on sets (cached) so it knows them")
     model_args(sp)
-    sp.add_argument("--sets", nargs="+", default=["fictitious_authors:forget", "fictitious_authors:retain"])
+    sp.add_argument(
+        "--sets", nargs="+", default=["fictitious_authors:forget", "fictitious_authors:retain"], help=SET_HELP
+    )
     d = TeachConfig()
     sp.add_argument("--epochs", type=float, default=d.epochs, help="passes over the taught + replay items")
     sp.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
@@ -328,11 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("run", help="run one unlearning method and save the run")
     model_args(sp)
-    sp.add_argument("--forget", default="harry_potter", help="built-in set, set:subset, or a data file")
+    sp.add_argument("--forget", default="harry_potter", help=SET_HELP)
     sp.add_argument(
         "--retain",
         default="general_knowledge",
-        help="built-in set or data file ('' for none); its eval part (or every other item) is only measured",
+        help=SET_HELP + " ('' for none); its eval part (or every other item) is only measured",
     )
     sp.add_argument("--method", default="npo")
     sp.add_argument("--preset", default="quick", choices=["quick", "paper"], help="default hyperparameters")
@@ -396,13 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--step", type=int, default=None, help="audit a step the run kept (run with --save-every)")
     sp.add_argument("--model", default=None, help="default: the model the run was made on")
     sp.add_argument("--device", default=None)
-    sp.add_argument("--forget", default=None, help="default: the run's forget set")
-    sp.add_argument("--retain", default=None, help="default: the run's retain set ('' for none)")
+    sp.add_argument("--forget", default=None, help=SET_HELP + "; default: the run's forget set")
+    sp.add_argument("--retain", default=None, help=SET_HELP + "; default: the run's retain set ('' for none)")
     sp.add_argument(
         "--holdout",
         default=None,
-        help="items never trained on, from the forget set's source (default: its own holdout split, e.g. "
-        "fictitious_authors:holdout for fictitious_authors:forget)",
+        help="items never trained on, from the forget set's source, named as --forget (default: its own "
+        "holdout split, e.g. fictitious_authors:holdout for fictitious_authors:forget)",
     )
     sp.add_argument("--items", type=int, default=20, help="items per split")
     sp.add_argument("--neighbours", type=int, default=15, help="REMIND neighbours per perturbation strength (K)")
@@ -442,10 +440,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("import", help="pair an unlearned checkpoint (after) with its base model (before) as a run")
     model_args(sp)
-    sp.add_argument("--after", required=True, help="the unlearned model: a save_pretrained folder (safetensors)")
+    sp.add_argument(
+        "--after",
+        required=True,
+        help="the unlearned model: a save_pretrained folder (safetensors), a hub id, a .gguf file or a PEFT LoRA "
+        "adapter folder (adapter_config.json); --model is the model it was unlearned from",
+    )
     sp.add_argument("--name", default=None, help="a name for the pair (default: the folder's name)")
     sp.add_argument("--out", default=None, help="runs folder (default: the app's)")
     sp.set_defaults(fn=cmd_import)
+
+    sp = sub.add_parser("export", help="write a saved run's after model as a standard model folder")
+    sp.add_argument("--run", required=True, help="a saved run's folder (RUN_DIR#step=N: one of the steps it kept)")
+    sp.add_argument("--format", default="hf", choices=["hf", "peft"], help="hf: save_pretrained; peft: LoRA adapter")
+    sp.add_argument("--out", required=True, help="a new (or empty) folder to write")
+    sp.add_argument("--model", default=None, help="default: the model the run was made on")
+    sp.add_argument("--device", default=None)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_export)
 
     sp = sub.add_parser("bench", help="measure loop overhead, compute use, memory and demo time against targets")
     model_args(sp)

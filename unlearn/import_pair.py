@@ -1,10 +1,13 @@
-"""An after checkpoint made elsewhere, saved as a run of kind "imported" (issue 16, step 2).
+"""An after checkpoint made elsewhere, saved as a run of kind "imported" (issue 16).
 
-The run folder holds what any full-parameter run holds (`weights.safetensors`: the tensors that
-differ from the loaded model, read by `checkpoint_diff`), so it is listed, opened, compared, audited
-and deleted like a run made here, and survives a restart. Its record says where each side came from
-and carries a digest of the changed tensors, so two imports of one checkpoint can be told apart from
-two checkpoints.
+The after side may be a `save_pretrained` folder, a hub id, a `.gguf` file or a PEFT LoRA adapter
+folder. A full checkpoint is read tensor by tensor (`checkpoint_diff`) and only the tensors that
+differ from the loaded model are kept, so the run folder holds what a full-parameter run made here
+holds; an adapter is kept as an adapter (`peft_adapter`): adapters off is "before", so no copy of
+the base weights is made. Either way the pair is listed, opened, compared, audited, exported and
+deleted like a run made here, and survives a restart. Its record says where each side came from and
+carries a digest of the stored tensors, so two imports of one checkpoint can be told apart from two
+checkpoints.
 """
 
 from __future__ import annotations
@@ -18,20 +21,32 @@ from typing import Any
 
 import torch
 from safetensors.torch import save_file
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from .checkpoint_diff import CheckpointDiff, diff_checkpoint
-from .models import LoadedModel
+from .checkpoint_diff import PairError, diff_checkpoint
+from .models import (
+    BUNDLED,
+    LoadedModel,
+    ModelLoadError,
+    Progress,
+    bundled_gguf_path,
+    convert_gguf,
+    hub_folder,
+    parse_source,
+)
 from .paths import atomic_dir
+from .peft_adapter import is_adapter, read_adapter
 from .runs import HISTORY_FILE, RUN_FILE, WEIGHTS_FILE, new_run_folder, runs_dir
 
 KIND = "imported"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
 
 
-def digest(diff: CheckpointDiff) -> str:
-    """SHA-256 over the changed tensors' names, dtypes, shapes and bytes, in name order."""
+def digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the stored tensors' names, dtypes, shapes and bytes, in name order."""
     h = hashlib.sha256()
-    for name in sorted(diff.changed):
-        t = diff.changed[name].contiguous()
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
@@ -41,16 +56,83 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "checkpoint"
 
 
-def import_checkpoint(lm: LoadedModel, after: Path, name: str | None = None, root: Path | None = None) -> Path:
-    """Pair the folder `after` with the loaded model `lm` (before) and save the pair as a run; returns
-    its folder. Raises PairError (a ValueError) with what differs when the two are not one model."""
-    after = Path(after)
-    diff = diff_checkpoint(lm.model, after)
+def after_folder(ref: str, progress: Progress | None = None) -> tuple[str, Path]:
+    """(kind, local folder) of an after checkpoint given as a folder, a hub id (the local hub cache,
+    else a download) or a .gguf file (converted once to safetensors, as model loading does)."""
+    try:
+        source = parse_source(ref)
+        if source.kind == BUNDLED:
+            return "bundled", convert_gguf(bundled_gguf_path(), "smollm2-135m-instruct", progress)
+        if source.kind == "gguf":  # the bundled file under the bundled label: its conversion is cached already
+            label = "smollm2-135m-instruct" if Path(source.ref) == bundled_gguf_path().resolve() else "gguf"
+            return "gguf", convert_gguf(Path(source.ref), label, progress)
+        if source.kind == "hub":
+            return "hub", Path(hub_folder(source.ref))
+    except ModelLoadError as e:
+        raise PairError(str(e)) from e
+    return "folder", Path(source.ref)
+
+
+def check_vocabulary(tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
+    """Refuse a checkpoint whose tokenizer maps text to other ids (where it ships one): every probe
+    would then compare different tokens under one name."""
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        return
+    try:
+        theirs = AutoTokenizer.from_pretrained(str(folder)).get_vocab()
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise PairError(f"the tokenizer in {folder} could not be read ({type(e).__name__}: {str(e)[:200]}).") from e
+    ours = tokenizer.get_vocab()
+    if theirs != ours:
+        moved = sum(1 for t, i in theirs.items() if ours.get(t) != i) + len(set(ours) - set(theirs))
+        raise PairError(
+            f"the tokenizer in {folder} is not the loaded model's: {len(theirs):,} tokens there, {len(ours):,} here, "
+            f"{moved:,} mapped differently. Load the model the checkpoint was unlearned from."
+        )
+
+
+def _full(lm: LoadedModel, folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    diff = diff_checkpoint(lm.model, folder)
     if not diff.changed:
-        raise ValueError(f"{after} equals the loaded model tensor for tensor: there is nothing to compare.")
+        raise PairError(f"{folder} equals the loaded model tensor for tensor: there is nothing to compare.")
+    facts = {"changed_tensors": len(diff.changed), "compared_tensors": diff.total, "summary": diff.summary()}
+    return diff.changed, {"method": KIND, "mode": "full"}, facts
+
+
+def _adapter(lm: LoadedModel, folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    config, tensors = read_adapter(lm.model, folder)
+    size = sum(t.numel() * t.element_size() for t in tensors.values())
+    targets = config.get("target_modules")
+    targets = ", ".join(sorted(targets)) if isinstance(targets, list) else str(targets)
+    summary = (
+        f"a LoRA adapter of rank {config.get('r')} on {targets}: {len(tensors)} tensors ({size / 2**20:,.2f} MiB "
+        "kept); the base weights are not copied (adapters off = before)"
+    )
+    spec = {"method": KIND, "mode": "lora", "lora_r": config.get("r"), "adapter_config": config}
+    return tensors, spec, {"changed_tensors": len(tensors), "compared_tensors": None, "summary": summary}
+
+
+def import_checkpoint(
+    lm: LoadedModel,
+    after: str | Path,
+    name: str | None = None,
+    root: Path | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Pair `after` (see `after_folder`; a PEFT adapter folder too) with the loaded model `lm` (before)
+    and save the pair as a run; returns its folder. Raises PairError (a ValueError) saying what differs
+    when the two are not one model. `lm` must carry no run of its own (clear it first)."""
+    kind, folder = after_folder(str(after), progress)
+    check_vocabulary(lm.tokenizer, folder)
+    if is_adapter(folder):
+        kind = "peft" if kind == "folder" else f"{kind} peft"
+        tensors, spec, facts = _adapter(lm, folder)
+    else:
+        tensors, spec, facts = _full(lm, folder)
+    label = name or (str(after) if kind.startswith("hub") else Path(str(after)).name)
     root = root or runs_dir()
     root.mkdir(parents=True, exist_ok=True)
-    final = new_run_folder(root, f"{KIND}-{_slug(name or after.name)}")
+    final = new_run_folder(root, f"{KIND}-{_slug(label)}")
     record: dict[str, Any] = {
         "id": final.name,
         "kind": KIND,
@@ -59,18 +141,17 @@ def import_checkpoint(lm: LoadedModel, after: Path, name: str | None = None, roo
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "model": {"name": lm.name, "ref": lm.source.ref, "kind": lm.source.kind, "taught": lm.taught or None},
         "after": {
-            "source": str(after.resolve()),
-            "name": name or after.name,
-            "digest": digest(diff),
-            "changed_tensors": len(diff.changed),
-            "compared_tensors": diff.total,
-            "changed_bytes": diff.bytes,
-            "summary": diff.summary(),
+            "source": str(after) if kind.startswith("hub") else str(Path(str(after)).resolve()),
+            "kind": kind,
+            "name": label,
+            "digest": digest(tensors),
+            "changed_bytes": sum(t.numel() * t.element_size() for t in tensors.values()),
+            **facts,
         },
         "sets": {"forget": "", "retain": ""},
-        "spec": {"method": KIND, "mode": "full"},
+        "spec": spec,
         "hparams": {},
-        "trainable": "full",
+        "trainable": spec["mode"],
         "steps": 0,
         "seconds": 0.0,
         "metrics": {},
@@ -78,7 +159,7 @@ def import_checkpoint(lm: LoadedModel, after: Path, name: str | None = None, roo
         "stop": None,
     }
     with atomic_dir(final) as tmp:
-        save_file({n: t.contiguous() for n, t in diff.changed.items()}, str(tmp / WEIGHTS_FILE))
+        save_file({n: t.contiguous() for n, t in tensors.items()}, str(tmp / WEIGHTS_FILE))
         (tmp / HISTORY_FILE).write_text("")
         (tmp / RUN_FILE).write_text(json.dumps(record, indent=1))
     return final

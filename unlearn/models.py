@@ -223,7 +223,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _hub_folder(repo_id: str) -> str:
+def hub_folder(repo_id: str) -> str:
     """A hub id resolved to a local snapshot folder: from the local hub cache when it is there
     (works offline), else downloaded (safetensors, config and tokenizer files only)."""
     from huggingface_hub import snapshot_download
@@ -263,7 +263,7 @@ def load_model(
         _check_local_weights(Path(source.ref))
         folder, name = source.ref, Path(source.ref).name
     else:  # hub: resolve to a local snapshot first, so the loading below never touches the network
-        folder, name = _hub_folder(source.ref), source.ref
+        folder, name = hub_folder(source.ref), source.ref
     if progress:
         progress(0.6, f"Loading weights of {name} on {dev} ({str(dtype).removeprefix('torch.')})…")
     kwargs: dict[str, Any] = dict(trust_remote_code=trust_remote_code)

@@ -60,17 +60,28 @@ class Trainable(ABC):
 class LoraTrainable(Trainable):
     kind = "lora"
 
-    def __init__(self, model: PreTrainedModel, r: int = 8, alpha: int = 16, targets: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        r: int = 8,
+        alpha: int = 16,
+        targets: list[str] | None = None,
+        config: LoraConfig | None = None,
+    ) -> None:
+        """An adapter of rank `r` on `targets`, or one built from `config` (an imported PEFT adapter's)."""
         super().__init__(model)
-        _check_rank(model, r)  # before the model is touched: see _check_rank
+        _check_rank(model, config.r if config else r)  # before the model is touched: see _check_rank
         for p in model.parameters():
             p.requires_grad_(False)
-        names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-        targets = [t for t in (targets or LORA_TARGETS) if t in names]
-        if not targets:
-            raise ValueError(f"none of the LoRA target modules {LORA_TARGETS} exist in this model")
-        # lora_dropout = 0: the unlearning losses compare against the reference exactly
-        model.add_adapter(LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0), ADAPTER)
+        if config is None:
+            names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+            targets = [t for t in (targets or LORA_TARGETS) if t in names]
+            if not targets:
+                raise ValueError(f"none of the LoRA target modules {LORA_TARGETS} exist in this model")
+            # lora_dropout = 0: the unlearning losses compare against the reference exactly
+            config = LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0)
+        self.mixed_rows = not config.use_dora  # PEFT's mixed-batch forward does not take DoRA
+        model.add_adapter(config, ADAPTER)
         model.set_adapter(ADAPTER)
         self.params = [p for n, p in model.named_parameters() if "lora_" in n]
         for p in self.params:
@@ -110,7 +121,7 @@ class LoraTrainable(Trainable):
                 h.remove()
 
     def side_by_side(self) -> AbstractContextManager[None] | None:
-        return self._mixed_rows()
+        return self._mixed_rows() if self.mixed_rows else None
 
     def changed(self) -> dict[str, torch.Tensor]:
         return {n: _snapshot(p) for n, p in self.model.named_parameters() if "lora_" in n}

@@ -32,6 +32,7 @@ from .engine import RunOutcome
 from .models import LoadedModel
 from .params import ADAPTER, LoraTrainable, TensorTrainable, Trainable
 from .paths import atomic_dir, cache_dir
+from .peft_adapter import config_from
 
 RUNS_ENV = "UNLEARN_RUNS_DIR"
 RUN_FILE, HISTORY_FILE, WEIGHTS_FILE = "run.json", "history.jsonl", "weights.safetensors"
@@ -187,8 +188,10 @@ def apply_run(lm: LoadedModel, run_dir: Path, step: int | None = None) -> Traina
     source = checkpoint_file(run_dir, step) if step is not None else run_dir / WEIGHTS_FILE
     weights = load_file(str(source), device=str(lm.device))
     spec = record["spec"]
-    if record["trainable"] == "lora":
-        tr: Trainable = LoraTrainable(lm.model, r=spec["lora_r"], alpha=2 * spec["lora_r"])
+    if record["trainable"] == "lora" and "adapter_config" in spec:  # an imported PEFT adapter: its own config
+        tr: Trainable = LoraTrainable(lm.model, config=config_from(spec["adapter_config"]))
+    elif record["trainable"] == "lora":
+        tr = LoraTrainable(lm.model, r=spec["lora_r"], alpha=2 * spec["lora_r"])
     else:
         tr = TensorTrainable(lm.model, "|".join(map(re.escape, weights)))
     params = dict(lm.model.named_parameters())
