@@ -54,7 +54,16 @@ from ui.data_tab import (
     split_holdout_ui,
     teach_ui,
 )
-from ui.runs_tab import run_steps_ui, runs_delete_ui, runs_export_ui, runs_view_ui
+from ui.runs_tab import (
+    EXPORT_FORMATS,
+    IMPORT_HELP,
+    export_model_ui,
+    import_ui,
+    run_steps_ui,
+    runs_delete_ui,
+    runs_export_ui,
+    runs_view_ui,
+)
 from ui.server import parse_args, server_settings
 from ui.unlearn_tab import (
     MODE_LABELS,
@@ -85,6 +94,23 @@ from viz.runs import RUNS_HEADERS
 
 
 # ---------------------------------------------------------------- layout
+def import_row(tab: str) -> tuple[gr.Textbox, gr.Textbox, gr.Button, gr.Markdown]:
+    """After = a checkpoint made elsewhere: the same row in Compare, Audit and Runs."""
+    with gr.Accordion("After = a checkpoint made elsewhere (model folder, hub id, .gguf, PEFT adapter)", open=False):
+        gr.Markdown(IMPORT_HELP)
+        with gr.Row():
+            path = gr.Textbox(
+                label="After checkpoint",
+                placeholder="/path/to/unlearned-model · org/name · model.gguf · /path/to/adapter",
+                scale=4,
+                elem_id=f"{tab}-import-path",
+            )
+            name = gr.Textbox(label="Name (optional)", scale=2, elem_id=f"{tab}-import-name")
+            btn = gr.Button("Import as a pair", scale=1, elem_id=f"{tab}-import-btn")
+        msg = gr.Markdown(elem_id=f"{tab}-import-msg")
+    return path, name, btn, msg
+
+
 def build_demo() -> gr.Blocks:
     picks = ws.DEFAULT_PICKS
     opts = ws.choices({})
@@ -310,6 +336,7 @@ def build_demo() -> gr.Blocks:
                     cmp_source = gr.Dropdown(compare_sources(), value=ACTIVE, label="After =", scale=4)
                     cmp_refresh = gr.Button("Refresh runs", scale=1)
                     cmp_kind = gr.Radio(PROMPT_KINDS, value=PROMPT_KINDS[0], label="Prompt", scale=3)
+                cmp_import = import_row("cmp")
                 with gr.Row():
                     items0, _ = compare_items(PROMPT_KINDS[0], picks["forget"], picks["retain"], {})
                     cmp_item = gr.Dropdown(
@@ -389,6 +416,7 @@ def build_demo() -> gr.Blocks:
                     aud_source = gr.Dropdown(audit_sources(), value=ACTIVE, label="Audit", scale=4)
                     aud_refresh = gr.Button("Refresh runs", scale=1)
                     aud_show = gr.Button("Show its saved audit", scale=1)
+                aud_import = import_row("aud")
                 with gr.Accordion("Audit settings: items, neighbours, probes, surfaces", open=False):
                     with gr.Row():
                         aud_items = gr.Slider(4, 200, value=20, step=1, label="Items per split", elem_id="audit-items")
@@ -413,8 +441,9 @@ def build_demo() -> gr.Blocks:
                         elem_id="audit-extras",
                     )
                     aud_retain_model = gr.Textbox(
-                        label="Retain-only model (optional): a folder, .gguf or hub id of a model trained without "
-                        "the forget set, for TOFU's forget quality, MUSE's PrivLeak and the reference attack",
+                        label="Retain-only model (optional): a folder, .gguf, hub id or PEFT adapter folder of a "
+                        "model trained without the forget set, for TOFU's forget quality, MUSE's PrivLeak and the "
+                        "reference attack",
                         placeholder="e.g. the folder `python -m unlearn teach --sets fictitious_authors:retain` prints",
                     )
                 aud_sets = gr.Markdown(elem_id="audit-sets")
@@ -476,7 +505,10 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown(
                     "Every saved run, newest first, with its audit's headline where it was audited. *Open* puts a "
                     "run's weights on the model (its *after*) for Compare and Audit; *Export* writes one "
-                    "self-contained HTML report (settings, curves, audit) and the same as JSON data."
+                    "self-contained HTML report (settings, curves, audit) and the same as JSON data; *Export the "
+                    "model* writes the after model as a standard folder for transformers, vLLM or "
+                    "lm-evaluation-harness (`python -m unlearn export` on the command line). A checkpoint unlearned "
+                    "elsewhere comes in as a pair below."
                 )
                 runs_table = gr.Dataframe(
                     headers=RUNS_HEADERS,
@@ -493,6 +525,14 @@ def build_demo() -> gr.Blocks:
                     runs_export = gr.Button("Export", scale=1)
                     runs_delete = gr.Button("Delete", variant="stop", scale=1)
                 runs_msg = gr.Markdown(elem_id="runs-status")
+                with gr.Row():
+                    runs_format = gr.Radio(
+                        list(EXPORT_FORMATS), value=next(iter(EXPORT_FORMATS)), label="Export the model as", scale=3
+                    )
+                    runs_model_btn = gr.Button("Export the model", scale=1, elem_id="export-model-btn")
+                    runs_model = gr.DownloadButton("Download the model (zip)", scale=1, elem_id="export-model")
+                runs_model_msg = gr.Markdown(elem_id="export-model-msg")
+                runs_import = import_row("runs")
                 runs_steps = gr.Plot(elem_id="plot-run-steps", show_label=False, visible=False)
                 runs_steps_note = gr.Markdown(elem_id="run-steps-note")
                 with gr.Row():
@@ -683,6 +723,17 @@ def build_demo() -> gr.Blocks:
         runs_delete.click(runs_delete_ui, runs_pick, [runs_msg, *runs_views], api_name="runs_delete", **model_q)
         runs_export.click(runs_export_ui, runs_pick, [runs_msg, runs_html, runs_json], api_name="export_run")
         runs_pick.change(run_steps_ui, runs_pick, [runs_steps, runs_steps_note], api_name="run_steps")
+        runs_model_btn.click(
+            export_model_ui, [runs_pick, runs_format], [runs_model_msg, runs_model], api_name="export_model", **model_q
+        )
+        # after = a checkpoint made elsewhere, from any of the three tabs; each picker then shows it
+        after_import = {"cmp": (refresh_sources, cmp_source), "aud": (refresh_audit_sources, aud_source)}
+        after_import["runs"] = (runs_view_ui, runs_views)
+        for tab, (path, name, btn, msg) in {"cmp": cmp_import, "aud": aud_import, "runs": runs_import}.items():
+            refresh, shown = after_import[tab]
+            btn.click(import_ui, [path, name], msg, api_name="import_pair" if tab == "runs" else False, **model_q).then(
+                refresh, None, shown, show_progress="hidden"
+            )
         demo.load(unlearn_sets_line, [forget, retain], unlearn_sets)
         demo.unload(forget_session)
         demo.load(show_model, None, card).then(set_status, sets_in, status).then(

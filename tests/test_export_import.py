@@ -21,7 +21,7 @@ from unlearn.examples import Example
 from unlearn.export_run import export_run
 from unlearn.import_pair import import_checkpoint
 from unlearn.loop import LoopConfig
-from unlearn.models import load_model
+from unlearn.models import ModelLoadError, load_model
 from unlearn.params import LoraTrainable, TensorTrainable
 from unlearn.runs import apply_run, save_run
 
@@ -175,3 +175,16 @@ def test_the_bundled_gguf_as_after_is_the_same_model(bundled, tmp_path) -> None:
 
     with pytest.raises(PairError, match="equals the loaded model tensor for tensor"):
         import_checkpoint(bundled, bundled_gguf_path(), root=tmp_path)
+
+
+def test_an_adapter_folder_loads_as_a_model_of_its_own(tiny_dir: Path, tmp_path: Path) -> None:
+    """A retain-only model (or any model) given as a PEFT adapter folder: its base with the adapter merged."""
+    run, _, after = _run(tiny_dir, tmp_path / "runs", "lora")
+    export_run(load_model(str(tiny_dir), device="cpu"), run, "peft", tmp_path / "adapter")
+    lm = load_model(str(tmp_path / "adapter"), device="cpu")
+    assert torch.allclose(_logits(lm.model), after, atol=1e-5) and "merged into" in lm.name
+    assert not any("lora_" in n for n, _ in lm.model.named_parameters())  # merged: a plain model again
+    cfg = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    (tmp_path / "adapter" / "adapter_config.json").write_text(json.dumps({**cfg, "base_model_name_or_path": None}))
+    with pytest.raises(ModelLoadError, match="names no base model"):
+        load_model(str(tmp_path / "adapter"), device="cpu")

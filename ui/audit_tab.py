@@ -12,7 +12,7 @@ import gradio as gr
 from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, KEPT_RESULTS, NONE, error_line, guarded, number, user_of
 from ui.compare_tab import RESULTS, compare_sources
-from ui.unlearn_tab import activate_run
+from unlearn import pair
 from unlearn import workspace as ws
 from unlearn.access import AccessDenied
 from unlearn.audit import AuditConfig
@@ -206,7 +206,7 @@ def audit_ui(
             rm = load_model(retain_model.strip(), device=str(STORE.require().device))
             cfg.retain_model = (rm.model, rm.tokenizer)
         if source and source != ACTIVE:
-            activate_run(source, user_of(request))
+            pair.activate(source, common.ACCESS, user_of(request))
     except (DataError, RuntimeError, ValueError, OSError, KeyError, ModelLoadError) as e:
         yield (error_line(e), *skip)
         return

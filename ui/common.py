@@ -16,6 +16,7 @@ import gradio as gr
 
 from unlearn.access import AccessPolicy
 from unlearn.jobs import Job
+from unlearn.pair import ACTIVE, AGAINST_ITSELF  # noqa: F401 (the run pickers' two choices that are no run)
 
 MODEL_QUEUE = "model"  # one queue for everything that touches the shared model
 SOURCES = {
@@ -33,7 +34,6 @@ PLACEHOLDERS = {
 NONE = "(none)"
 KEPT_RESULTS = 32  # sessions whose last comparison / audit the server keeps (app.py --kept-results)
 MAX_NEW_TOKENS = 512  # the most a handler generates per answer (the sliders stop lower)
-ACTIVE, AGAINST_ITSELF = "__active__", "__self__"  # run pickers: the run on the model now; the model against itself
 ACCESS = AccessPolicy()  # replaced by main() from the command line (--public, --allow-model, ...)
 JOBS: dict[str, Job] = {}  # session hash -> its running job, so Cancel stops the right run
 

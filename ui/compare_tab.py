@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import closing, nullcontext
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import plotly.graph_objects as go
 
+from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, NONE, error_line, guarded, new_tokens, number, user_of
-from ui.unlearn_tab import activate_run, run_choices
+from ui.unlearn_tab import run_choices
+from unlearn import pair
 from unlearn import workspace as ws
 from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
 from unlearn.attribution import attribute
@@ -175,20 +177,21 @@ def _compare_work(source: str, ex: Example, dec: Decoding, user: str | None) -> 
             def on_text(before: str, after: str) -> None:
                 emit((before, after), partial=True)
 
-            def run_compare(*args: Any, **kw: Any) -> Comparison:
-                return compare(lm.model, lm.tokenizer, *args, on_probes=emit, on_text=on_text, **kw)
-
-            if source == AGAINST_ITSELF:
-                with STORE.before():
-                    return run_compare(nullcontext, ex, dec, False, "the model as loaded (no run)"), None
-            if source and source != ACTIVE:
-                activate_run(source, user)
-            run = STORE.active_run()
-            if run is None:
-                return run_compare(nullcontext, ex, dec, False, "the model as loaded (no run yet)"), None
-            label = f"run `{run.label}` ({run.record['method']})"
-            tr = run.trainable
-            return run_compare(tr.reference, ex, dec, True, label, side_by_side=tr.side_by_side), run.run_dir
+            p = pair.pick(source, common.ACCESS, user)
+            with p.after():  # the model as after; compare() enters p.reference for the before side
+                c = compare(
+                    lm.model,
+                    lm.tokenizer,
+                    p.reference,
+                    ex,
+                    dec,
+                    p.has_run,
+                    p.label,
+                    side_by_side=p.side_by_side,
+                    on_probes=emit,
+                    on_text=on_text,
+                )
+            return c, p.run_dir
 
     return work
 
@@ -316,11 +319,11 @@ def attribution_ui(method_label: str, request: gr.Request):
             run = STORE.active_run()
             if got["source"] != AGAINST_ITSELF and (run.run_dir if run else None) != got["run_dir"]:
                 raise ValueError("The model's run changed since your comparison (another user?): press Compare again.")
-            ctx = STORE.before if got["source"] == AGAINST_ITSELF else nullcontext
-            with STORE.before():
+            p = pair.pick(AGAINST_ITSELF if got["source"] == AGAINST_ITSELF else ACTIVE, common.ACCESS)
+            with p.before():
                 b = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)
             if c.has_run:
-                with ctx():
+                with p.after():
                     a = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)
             else:  # one model on both sides: the same attribution
                 a = b

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,11 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import error_line, guarded
-from ui.unlearn_tab import delete_run_ui, require_run_folder, require_saved, run_choices
+from ui.common import error_line, guarded, user_of
+from ui.unlearn_tab import delete_run_ui, run_choices
+from unlearn import pair
 from unlearn.audit_record import load_audit
-from unlearn.runs import read_history
+from unlearn.runs import read_history, split_ref
 from unlearn.runs_overview import overview
 from viz.runs import run_report_html, runs_rows, runs_scatter
 from viz.steps import steps_figure
@@ -36,10 +38,7 @@ def runs_delete_ui(run_dir: str | None, request: gr.Request | None = None) -> tu
 def _read_run(run_dir: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A saved run's record and history, after the checks every Runs-tab action makes (raises
     ValueError / OSError with a message: not allowed, interrupted, not a run, damaged)."""
-    common.ACCESS.check_run(run_dir)  # public mode: runs only from the runs folder
-    require_saved(run_dir)
-    require_run_folder(run_dir)
-    return json.loads((Path(run_dir) / "run.json").read_text()), read_history(Path(run_dir))
+    return pair.read_record(run_dir, common.ACCESS), read_history(Path(run_dir))
 
 
 @guarded(2, 1)
@@ -81,3 +80,52 @@ def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, 
     json_path.write_text(json.dumps({"run": record, "history": history, "audit": audit}), "utf-8")
     what = "with its audit" if audit else "not audited yet"
     return f"📦 `{record['id']}` exported ({what}): download below.", str(html_path), str(json_path)
+
+
+# ---------------------------------------------------------------- pairs made elsewhere, models leaving the app
+IMPORT_HELP = (
+    "*Before* is the model loaded in Model & data; *after* is the checkpoint given here: a folder written by "
+    "`save_pretrained` (safetensors), a hub id, a `.gguf` file, or a PEFT LoRA adapter folder (put on the loaded "
+    "model). It must be the loaded model changed: same architecture, shapes and tokenizer, else the message says "
+    "what differs. Only the tensors that differ are kept (an adapter as it is, no copy of the base), saved as a run "
+    "of kind *imported*: listed in Runs, compared, audited, exported and deleted like any run."
+)
+EXPORT_FORMATS = {"Model folder (save_pretrained, safetensors)": "hf", "PEFT adapter (LoRA runs)": "peft"}
+
+
+@guarded()
+def import_ui(after: str, name: str, request: gr.Request | None = None, progress=gr.Progress()) -> str:  # noqa: B008
+    """Pair a checkpoint made elsewhere with the loaded model, save it as a run and put it on the model."""
+    try:
+        record = pair.import_after(
+            after, common.ACCESS, user_of(request), name, progress=lambda f, m: progress(f, desc=m)
+        )
+    except (ValueError, RuntimeError, OSError) as e:  # PairError, ModelLoadError, AccessDenied among them
+        return error_line(e) + "  \nNothing was imported; the model is as it was."
+    a = record["after"]
+    return (
+        f"✅ Imported `{a['name']}` as run `{record['id']}`: {a['summary']}. The model is now its *after*; "
+        "Compare and Audit use it (pick it again there after opening another run)."
+    )
+
+
+@guarded(2, 0)
+def export_model_ui(run_dir: str | None, fmt_label: str, request: gr.Request) -> tuple[str, Any]:
+    """The picked run's after model as a zip of a standard folder (see `python -m unlearn export`)."""
+    if not run_dir:
+        return "❌ Pick a saved run first.", gr.skip()
+    fmt = EXPORT_FORMATS.get(fmt_label, fmt_label)
+    try:
+        record = pair.read_record(split_ref(run_dir)[0], common.ACCESS)
+        out = Path(tempfile.gettempdir()) / "unlearning-inspector" / request.session_hash / f"{record['id']}-{fmt}"
+        shutil.rmtree(out, ignore_errors=True)  # this session's earlier export of the same run
+        try:
+            pair.export(run_dir, fmt, out, common.ACCESS)
+            archive = shutil.make_archive(str(out), "zip", out)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)  # the zip is what is downloaded
+    except (OSError, ValueError, RuntimeError) as e:
+        return error_line(e), gr.skip()
+    size = Path(archive).stat().st_size / 2**20
+    load = "AutoModelForCausalLM.from_pretrained" if fmt == "hf" else "PeftModel.from_pretrained"
+    return f"📦 `{record['id']}` as {fmt_label} ({size:,.1f} MiB zipped): unzip and load with `{load}`.", archive

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from contextlib import closing
@@ -10,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from safetensors import SafetensorError
 
 from ui import common
 from ui.common import JOBS, NONE, error_line, guarded, new_tokens, number, user_of
+from unlearn import pair
 from unlearn import workspace as ws
 from unlearn.engine import RunSpec
 from unlearn.formats import DataError
@@ -21,9 +20,9 @@ from unlearn.jobs import Job, unlearn_job
 from unlearn.loop import LoopConfig
 from unlearn.methods import METHODS, config_for, describe
 from unlearn.run_verdict import retain_weight, run_warnings
-from unlearn.runs import PENDING, STEP_MARK, apply_run, delete_run, list_runs, run_ref, saved_steps, split_ref
+from unlearn.runs import STEP_MARK, delete_run, list_runs, run_ref, saved_steps, split_ref
 from unlearn.scoring import generate_answers
-from unlearn.store import STORE, ActiveRun
+from unlearn.store import STORE
 from unlearn.streaming import Emit, TextStreamer, in_thread
 from viz.cards import before_after_table, method_card
 from viz.curves import run_curves
@@ -269,51 +268,9 @@ def refresh_runs() -> dict:
     return gr.update(choices=run_choices(steps=True), value=None)
 
 
-def require_saved(run_dir: str) -> None:
-    if str(run_dir).endswith(PENDING):
-        raise ValueError(
-            f"{Path(run_dir).name.removesuffix(PENDING)} was interrupted (the app stopped during the run): nothing "
-            "was saved, so there is nothing to load or export. Delete it from the list."
-        )
-
-
-def require_run_folder(run_dir: str) -> None:
-    """A path that is not a saved run (a typo, a file, a NUL byte) gets a message, not raw OS error text."""
-    try:
-        ok = (Path(run_dir) / "run.json").is_file()
-    except (OSError, ValueError):  # ValueError: an embedded NUL byte
-        ok = False
-    if not ok:
-        raise ValueError(f"{str(run_dir)[:200]!r} is not a saved run (no run.json there): pick one from the list.")
-
-
 def activate_run(ref: str, user: str | None = None) -> dict[str, Any]:
-    """Put a saved run's weights (its end, or a saved step `RUN_DIR#step=N`) on the shared model (its
-    *after*), unless they are already there; only an operator (where the server names them) may switch
-    the run everyone sees."""
-    run_dir, step = split_ref(ref)
-    common.ACCESS.check_run(run_dir)
-    require_saved(run_dir)
-    require_run_folder(run_dir)
-    lm = STORE.require()
-    record = json.loads((Path(run_dir) / "run.json").read_text())
-    if record["model"]["ref"] != lm.source.ref:
-        raise ValueError(f"This run was made on {record['model']['name']}; load that model first (Model & data).")
-    ref = run_ref(Path(run_dir), step)
-    with STORE.lock:
-        active = STORE.active_run()
-        if active is None or (active.folder, active.step) != (Path(run_dir), step):
-            common.ACCESS.check_operator(user, "put another saved run on the model")
-            STORE.clear_run()
-            try:
-                tr = apply_run(lm, Path(run_dir), step)
-            except (SafetensorError, RuntimeError, KeyError) as e:  # a damaged weights file or record
-                raise ValueError(
-                    f"run {Path(run_dir).name} could not be put on the model ({type(e).__name__}: {e}); "
-                    "the model is as loaded. Its files are damaged: delete the run."
-                ) from e
-            STORE.set_run(ActiveRun(ref, record, tr))
-    return record
+    """Put a saved run (or a step it kept) on the shared model as its *after* (see `pair.activate`)."""
+    return pair.activate(ref, common.ACCESS, user)
 
 
 @guarded()

@@ -408,7 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-relearn", action="store_true", help="skip the relearning attack")
     sp.add_argument("--surfaces", type=int, default=2, help="forget items given a 2-D loss surface (p × m)")
     sp.add_argument(
-        "--retain-model", default=None, help="a model trained without the forget set: forget quality and PrivLeak"
+        "--retain-model",
+        default=None,
+        help="a model trained without the forget set (folder, hub id, .gguf or PEFT adapter folder): forget "
+        "quality and PrivLeak",
     )
     sp.add_argument(
         "--quality-items", type=int, default=None, help="forget items in the forget-quality KS test (default: all)"

@@ -124,12 +124,17 @@ def import_checkpoint(
     when the two are not one model. `lm` must carry no run of its own (clear it first)."""
     kind, folder = after_folder(str(after), progress)
     check_vocabulary(lm.tokenizer, folder)
+    return save_pair(lm, str(after), kind, folder, name, root)
+
+
+def save_pair(lm: LoadedModel, after: str, kind: str, folder: Path, name: str | None, root: Path | None) -> Path:
+    """`import_checkpoint` once `after` is resolved to a local `folder` (and its vocabulary checked)."""
     if is_adapter(folder):
         kind = "peft" if kind == "folder" else f"{kind} peft"
         tensors, spec, facts = _adapter(lm, folder)
     else:
         tensors, spec, facts = _full(lm, folder)
-    label = name or (str(after) if kind.startswith("hub") else Path(str(after)).name)
+    label = name or (after if kind.startswith("hub") else Path(after).name)
     root = root or runs_dir()
     root.mkdir(parents=True, exist_ok=True)
     final = new_run_folder(root, f"{KIND}-{_slug(label)}")
@@ -141,7 +146,7 @@ def import_checkpoint(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "model": {"name": lm.name, "ref": lm.source.ref, "kind": lm.source.kind, "taught": lm.taught or None},
         "after": {
-            "source": str(after) if kind.startswith("hub") else str(Path(str(after)).resolve()),
+            "source": after if kind.startswith("hub") else str(Path(after).resolve()),
             "kind": kind,
             "name": label,
             "digest": digest(tensors),

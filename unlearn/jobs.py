@@ -10,7 +10,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from .audit_record import save_audit, to_record
 from .engine import RunOutcome, RunSpec, run_unlearning
 from .examples import Example
 from .loop import StepInfo
+from .pair import current
 from .runs import in_progress, save_run
 from .store import ActiveRun, ModelStore
 
@@ -106,10 +106,10 @@ def audit_job(
 
         with store.lock:
             lm = store.require()
-            active = store.active_run()
-            before = active.trainable.reference if active else nullcontext
+            p = current(store)
+            active = p.run
             trainable = active.trainable if active else None
-            result = run_audit(lm.model, lm.tokenizer, sets, before, cfg, say, trainable)
+            result = run_audit(lm.model, lm.tokenizer, sets, p.reference, cfg, say, trainable)
             run = (
                 {"id": active.record["id"], "method": active.record.get("method"), "step": active.step}
                 if active

@@ -260,6 +260,10 @@ def load_model(
         folder = str(convert_gguf(Path(source.ref), "gguf", progress))
         name = Path(source.ref).name
     elif source.kind == "local":
+        if (Path(source.ref) / "adapter_config.json").is_file() and not (Path(source.ref) / "config.json").is_file():
+            from .peft_adapter import load_merged  # a PEFT adapter folder: its base with the adapter merged
+
+            return load_merged(Path(source.ref), device, progress)
         _check_local_weights(Path(source.ref))
         folder, name = source.ref, Path(source.ref).name
     else:  # hub: resolve to a local snapshot first, so the loading below never touches the network

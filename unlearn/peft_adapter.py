@@ -97,3 +97,32 @@ def write_adapter(model: PreTrainedModel, out: Path, base: str) -> None:
     """The app's adapter on `model` (a LoRA run put on it) as a PEFT folder naming `base` as its base model."""
     model.peft_config[ADAPTER].base_model_name_or_path = base
     model.save_pretrained(str(out))  # transformers writes adapters in PEFT's own format and names
+
+
+def load_merged(folder: Path, device: str | None = None, progress: Any = None) -> Any:
+    """A PEFT LoRA adapter folder loaded as a model of its own: its base model (named in its config)
+    with the adapter merged in, so it serves wherever a model does (the retain-only model of an
+    audit, the model of Model & data). Raises ModelLoadError with what to do."""
+    from peft import PeftModel
+
+    from .models import ModelLoadError, ModelSource, load_model
+
+    folder = Path(folder).resolve()
+    try:
+        config = adapter_config(folder)
+    except PairError as e:
+        raise ModelLoadError(str(e)) from e
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise ModelLoadError(
+            f"{folder} is a PEFT adapter that names no base model (base_model_name_or_path): load its base model, "
+            "then import the adapter as a pair (Runs tab, or python -m unlearn import --after FOLDER)."
+        )
+    lm = load_model(str(base), device=device, progress=progress)
+    try:
+        lm.model = PeftModel.from_pretrained(lm.model, str(folder)).merge_and_unload()
+    except (ValueError, RuntimeError, KeyError, OSError, TypeError) as e:
+        raise ModelLoadError(f"the adapter in {folder} does not fit its base model {base} ({e}).") from e
+    lm.model.eval()
+    lm.name, lm.source = f"{folder.name} (merged into {lm.name})", ModelSource("local", str(folder))
+    return lm
