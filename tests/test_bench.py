@@ -30,3 +30,17 @@ def test_bench_prints_every_figure_as_one_json_line(tiny_dir: Path, capsys) -> N
     assert sum(out[f"compare_{p}_seconds"] for p in parts) <= out["compare_tab_seconds"] * 1.01
     assert out["compare_prompt_tokens"] > 0
     assert out["remind_sequences"] == 2 * 46 and out["remind_sequences_per_s"] > 0
+
+
+def test_an_imported_pair_costs_what_differs(tiny) -> None:
+    """`bench --pairs` on the tiny model: one changed matrix holds one matrix, every tensor changed holds
+    a model, an adapter holds the adapter (the README's figures are the bundled model's)."""
+    from unlearn.bench_pairs import ONE_MATRIX, bench_pairs
+
+    out = bench_pairs(tiny, log=lambda _: None)
+    matrix = tiny.model.get_parameter(ONE_MATRIX)
+    assert out["one_matrix"]["held_bytes"] == matrix.numel() * matrix.element_size()
+    assert out["every_tensor"]["held_bytes"] == out["model_bytes"]
+    lora = out["lora_adapter"]["held_bytes"]
+    assert 0 < lora < out["model_bytes"] and out["lora_adapter"]["stored_bytes"] >= lora
+    assert not any("lora_" in n for n, _ in tiny.model.named_parameters())  # the model is left as it was

@@ -142,3 +142,33 @@ def test_import_on_the_command_line_then_the_runs_tab_lists_it(tiny_dir, tmp_pat
 
     rows, _, picker = app.runs_view_ui()
     assert rows[0][1] == "imported" and picker["value"] == out["run_dir"]
+
+
+def test_changed_tied_embeddings_are_kept_once_and_undone(tiny, tiny_dir: Path, tmp_path: Path) -> None:
+    """A full fine-tune changes the embeddings, which the output head shares: kept once, under the
+    parameter's own name, and "before" and reset put the loaded values back (they were skipped once)."""
+    from unlearn.import_pair import import_checkpoint
+    from unlearn.runs import apply_run
+
+    ids = torch.tensor([[3, 8, 13, 21]])
+    with torch.no_grad():
+        before = tiny.model(ids).logits.clone()
+    state = {n: t + 0.01 for n, t in tiny.model.state_dict().items()}
+    state["lm_head.weight"] = state["model.embed_tokens.weight"]  # saved under both names, as some savers do
+    tiny.model.save_pretrained(str(tmp_path / "after"), state_dict=state)
+    shutil.copy(tiny_dir / "tokenizer.json", tmp_path / "after")
+    d = diff_checkpoint(tiny.model, tmp_path / "after")
+    assert "lm_head.weight" not in d.changed and "model.embed_tokens.weight" in d.changed
+    run = import_checkpoint(tiny, tmp_path / "after", root=tmp_path / "runs")
+    tr = apply_run(tiny, run)
+    with torch.no_grad():
+        assert not torch.equal(tiny.model(ids).logits, before)
+        with tr.reference():
+            assert torch.equal(tiny.model(ids).logits, before)
+    tr.reset()
+    with torch.no_grad():
+        assert torch.equal(tiny.model(ids).logits, before)
+    state["lm_head.weight"] = state["model.embed_tokens.weight"] + 1.0  # untied in the checkpoint
+    tiny.model.save_pretrained(str(tmp_path / "untied"), state_dict=state)
+    with pytest.raises(PairError, match="tied tensor"):
+        diff_checkpoint(tiny.model, tmp_path / "untied")

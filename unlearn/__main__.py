@@ -264,6 +264,11 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
+    if a.pairs:
+        from .bench_pairs import bench_pairs
+
+        _emit(bench_pairs(load_model(a.model, device=a.device)), a.json)
+        return 0
     from .bench import run_bench
 
     result = run_bench(a.model, device=a.device, quick=a.quick)
@@ -465,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("bench", help="measure loop overhead, compute use, memory and demo time against targets")
     model_args(sp)
     sp.add_argument("--quick", action="store_true", help="tiny sizes, for tests: the figures mean little")
+    sp.add_argument("--pairs", action="store_true", help="only what imported pairs cost: disk, memory, seconds")
     sp.set_defaults(fn=cmd_bench)
     return p
 

@@ -102,7 +102,27 @@ def diff_checkpoint(model: PreTrainedModel, folder: Path) -> CheckpointDiff:
     missing = [n for n, t in ours.items() if n not in seen and not _tied_elsewhere(n, t, ours, seen)]
     if missing:
         raise PairError(f"{len(missing)} of the loaded model's tensors are not in {folder}, e.g. {missing[0]!r}.")
-    return CheckpointDiff(changed, same, len(seen))
+    return CheckpointDiff(_canonical(model, changed, ours), same, len(seen))
+
+
+def _canonical(
+    model: PreTrainedModel, changed: dict[str, torch.Tensor], ours: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """A tied tensor saved under both of its names (embeddings and output head) is kept once, under
+    the name the model's parameters give it; a checkpoint whose two copies differ unties them, which
+    the loaded model cannot hold."""
+    own = {id(p): n for n, p in model.named_parameters(remove_duplicate=True)}
+    own |= {id(b): n for n, b in model.named_buffers(remove_duplicate=True)}
+    out: dict[str, torch.Tensor] = {}
+    for name, t in changed.items():
+        key = own.get(id(ours[name]), name)
+        if key in out and not torch.equal(out[key], t):
+            raise PairError(
+                f"{name} and {key} are one tied tensor in the loaded model but differ in the checkpoint (its "
+                "embeddings and output head were untied): load its base model with tie_word_embeddings off."
+            )
+        out[key] = t
+    return out
 
 
 def _tied_elsewhere(name: str, t: torch.Tensor, ours: dict[str, torch.Tensor], seen: set[str]) -> bool:

@@ -193,7 +193,8 @@ def apply_run(lm: LoadedModel, run_dir: Path, step: int | None = None) -> Traina
     elif record["trainable"] == "lora":
         tr = LoraTrainable(lm.model, r=spec["lora_r"], alpha=2 * spec["lora_r"])
     else:
-        tr = TensorTrainable(lm.model, "|".join(map(re.escape, weights)))
+        # embeddings too: an imported checkpoint may have changed them (runs made here never do)
+        tr = TensorTrainable(lm.model, "|".join(map(re.escape, weights)), skip_embeddings=False)
     params = dict(lm.model.named_parameters())
     missing = [n for n in weights if n not in params]
     if missing:
