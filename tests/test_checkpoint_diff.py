@@ -172,3 +172,23 @@ def test_changed_tied_embeddings_are_kept_once_and_undone(tiny, tiny_dir: Path, 
     tiny.model.save_pretrained(str(tmp_path / "untied"), state_dict=state)
     with pytest.raises(PairError, match="tied tensor"):
         diff_checkpoint(tiny.model, tmp_path / "untied")
+
+
+def test_before_kept_in_cpu_memory_is_exact(tiny) -> None:
+    """The offloaded "before" (an imported pair on a GPU) computes exactly as the swap does; here on the
+    CPU the code path is the same, only the copies' device differs on a GPU."""
+    from unlearn.params import TensorTrainable
+
+    ids = torch.tensor([[3, 8, 13, 21]])
+    with torch.no_grad():
+        before = tiny.model(ids).logits.clone()
+        tr = TensorTrainable(tiny.model, r".*mlp.*", offload=True)
+        assert all(s.device.type == "cpu" for s in tr.saved) and tr.offload
+        for p in tr.params:
+            p.add_(0.05)
+        after = tiny.model(ids).logits.clone()
+        with tr.reference():
+            assert torch.equal(tiny.model(ids).logits, before)
+        assert torch.equal(tiny.model(ids).logits, after)
+        tr.reset()
+        assert torch.equal(tiny.model(ids).logits, before)

@@ -147,7 +147,12 @@ def _check_rank(model: PreTrainedModel, r: Any) -> None:
 class TensorTrainable(Trainable):
     kind = "tensors"
 
-    def __init__(self, model: PreTrainedModel, pattern: str = r".*", skip_embeddings: bool = True) -> None:
+    def __init__(
+        self, model: PreTrainedModel, pattern: str = r".*", skip_embeddings: bool = True, offload: bool = False
+    ) -> None:
+        """The parameters matching `pattern`. With `offload` the "before" copies live in CPU memory and are
+        moved to the model's device only inside `reference()`: a GPU then holds one model, not one and
+        a pair's worth of swapped tensors, at the price of a copy per use of "before"."""
         super().__init__(model)
         rx = re.compile(pattern)
         embeds = {id(model.get_input_embeddings().weight)}
@@ -165,10 +170,23 @@ class TensorTrainable(Trainable):
             raise ValueError(f"no parameter matches {pattern!r}")
         for p in self.params:
             p.requires_grad_(True)
-        self.saved = [p.detach().clone() for p in self.params]  # only the trained tensors
+        self.offload = offload
+        # only the trained tensors
+        self.saved = [p.detach().to("cpu", copy=True) if offload else p.detach().clone() for p in self.params]
 
     @contextmanager
     def reference(self) -> Iterator[None]:
+        if self.offload:  # "before" in for the block, "after" kept where it is
+            after = [p.data for p in self.params]
+            with torch.no_grad():
+                for p, s in zip(self.params, self.saved, strict=True):
+                    p.data = s.to(p.device)
+            try:
+                yield
+            finally:
+                for p, a in zip(self.params, after, strict=True):
+                    p.data = a
+            return
         # swap storage pointers, not values: O(1) and exact
         with torch.no_grad():
             for p, s in zip(self.params, self.saved, strict=True):

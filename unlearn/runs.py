@@ -193,8 +193,10 @@ def apply_run(lm: LoadedModel, run_dir: Path, step: int | None = None) -> Traina
     elif record["trainable"] == "lora":
         tr = LoraTrainable(lm.model, r=spec["lora_r"], alpha=2 * spec["lora_r"])
     else:
-        # embeddings too: an imported checkpoint may have changed them (runs made here never do)
-        tr = TensorTrainable(lm.model, "|".join(map(re.escape, weights)), skip_embeddings=False)
+        # embeddings too: an imported checkpoint may have changed them (runs made here never do). On a GPU
+        # an imported pair's before side waits in CPU memory: it may be a whole second model
+        offload = record.get("kind") == "imported" and lm.device.type == "cuda"
+        tr = TensorTrainable(lm.model, "|".join(map(re.escape, weights)), skip_embeddings=False, offload=offload)
     params = dict(lm.model.named_parameters())
     missing = [n for n in weights if n not in params]
     if missing:
