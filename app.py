@@ -96,7 +96,11 @@ from viz.runs import RUNS_HEADERS
 # ---------------------------------------------------------------- layout
 def import_row(tab: str) -> tuple[gr.Textbox, gr.Textbox, gr.Button, gr.Markdown]:
     """After = a checkpoint made elsewhere: the same row in Compare, Audit and Runs."""
-    with gr.Accordion("After = a checkpoint made elsewhere (model folder, hub id, .gguf, PEFT adapter)", open=False):
+    with gr.Accordion(
+        "After = a checkpoint made elsewhere (model folder, hub id, .gguf, PEFT adapter)",
+        open=False,
+        elem_id=f"{tab}-import",
+    ):
         gr.Markdown(IMPORT_HELP)
         with gr.Row():
             path = gr.Textbox(

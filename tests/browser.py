@@ -439,10 +439,39 @@ def screenshot_first_hour(page, url: str, out: Path, data: Path = SOLAR_FACTS) -
     )
 
 
+def import_in_browser(page, after: str, tab: str = "runs", timeout: float = 300_000) -> None:
+    """On an open app: the tab's *After = a checkpoint made elsewhere* row, import `after`, wait for the message."""
+    page.get_by_role("tab", name={"runs": "Runs", "cmp": "Compare", "aud": "Audit"}[tab]).click()
+    page.locator(f"#{tab}-import").get_by_text("After = a checkpoint made elsewhere").first.click()
+    page.locator(f"#{tab}-import-path textarea").fill(after)
+    page.locator(f"#{tab}-import-btn").click()
+    page.locator(f"#{tab}-import-msg").get_by_text("Imported").wait_for(timeout=timeout)
+
+
+def screenshot_pairs(page, url: str, out: Path, after: str) -> None:
+    """Import the checkpoint `after` from the Runs tab, shot the tab; then Compare it on a solar fact
+    (the README's "Audit a model you did not train here")."""
+    open_app(page, url)
+    import_in_browser(page, after)
+    page.wait_for_timeout(1500)
+    top = page.locator("#runs-table").evaluate("el => el.getBoundingClientRect().top + window.scrollY")
+    bottom = page.locator("#runs-import-msg").evaluate("el => el.getBoundingClientRect().bottom + window.scrollY")
+    page.screenshot(
+        path=str(out), full_page=True, clip={"x": 0, "y": top - 10, "width": 1400, "height": bottom - top + 30}
+    )
+    page.get_by_role("tab", name="Model & data").click()
+    upload_in_browser(page, SOLAR_FACTS)
+    compare_in_browser(page, item="1. ", exercise=False)
+    page.wait_for_timeout(1500)
+    bottom = page.locator("#plot-topk").evaluate("el => el.getBoundingClientRect().bottom + window.scrollY")
+    cmp = out.with_name(out.stem + "_compare.png")
+    page.screenshot(path=str(cmp), full_page=True, clip={"x": 0, "y": 0, "width": 1400, "height": bottom + 10})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="bundled")
-    tabs = ["model", "knowledge", "unlearn", "compare", "audit", "steps"]
+    tabs = ["model", "knowledge", "unlearn", "compare", "audit", "steps", "pairs"]
     ap.add_argument("--tab", default="model", choices=tabs)
     ap.add_argument("--out", default=None, help="default: assets/screenshot_<tab>.png")
     ap.add_argument(
@@ -450,6 +479,7 @@ def main() -> None:
         default=None,
         help="--tab audit: show this run's saved audit instead of the pipeline; --tab steps: its steps",
     )
+    ap.add_argument("--after", default=None, help="--tab pairs: the checkpoint to import (python -m unlearn export)")
     args = ap.parse_args()
     names = {
         "model": "screenshot_model_data.png",
@@ -458,6 +488,7 @@ def main() -> None:
         "compare": "screenshot_compare.png",
         "audit": "screenshot_audit.png",
         "steps": "screenshot_run_steps.png",
+        "pairs": "screenshot_pairs.png",
     }
     out = Path(args.out or ROOT / "assets" / names[args.tab])
     model = args.model
@@ -475,6 +506,8 @@ def main() -> None:
             screenshot_audit_tab(page, url, out, args.run)
         elif args.tab == "steps":
             screenshot_run_steps(page, url, out, args.run)
+        elif args.tab == "pairs":
+            screenshot_pairs(page, url, out, args.after)
         else:
             shoot[args.tab](page, url, out)
     if args.tab == "audit":  # a browser of its own, with the network off

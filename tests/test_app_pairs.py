@@ -13,7 +13,13 @@ import torch
 from transformers import AutoModelForCausalLM
 
 import app
-from tests.browser import app_in_browser, audit_in_browser, compare_in_browser, tofu_pipeline_sets
+from tests.browser import (
+    app_in_browser,
+    audit_in_browser,
+    compare_in_browser,
+    import_in_browser,
+    tofu_pipeline_sets,
+)
 from tests.test_app import require_chromium
 from tests.test_export_import import FORGET, RETAIN, _logits
 from unlearn.engine import RunSpec, run_unlearning
@@ -82,11 +88,7 @@ def test_an_imported_checkpoint_in_headless_chromium(tiny_dir, tmp_path) -> None
     require_chromium()
     folder, _ = unlearned_elsewhere(tiny_dir, tmp_path / "elsewhere")
     with app_in_browser(str(tiny_dir), tmp_path) as (page, errors):
-        page.get_by_role("tab", name="Runs").click()
-        page.get_by_text("After = a checkpoint made elsewhere").last.click()
-        page.locator("#runs-import-path textarea").fill(str(folder))
-        page.locator("#runs-import-btn").click()
-        page.locator("#runs-import-msg").get_by_text("✅ Imported").wait_for(timeout=120_000)
+        import_in_browser(page, str(folder))
         page.wait_for_function(  # the Runs table lists the pair (refreshed after the import)
             "() => document.querySelector('#runs-table').innerText.includes('imported')", timeout=30_000
         )
