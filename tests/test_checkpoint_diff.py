@@ -192,3 +192,12 @@ def test_before_kept_in_cpu_memory_is_exact(tiny) -> None:
         assert torch.equal(tiny.model(ids).logits, after)
         tr.reset()
         assert torch.equal(tiny.model(ids).logits, before)
+
+
+def test_a_quantized_checkpoint_is_refused_saying_how_to_dequantize(tiny, tiny_dir: Path, tmp_path: Path) -> None:
+    after, _ = _copy(tiny_dir, tmp_path)
+    cfg = json.loads((after / "config.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+    (after / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(PairError, match=r"stored quantized \(bitsandbytes.*dequantize"):
+        diff_checkpoint(tiny.model, after)

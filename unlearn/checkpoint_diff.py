@@ -49,7 +49,15 @@ class CheckpointDiff:
 
 
 def check_configs(before: Any, after: dict[str, Any], where: str) -> None:
-    """Refuse an after checkpoint whose config names another architecture or other sizes."""
+    """Refuse an after checkpoint whose config names another architecture or other sizes, or whose
+    weights are stored quantized (packed integers cannot be compared with the loaded weights)."""
+    quant = after.get("quantization_config")
+    if isinstance(quant, dict):
+        raise PairError(
+            f"the after checkpoint is stored quantized ({quant.get('quant_method', 'unknown method')}, {where}): its "
+            "tensors are packed integers, not weights to compare. Dequantize it where it was made "
+            "(model.dequantize(); save_pretrained) or give its .gguf file, which is dequantized on loading."
+        )
     diffs = [
         f"{k} {getattr(before, k, None)!r} here, {after.get(k)!r} in {where}"
         for k in SAME_MODEL_FIELDS
