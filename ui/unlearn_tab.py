@@ -184,6 +184,8 @@ def run_ui(
                 )
                 if out.stop:
                     msg += f"  \n⏹ {m['stop_reason']}"
+                if str(m.get("training_precision", "")).startswith("fp32 master"):
+                    msg += f"  \nPrecision: {m['training_precision']} (a bf16 step at this rate would round away)."
                 for line in run_warnings(m, rset is not None, retain_weight(method_id), spec.keep_retain is not None):
                     msg += f"  \n{line}"
                 if out.checkpoints:

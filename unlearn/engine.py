@@ -136,7 +136,7 @@ def _edit(
     info = StepInfo(1, 1, 0.0, logs, time.perf_counter() - t0)
     report(info)
     history = [{"step": 1, "lr": 0.0, "seconds": info.seconds, **info.logs}]
-    return LoopResult(1, 1, False, time.perf_counter() - t0, history)
+    return LoopResult(1, 1, False, time.perf_counter() - t0, history, "no optimizer: edited in place")
 
 
 def run_unlearning(
@@ -256,6 +256,7 @@ def run_unlearning(
         "retain_prob_before": r0,
         "retain_prob_after": r1,
         "trained_parameters": trainable.n_trained(),
+        "training_precision": result.precision,
     }
     if stopped is not None:
         metrics["stopped_at_step"] = stopped["step"]

@@ -105,6 +105,7 @@ def model_card(record: dict[str, Any], audit: dict[str, Any] | None, fmt: str) -
         ("parameters trained", record["spec"].get("mode", record["trainable"])),
         ("steps", record.get("steps")),
         ("stopped by", _stop(record.get("stop"))),
+        ("training precision", (record.get("metrics") or {}).get("training_precision", "—")),
         ("created", record.get("created")),
     ]
     rows += [(f"hyperparameter `{k}`", v) for k, v in sorted((record.get("hparams") or {}).items())]

@@ -89,6 +89,47 @@ class LoopResult:
     cancelled: bool
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    precision: str = "fp32"  # how the trained tensors were updated (MasterWeights.describe)
+
+
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+class MasterWeights:
+    """fp32 master copies of trained tensors that the model holds in bf16 or fp16.
+
+    Why: an AdamW step moves a weight by about the learning rate. bf16 keeps 8 bits of mantissa, so a
+    weight of 0.02 is stored to within 6e-5: at the paper learning rate 1e-5 every step rounds back to
+    the weight it started from and a full run on a GPU (bf16 by default) silently trains nothing. The
+    optimizer therefore steps fp32 copies, and the model's tensors are set to their rounding after each
+    step, so small steps add up as they do in fp32. LoRA adapters are fp32 already (PEFT) and need none.
+    """
+
+    def __init__(self, params: Sequence[torch.nn.Parameter]) -> None:
+        self.pairs = [(p, p.detach().float().clone()) for p in params if p.dtype in LOW_PRECISION]
+        self._of = {id(p): m for p, m in self.pairs}
+
+    def optimised(self, params: Sequence[torch.nn.Parameter]) -> list[torch.Tensor]:
+        """What the optimizer steps: the fp32 copy where there is one, else the parameter itself."""
+        return [self._of.get(id(p), p) for p in params]
+
+    def grads_in(self) -> None:
+        """Move the model's gradients (low precision) to the copies, in fp32."""
+        for p, m in self.pairs:
+            m.grad = None if p.grad is None else p.grad.float()
+            p.grad = None
+
+    def weights_out(self) -> None:
+        with torch.no_grad():
+            for p, m in self.pairs:
+                p.copy_(m)
+
+    def describe(self, params: Sequence[torch.nn.Parameter]) -> str:
+        if self.pairs:
+            kind = str(self.pairs[0][0].dtype).removeprefix("torch.")
+            return f"fp32 master copies of the {kind} trained tensors ({len(self.pairs)} of {len(params)})"
+        kinds = sorted({str(p.dtype).removeprefix("torch.") for p in params})
+        return "trained in " + ", ".join(kinds)
 
 
 def seed_everything(seed: int) -> None:
@@ -146,7 +187,9 @@ def train_loop(
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: no parameter requires a gradient")
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    masters = MasterWeights(params)
+    stepped = masters.optimised(params)
+    opt = torch.optim.AdamW(stepped, lr=cfg.lr, weight_decay=cfg.weight_decay)
     # bf16 autocast on CUDA: matmuls in bf16, reductions (losses, softmax) kept in fp32 by torch
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     t0 = time.perf_counter()
@@ -170,12 +213,14 @@ def train_loop(
                 )
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + float(v) / cfg.grad_accum
+        masters.grads_in()
         if cfg.max_grad_norm > 0:
-            sums["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+            sums["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(stepped, cfg.max_grad_norm))
         opt.step()
         opt.zero_grad(set_to_none=True)
+        masters.weights_out()
         info = StepInfo(step, total_steps, lr, sums, time.perf_counter() - t0)
         if on_step is not None:
             on_step(info)  # may add measurements to info.logs (live probabilities): keep them
         history.append({"step": step, "lr": lr, "seconds": info.seconds, **info.logs})
-    return LoopResult(step, total_steps, cancelled, time.perf_counter() - t0, history)
+    return LoopResult(step, total_steps, cancelled, time.perf_counter() - t0, history, masters.describe(params))
