@@ -125,7 +125,9 @@ def test_token_stats_match_the_model(tiny: LoadedModel) -> None:
     lp = torch.log_softmax(logits[first].float(), -1)
     mu = float((lp.exp() * lp).sum())
     sd = float(((lp.exp() * lp**2).sum() - mu**2).sqrt())
-    assert stats[1].mu[0] == pytest.approx(mu, rel=1e-4) and stats[1].sigma[0] == pytest.approx(sd, rel=1e-4)
+    # sigma = sqrt(E[lp^2] - mu^2) loses about three digits to cancellation (mu^2 ~ 35, variance ~ 0.015), so
+    # the batched SDPA forward and this unpadded one, equal to ~1e-7 in float32, agree on it to ~1e-4 only
+    assert stats[1].mu[0] == pytest.approx(mu, rel=1e-4) and stats[1].sigma[0] == pytest.approx(sd, rel=1e-3)
     assert len(stats[1].logp) == enc.n_answer_tokens
     argmax = logits[first : first + enc.n_answer_tokens].argmax(-1).numpy()
     np.testing.assert_array_equal(stats[1].hit, argmax == np.array(enc.input_ids[first + 1 :]))

@@ -24,11 +24,12 @@ def test_unknown_reference_gets_a_message_that_lists_what_works(ref: str) -> Non
         parse_source(ref)
 
 
-def test_local_folder_loads_with_eager_attention_fp32_on_cpu(tiny_dir: Path) -> None:
+def test_local_folder_loads_with_a_fused_kernel_fp32_on_cpu(tiny_dir: Path) -> None:
     lm = load_model(str(tiny_dir), device="cpu")
     info = lm.info()
     assert info["layers"] == 2 and info["heads"] == 4 and info["kv_heads"] == 2
-    assert info["attention"] == "eager" and info["dtype"] == "float32" and info["device"] == "cpu"
+    # SDPA (issue 17): the probe switches to eager for the maps (tests/test_kernels.py)
+    assert info["attention"] == "sdpa" and info["dtype"] == "float32" and info["device"] == "cpu"
     assert info["params"] == sum(p.numel() for p in lm.model.parameters()) > 0
 
 

@@ -3,7 +3,8 @@
 Safety and reproducibility rules that hold for every source:
 - weights only from safetensors (or GGUF, converted once to safetensors): no pickle checkpoints;
 - `trust_remote_code` stays off unless the caller passes it explicitly;
-- eager attention, so attention maps can be read later (SDPA returns none);
+- a fused attention kernel (SDPA, FlashAttention-2 where installed on CUDA); the few places that read
+  attention maps switch to eager attention for their forward (kernels.eager_attention);
 - bf16 on CUDA, fp32 elsewhere.
 
 >>> parse_source("bundled").kind
@@ -31,6 +32,7 @@ from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .devices import default_dtype, resolve_device
+from .kernels import EAGER, fast_kernel
 from .paths import atomic_dir, cache_dir
 
 log = logging.getLogger(__name__)
@@ -242,6 +244,22 @@ def hub_folder(repo_id: str) -> str:
         raise _hub_error(repo_id, e) from e
 
 
+def _from_pretrained(folder: str, dtype: torch.dtype, kernel: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """The model on `kernel`; on eager attention where its architecture has no fused kernel."""
+
+    def load(attn: str) -> tuple[Any, Any]:
+        return AutoModelForCausalLM.from_pretrained(
+            folder, dtype=dtype, attn_implementation=attn, use_safetensors=True, output_loading_info=True, **kwargs
+        )
+
+    try:
+        return load(kernel)
+    except (ValueError, ImportError) as e:
+        if kernel == EAGER or "attn" not in str(e).lower() and "attention" not in str(e).lower():
+            raise
+        return load(EAGER)
+
+
 def load_model(
     ref: str = BUNDLED,
     device: str | None = None,
@@ -273,9 +291,7 @@ def load_model(
     kwargs: dict[str, Any] = dict(trust_remote_code=trust_remote_code)
     try:
         tok = AutoTokenizer.from_pretrained(folder, **kwargs)
-        model, loading = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=dtype, attn_implementation="eager", use_safetensors=True, output_loading_info=True, **kwargs
-        )
+        model, loading = _from_pretrained(folder, dtype, fast_kernel(dev, dtype), kwargs)
     except ModelLoadError:
         raise
     except SafetensorError as e:  # not an OSError: a damaged or truncated file, or not safetensors at all

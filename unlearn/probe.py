@@ -15,6 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .examples import Example
 from .forward import accepts_logits_to_keep
+from .kernels import eager_attention
 from .prompts import encode
 
 
@@ -63,9 +64,10 @@ def probe(
     # the vocabulary head over those positions only (plus the last, dropped): T x 49,152 logits and
     # their softmax copies were most of the probe's memory
     keep = {"logits_to_keep": len(pos) + 1} if accepts_logits_to_keep(model) else {}
-    out = model(input_ids=ids, output_hidden_states=True, output_attentions=True, **keep)
+    with eager_attention(model):  # a fused kernel forms no attention matrix to show
+        out = model(input_ids=ids, output_hidden_states=True, output_attentions=True, **keep)
     if not out.attentions or out.attentions[0] is None:
-        raise ValueError("the model returned no attention maps: load it with eager attention")
+        raise ValueError("the model returned no attention maps: its architecture has no eager attention")
     logp = torch.log_softmax(out.logits[0, -len(pos) - 1 : -1].float(), -1)  # (A, V)
     nxt = ids[0, 1:]  # (T-1,) the token each position predicts
     want = nxt[pos].unsqueeze(-1)  # (A, 1)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ..forward import answer_forward
+from ..kernels import eager_attention
 from ..losses import mean_nll, sequence_nll
 from ..prompts import IGNORE
 from .registry import Batch, Method, MethodInfo, hp, register
@@ -89,9 +90,10 @@ class AttnShift(Method):
 
     def attentions(self, batch: Batch) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
         """Every layer's attention probabilities (B, H, T, T), and answer-window logits with labels."""
-        out, labels = answer_forward(self.ctx.model, batch, output_attentions=True)
+        with eager_attention(self.ctx.model):  # the maps are the loss's input: the one training forward in eager
+            out, labels = answer_forward(self.ctx.model, batch, output_attentions=True)
         if not out.attentions or out.attentions[0] is None:
-            raise ValueError("attention shifting needs attention maps: load the model with eager attention")
+            raise ValueError("attention shifting needs attention maps: this architecture has no eager attention")
         return out.attentions, out.logits, labels
 
     def terms(self, forget, retain):
