@@ -73,7 +73,7 @@ def test_import_compare_and_download_from_the_tabs(app_tiny, tiny_dir, tmp_path)
     assert note.startswith("📦") and archive.endswith(".zip"), note
     with zipfile.ZipFile(archive) as z:
         z.extractall(tmp_path / "unzipped")
-    plain = AutoModelForCausalLM.from_pretrained(tmp_path / "unzipped", attn_implementation="eager")
+    plain = AutoModelForCausalLM.from_pretrained(tmp_path / "unzipped", attn_implementation="sdpa")
     assert torch.equal(_logits(plain), want)
     assert STORE.active_run().run_dir == run.run_dir  # export put the pair back on the model
     assert torch.equal(_logits(app_tiny.model), want)

@@ -31,8 +31,8 @@ IDS = torch.tensor([[5, 17, 42, 99, 3, 250, 7]])
 
 
 def _plain(folder: Path) -> torch.nn.Module:
-    """Loaded with transformers alone; eager attention as the app loads models (SDPA rounds differently)."""
-    return AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager")
+    """Loaded with transformers alone, on the kernel the app loads models with (eager rounds differently)."""
+    return AutoModelForCausalLM.from_pretrained(folder, attn_implementation="sdpa")
 
 
 def _logits(model) -> torch.Tensor:
