@@ -20,6 +20,7 @@ from .builtin import refusals
 from .examples import Example
 from .gradients import RetainProjection
 from .loop import LoopConfig, LoopResult, StepInfo, cycle_batches, seed_everything, train_loop
+from .memory_plan import RunShape, check_run_fits, out_of_memory
 from .methods import Context, EditMethod, Method, config_for, get_method
 from .models import LoadedModel
 from .params import Trainable, make_trainable
@@ -139,6 +140,15 @@ def _edit(
     return LoopResult(1, 1, False, time.perf_counter() - t0, history, "no optimizer: edited in place")
 
 
+MEASURED_ITEMS = 2000  # items whose length sets the memory estimate (the longest of the first ones)
+
+
+def _longest(lm: LoadedModel, forget: list[Example], retain: list[Example], max_length: int) -> int:
+    """Tokens of the longest item a batch may hold, at most `max_length`."""
+    items = forget[:MEASURED_ITEMS] + retain[:MEASURED_ITEMS]
+    return max((len(encode(lm.tokenizer, e, max_length).input_ids) for e in items), default=max_length)
+
+
 def run_unlearning(
     lm: LoadedModel,
     spec: RunSpec,
@@ -169,6 +179,17 @@ def run_unlearning(
     mode = "subset" if cls.info.training_free else spec.mode  # an edit method changes its own tensors
     seed_everything(loop.seed)  # the LoRA initialisation is random too: same seed, same run
     targets = list(cls.info.lora_targets) if cls.info.lora_targets else None
+    shape = RunShape(
+        mode,
+        pattern,
+        spec.lora_r,
+        targets,
+        loop.batch_size,
+        _longest(lm, train_forget, retain_train, loop.max_length),
+        spec.low_memory,
+    )
+    if not cls.info.training_free:  # an edit holds no optimizer, gradients or activations for backward
+        check_run_fits(lm.model, shape, lm.device)
     trainable = make_trainable(lm.model, mode, pattern, spec.lora_r, targets)
     pad = lm.tokenizer.pad_token_id
 
@@ -239,6 +260,9 @@ def run_unlearning(
                 result = train_loop(
                     trainable.params, None, pairs, loop, total, lm.device, report, stop_now, backward_fn=backward_fn
                 )
+    except torch.OutOfMemoryError as e:
+        trainable.reset()
+        raise out_of_memory(lm.device, shape) from e
     except BaseException:
         trainable.reset()  # a failed run leaves the model exactly as it was before
         raise

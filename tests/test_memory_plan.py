@@ -1,0 +1,83 @@
+"""Memory before a run (issue 17): an estimate that refuses what the device cannot hold, naming what
+would fit; an out-of-memory error during a run leaves the model as it was."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from tests.conftest import weights_digest
+from unlearn.engine import RunSpec, run_unlearning
+from unlearn.examples import Example
+from unlearn.loop import LoopConfig
+from unlearn.memory_plan import RunShape, RunTooBig, check_run_fits, estimate_run
+
+FORGET = [Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them.")]
+RETAIN = [Example("What is the capital of France?", "The capital of France is Paris.")]
+GIB = 2**30
+
+
+def llama_8b_shape() -> LlamaForCausalLM:
+    """Llama-3.1-8B's shapes on the meta device, bf16: no memory, no download."""
+    cfg = LlamaConfig(
+        vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+        num_attention_heads=32, num_key_value_heads=8,
+    )  # fmt: skip
+    with torch.device("meta"):
+        return LlamaForCausalLM(cfg).to(torch.bfloat16)
+
+
+def test_an_8b_model_full_run_is_refused_on_40_gb_and_lora_fits() -> None:
+    model = llama_8b_shape()
+    full = RunShape("full", None, 8, None, batch_size=4, tokens=256, low_memory=False)
+    plan = estimate_run(model, full)
+    # hand count: ~6.98e9 trained elements (8.03e9 less 2 x 525M embeddings): before 2 B, master 4 B,
+    # Adam 8 B, gradient 4 B each = 18 B x 6.98e9 = 117 GiB, before the activations
+    assert 115 * GIB < plan.total - plan.activations < 119 * GIB
+    with pytest.raises(RunTooBig, match=r"needs about .* GiB .* 40.0 GiB are free: try LoRA adapters"):
+        check_run_fits(model, full, torch.device("cuda"), free=40 * GIB)
+    lora = RunShape("lora", None, 8, None, batch_size=4, tokens=256, low_memory=False)
+    small = check_run_fits(model, lora, torch.device("cuda"), free=40 * GIB - 16 * GIB)  # 16 GB of weights loaded
+    assert small.before == 0 and small.trained < 0.1 * GIB  # rank 8 on every projection: ~21M elements
+
+
+def test_nothing_fits_says_so() -> None:
+    model = llama_8b_shape()
+    shape = RunShape("lora", None, 8, None, batch_size=1, tokens=256, low_memory=True)
+    with pytest.raises(RunTooBig, match="no setting here fits"):
+        check_run_fits(model, shape, torch.device("cuda"), free=1)
+
+
+def test_a_run_the_device_cannot_hold_is_refused_before_anything_changes(tiny, monkeypatch) -> None:
+    monkeypatch.setattr("unlearn.memory_plan.free_bytes", lambda device: 1024)
+    digest = weights_digest(tiny)
+    spec = RunSpec("grad_diff", mode="full", loop=LoopConfig(lr=1e-2, steps=2, batch_size=2))
+    with pytest.raises(RunTooBig, match="Nothing was changed"):
+        run_unlearning(tiny, spec, FORGET, RETAIN, RETAIN)
+    assert weights_digest(tiny) == digest
+
+
+def test_out_of_memory_during_a_run_leaves_the_model_as_it_was(tiny, monkeypatch) -> None:
+    """An injected CUDA out-of-memory error at the second step: the message names the fixes, the
+    weights are those before the run, and the next run works."""
+    from unlearn.methods import grad_diff
+
+    digest = weights_digest(tiny)
+    calls = {"n": 0}
+    real = grad_diff.GradDiff.terms
+
+    def failing(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(grad_diff.GradDiff, "terms", failing)
+    spec = RunSpec("grad_diff", mode="full", loop=LoopConfig(lr=1e-2, steps=3, batch_size=1))
+    with pytest.raises(RunTooBig, match="ran out of memory on cpu; the model is as it was .* LoRA adapters"):
+        run_unlearning(tiny, spec, FORGET, RETAIN, RETAIN)
+    assert calls["n"] == 2 and weights_digest(tiny) == digest
+    monkeypatch.setattr(grad_diff.GradDiff, "terms", real)
+    out = run_unlearning(tiny, spec, FORGET, RETAIN, RETAIN)
+    assert len(out.history) == 3
