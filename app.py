@@ -133,7 +133,13 @@ def build_demo() -> gr.Blocks:
                         source = gr.Radio(list(SOURCES), value=list(SOURCES)[0], label="Source")
                         ref = gr.Textbox(label="Hub id, folder or .gguf path", visible=False)
                         with gr.Row():
-                            device = gr.Dropdown(list(DEVICE_CHOICES), value="auto", label="Device")
+                            device = gr.Dropdown(
+                                list(DEVICE_CHOICES),
+                                value="auto",
+                                label="Device",
+                                info="split: a model too big for one GPU, spread over the GPUs and the CPU "
+                                "(Compare and Audit)",
+                            )
                             trust = gr.Checkbox(
                                 False,
                                 label="Trust remote code (runs the repository's own code)",

@@ -81,3 +81,40 @@ def test_out_of_memory_during_a_run_leaves_the_model_as_it_was(tiny, monkeypatch
     monkeypatch.setattr(grad_diff.GradDiff, "terms", real)
     out = run_unlearning(tiny, spec, FORGET, RETAIN, RETAIN)
     assert len(out.history) == 3
+
+
+def test_a_load_the_device_cannot_hold_is_refused_before_reading(tiny_dir, monkeypatch) -> None:
+    from unlearn.models import ModelLoadError, load_model, weights_bytes
+
+    # the headers give the size without reading a tensor: the tiny model's float32 weights
+    lm = load_model(str(tiny_dir), device="cpu")
+    assert weights_bytes(tiny_dir, torch.float32) == sum(t.numel() * 4 for t in lm.model.state_dict().values()) - (
+        lm.model.lm_head.weight.numel() * 4  # the tied head is saved once
+    )
+    monkeypatch.setattr("unlearn.memory_plan.free_bytes", lambda device: 1000)
+    with pytest.raises(ModelLoadError, match="needs about .* for its weights .* Choose the device 'split'"):
+        load_model(str(tiny_dir), device="cpu")
+
+
+def test_split_spreads_the_model_with_accelerate_and_is_not_trained(tiny_dir, monkeypatch) -> None:
+    """device "split" asks Accelerate for device_map "auto" (on this GPU-less machine all of it lands on
+    the CPU) and skips the size check; Compare's probe works on it, a run is refused with what to do."""
+    from transformers import AutoModelForCausalLM
+
+    from unlearn.models import load_model
+    from unlearn.probe import probe
+
+    asked: list[object] = []
+    real = AutoModelForCausalLM.from_pretrained
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("device_map"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy)
+    monkeypatch.setattr("unlearn.memory_plan.free_bytes", lambda device: 1000)
+    lm = load_model(str(tiny_dir), device="split")
+    assert lm.split and lm.device.type == "cpu" and asked == ["auto"]
+    assert probe(lm.model, lm.tokenizer, FORGET[0]).attentions.shape[0] == 2
+    with pytest.raises(ValueError, match="spread over several devices .* To unlearn, load it on one device"):
+        run_unlearning(lm, RunSpec("ga", mode="lora", loop=LoopConfig(steps=1)), FORGET, RETAIN, RETAIN)

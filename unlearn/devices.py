@@ -7,7 +7,20 @@ import os
 import torch
 
 DEVICE_ENV = "UNLEARN_DEVICE"
-DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu", "split")
+SPLIT = "split"  # a model too big for one GPU spread over the GPUs and the CPU (Accelerate's device_map "auto")
+
+
+def split_refusal(what: str) -> str:
+    """Why a model spread over devices is not trained: Accelerate's placement serves inference only here."""
+    return (
+        f"The model is spread over several devices (device 'split'), which serves Compare and Audit. To {what}, "
+        "load it on one device (LoRA with low memory needs the least: the memory estimate says how much)."
+    )
+
+
+def is_split(requested: str | None = None) -> bool:
+    return (requested or os.environ.get(DEVICE_ENV) or "").lower() == SPLIT
 
 
 def resolve_device(requested: str | None = None) -> torch.device:
@@ -15,7 +28,7 @@ def resolve_device(requested: str | None = None) -> torch.device:
     name = (requested or os.environ.get(DEVICE_ENV) or "auto").lower()
     if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
         raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
-    if name == "auto":
+    if name in ("auto", SPLIT):  # split: the device the model's first layers (and its inputs) go to
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -17,13 +17,14 @@ from typing import Any
 import torch
 
 from .builtin import refusals
+from .devices import split_refusal
 from .examples import Example
 from .gradients import RetainProjection
 from .loop import LoopConfig, LoopResult, StepInfo, cycle_batches, seed_everything, train_loop
 from .memory_plan import RunShape, check_run_fits, out_of_memory
 from .methods import Context, EditMethod, Method, config_for, get_method
 from .models import LoadedModel
-from .params import Trainable, make_trainable
+from .params import Trainable, check_rank, make_trainable
 from .prompts import collate, encode
 from .recompute import recompute_activations
 from .scoring import answer_nll, set_prob
@@ -161,6 +162,8 @@ def run_unlearning(
     """Unlearn `forget` from `lm` in place. On return the model is "after"; `outcome.trainable`
     gives "before" (`reference()`) and undoes the run (`reset()`). A cancelled run keeps the whole
     steps it finished, and says so in `outcome.cancelled`."""
+    if lm.split:
+        raise ValueError(split_refusal("unlearn"))
     cls = get_method(spec.method)
     if spec.mode is None:
         spec = replace(spec, mode=cls.info.default_mode)
@@ -188,6 +191,8 @@ def run_unlearning(
         _longest(lm, train_forget, retain_train, loop.max_length),
         spec.low_memory,
     )
+    if mode == "lora":  # an impossible rank gets its own message, not a memory estimate in exabytes
+        check_rank(lm.model, spec.lora_r)
     if not cls.info.training_free:  # an edit holds no optimizer, gradients or activations for backward
         check_run_fits(lm.model, shape, lm.device)
     trainable = make_trainable(lm.model, mode, pattern, spec.lora_r, targets)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
+import math
 import re
 import socket
 import time
@@ -28,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from .devices import default_dtype, resolve_device
+from .devices import default_dtype, is_split, resolve_device
 from .kernels import EAGER, fast_kernel
 from .paths import atomic_dir, cache_dir
 
@@ -102,6 +103,7 @@ class LoadedModel:
     load_seconds: float
     path: str | None = None  # the folder the weights came from (a hub id's local snapshot)
     taught: dict[str, Any] = field(default_factory=dict)  # set when this is a "taught" model
+    split: bool = False  # spread over several devices (device "split"): for Compare and Audit, not training
 
     @property
     def config(self) -> Any:
@@ -244,6 +246,30 @@ def hub_folder(repo_id: str) -> str:
         raise _hub_error(repo_id, e) from e
 
 
+def weights_bytes(folder: Path, dtype: torch.dtype) -> int:
+    """The weights' size once loaded in `dtype`, from the safetensors headers (no tensor is read)."""
+    size = torch.tensor([], dtype=dtype).element_size()
+    total = 0
+    for file in folder.glob("*.safetensors"):
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118 (safe_open is not a dict)
+                total += math.prod(f.get_slice(key).get_shape()) * size
+    return total
+
+
+def check_weights_fit(folder: Path, dtype: torch.dtype, device: torch.device, name: str) -> None:
+    """Refuse a load whose weights the device has no room for, before any is read (issue 17)."""
+    from .memory_plan import free_bytes, human
+
+    need, free = weights_bytes(folder, dtype), free_bytes(device)
+    if free is not None and need > free:
+        raise ModelLoadError(
+            f"{name} needs about {human(need)} for its weights in {str(dtype).removeprefix('torch.')} on {device}, "
+            f"but {human(free)} are free. Choose the device 'split' to spread it over the GPUs and the CPU (for "
+            "Compare and Audit), or load a smaller model. The model loaded before stays in use."
+        )
+
+
 def _from_pretrained(folder: str, dtype: torch.dtype, kernel: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """The model on `kernel`; on eager attention where its architecture has no fused kernel."""
 
@@ -271,6 +297,7 @@ def load_model(
     source = parse_source(ref)
     dev = resolve_device(device)
     dtype = default_dtype(dev)
+    split = is_split(device)
     if source.kind == BUNDLED:
         folder: str = str(convert_gguf(bundled_gguf_path(), "smollm2-135m-instruct", progress))
         name = BUNDLED_NAME
@@ -291,7 +318,11 @@ def load_model(
     kwargs: dict[str, Any] = dict(trust_remote_code=trust_remote_code)
     try:
         tok = AutoTokenizer.from_pretrained(folder, **kwargs)
-        model, loading = _from_pretrained(folder, dtype, fast_kernel(dev, dtype), kwargs)
+        if not split:
+            check_weights_fit(Path(folder), dtype, dev, name)
+        model, loading = _from_pretrained(
+            folder, dtype, fast_kernel(dev, dtype), kwargs | ({"device_map": "auto"} if split else {})
+        )
     except ModelLoadError:
         raise
     except SafetensorError as e:  # not an OSError: a damaged or truncated file, or not safetensors at all
@@ -329,7 +360,10 @@ def load_model(
             f"(e.g. {', '.join(missing[:3])}), so they would be random. The weights do not belong to its "
             "config.json, or the files are incomplete: copy or download them again."
         )
-    model.to(dev)
+    if split:  # Accelerate placed every layer; inputs go where the embeddings are
+        dev = model.get_input_embeddings().weight.device
+    else:
+        model.to(dev)
     model.eval()
     if tok.pad_token_id is None:  # batching needs a pad token; eos is the usual stand-in
         tok.pad_token = tok.eos_token
@@ -342,6 +376,7 @@ def load_model(
         dtype=dtype,
         load_seconds=time.perf_counter() - t0,
         path=folder,
+        split=split,
     )
 
 

@@ -70,7 +70,7 @@ class LoraTrainable(Trainable):
     ) -> None:
         """An adapter of rank `r` on `targets`, or one built from `config` (an imported PEFT adapter's)."""
         super().__init__(model)
-        _check_rank(model, config.r if config else r)  # before the model is touched: see _check_rank
+        check_rank(model, config.r if config else r)  # before the model is touched: see check_rank
         for p in model.parameters():
             p.requires_grad_(False)
         if config is None:
@@ -131,7 +131,7 @@ def _snapshot(p: torch.Tensor) -> torch.Tensor:
     return p.detach().to("cpu", copy=True).contiguous()
 
 
-def _check_rank(model: PreTrainedModel, r: Any) -> None:
+def check_rank(model: PreTrainedModel, r: Any) -> None:
     """A LoRA rank no adapter can have is refused up front. PEFT itself refuses r <= 0 only half-way
     through `add_adapter`, after transformers has marked the model as holding adapters: every later
     run on the shared model then failed with "no attribute peft_config". A rank above the hidden size

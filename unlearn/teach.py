@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from .builtin import load_selection
+from .devices import split_refusal
 from .eta import eta_line
 from .examples import Example
 from .forward import answer_logits
@@ -96,6 +97,8 @@ def teach(
 ) -> LoadedModel:
     """Return a model that has learnt `examples`: from the cache when taught before, else by
     fine-tuning `lm` in place and saving it. `lm` must not be used afterwards either way."""
+    if lm.split:
+        raise ValueError(split_refusal("teach"))
     cfg = cfg or TeachConfig()
     folder = taught_folder(lm, examples, cfg)
     seen = {e.question for e in examples}
