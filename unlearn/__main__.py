@@ -176,6 +176,7 @@ def _hparam(text: str) -> tuple[str, object]:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
+    from .distributed import data_parallel, local_device
     from .engine import RunSpec, run_unlearning
     from .loop import LoopConfig
     from .methods import get_method
@@ -184,7 +185,9 @@ def cmd_run(a: argparse.Namespace) -> int:
     from .workspace import split_retain
 
     info = get_method(a.method).info
-    lm = load_model(a.model, device=a.device)
+    parallel = data_parallel()  # under torchrun / accelerate launch: this process's place in the group
+    main = parallel is None or parallel.is_main
+    lm = load_model(a.model, device=a.device or local_device())
     forget = load_set(a.forget)
     # train on one part of the retain set, measure on the other (never trained on)
     train, held = split_retain(load_set(a.retain)) if a.retain else ([], [])
@@ -218,12 +221,16 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     def show(s) -> None:
         logs = " ".join(f"{k}={v:.4g}" for k, v in s.logs.items())
-        print(f"step {s.step}/{s.total} {s.seconds:.1f}s {logs}", file=sys.stderr, flush=True)
+        if main:
+            print(f"step {s.step}/{s.total} {s.seconds:.1f}s {logs}", file=sys.stderr, flush=True)
 
     sets = {"forget": set_name(a.forget), "retain": set_name(a.retain or "")}
     root = Path(a.out) if a.out else None
+    if not main:  # another process of a launched run: train its share; the main process writes the run
+        run_unlearning(lm, spec, forget, train, held, parallel=parallel)
+        return 0
     with in_progress(a.method, lm, sets, root):  # killed mid-run: listed as "interrupted"
-        out = run_unlearning(lm, spec, forget, train, held, on_step=show)
+        out = run_unlearning(lm, spec, forget, train, held, on_step=show, parallel=parallel)
         run_dir = save_run(out, lm, sets, root=root)
     result = {
         "run_dir": str(run_dir),

@@ -18,6 +18,8 @@ import torch
 
 from .builtin import refusals
 from .devices import split_refusal
+from .distributed import DataParallel
+from .distributed import describe as describe_parallel
 from .examples import Example
 from .gradients import RetainProjection
 from .loop import LoopConfig, LoopResult, StepInfo, cycle_batches, seed_everything, train_loop
@@ -158,6 +160,7 @@ def run_unlearning(
     retain_eval: list[Example],
     on_step: Callable[[StepInfo], Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    parallel: DataParallel | None = None,
 ) -> RunOutcome:
     """Unlearn `forget` from `lm` in place. On return the model is "after"; `outcome.trainable`
     gives "before" (`reference()`) and undoes the run (`reset()`). A cancelled run keeps the whole
@@ -170,6 +173,8 @@ def run_unlearning(
     hparams = config_for(spec.method, spec.preset, **spec.hparams)
     loop = spec.loop_config()
     loop.validate()
+    if parallel is not None:
+        parallel.check_batch(loop.batch_size)
     if not forget:
         raise ValueError("the forget set is empty: pick a forget set with at least one item")
     if cls.info.needs_retain and not retain_train:
@@ -251,8 +256,9 @@ def run_unlearning(
                 pairs = zip(cycle_batches(train_forget, loop.batch_size, loop.seed), retain_iter, strict=False)
 
             def backward_fn(pair: tuple[list[Example], list[Example] | None], scale: float):
-                ctx.forget_examples, ctx.retain_examples = pair[0], pair[1] or []
-                return method.backward(batch(pair[0]), batch(pair[1]), scale)
+                forget_b, retain_b = (parallel.shard(pair[0]), parallel.shard(pair[1])) if parallel else pair
+                ctx.forget_examples, ctx.retain_examples = forget_b, retain_b or []
+                return method.backward(batch(forget_b), batch(retain_b), scale)
 
             if type(method).prepare is not Method.prepare:  # e.g. REGLU's adapter initialisation
                 bs = loop.batch_size
@@ -263,7 +269,16 @@ def run_unlearning(
             total = loop.total_steps(len(train_forget))
             with recompute_activations(lm.model, spec.low_memory):
                 result = train_loop(
-                    trainable.params, None, pairs, loop, total, lm.device, report, stop_now, backward_fn=backward_fn
+                    trainable.params,
+                    None,
+                    pairs,
+                    loop,
+                    total,
+                    lm.device,
+                    report,
+                    stop_now,
+                    backward_fn=backward_fn,
+                    parallel=parallel,
                 )
     except torch.OutOfMemoryError as e:
         trainable.reset()
@@ -286,6 +301,7 @@ def run_unlearning(
         "retain_prob_after": r1,
         "trained_parameters": trainable.n_trained(),
         "training_precision": result.precision,
+        **describe_parallel(parallel, loop.batch_size, loop.grad_accum),
     }
     if stopped is not None:
         metrics["stopped_at_step"] = stopped["step"]

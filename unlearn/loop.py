@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .distributed import DataParallel
 from .examples import Example
 
 MAX_STEPS = 100_000
@@ -176,6 +177,7 @@ def train_loop(
     on_step: Callable[[StepInfo], Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
     backward_fn: BackwardFn | None = None,
+    parallel: DataParallel | None = None,
 ) -> LoopResult:
     """Run `total_steps` AdamW steps. Cancellation is checked between steps only, so a
     cancelled loop always leaves whole optimizer steps applied, never half of one."""
@@ -213,6 +215,9 @@ def train_loop(
                 )
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + float(v) / cfg.grad_accum
+        if parallel is not None:  # several processes, a share of the batch each: their mean gradient, as DDP
+            parallel.average_grads(params)
+            sums = parallel.average_logs(sums)
         masters.grads_in()
         if cfg.max_grad_norm > 0:
             sums["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(stepped, cfg.max_grad_norm))

@@ -1,0 +1,50 @@
+"""One run on two processes (issue 17): `torchrun --nproc-per-node 2 -m unlearn run` on the CPU (gloo)
+trains the tiny model as one process does with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _items(path: Path, answer: str, n: int) -> Path:
+    # one answer for every item: the token-mean loss of a batch is then the mean of its items' losses,
+    # so a batch split over processes and averaged is the same arithmetic as the whole batch
+    path.write_text(
+        "".join(json.dumps({"question": f"Question number {i}?", "answer": answer}) + "\n" for i in range(n))
+    )
+    return path
+
+
+def _run(cmd: list[str], out: Path, tiny_dir: Path, data: Path) -> dict:
+    args = ["-m", "unlearn", "run", "--model", str(tiny_dir), "--method", "grad_diff", "--mode", "full"]
+    args += ["--forget", str(data / "forget.jsonl"), "--retain", str(data / "retain.jsonl"), "--steps", "3"]
+    args += ["--batch-size", "2", "--lr", "1e-3", "--eval-every", "0", "--out", str(out), "--json"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd + args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_two_processes_train_as_one_with_the_same_global_batch(tiny_dir: Path, tmp_path: Path) -> None:
+    _items(tmp_path / "forget.jsonl", "It is red and round.", 4)
+    _items(tmp_path / "retain.jsonl", "It is blue and square.", 4)
+    one = _run([sys.executable], tmp_path / "one", tiny_dir, tmp_path)
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    two = _run([torchrun, "--standalone", "--nproc-per-node", "2"], tmp_path / "two", tiny_dir, tmp_path)
+    assert (one["world_size"], two["world_size"]) == (1, 2) and one["global_batch"] == two["global_batch"] == 2
+    assert len(list((tmp_path / "two").iterdir())) == 1  # one run folder, written by the main process
+    a = load_file(str(Path(one["run_dir"]) / "weights.safetensors"))
+    b = load_file(str(Path(two["run_dir"]) / "weights.safetensors"))
+    assert a.keys() == b.keys()
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    moved = max(float((a[k] - load_file(str(next(tiny_dir.glob("*.safetensors"))))[k]).abs().max()) for k in a)
+    print(f"largest difference {worst:.2e}, largest change by the run {moved:.2e}")
+    assert worst < 1e-5 < moved, (worst, moved)
