@@ -23,7 +23,7 @@ from peft import LoraConfig, get_peft_model
 from .bench import _rss_bytes
 from .import_pair import import_checkpoint
 from .models import LoadedModel
-from .params import LoraTrainable, TensorTrainable, Trainable
+from .params import LoraTrainable, TensorTrainable, Trainable, plain_state_dict
 from .runs import WEIGHTS_FILE, apply_run
 
 ONE_MATRIX = "model.layers.0.mlp.down_proj.weight"
@@ -45,7 +45,7 @@ def held_bytes(tr: Trainable) -> int:
 
 def _full_checkpoint(lm: LoadedModel, out: Path, names: set[str] | None) -> None:
     """The model with `names` (None: every tensor) nudged by 1e-3, saved as a reviewer's checkpoint."""
-    state = {n.replace(".base_layer", ""): t for n, t in lm.model.state_dict().items() if "lora_" not in n}
+    state = plain_state_dict(lm.model)
     changed = {n: t + 1e-3 for n, t in state.items() if names is None or n in names}
     lm.model.save_pretrained(str(out), state_dict=state | changed)
     lm.tokenizer.save_pretrained(str(out))

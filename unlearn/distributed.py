@@ -51,17 +51,12 @@ class DataParallel:
             )
 
     def average_grads(self, params: Sequence[torch.nn.Parameter]) -> None:
-        """Every process's gradients replaced by their mean over the processes (one flat all-reduce)."""
-        grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1).float() for g in grads])
-        torch.distributed.all_reduce(flat)
-        flat /= self.size
-        i = 0
-        for g in grads:
-            g.copy_(flat[i : i + g.numel()].view_as(g))
-            i += g.numel()
+        """Every process's gradients replaced by their mean over the processes, in place (a flat copy of
+        all of them would cost a full run's gradients once more)."""
+        for p in params:
+            if p.grad is not None:
+                torch.distributed.all_reduce(p.grad)
+                p.grad /= self.size
 
     def average_logs(self, logs: dict[str, float]) -> dict[str, float]:
         """The step's logged values averaged over the processes (the same keys on every process)."""

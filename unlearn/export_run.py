@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 from .audit_record import load_audit
 from .methods import describe
 from .models import LoadedModel
-from .params import ADAPTER
+from .params import ADAPTER, plain_state_dict
 from .paths import atomic_dir
 from .peft_adapter import write_adapter
 from .runs import RUN_FILE, WEIGHTS_FILE, apply_run, checkpoint_file
@@ -69,8 +69,7 @@ def after_state_dict(lm: LoadedModel, run_dir: Path, step: int | None = None) ->
     else:
         source = checkpoint_file(run_dir, step) if step is not None else Path(run_dir) / WEIGHTS_FILE
         changed = load_file(str(source))
-    # LoRA wrappers left by an earlier run rename `q_proj.weight` to `q_proj.base_layer.weight`
-    state = {n.replace(".base_layer", ""): t for n, t in lm.model.state_dict().items() if "lora_" not in n}
+    state = plain_state_dict(lm.model)
     unknown = [n for n in changed if n not in state]
     if unknown:
         raise ValueError(f"run {Path(run_dir).name} changed {unknown[0]!r}, which the loaded model has not")

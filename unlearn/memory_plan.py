@@ -14,7 +14,6 @@ memory, a smaller batch). It is an estimate: allocator fragmentation and library
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 from transformers import PreTrainedModel
 
 from .loop import LOW_PRECISION
-from .params import LORA_TARGETS
+from .params import LORA_TARGETS, selected_tensors
 
 FP32 = 4
 # Values a decoder layer keeps per token for backward, per hidden-sized and per MLP-sized width. Set
@@ -93,12 +92,8 @@ def trained_elements(model: PreTrainedModel, shape: RunShape) -> int:
             for n, m in model.named_modules()
             if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in names
         )
-    embeds = {id(model.get_input_embeddings().weight)}
-    out = model.get_output_embeddings()
-    if out is not None:
-        embeds.add(id(out.weight))
-    rx = re.compile(shape.pattern or r".*" if shape.mode == "subset" else r".*")
-    return sum(p.numel() for n, p in model.named_parameters() if rx.fullmatch(n) and id(p) not in embeds)
+    pattern = (shape.pattern or r".*") if shape.mode == "subset" else r".*"
+    return sum(p.numel() for _, p in selected_tensors(model, pattern))
 
 
 def estimate_run(model: PreTrainedModel, shape: RunShape) -> RunMemory:

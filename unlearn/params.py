@@ -144,6 +144,26 @@ def check_rank(model: PreTrainedModel, r: Any) -> None:
         raise ValueError(f"LoRA rank must be a whole number from {span}, got {r!r}: 8 or 16 is usual")
 
 
+def selected_tensors(
+    model: PreTrainedModel, pattern: str = r".*", skip_embeddings: bool = True
+) -> list[tuple[str, torch.nn.Parameter]]:
+    """The parameters a tensor run trains: names matching `pattern`, the (tied) embeddings left out."""
+    rx = re.compile(pattern)
+    embeds = {id(model.get_input_embeddings().weight)}
+    out = model.get_output_embeddings()
+    if out is not None:
+        embeds.add(id(out.weight))
+    return [
+        (n, p) for n, p in model.named_parameters() if rx.fullmatch(n) and not (skip_embeddings and id(p) in embeds)
+    ]
+
+
+def plain_state_dict(model: PreTrainedModel) -> dict[str, torch.Tensor]:
+    """The model's tensors under their own names: LoRA wrappers left by an earlier run rename
+    `q_proj.weight` to `q_proj.base_layer.weight`, and adapter tensors are not the model's."""
+    return {n.replace(".base_layer", ""): t for n, t in model.state_dict().items() if "lora_" not in n}
+
+
 class TensorTrainable(Trainable):
     kind = "tensors"
 
@@ -154,18 +174,12 @@ class TensorTrainable(Trainable):
         moved to the model's device only inside `reference()`: a GPU then holds one model, not one and
         a pair's worth of swapped tensors, at the price of a copy per use of "before"."""
         super().__init__(model)
-        rx = re.compile(pattern)
-        embeds = {id(model.get_input_embeddings().weight)}
-        out = model.get_output_embeddings()
-        if out is not None:
-            embeds.add(id(out.weight))
         self.names: list[str] = []
         for p in model.parameters():
             p.requires_grad_(False)
-        for n, p in model.named_parameters():
-            if rx.fullmatch(n) and not (skip_embeddings and id(p) in embeds):
-                self.names.append(n)
-                self.params.append(p)
+        for n, p in selected_tensors(model, pattern, skip_embeddings):
+            self.names.append(n)
+            self.params.append(p)
         if not self.params:
             raise ValueError(f"no parameter matches {pattern!r}")
         for p in self.params:
