@@ -126,6 +126,7 @@ def export_model_ui(run_dir: str | None, fmt_label: str, request: gr.Request) ->
             shutil.rmtree(out, ignore_errors=True)  # the zip is what is downloaded
     except (OSError, ValueError, RuntimeError) as e:
         return error_line(e), gr.skip()
-    size = Path(archive).stat().st_size / 2**20
+    n = Path(archive).stat().st_size
+    size = f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n / 2**10:,.0f} KiB"  # an adapter is often under 1 MiB
     load = "AutoModelForCausalLM.from_pretrained" if fmt == "hf" else "PeftModel.from_pretrained"
-    return f"📦 `{record['id']}` as {fmt_label} ({size:,.1f} MiB zipped): unzip and load with `{load}`.", archive
+    return f"📦 `{record['id']}` as {fmt_label} ({size} zipped): unzip and load with `{load}`.", archive
