@@ -19,6 +19,8 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from unlearn.models import LoadedModel, load_model
 from unlearn.store import STORE
 
+# `UNLEARN_TEST_DEVICE=cuda pytest ...` runs the tiny-model tests on a GPU (README, GPU checks)
+TEST_DEVICE = os.environ.get("UNLEARN_TEST_DEVICE", "cpu")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CHATML = (
@@ -77,7 +79,7 @@ def weights_digest(lm: LoadedModel) -> str:
     assert not [n for n in state if "lora_" in n], "LoRA adapters were left on the model"
     for name in sorted(state, key=lambda n: n.replace(".base_layer", "")):
         h.update(name.replace(".base_layer", "").encode())
-        h.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+        h.update(state[name].detach().cpu().float().contiguous().numpy().tobytes())  # bf16: no numpy dtype
     return h.hexdigest()
 
 
@@ -89,7 +91,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny(tiny_dir: Path) -> LoadedModel:
     """A fresh tiny model per test (loading takes milliseconds), so tests may change it."""
-    return load_model(str(tiny_dir), device="cpu")
+    return load_model(str(tiny_dir), device=TEST_DEVICE)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ def test_window_spans_from_before_the_first_answer_token_to_the_last() -> None:
 
 def test_answer_logits_match_the_full_forward(tiny: LoadedModel) -> None:
     items = [Example("Who wrote the book?", "A"), Example("Where is the tower of the city of?", "In the old town.")]
-    batch = collate([encode(tiny.tokenizer, e) for e in items], tiny.tokenizer.pad_token_id)
+    batch = collate([encode(tiny.tokenizer, e) for e in items], tiny.tokenizer.pad_token_id, tiny.device)
     with torch.no_grad():
         full = tiny.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         logits, labels = answer_logits(tiny.model, batch)

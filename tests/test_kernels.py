@@ -19,12 +19,13 @@ def test_sdpa_and_eager_agree_and_the_switch_comes_back(tiny) -> None:
     model = tiny.model
     assert kernel_of(model) == SDPA
     with torch.no_grad():
-        fused = model(IDS).logits
+        fused = model(IDS.to(tiny.device)).logits
         with eager_attention(model):
             assert kernel_of(model) == EAGER
-            eager = model(IDS).logits
+            eager = model(IDS.to(tiny.device)).logits
     assert kernel_of(model) == SDPA
-    assert torch.allclose(fused, eager, atol=1e-5)  # fp32: the kernels differ in summation order only
+    # fp32: the kernels differ in summation order only; bf16 (a GPU run of the tests) rounds each product
+    assert torch.allclose(fused, eager, atol=1e-5 if model.dtype == torch.float32 else 0.05)
     with pytest.raises(RuntimeError), eager_attention(model):
         raise RuntimeError("a failure inside the block")
     assert kernel_of(model) == SDPA
@@ -36,7 +37,8 @@ def test_the_probe_reads_every_map_on_a_model_loaded_with_sdpa(tiny) -> None:
     assert p.attentions.shape[:2] == (layers, heads)
     assert kernel_of(tiny.model) == SDPA  # the probe switched to eager for its forward only
     rows = p.attentions.sum(-1)  # each query's attention over the keys sums to 1
-    assert torch.allclose(torch.as_tensor(rows), torch.ones_like(torch.as_tensor(rows)), atol=1e-4)
+    tol = 1e-4 if tiny.model.dtype == torch.float32 else 2e-2  # bf16 maps (a GPU run) hold 3 digits
+    assert torch.allclose(torch.as_tensor(rows), torch.ones_like(torch.as_tensor(rows)), atol=tol)
 
 
 def test_greedy_generation_is_the_same_on_either_kernel(tiny) -> None:

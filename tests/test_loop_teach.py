@@ -95,7 +95,7 @@ def test_teach_makes_the_model_know_the_facts_and_caches_it(tiny, tiny_dir, cach
     assert not any(p.requires_grad for p in taught.model.parameters())
     # the same teaching of the same base model comes from the cache: no training, same weights
     monkeypatch.setattr(teach_mod, "train_loop", lambda *a, **k: pytest.fail("should have used the cache"))
-    again = teach(load_model(str(tiny_dir), device="cpu"), FACTS, "facts", cfg)
+    again = teach(load_model(str(tiny_dir), device=tiny.device.type), FACTS, "facts", cfg)
     assert again.taught == taught.taught
     assert np.allclose(
         answer_nll(again.model, again.tokenizer, FACTS), answer_nll(taught.model, taught.tokenizer, FACTS)

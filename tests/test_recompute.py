@@ -28,7 +28,7 @@ def _grads(lm: LoadedModel, params: list[torch.nn.Parameter], batch: dict, low: 
 
 
 def test_recomputed_gradients_equal_stored_ones_and_the_model_is_restored(tiny: LoadedModel) -> None:
-    batch = collate([encode(tiny.tokenizer, e) for e in FORGET], tiny.tokenizer.pad_token_id)
+    batch = collate([encode(tiny.tokenizer, e) for e in FORGET], tiny.tokenizer.pad_token_id, tiny.device)
     tr = make_trainable(tiny.model, "lora")
     with torch.no_grad():
         for p in tr.params:

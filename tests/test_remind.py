@@ -97,10 +97,10 @@ def test_landscape_on_the_tiny_model(tiny: LoadedModel) -> None:
 
 def test_batched_losses_equal_one_row_at_a_time(tiny: LoadedModel) -> None:
     enc = encode(tiny.tokenizer, EXAMPLES[0])
-    ids = torch.tensor([enc.input_ids] * 3)
+    ids = torch.tensor([enc.input_ids] * 3, device=tiny.device)
     ids[1, 2] = ids[1, 3]
     ids[2, 4] = 7
-    labels = torch.tensor([enc.labels] * 3)
+    labels = torch.tensor([enc.labels] * 3, device=tiny.device)
     together = answer_losses(tiny.model, ids, labels, batch_size=3)
     alone = np.concatenate([answer_losses(tiny.model, ids[i : i + 1], labels[i : i + 1], 1) for i in range(3)])
     np.testing.assert_allclose(together, alone, rtol=1e-5)

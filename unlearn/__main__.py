@@ -210,6 +210,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         loop,
         eval_every=a.eval_every,
         low_memory=a.low_memory,
+        compile=a.compile,
         project_retain=a.gu,
         coreset=a.coreset,
         coreset_mode=a.coreset_mode,
@@ -271,6 +272,16 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
+    if a.gpu:
+        from .bench_gpu import bench_gpu, summary
+
+        shapes = tuple(a.shapes.split(",")) if a.shapes else None
+        result = bench_gpu(a.device, shapes, log=lambda m: print(m, file=sys.stderr, flush=True))
+        if a.json:
+            print(json.dumps(result))
+        else:
+            print("\n".join(summary(result)))
+        return 0
     if a.pairs:
         from .bench_pairs import bench_pairs
 
@@ -365,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--eval-every", type=int, default=1, help="steps between live probability measurements")
     sp.add_argument(
         "--low-memory", action="store_true", help="recompute activations during backward: less memory, ~30%% slower"
+    )
+    sp.add_argument(
+        "--compile", action="store_true", help="compile the decoder layers: faster GPU steps, after about a minute"
     )
     sp.add_argument(
         "--gu", type=int, default=0, metavar="K", help="GU: project the span of the last K retain gradients out of g_f"
@@ -478,6 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(sp)
     sp.add_argument("--quick", action="store_true", help="tiny sizes, for tests: the figures mean little")
     sp.add_argument("--pairs", action="store_true", help="only what imported pairs cost: disk, memory, seconds")
+    sp.add_argument(
+        "--gpu",
+        action="store_true",
+        help="NPO steps, Compare and REMIND on random models of Llama-3.2-1B / 3.1-8B shape (a small one on CPU)",
+    )
+    sp.add_argument("--shapes", default=None, help="with --gpu: comma-separated, of llama-3.2-1b, llama-3.1-8b, small")
     sp.set_defaults(fn=cmd_bench)
     return p
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from .builtin import refusals
+from .compiled import compiled_layers
 from .devices import split_refusal
 from .distributed import DataParallel
 from .distributed import describe as describe_parallel
@@ -49,6 +50,8 @@ class RunSpec:
     eval_items: int = 8
     eval_every: int = 1  # steps between live measurements (0 = none)
     low_memory: bool = False  # recompute activations in backward (recompute.py): less memory, slower
+    # compile the decoder layers (compiled.py): faster steps on a GPU once compiled (a minute or so)
+    compile: bool = False
     project_retain: int = 0  # GU: k retain gradients whose span is projected out of g_f (0 = off)
     coreset: float = 1.0  # share of the forget set trained on (selection.py); measured on all of it
     coreset_mode: str = "random"  # "random" or "keyword"
@@ -146,10 +149,16 @@ def _edit(
 MEASURED_ITEMS = 2000  # items whose length sets the memory estimate (the longest of the first ones)
 
 
-def _longest(lm: LoadedModel, forget: list[Example], retain: list[Example], max_length: int) -> int:
-    """Tokens of the longest item a batch may hold, at most `max_length`."""
+def _lengths(lm: LoadedModel, forget: list[Example], retain: list[Example], max_length: int) -> tuple[int, int]:
+    """Tokens of the longest item a batch may hold (at most `max_length`), and the widest answer
+    window a batch may need: from the earliest answer start to the latest end (forward.answer_window)."""
     items = forget[:MEASURED_ITEMS] + retain[:MEASURED_ITEMS]
-    return max((len(encode(lm.tokenizer, e, max_length).input_ids) for e in items), default=max_length)
+    encoded = [encode(lm.tokenizer, e, max_length) for e in items]
+    if not encoded:
+        return max_length, max_length
+    longest = max(len(e.input_ids) for e in encoded)
+    first_answer = min(len(e.input_ids) - e.n_answer_tokens for e in encoded)
+    return longest, longest - max(first_answer - 1, 0)
 
 
 def run_unlearning(
@@ -187,15 +196,8 @@ def run_unlearning(
     mode = "subset" if cls.info.training_free else spec.mode  # an edit method changes its own tensors
     seed_everything(loop.seed)  # the LoRA initialisation is random too: same seed, same run
     targets = list(cls.info.lora_targets) if cls.info.lora_targets else None
-    shape = RunShape(
-        mode,
-        pattern,
-        spec.lora_r,
-        targets,
-        loop.batch_size,
-        _longest(lm, train_forget, retain_train, loop.max_length),
-        spec.low_memory,
-    )
+    tokens, answer = _lengths(lm, train_forget, retain_train, loop.max_length)
+    shape = RunShape(mode, pattern, spec.lora_r, targets, loop.batch_size, tokens, spec.low_memory, answer)
     if mode == "lora":  # an impossible rank gets its own message, not a memory estimate in exabytes
         check_rank(lm.model, spec.lora_r)
     if not cls.info.training_free:  # an edit holds no optimizer, gradients or activations for backward
@@ -267,7 +269,7 @@ def run_unlearning(
                 )
             ctx.step = 1
             total = loop.total_steps(len(train_forget))
-            with recompute_activations(lm.model, spec.low_memory):
+            with recompute_activations(lm.model, spec.low_memory), compiled_layers(lm.model, spec.compile):
                 result = train_loop(
                     trainable.params,
                     None,

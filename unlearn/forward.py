@@ -43,7 +43,9 @@ def answer_forward(model: PreTrainedModel, batch: Batch, **kwargs: Any) -> tuple
     with them (B, W). `kwargs` go to the model (e.g. `output_attentions`, or `inputs_embeds` in
     place of the ids)."""
     window = answer_window(batch["labels"])
-    inputs = {"attention_mask": batch["attention_mask"], **kwargs}
+    # no KV cache: nothing generates from it, and a cache built per forward would make compiled layers
+    # (compiled.py) recompile for each layer's cache slot
+    inputs = {"attention_mask": batch["attention_mask"], "use_cache": False, **kwargs}
     if "inputs_embeds" not in inputs:
         inputs["input_ids"] = batch["input_ids"]
     if accepts_logits_to_keep(model):

@@ -3,8 +3,9 @@
 A run that cannot fit fails minutes in, on a GPU often after the "before" copies and the optimizer
 state were made. The estimate adds what a run holds: the saved "before" copies of a full or subset
 run, fp32 master copies where the model is bf16, AdamW's two fp32 moments and a gradient per trained
-element, and the activations kept for backward (forget and retain batches, every layer; with low
-memory only each layer's input and one layer's activations). If the device's free memory cannot hold
+element, the activations kept for backward (forget and retain batches, every layer; with low
+memory only each layer's input and one layer's activations) and the losses' vocabulary-wide rows
+over the answer window. If the device's free memory cannot hold
 it, the run is refused before it starts, with the figures and the settings that would fit (LoRA, low
 memory, a smaller batch). It is an estimate: allocator fragmentation and library buffers come on top.
 
@@ -63,6 +64,7 @@ class RunShape:
     batch_size: int
     tokens: int  # the longest item, at most the run's max length
     low_memory: bool
+    answer: int | None = None  # tokens of the answer window the losses read (None: all `tokens`)
 
 
 @dataclass
@@ -74,6 +76,7 @@ class RunMemory:
     optimizer: int  # AdamW: two fp32 moments per trained element
     grads: int  # a gradient per trained element
     activations: int  # kept for backward
+    logits: int = 0  # the losses' vocabulary-wide rows over the answer window
 
     @property
     def total(self) -> int:
@@ -108,10 +111,15 @@ def estimate_run(model: PreTrainedModel, shape: RunShape) -> RunMemory:
         kept = tokens * (hidden * size * layers + per_layer)
     else:
         kept = tokens * per_layer * layers
+    # the losses' log-softmax rows (fp32) of the forget and retain batches wait for backward; while the
+    # later one is made, the head's output (model dtype) and its fp32 copy exist too (losses.shift).
+    # Recomputing the layers does not cover the head. With Llama-3's 128k vocabulary this is GiBs.
+    rows = shape.batch_size * (shape.answer or shape.tokens) * cfg.vocab_size
+    logits = rows * (2 * FP32 + size + FP32)
     if shape.mode == "lora":
-        return RunMemory(0, n * FP32, 2 * n * FP32, n * FP32, kept)
+        return RunMemory(0, n * FP32, 2 * n * FP32, n * FP32, kept, logits)
     masters = n * FP32 if p0.dtype in LOW_PRECISION else 0
-    return RunMemory(n * size, masters, 2 * n * FP32, n * (FP32 if masters else size), kept)
+    return RunMemory(n * size, masters, 2 * n * FP32, n * (FP32 if masters else size), kept, logits)
 
 
 def free_bytes(device: torch.device) -> int | None:
