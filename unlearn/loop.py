@@ -103,7 +103,7 @@ class MasterWeights:
     weight of 0.02 is stored to within 6e-5: at the paper learning rate 1e-5 every step rounds back to
     the weight it started from and a full run on a GPU (bf16 by default) silently trains nothing. The
     optimizer therefore steps fp32 copies, and the model's tensors are set to their rounding after each
-    step, so small steps add up as they do in fp32. LoRA adapters are fp32 already (PEFT) and need none.
+    step, so small steps add up as they do in fp32. LoRA adapters take the model's dtype, and get copies too.
     """
 
     def __init__(self, params: Sequence[torch.nn.Parameter]) -> None:
