@@ -1,5 +1,6 @@
 """One run on two processes (issue 17): `torchrun --nproc-per-node 2 -m unlearn run` on the CPU (gloo)
-trains the tiny model as one process does with the same global batch."""
+trains the tiny model as one process does with the same global batch: data parallel, and sharded
+(`--shard`, FSDP2) for a full run and a LoRA run."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ def _items(path: Path, answer: str, n: int) -> Path:
     return path
 
 
-def _run(cmd: list[str], out: Path, tiny_dir: Path, data: Path) -> dict:
-    args = ["-m", "unlearn", "run", "--model", str(tiny_dir), "--method", "grad_diff", "--mode", "full"]
+def _run(cmd: list[str], out: Path, tiny_dir: Path, data: Path, mode: str = "full", extra: tuple = ()) -> dict:
+    args = ["-m", "unlearn", "run", "--model", str(tiny_dir), "--method", "grad_diff", "--mode", mode, *extra]
     args += ["--forget", str(data / "forget.jsonl"), "--retain", str(data / "retain.jsonl"), "--steps", "3"]
     args += ["--batch-size", "2", "--lr", "1e-3", "--eval-every", "0", "--out", str(out), "--json"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -48,3 +49,42 @@ def test_two_processes_train_as_one_with_the_same_global_batch(tiny_dir: Path, t
     moved = max(float((a[k] - load_file(str(next(tiny_dir.glob("*.safetensors"))))[k]).abs().max()) for k in a)
     print(f"largest difference {worst:.2e}, largest change by the run {moved:.2e}")
     assert worst < 1e-5 < moved, (worst, moved)
+
+
+def _weights(result: dict) -> dict:
+    return load_file(str(Path(result["run_dir"]) / "weights.safetensors"))
+
+
+def _largest_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+
+def test_two_sharded_processes_train_as_one(tiny_dir: Path, tmp_path: Path) -> None:
+    """FSDP2 over two gloo processes: each holds half of every trained tensor, its gradients and AdamW
+    moments; the gathered weights equal one process's run. Full run: the largest difference was 1.1e-7
+    against changes of 3.0e-3; LoRA: 1.5e-7 (float32 summation order; the test allows 1e-5)."""
+    _items(tmp_path / "forget.jsonl", "It is red and round.", 4)
+    _items(tmp_path / "retain.jsonl", "It is blue and square.", 4)
+    torchrun = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node", "2"]
+    for mode in ("full", "lora"):
+        one = _run([sys.executable], tmp_path / f"one_{mode}", tiny_dir, tmp_path, mode)
+        two = _run(torchrun, tmp_path / f"two_{mode}", tiny_dir, tmp_path, mode, ("--shard",))
+        assert (two["world_size"], two["sharded"], one["sharded"]) == (2, True, False)
+        a, b = _weights(one), _weights(two)
+        worst = _largest_difference(a, b)
+        if mode == "full":  # the tensors the run changed, against the model it started from
+            base = load_file(str(next(tiny_dir.glob("*.safetensors"))))
+            moved = max(float((a[k] - base[k]).abs().max()) for k in a)
+        else:  # the adapters' B matrices start at zero: their size is what the run made
+            moved = max(float(a[k].abs().max()) for k in a if "lora_B" in k)
+        print(f"{mode}: largest difference {worst:.2e}, largest change by the run {moved:.2e}")
+        assert worst < 1e-5 < moved, (mode, worst, moved)
+
+
+def test_shard_without_a_launcher_says_how_to_launch(tiny_dir: Path, tmp_path: Path) -> None:
+    _items(tmp_path / "forget.jsonl", "It is red and round.", 2)
+    args = ["-m", "unlearn", "run", "--model", str(tiny_dir), "--forget", str(tmp_path / "forget.jsonl"), "--shard"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2 and "torchrun --nproc-per-node N" in proc.stderr

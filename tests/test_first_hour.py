@@ -161,7 +161,20 @@ def test_audit_without_holdout_does_not_recommend_another_topic(loaded) -> None:
 
     out = next(
         app.audit_ui(
-            app.ACTIVE, 4, 2, 0.3, 5, 0, False, 0, [], "", "harry_potter", "general_knowledge", app.NONE, {},
+            app.ACTIVE,
+            4,
+            2,
+            0.3,
+            5,
+            0,
+            False,
+            0,
+            [],
+            "",
+            "harry_potter",
+            "general_knowledge",
+            app.NONE,
+            {},
             SimpleNamespace(session_hash="h"),
         )
     )

@@ -121,3 +121,14 @@ def test_split_spreads_the_model_with_accelerate_and_is_not_trained(tiny_dir, mo
     assert probe(lm.model, lm.tokenizer, FORGET[0]).attentions.shape[0] == 2
     with pytest.raises(ValueError, match="spread over several devices .* To unlearn, load it on one device"):
         run_unlearning(lm, RunSpec("ga", mode="lora", loop=LoopConfig(steps=1)), FORGET, RETAIN, RETAIN)
+
+
+def test_a_sharded_run_holds_its_share_of_the_trained_state() -> None:
+    """FSDP over 8 processes (sharding.py): each holds an eighth of the before copies, master copies,
+    moments and gradients; activations and logits are its own batch's, unchanged."""
+    model = llama_8b_shape()
+    whole = estimate_run(model, RunShape("full", None, 8, None, 4, 256, True))
+    eighth = estimate_run(model, RunShape("full", None, 8, None, 4, 256, True, shards=8))
+    for part in ("before", "trained", "optimizer", "grads"):
+        assert abs(getattr(eighth, part) * 8 - getattr(whole, part)) <= 8 * 4 * 2, part  # rounding up to whole elements
+    assert (eighth.activations, eighth.logits) == (whole.activations, whole.logits)

@@ -185,7 +185,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     from .workspace import split_retain
 
     info = get_method(a.method).info
-    parallel = data_parallel()  # under torchrun / accelerate launch: this process's place in the group
+    parallel = data_parallel(a.shard)  # under torchrun / accelerate launch: this process's place in the group
     main = parallel is None or parallel.is_main
     lm = load_model(a.model, device=a.device or local_device())
     forget = load_set(a.forget)
@@ -379,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument(
         "--compile", action="store_true", help="compile the decoder layers: faster GPU steps, after about a minute"
+    )
+    sp.add_argument(
+        "--shard",
+        action="store_true",
+        help="under torchrun / accelerate launch: split the model's trained state over the processes (FSDP2)",
     )
     sp.add_argument(
         "--gu", type=int, default=0, metavar="K", help="GU: project the span of the last K retain gradients out of g_f"

@@ -9,8 +9,9 @@ With the same seed everywhere the weights stay identical on every process: the a
 DistributedDataParallel, which needs no wrapping of the model (the methods call the model directly,
 often several times per step, with hooks of their own). Only the main process writes the run folder.
 
-What this is not (yet): a model sharded over the processes (FSDP, DeepSpeed ZeRO-3); each process
-holds the whole model.
+Sharded (`run --shard`, or an Accelerate config with FSDP): the model's parameters, gradients and
+optimizer state are split over the processes by PyTorch's FSDP2 (sharding.py); then `average_grads` has
+nothing to do, FSDP's reduce-scatter averages them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def launched() -> bool:
 class DataParallel:
     rank: int
     size: int
+    sharded: bool = False  # the model split over the processes (sharding.py), not copied to each
 
     @property
     def is_main(self) -> bool:
@@ -52,7 +54,9 @@ class DataParallel:
 
     def average_grads(self, params: Sequence[torch.nn.Parameter]) -> None:
         """Every process's gradients replaced by their mean over the processes, in place (a flat copy of
-        all of them would cost a full run's gradients once more)."""
+        all of them would cost a full run's gradients once more). Sharded, FSDP has averaged them."""
+        if self.sharded:
+            return
         for p in params:
             if p.grad is not None:
                 torch.distributed.all_reduce(p.grad)
@@ -68,14 +72,24 @@ class DataParallel:
         return {k: float(v) / self.size for k, v in zip(keys, values, strict=True)}
 
 
-def data_parallel() -> DataParallel | None:
-    """The process group a launcher set up (initialised here through Accelerate), or None for one process."""
+FSDP_SET = "ACCELERATE_USE_FSDP"  # what `accelerate launch` sets from a config with distributed_type: FSDP
+
+
+def data_parallel(shard: bool = False) -> DataParallel | None:
+    """The process group a launcher set up (initialised here through Accelerate), or None for one process.
+    Sharded when asked (`run --shard`) or when the Accelerate config says FSDP."""
     if not launched():
+        if shard:
+            raise ValueError(
+                "--shard splits the model over the processes of a launched run: start it with "
+                "torchrun --nproc-per-node N or accelerate launch"
+            )
         return None
     from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available())
-    return DataParallel(state.process_index, state.num_processes)
+    sharded = shard or os.environ.get(FSDP_SET, "").lower() in ("1", "true")
+    return DataParallel(state.process_index, state.num_processes, sharded)
 
 
 def local_device() -> str | None:
@@ -87,4 +101,8 @@ def local_device() -> str | None:
 
 def describe(parallel: DataParallel | None, batch_size: int, grad_accum: int) -> dict[str, Any]:
     """What run.json records: the processes and the effective (global) batch of one optimizer step."""
-    return {"world_size": parallel.size if parallel else 1, "global_batch": batch_size * grad_accum}
+    return {
+        "world_size": parallel.size if parallel else 1,
+        "global_batch": batch_size * grad_accum,
+        "sharded": bool(parallel and parallel.sharded),
+    }

@@ -32,6 +32,7 @@ from .prompts import collate, encode
 from .recompute import recompute_activations
 from .scoring import answer_nll, set_prob
 from .selection import coreset, entity_pairs
+from .sharding import ShardedTrainable
 from .stop_rule import StopRule, StopWatch
 
 DEMO_STEPS = 8  # the quick demo's steps: about a minute on 2 CPU cores for the bundled model
@@ -197,12 +198,15 @@ def run_unlearning(
     seed_everything(loop.seed)  # the LoRA initialisation is random too: same seed, same run
     targets = list(cls.info.lora_targets) if cls.info.lora_targets else None
     tokens, answer = _lengths(lm, train_forget, retain_train, loop.max_length)
-    shape = RunShape(mode, pattern, spec.lora_r, targets, loop.batch_size, tokens, spec.low_memory, answer)
+    shards = parallel.size if parallel is not None and parallel.sharded else 1
+    shape = RunShape(mode, pattern, spec.lora_r, targets, loop.batch_size, tokens, spec.low_memory, answer, shards)
     if mode == "lora":  # an impossible rank gets its own message, not a memory estimate in exabytes
         check_rank(lm.model, spec.lora_r)
     if not cls.info.training_free:  # an edit holds no optimizer, gradients or activations for backward
         check_run_fits(lm.model, shape, lm.device)
     trainable = make_trainable(lm.model, mode, pattern, spec.lora_r, targets)
+    if parallel is not None and parallel.sharded:
+        trainable = ShardedTrainable(trainable, parallel.size)
     pad = lm.tokenizer.pad_token_id
 
     def encode_batch(items: list[Example]) -> dict[str, torch.Tensor]:
@@ -288,6 +292,8 @@ def run_unlearning(
     except BaseException:
         trainable.reset()  # a failed run leaves the model exactly as it was before
         raise
+    if isinstance(trainable, ShardedTrainable):
+        trainable.gather()  # on every process: the main one saves the run without the others
     for p in trainable.params:
         p.requires_grad_(False)
     stopped = watch.stopped if watch is not None else None

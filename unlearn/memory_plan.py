@@ -65,6 +65,7 @@ class RunShape:
     tokens: int  # the longest item, at most the run's max length
     low_memory: bool
     answer: int | None = None  # tokens of the answer window the losses read (None: all `tokens`)
+    shards: int = 1  # processes the trained copies, gradients and optimizer state are split over (sharding.py)
 
 
 @dataclass
@@ -116,6 +117,7 @@ def estimate_run(model: PreTrainedModel, shape: RunShape) -> RunMemory:
     # Recomputing the layers does not cover the head. With Llama-3's 128k vocabulary this is GiBs.
     rows = shape.batch_size * (shape.answer or shape.tokens) * cfg.vocab_size
     logits = rows * (2 * FP32 + size + FP32)
+    n = -(-n // shape.shards)  # this process's shard of the trained elements
     if shape.mode == "lora":
         return RunMemory(0, n * FP32, 2 * n * FP32, n * FP32, kept, logits)
     masters = n * FP32 if p0.dtype in LOW_PRECISION else 0
