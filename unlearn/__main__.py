@@ -18,6 +18,11 @@ from .models import BUNDLED, ModelLoadError, load_model
 from .set_refs import SET_HELP, load_set, set_name
 from .teach import TeachConfig
 
+RAY_HELP = (
+    "run each entry as a task on a Ray cluster (one GPU each where it has GPUs); ADDRESS as ray.init takes it, "
+    "'auto' for the cluster this machine is in, none for a local one"
+)
+
 
 def _emit(obj: dict[str, Any], as_json: bool) -> None:
     if as_json:
@@ -72,7 +77,50 @@ def cmd_teach(a: argparse.Namespace) -> int:
     return 0
 
 
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _without(argv: list[str], flag: str, takes_value: str) -> list[str]:
+    """`argv` less `flag` and its value, as argparse read them (`takes_value`: "yes", or "maybe" for
+    nargs="?", whose value is the next word unless it is another option)."""
+    out, skip = [], False
+    for i, word in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if word == flag:
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            skip = nxt is not None and (takes_value == "yes" or not nxt.startswith("-"))
+            continue
+        if not word.startswith(flag + "="):
+            out.append(word)
+    return out
+
+
+def cmd_audit_ray(a: argparse.Namespace) -> int:
+    """Every `--run` audited as a Ray task (ray_jobs.py), with the same options; each audit beside its run."""
+    from .ray_jobs import ray_audit
+
+    if a.html:
+        raise ValueError("--html with --ray: the reports are written afterwards, one `audit --run DIR --html` each")
+    rest = _without(_without(a.argv[1:], "--run", "yes"), "--ray", "maybe")
+    rest = [w for w in rest if w != "--json"]
+    results = ray_audit(a.ray, a.run, rest, _stderr)
+    if a.json:
+        print(json.dumps({"audits": results}))
+    else:
+        for r in results:
+            print(f"{r['run']}: " + (r.get("error") or r.get("audit_json", "")))
+    return 0 if all("error" not in r for r in results) else 1
+
+
 def cmd_audit(a: argparse.Namespace) -> int:
+    if a.ray is not None:
+        return cmd_audit_ray(a)
+    if len(a.run) > 1:
+        raise ValueError("several --run need --ray (one audit per task); audit one run at a time without it")
+    a.run = a.run[0]
     from viz.audit_report import audit_figures, report_html
     from viz.export import figures_json
 
@@ -300,8 +348,18 @@ def cmd_bench(a: argparse.Namespace) -> int:
 def cmd_sweep(a: argparse.Namespace) -> int:
     from .sweep import markdown_table, sweep
 
-    lm = load_model(a.model, device=a.device)
-    rows = sweep(lm, a.methods, a.forget, a.retain, a.steps, Path(a.out) if a.out else None)
+    if a.ray is not None:  # one Ray task per entry, each running this command for its entry (ray_jobs.py)
+        from .methods import METHODS
+        from .ray_jobs import ray_sweep
+        from .runs import runs_dir
+
+        base = ["--model", a.model, "--forget", a.forget, "--retain", a.retain, "--steps", str(a.steps)]
+        base += ["--device", a.device] if a.device else []
+        out = Path(a.out) if a.out else runs_dir()
+        rows = ray_sweep(a.ray, base, a.methods or sorted(METHODS), out, _stderr)
+    else:
+        lm = load_model(a.model, device=a.device)
+        rows = sweep(lm, a.methods, a.forget, a.retain, a.steps, Path(a.out) if a.out else None)
     print(markdown_table(rows))
     if a.json:
         print(json.dumps({"methods": rows}))
@@ -418,10 +476,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--retain", default="general_knowledge")
     sp.add_argument("--steps", type=int, default=DEMO_STEPS)
     sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
+    sp.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS", help=RAY_HELP)
     sp.set_defaults(fn=cmd_sweep)
 
     sp = sub.add_parser("audit", help="score a saved run before and after: membership inference, REMIND, TOFU metrics")
-    sp.add_argument("--run", required=True, help="a saved run's folder (RUN_DIR#step=N: one of the steps it kept)")
+    sp.add_argument(
+        "--run",
+        required=True,
+        action="append",
+        help="a saved run's folder (RUN_DIR#step=N: one of the steps it kept); with --ray, as many as you like",
+    )
+    sp.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS", help=RAY_HELP)
     sp.add_argument("--step", type=int, default=None, help="audit a step the run kept (run with --save-every)")
     sp.add_argument("--model", default=None, help="default: the model the run was made on")
     sp.add_argument("--device", default=None)
@@ -508,7 +573,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what was typed, for commands that hand it on (audit --ray)
     try:
         return args.fn(args)
     except (ModelLoadError, ValueError) as e:
