@@ -88,3 +88,18 @@ def test_shard_without_a_launcher_says_how_to_launch(tiny_dir: Path, tmp_path: P
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 2 and "torchrun --nproc-per-node N" in proc.stderr
+
+
+def test_the_accelerate_config_decides_sharding(monkeypatch) -> None:
+    """`accelerate launch --config_file fsdp.yaml` sets ACCELERATE_USE_FSDP; a DeepSpeed config is refused
+    with the FSDP config to use instead."""
+    import pytest
+
+    from unlearn.distributed import wants_shard
+
+    assert not wants_shard(False) and wants_shard(True)
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    assert wants_shard(False)
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    with pytest.raises(ValueError, match="assets/accelerate/fsdp.yaml"):
+        wants_shard(False)

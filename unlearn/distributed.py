@@ -73,11 +73,25 @@ class DataParallel:
 
 
 FSDP_SET = "ACCELERATE_USE_FSDP"  # what `accelerate launch` sets from a config with distributed_type: FSDP
+DEEPSPEED_SET = "ACCELERATE_USE_DEEPSPEED"  # ... and with distributed_type: DEEPSPEED
+
+
+def wants_shard(shard: bool) -> bool:
+    """Whether to shard the model: asked for (`run --shard`), or the Accelerate config says FSDP. A
+    DeepSpeed config is refused: the loop does not hand its optimizer to DeepSpeed's engine, and
+    FSDP's full sharding is ZeRO stage 3's partitioning."""
+    if os.environ.get(DEEPSPEED_SET, "").lower() in ("1", "true"):
+        raise ValueError(
+            "DeepSpeed is not used by this app: for ZeRO-3's sharding launch with assets/accelerate/fsdp.yaml "
+            "(FSDP2 splits parameters, gradients and optimizer state the same way), or torchrun ... run --shard"
+        )
+    return shard or os.environ.get(FSDP_SET, "").lower() in ("1", "true")
 
 
 def data_parallel(shard: bool = False) -> DataParallel | None:
     """The process group a launcher set up (initialised here through Accelerate), or None for one process.
     Sharded when asked (`run --shard`) or when the Accelerate config says FSDP."""
+    shard = wants_shard(shard)
     if not launched():
         if shard:
             raise ValueError(
@@ -88,8 +102,7 @@ def data_parallel(shard: bool = False) -> DataParallel | None:
     from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available())
-    sharded = shard or os.environ.get(FSDP_SET, "").lower() in ("1", "true")
-    return DataParallel(state.process_index, state.num_processes, sharded)
+    return DataParallel(state.process_index, state.num_processes, shard)
 
 
 def local_device() -> str | None:
