@@ -24,10 +24,8 @@ from ui.audit_tab import EXTRAS as AUDIT_EXTRAS
 from ui.common import ACTIVE, MODEL_QUEUE, NONE, SOURCES
 from ui.compare_tab import (
     PROMPT_KINDS,
-    RESULTS,
     attribution_ui,
     compare_items,
-    compare_sources,
     compare_ui,
     head_ui,
     lens_ui,
@@ -65,19 +63,17 @@ from ui.runs_tab import (
     runs_view_ui,
 )
 from ui.server import parse_args, server_settings
+from ui.shared import RESULTS, compare_sources, delete_run_ui, refresh_runs, run_choices
 from ui.unlearn_tab import (
     MODE_LABELS,
     PRESET_LABELS,
     ask_both_ui,
     cancel_ui,
-    delete_run_ui,
     load_run_ui,
     method_choices,
     mode_for,
     on_method,
-    refresh_runs,
     reset_ui,
-    run_choices,
     run_ui,
     unlearn_sets_line,
 )

@@ -11,7 +11,7 @@ import gradio as gr
 
 from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, KEPT_RESULTS, NONE, error_line, guarded, number, user_of
-from ui.compare_tab import RESULTS, compare_sources
+from ui.shared import RESULTS, compare_sources
 from unlearn import pair
 from unlearn import workspace as ws
 from unlearn.access import AccessDenied

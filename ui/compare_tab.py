@@ -12,13 +12,13 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from ui import common
-from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, NONE, error_line, guarded, new_tokens, number, user_of
-from ui.unlearn_tab import run_choices
+from ui.common import ACTIVE, AGAINST_ITSELF, NONE, error_line, guarded, new_tokens, number, user_of
+from ui.shared import RESULTS, compare_sources
 from unlearn import pair
 from unlearn import workspace as ws
 from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
 from unlearn.attribution import attribute
-from unlearn.compare import MAX_TOKENS, Comparison, Decoding, SessionResults, compare
+from unlearn.compare import MAX_TOKENS, Comparison, Decoding, compare
 from unlearn.examples import Example
 from unlearn.formats import DataError
 from unlearn.store import STORE
@@ -31,13 +31,6 @@ from viz.tokens import word_diff
 
 # ---------------------------------------------------------------- compare
 PROMPT_KINDS = ["Forget item", "Retain item", "Free text"]
-RESULTS = SessionResults(KEPT_RESULTS)  # each session's last comparison (its arrays), bounded (--kept-results)
-
-
-def compare_sources() -> list[tuple[str, str]]:
-    active = STORE.active_run()
-    now = f"The run on the model now: {active.label}" if active else "The model now (no run yet: after = before)"
-    return [(now, ACTIVE), ("The model as loaded, against itself", AGAINST_ITSELF)] + run_choices(steps=True)
 
 
 @guarded(message=None)

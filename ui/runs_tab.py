@@ -12,7 +12,7 @@ import gradio as gr
 
 from ui import common
 from ui.common import error_line, guarded, user_of
-from ui.unlearn_tab import delete_run_ui, run_choices
+from ui.shared import delete_run_ui, run_choices
 from unlearn import pair
 from unlearn.audit_record import load_audit
 from unlearn.runs import read_history, split_ref

@@ -20,7 +20,7 @@ from unlearn.jobs import Job, unlearn_job
 from unlearn.loop import LoopConfig
 from unlearn.methods import METHODS, config_for, describe
 from unlearn.run_verdict import retain_weight, run_warnings
-from unlearn.runs import STEP_MARK, delete_run, list_runs, run_ref, saved_steps, split_ref
+from unlearn.runs import split_ref
 from unlearn.scoring import generate_answers
 from unlearn.store import STORE
 from unlearn.streaming import Emit, TextStreamer, in_thread
@@ -251,25 +251,6 @@ def unlearn_sets_line(forget: str, retain: str) -> str:
     )
 
 
-def run_choices(steps: bool = False) -> list[tuple[str, str]]:
-    """Every saved run, newest first; with `steps`, each followed by the steps it kept (runs made with
-    "save every k steps"), as `RUN_DIR#step=N` references."""
-    out = []
-    for r in list_runs():
-        m = r.get("metrics", {})
-        fb, fa = m.get("forget_prob_before"), m.get("forget_prob_after")
-        figures = f", forget {fb:.3f}→{fa:.3f}" if fb is not None and fa is not None else ""
-        out.append((f"{r['id']} · {r.get('status', '?')}{figures}", r["dir"]))
-        if steps:
-            out += [(f"    ↳ {r['id']} at step {k}", run_ref(r["dir"], k)) for k in saved_steps(r)]
-    return out
-
-
-@guarded(message=None)
-def refresh_runs() -> dict:
-    return gr.update(choices=run_choices(steps=True), value=None)
-
-
 def activate_run(ref: str, user: str | None = None) -> dict[str, Any]:
     """Put a saved run (or a step it kept) on the shared model as its *after* (see `pair.activate`)."""
     return pair.activate(ref, common.ACCESS, user)
@@ -287,29 +268,6 @@ def load_run_ui(run_dir: str | None, request: gr.Request | None = None) -> str:
     _, step = split_ref(run_dir)
     at = f" at step {step}" if step is not None else ""
     return f"✅ Loaded run `{record['id']}`{at} ({record['method']}, {record['status']}): the model is now its *after*."
-
-
-@guarded(2, 0)
-def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tuple[str, dict]:
-    if not run_dir:
-        return "❌ Pick a saved run first.", gr.update()
-    try:
-        common.ACCESS.check_operator(user_of(request), "delete runs")
-    except ValueError as e:
-        return error_line(e), gr.update()
-    if STEP_MARK in str(run_dir):
-        return (
-            "❌ That is a step the run kept, not a run: pick the run itself to delete it (its kept steps go with it).",
-            gr.update(),
-        )
-    active = STORE.active_run()
-    if active is not None and active.folder == Path(run_dir):
-        STORE.clear_run()
-    try:
-        delete_run(Path(run_dir))
-    except ValueError as e:
-        return error_line(e), refresh_runs()
-    return f"🗑 Deleted {Path(run_dir).name}.", refresh_runs()
 
 
 @guarded()
