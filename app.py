@@ -77,14 +77,14 @@ from ui.unlearn_tab import (
     run_ui,
     unlearn_sets_line,
 )
-from unlearn import workspace as ws
-from unlearn.access import AccessDenied
-from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
-from unlearn.devices import DEVICE_CHOICES
-from unlearn.engine import DEMO_STEPS
-from unlearn.hub_data import PRESETS
-from unlearn.store import STORE
-from unlearn.teach import TeachConfig
+from unlearn.data import workspace as ws
+from unlearn.data.hub_data import PRESETS
+from unlearn.data.teach import TeachConfig
+from unlearn.inspection.attribution import METHODS as ATTRIBUTION_METHODS
+from unlearn.model.devices import DEVICE_CHOICES
+from unlearn.serve.access import AccessDenied
+from unlearn.serve.store import STORE
+from unlearn.train.engine import DEMO_STEPS
 from viz import audit_report
 from viz.runs import RUNS_HEADERS
 

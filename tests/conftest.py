@@ -16,8 +16,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from unlearn.models import LoadedModel, load_model
-from unlearn.store import STORE
+from unlearn.model.models import LoadedModel, load_model
+from unlearn.serve.store import STORE
 
 # `UNLEARN_TEST_DEVICE=cuda pytest ...` runs the tiny-model tests on a GPU (README, GPU checks)
 TEST_DEVICE = os.environ.get("UNLEARN_TEST_DEVICE", "cpu")

@@ -10,9 +10,9 @@ import pytest
 import app
 from ui import common
 from ui.unlearn_tab import activate_run
-from unlearn.access import AccessDenied, AccessPolicy, parse_auth
-from unlearn.models import BUNDLED
-from unlearn.store import STORE
+from unlearn.model.models import BUNDLED
+from unlearn.serve.access import AccessDenied, AccessPolicy, parse_auth
+from unlearn.serve.store import STORE
 
 
 def test_a_private_server_loads_anything_but_remote_code_needs_the_flag(tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_server_settings_bind_locally_and_public_mode_needs_auth(monkeypatch) ->
 
 
 def test_the_app_refuses_what_the_policy_refuses_and_keeps_the_model(tiny_dir, tmp_path, monkeypatch) -> None:
-    from unlearn.models import load_model
+    from unlearn.model.models import load_model
 
     STORE.replace(load_model(str(tiny_dir), device="cpu"))
     monkeypatch.setattr(common, "ACCESS", AccessPolicy(public=True))

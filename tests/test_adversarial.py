@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from unlearn.adversarial import AFFIRMATIVE, PROBES, probe_prompt, run_probes
-from unlearn.builtin import load_selection
-from unlearn.examples import Example
-from unlearn.models import LoadedModel
+from unlearn.audit.adversarial import AFFIRMATIVE, PROBES, probe_prompt, run_probes
+from unlearn.data.builtin import load_selection
+from unlearn.data.examples import Example
+from unlearn.model.models import LoadedModel
 
 FORGET = load_selection("fictitious_authors:forget").examples
 RETAIN = load_selection("fictitious_authors:retain").examples

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import app
-from unlearn.models import load_model
-from unlearn.store import STORE
+from unlearn.model.models import load_model
+from unlearn.serve.store import STORE
 
 from .browser import CHROMIUM, app_in_browser, browser_page, run_default_method, running_app
 

@@ -21,7 +21,7 @@ from tests.browser import (
 )
 from tests.test_app import require_chromium
 from tests.test_app_unlearn import _run
-from unlearn.store import STORE
+from unlearn.serve.store import STORE
 
 SETS = ["fictitious_authors:forget", "fictitious_authors:retain", "fictitious_authors:holdout"]
 QUICK = dict(items=4, neighbours=2, p=0.2, m=3, probes=1, relearn_on=True, surfaces=1, extras=[], retain_model="")

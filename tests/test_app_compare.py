@@ -25,7 +25,7 @@ from tests.test_app_unlearn import _run
 from tests.test_compare import _changed
 from ui.common import AGAINST_ITSELF
 from ui.compare_tab import SLOTS
-from unlearn.store import STORE, ActiveRun
+from unlearn.serve.store import STORE, ActiveRun
 
 SETS = ["harry_potter:known", "general_knowledge", {}]
 

@@ -22,12 +22,12 @@ from tests.browser import (
 )
 from tests.test_app import require_chromium
 from tests.test_export_import import FORGET, RETAIN, _logits
-from unlearn.engine import RunSpec, run_unlearning
-from unlearn.export_run import export_run
-from unlearn.loop import LoopConfig
-from unlearn.models import load_model
-from unlearn.runs import list_runs, save_run
-from unlearn.store import STORE
+from unlearn.model.export_run import export_run
+from unlearn.model.models import load_model
+from unlearn.serve.store import STORE
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.loop import LoopConfig
+from unlearn.train.runs import list_runs, save_run
 
 REQ = SimpleNamespace(session_hash="pairs", username=None)
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import app
-from unlearn.store import STORE
+from unlearn.serve.store import STORE
 
 from .conftest import weights_digest
 
@@ -65,8 +65,8 @@ def test_ask_both_answers_from_before_and_after(app_tiny) -> None:
 
 
 def test_undo_restores_the_model_as_loaded(app_tiny) -> None:
-    from unlearn.builtin import load_selection
-    from unlearn.scoring import answer_nll
+    from unlearn.data.builtin import load_selection
+    from unlearn.model.scoring import answer_nll
 
     exs = load_selection("harry_potter:known").examples
     nll0 = answer_nll(app_tiny.model, app_tiny.tokenizer, exs)
@@ -99,7 +99,7 @@ def test_bad_settings_get_a_message_and_change_nothing(app_tiny, hp_value, lr, s
 def test_cancel_stops_between_steps_and_saves_a_cancelled_run(app_tiny) -> None:
     """The documented state after Cancel: the model is exactly the saved partial run (no step
     half-applied, none applied after the save), marked cancelled, and Undo gives the model as loaded."""
-    from unlearn.runs import read_history
+    from unlearn.train.runs import read_history
 
     loaded = weights_digest(app_tiny)
     gen = _run(steps=100_000, session="cancel-me")  # far more than can finish before the Cancel
@@ -128,8 +128,8 @@ def test_cancel_stops_between_steps_and_saves_a_cancelled_run(app_tiny) -> None:
 
 
 def test_saved_runs_reload_onto_the_model_and_can_be_deleted(app_tiny) -> None:
-    from unlearn.builtin import load_selection
-    from unlearn.scoring import answer_nll
+    from unlearn.data.builtin import load_selection
+    from unlearn.model.scoring import answer_nll
 
     exs = load_selection("harry_potter:known").examples
     list(_run())

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn.audit import AuditConfig, run_audit
-from unlearn.builtin import load_selection
-from unlearn.mia import auc
-from unlearn.models import LoadedModel
-from unlearn.params import make_trainable
-from unlearn.remind import RemindConfig
+from unlearn.audit.mia import auc
+from unlearn.audit.pipeline import AuditConfig, run_audit
+from unlearn.audit.remind import RemindConfig
+from unlearn.data.builtin import load_selection
+from unlearn.model.models import LoadedModel
+from unlearn.train.params import make_trainable
 
 CFG = AuditConfig(remind=RemindConfig(m=3, k=2), max_items=4, max_new_tokens=4)
 
@@ -93,7 +93,7 @@ def test_a_retain_only_model_gives_forget_quality_and_privleak(tiny: LoadedModel
 
 
 def test_model_utility_with_real_authors_and_world_facts_has_nine_parts(tiny: LoadedModel) -> None:
-    from unlearn.builtin import utility_sets
+    from unlearn.data.builtin import utility_sets
 
     cfg = AuditConfig(
         remind=RemindConfig(m=3, k=2),

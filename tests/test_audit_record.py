@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn.audit import AuditConfig, run_audit
-from unlearn.audit_record import load_audit, save_audit, to_record
-from unlearn.builtin import load_selection
-from unlearn.models import load_model
-from unlearn.params import make_trainable
-from unlearn.remind import RemindConfig
-from unlearn.remind_surface import SurfaceConfig
+from unlearn.audit.audit_record import load_audit, save_audit, to_record
+from unlearn.audit.pipeline import AuditConfig, run_audit
+from unlearn.audit.remind import RemindConfig
+from unlearn.audit.remind_surface import SurfaceConfig
+from unlearn.data.builtin import load_selection
+from unlearn.model.models import load_model
+from unlearn.train.params import make_trainable
 from viz.audit_report import auc_rows, audit_figures, report_html, verdict_rows
 from viz.export import figures_json
 

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from unlearn.__main__ import main
-from unlearn.bench import TARGETS
+from unlearn.tools.bench import TARGETS
 
 
 def test_bench_prints_every_figure_as_one_json_line(tiny_dir: Path, capsys) -> None:
@@ -35,7 +35,7 @@ def test_bench_prints_every_figure_as_one_json_line(tiny_dir: Path, capsys) -> N
 def test_an_imported_pair_costs_what_differs(tiny) -> None:
     """`bench --pairs` on the tiny model: one changed matrix holds one matrix, every tensor changed holds
     a model, an adapter holds the adapter (the README's figures are the bundled model's)."""
-    from unlearn.bench_pairs import ONE_MATRIX, bench_pairs
+    from unlearn.tools.bench_pairs import ONE_MATRIX, bench_pairs
 
     out = bench_pairs(tiny, log=lambda _: None)
     matrix = tiny.model.get_parameter(ONE_MATRIX)

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import torch
 
 from tests.conftest import weights_digest
-from unlearn import bench_gpu
-from unlearn.bench import step_flops
-from unlearn.bench_gpu import Workload, random_model, time_npo, token_batch
-from unlearn.bench_gpu import bench_gpu as run
+from unlearn.tools import bench_gpu
+from unlearn.tools.bench import step_flops
+from unlearn.tools.bench_gpu import Workload, random_model, time_npo, token_batch
+from unlearn.tools.bench_gpu import bench_gpu as run
 
 LOAD = Workload(
     batch=2, tokens=32, answer=16, warmup=1, steps=1, prompt=16, new_tokens=4, remind_rows=8, remind_tokens=16
@@ -59,7 +59,7 @@ def test_the_bench_runs_every_setting_on_a_small_shape() -> None:
 def test_a_setting_that_cannot_fit_is_reported_and_not_run(monkeypatch) -> None:
     model = random_model("small", torch.device("cpu"), torch.float32)
     digest = weights_digest(SimpleNamespace(model=model))
-    monkeypatch.setattr("unlearn.memory_plan.free_bytes", lambda device: 1024)
+    monkeypatch.setattr("unlearn.train.memory_plan.free_bytes", lambda device: 1024)
     out = time_npo(model, "full", False, LOAD, peak=1e9)
     assert "Nothing was changed" in out["refused"] and weights_digest(SimpleNamespace(model=model)) == digest
 

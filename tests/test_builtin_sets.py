@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from unlearn.builtin import load_builtin, load_selection, refusals, selections
-from unlearn.knowledge import check_examples
+from unlearn.data.builtin import load_builtin, load_selection, refusals, selections
+from unlearn.data.knowledge import check_examples
 
 
 def test_harry_potter_has_enough_items_and_a_recorded_check_for_each() -> None:
@@ -73,7 +73,7 @@ def test_recorded_checks_match_the_bundled_model(bundled) -> None:
 
 @pytest.mark.bundled
 def test_bundled_model_answers_a_forget_question_correctly(bundled) -> None:
-    from unlearn.scoring import generate_answers, mentions
+    from unlearn.model.scoring import generate_answers, mentions
 
     answer = generate_answers(bundled.model, bundled.tokenizer, ["Who wrote the Harry Potter books?"], 24)[0]
     assert mentions(answer, ["Rowling"]), answer

@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from unlearn.checkpoint_diff import PairError, diff_checkpoint
-from unlearn.models import LoadedModel
+from unlearn.model.checkpoint_diff import PairError, diff_checkpoint
+from unlearn.model.models import LoadedModel
 
 Q_PROJ = "model.layers.0.self_attn.q_proj.weight"
 
@@ -91,10 +91,10 @@ def test_pickle_only_and_missing_tensors_are_refused(tiny: LoadedModel, tiny_dir
 
 # ---------------------------------------------------------------- step 2: the pair saved as a run
 def test_an_imported_checkpoint_is_a_run_whose_after_is_the_checkpoint(tiny_dir, tmp_path, monkeypatch) -> None:
-    from unlearn.import_pair import import_checkpoint
-    from unlearn.models import load_model
-    from unlearn.runs import apply_run, list_runs
-    from unlearn.runs_overview import overview
+    from unlearn.model.import_pair import import_checkpoint
+    from unlearn.model.models import load_model
+    from unlearn.serve.runs_overview import overview
+    from unlearn.train.runs import apply_run, list_runs
 
     monkeypatch.setenv("UNLEARN_RUNS_DIR", str(tmp_path / "runs"))
     after, weights = _copy(tiny_dir, tmp_path)
@@ -147,8 +147,8 @@ def test_import_on_the_command_line_then_the_runs_tab_lists_it(tiny_dir, tmp_pat
 def test_changed_tied_embeddings_are_kept_once_and_undone(tiny, tiny_dir: Path, tmp_path: Path) -> None:
     """A full fine-tune changes the embeddings, which the output head shares: kept once, under the
     parameter's own name, and "before" and reset put the loaded values back (they were skipped once)."""
-    from unlearn.import_pair import import_checkpoint
-    from unlearn.runs import apply_run
+    from unlearn.model.import_pair import import_checkpoint
+    from unlearn.train.runs import apply_run
 
     ids = torch.tensor([[3, 8, 13, 21]])
     with torch.no_grad():
@@ -177,7 +177,7 @@ def test_changed_tied_embeddings_are_kept_once_and_undone(tiny, tiny_dir: Path, 
 def test_before_kept_in_cpu_memory_is_exact(tiny) -> None:
     """The offloaded "before" (an imported pair on a GPU) computes exactly as the swap does; here on the
     CPU the code path is the same, only the copies' device differs on a GPU."""
-    from unlearn.params import TensorTrainable
+    from unlearn.train.params import TensorTrainable
 
     ids = torch.tensor([[3, 8, 13, 21]])
     with torch.no_grad():

@@ -33,7 +33,7 @@ def test_a_bad_model_exits_2_with_a_message(capsys) -> None:
 
 @pytest.mark.bundled
 def test_any_gguf_file_loads_through_the_same_conversion(cache_tmp) -> None:
-    from unlearn.models import bundled_gguf_path, load_model
+    from unlearn.model.models import bundled_gguf_path, load_model
 
     lm = load_model(str(bundled_gguf_path()), device="cpu")
     assert lm.source.kind == "gguf" and lm.info()["layers"] == 30

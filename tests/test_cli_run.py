@@ -9,7 +9,7 @@ from unlearn.__main__ import main
 
 
 def test_methods_json_lists_every_registered_method(capsys) -> None:
-    from unlearn.methods import METHODS
+    from unlearn.train.methods import METHODS
 
     assert main(["methods", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["methods"]

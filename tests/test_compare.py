@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn.attribution import attribute
-from unlearn.compare import Decoding, SessionResults, compare
-from unlearn.examples import Example
-from unlearn.models import LoadedModel
-from unlearn.params import make_trainable
-from unlearn.prompts import collate, encode, question_mask
-from unlearn.scoring import answer_nll
+from unlearn.data.examples import Example
+from unlearn.data.prompts import collate, encode, question_mask
+from unlearn.inspection.attribution import attribute
+from unlearn.inspection.compare import Decoding, SessionResults, compare
+from unlearn.model.models import LoadedModel
+from unlearn.model.scoring import answer_nll
+from unlearn.train.params import make_trainable
 
 EX = Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them.")
 
@@ -60,13 +60,13 @@ def test_same_seed_same_sampling_for_both_sides_when_nothing_changed(tiny: Loade
 
 def test_free_text_is_scored_on_the_generation_before(tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
     # the random tiny model mostly ends at once; a fixed "generation" makes the flow testable
-    monkeypatch.setattr("unlearn.compare.generate", lambda *a: "Anna Berg wrote it.")
+    monkeypatch.setattr("unlearn.inspection.compare.generate", lambda *a: "Anna Berg wrote it.")
     c = compare(
         tiny.model, tiny.tokenizer, contextlib.nullcontext, Example("Who wrote it?", ""), Decoding(8), False, "self"
     )
     assert c.target == "the model's generation before" and c.example.answer == "Anna Berg wrote it."
     assert "".join(c.after.probe.tokens[c.after.probe.answer_start :]) == "Anna Berg wrote it."
-    monkeypatch.setattr("unlearn.compare.generate", lambda *a: "")
+    monkeypatch.setattr("unlearn.inspection.compare.generate", lambda *a: "")
     with pytest.raises(ValueError, match="generated nothing"):
         compare(tiny.model, tiny.tokenizer, contextlib.nullcontext, Example("Who?", ""), Decoding(8), False, "self")
 

@@ -9,17 +9,17 @@ from functools import partial
 import torch
 
 from tests.conftest import weights_digest
-from unlearn import engine
-from unlearn.compiled import compiled_layers, decoder_layers
-from unlearn.engine import RunSpec, run_unlearning
-from unlearn.examples import Example
-from unlearn.forward import answer_logits
-from unlearn.loop import LoopConfig
-from unlearn.losses import mean_nll
-from unlearn.models import LoadedModel
-from unlearn.params import make_trainable
-from unlearn.prompts import collate, encode
-from unlearn.recompute import recompute_activations
+from unlearn.data.examples import Example
+from unlearn.data.prompts import collate, encode
+from unlearn.model.forward import answer_logits
+from unlearn.model.models import LoadedModel
+from unlearn.train import engine
+from unlearn.train.compiled import compiled_layers, decoder_layers
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.loop import LoopConfig
+from unlearn.train.losses import mean_nll
+from unlearn.train.params import make_trainable
+from unlearn.train.recompute import recompute_activations
 
 FORGET = [Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them.")]
 RETAIN = [Example("What is the capital of France?", "The capital of France is Paris.")]

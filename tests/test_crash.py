@@ -14,8 +14,8 @@ import pytest
 
 import app
 from unlearn.__main__ import main
-from unlearn.models import load_model
-from unlearn.runs import PENDING, in_progress, list_runs
+from unlearn.model.models import load_model
+from unlearn.train.runs import PENDING, in_progress, list_runs
 
 RUN = ["run", "--device", "cpu", "--forget", "harry_potter:known", "--method", "ga", "--batch-size", "2"]
 

@@ -95,7 +95,7 @@ def test_the_accelerate_config_decides_sharding(monkeypatch) -> None:
     with the FSDP config to use instead."""
     import pytest
 
-    from unlearn.distributed import wants_shard
+    from unlearn.train.distributed import wants_shard
 
     assert not wants_shard(False) and wants_shard(True)
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")

@@ -15,15 +15,15 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from unlearn.__main__ import main
-from unlearn.checkpoint_diff import PairError
-from unlearn.engine import RunSpec, run_unlearning
-from unlearn.examples import Example
-from unlearn.export_run import export_run
-from unlearn.import_pair import import_checkpoint
-from unlearn.loop import LoopConfig
-from unlearn.models import ModelLoadError, load_model
-from unlearn.params import LoraTrainable, TensorTrainable
-from unlearn.runs import apply_run, save_run
+from unlearn.data.examples import Example
+from unlearn.model.checkpoint_diff import PairError
+from unlearn.model.export_run import export_run
+from unlearn.model.import_pair import import_checkpoint
+from unlearn.model.models import ModelLoadError, load_model
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.loop import LoopConfig
+from unlearn.train.params import LoraTrainable, TensorTrainable
+from unlearn.train.runs import apply_run, save_run
 
 FORGET = [Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them.")]
 RETAIN = [Example("What is the capital of France?", "The capital of France is Paris.")]
@@ -164,14 +164,14 @@ def test_a_hub_id_resolves_to_its_cached_snapshot(tiny, tiny_dir, tmp_path, monk
     from safetensors.torch import save_file
 
     save_file(w, str(next(snapshot.glob("*.safetensors"))), metadata={"format": "pt"})
-    monkeypatch.setattr("unlearn.import_pair.hub_folder", lambda repo: str(snapshot))
+    monkeypatch.setattr("unlearn.model.import_pair.hub_folder", lambda repo: str(snapshot))
     pair = import_checkpoint(tiny, "someone/unlearned-tiny", root=tmp_path / "runs")
     after = json.loads((pair / "run.json").read_text())["after"]
     assert after["kind"] == "hub" and after["source"] == "someone/unlearned-tiny" and after["changed_tensors"] == 1
 
 
 def test_the_bundled_gguf_as_after_is_the_same_model(bundled, tmp_path) -> None:
-    from unlearn.models import bundled_gguf_path
+    from unlearn.model.models import bundled_gguf_path
 
     with pytest.raises(PairError, match="equals the loaded model tensor for tensor"):
         import_checkpoint(bundled, bundled_gguf_path(), root=tmp_path)

@@ -15,14 +15,14 @@ import pytest
 
 import app
 from ui.audit_tab import progress_line
-from unlearn import workspace as ws
-from unlearn.builtin import DataSet
-from unlearn.examples import Example
-from unlearn.keywords import derive_keywords, keywords_for, mark_keyword
-from unlearn.knowledge import check_examples, with_checks
-from unlearn.models import load_model
-from unlearn.run_verdict import RETAIN_KEPT, retain_weight, run_warnings
-from unlearn.store import STORE
+from unlearn.data import workspace as ws
+from unlearn.data.builtin import DataSet
+from unlearn.data.examples import Example
+from unlearn.data.keywords import derive_keywords, keywords_for, mark_keyword
+from unlearn.data.knowledge import check_examples, with_checks
+from unlearn.model.models import load_model
+from unlearn.serve.store import STORE
+from unlearn.train.run_verdict import RETAIN_KEPT, retain_weight, run_warnings
 from viz.audit_text import items_line, summary_lines
 from viz.tokens import topk_bars
 
@@ -219,8 +219,8 @@ def test_an_audit_on_fewer_items_than_asked_says_so_with_the_figures() -> None:
 
 # ---------------------------------------------------------------- progress with the time left
 def test_an_audit_reports_the_share_done_and_the_time_left(tiny) -> None:
-    from unlearn.audit import AuditConfig, run_audit
-    from unlearn.remind import RemindConfig
+    from unlearn.audit.pipeline import AuditConfig, run_audit
+    from unlearn.audit.remind import RemindConfig
 
     sets = {s: _solar()[i : i + 4] for s, i in (("forget", 0), ("retain", 4), ("holdout", 8))}
     seen: list = []
@@ -235,7 +235,7 @@ def test_an_audit_reports_the_share_done_and_the_time_left(tiny) -> None:
 
 
 def test_teaching_reports_steps_and_the_time_left(tiny, cache_tmp) -> None:
-    from unlearn.teach import TeachConfig, teach
+    from unlearn.data.teach import TeachConfig, teach
 
     seen: list[tuple[float, str]] = []
     teach(tiny, _solar()[:4], "solar", TeachConfig(epochs=2, replay=None), progress=lambda f, m: seen.append((f, m)))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from unlearn.formats import DataError, read_records
+from unlearn.data.formats import DataError, read_records
 
 TOFU = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tofu"
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "tofu"  # the two evaluation files the app ships

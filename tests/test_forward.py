@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from unlearn.examples import Example
-from unlearn.forward import answer_logits, answer_window
-from unlearn.losses import sequence_nll
-from unlearn.models import LoadedModel
-from unlearn.prompts import IGNORE, collate, encode
+from unlearn.data.examples import Example
+from unlearn.data.prompts import IGNORE, collate, encode
+from unlearn.model.forward import answer_logits, answer_window
+from unlearn.model.models import LoadedModel
+from unlearn.train.losses import sequence_nll
 
 
 def test_window_spans_from_before_the_first_answer_token_to_the_last() -> None:

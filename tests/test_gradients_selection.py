@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from unlearn.engine import RunSpec, run_unlearning
-from unlearn.examples import Example
-from unlearn.gradients import BlurRule, OrthogonalForget, RetainProjection, dot, split_grads
-from unlearn.loop import LoopConfig
-from unlearn.selection import coreset, entity_pairs
+from unlearn.data.examples import Example
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.gradients import BlurRule, OrthogonalForget, RetainProjection, dot, split_grads
+from unlearn.train.loop import LoopConfig
+from unlearn.train.selection import coreset, entity_pairs
 
 G_F = [torch.tensor([1.0, 1.0]), torch.tensor([2.0])]  # one "model" of two tensors
 G_R = [torch.tensor([1.0, 0.0]), torch.tensor([0.0])]
@@ -130,7 +130,7 @@ def test_gu_without_a_retain_set_is_refused(tiny) -> None:
 def test_a_coreset_run_trains_on_the_share_and_measures_the_whole_set(tiny) -> None:
     seen: list[str] = []
     spec = RunSpec("ga", loop=LoopConfig(lr=1e-2, steps=2, batch_size=4), coreset=0.5, eval_every=0)
-    from unlearn.methods import registry
+    from unlearn.train.methods import registry
 
     real = registry.Context.answer_logits
 
@@ -146,7 +146,7 @@ def test_a_coreset_run_trains_on_the_share_and_measures_the_whole_set(tiny) -> N
 
 
 def test_attention_shifting_measures_attention_from_answer_queries_to_fact_tokens() -> None:
-    from unlearn.methods.attn_shift import answer_queries, attention_to, top_prompt_tokens
+    from unlearn.train.methods.attn_shift import answer_queries, attention_to, top_prompt_tokens
 
     labels = torch.tensor([[-100, -100, -100, 5, 6]])  # prompt 0-2, answer 3-4
     mask = torch.ones(1, 5, dtype=torch.long)
@@ -164,7 +164,7 @@ def test_attention_shifting_measures_attention_from_answer_queries_to_fact_token
 
 
 def test_kfade_damps_each_factor_relative_to_its_mean_eigenvalue() -> None:
-    from unlearn.methods.kfade import damped_inverse
+    from unlearn.train.methods.kfade import damped_inverse
 
     # eigenvalues 2 and 0: mean 1, so λ = 0.5 · 1 and the inverse is diag(1/2.5, 1/0.5)
     inv = damped_inverse(torch.tensor([[2.0, 0.0], [0.0, 0.0]]), 0.5)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unlearn.examples import Example
-from unlearn.gradnorm import gradient_norms, gradnorm_scores, model_weights
-from unlearn.losses import mean_nll
-from unlearn.models import LoadedModel
-from unlearn.params import make_trainable
-from unlearn.prompts import collate, encode
-from unlearn.scoring import answer_nll
+from unlearn.audit.gradnorm import gradient_norms, gradnorm_scores, model_weights
+from unlearn.data.examples import Example
+from unlearn.data.prompts import collate, encode
+from unlearn.model.models import LoadedModel
+from unlearn.model.scoring import answer_nll
+from unlearn.train.losses import mean_nll
+from unlearn.train.params import make_trainable
 
 ITEMS = [Example("Who wrote the red book?", "Anna Berg wrote it."), Example("Capital of France?", "Paris.")]
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn.builtin import load_selection
-from unlearn.examples import Example
-from unlearn.honesty import choice_prompt, is_gibberish, is_refusal, multiple_choice, rates
-from unlearn.models import LoadedModel
+from unlearn.audit.honesty import choice_prompt, is_gibberish, is_refusal, multiple_choice, rates
+from unlearn.data.builtin import load_selection
+from unlearn.data.examples import Example
+from unlearn.model.models import LoadedModel
 
 
 @pytest.mark.parametrize(

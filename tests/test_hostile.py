@@ -35,11 +35,11 @@ import torch
 from safetensors.torch import save_file
 
 import app
-from unlearn.examples import Example
-from unlearn.formats import DataError
-from unlearn.item_checks import check_item_lengths
-from unlearn.models import LoadedModel, load_model
-from unlearn.store import STORE
+from unlearn.data.examples import Example
+from unlearn.data.formats import DataError
+from unlearn.data.item_checks import check_item_lengths
+from unlearn.model.models import LoadedModel, load_model
+from unlearn.serve.store import STORE
 
 from .conftest import make_tiny_model, weights_digest
 
@@ -170,7 +170,7 @@ def no_gc_on_swap(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each model swap runs gc.collect(), ~0.35 s in this process's heap, and the ~250 cases here swap the
     tiny model often (app_tiny, reloads after a failed teaching). Refcounting frees the tiny models anyway;
     skipping the collection keeps this file fast. Requested before app_tiny, so it applies to its swap too."""
-    monkeypatch.setattr("unlearn.store._free_memory", lambda: None)
+    monkeypatch.setattr("unlearn.serve.store._free_memory", lambda: None)
 
 
 @pytest.fixture
@@ -269,10 +269,10 @@ UPLOADS = hostile(
         up("cp1252-smart-quotes-csv", "a.csv", "question,answer\n“Who?”,Me\n".encode("cp1252"), "not UTF-8"),
         up("utf-16-bom-jsonl", "a.jsonl", QA_JSONL.encode("utf-16"), "UTF-16", "re-save it as UTF-8"),
         up("utf-16-bom-csv", "a.csv", QA_CSV.encode("utf-16"), "UTF-16", "re-save it as UTF-8"),
-        # fixed in unlearn/formats.py: a BOM-less UTF-16 file was called "binary"
+        # fixed in unlearn/data/formats.py: a BOM-less UTF-16 file was called "binary"
         up("utf-16-le-no-bom-csv", "a.csv", QA_CSV.encode("utf-16-le"), "UTF-16", "re-save it as UTF-8"),
         up("utf-16-be-no-bom-jsonl", "a.jsonl", QA_JSONL.encode("utf-16-be"), "UTF-16", "re-save it as UTF-8"),
-        # a text mode the upload API does not know (fixed in unlearn/formats.py: it crashed the handler)
+        # a text mode the upload API does not know (fixed in unlearn/data/formats.py: it crashed the handler)
         up("unknown-text-mode", "a.txt", b"one line\n", "text_mode must be one of", mode="sideways"),
         # nested 100,000 deep: json.loads raised RecursionError (red "Error" badges); refused before parsing
         up("json-100k-deep", "a.json", DEEP, "a.json", "100,000 levels deep", "limit of 32"),
@@ -438,7 +438,7 @@ RUNS = hostile(
         rp("max-length-1e9", ("max length", "32768"), max_length=10**9),
         rp("max-length-zero", ("max length",), max_length=0),
         rp("max-length-negative", ("max length",), max_length=-256),
-        # fixed in unlearn/params.py: PEFT refused these half-way, and every later run then failed
+        # fixed in unlearn/train/params.py: PEFT refused these half-way, and every later run then failed
         rp("lora-rank-negative", ("LoRA rank", "as it was before"), lora_r=-1),
         rp("lora-rank-zero", ("LoRA rank", "as it was before"), lora_r=0),
         rp("lora-rank-1e9", ("LoRA rank", "hidden size"), lora_r=10**9),
@@ -634,7 +634,7 @@ MODELS = hostile(
         mp("empty-folder", LOCAL, _empty_folder, "no config.json", KEPT),
         mp("config-json-but-no-weights", LOCAL, _config_only, "no *.safetensors", KEPT),
         mp("pickle-checkpoint-only", LOCAL, _pickle_only, "pickle", "safe_serialization=True", KEPT),
-        # fixed in unlearn/models.py: these raised SafetensorError / RuntimeError / TypeError out of the handler,
+        # fixed in unlearn/model/models.py: these raised SafetensorError / RuntimeError / TypeError out of the handler,
         # or (no tensors at all) loaded a model whose weights were all random
         mp("random-bytes-model-safetensors", LOCAL, _with_weights(RANDOM_BYTES), "damaged", KEPT),
         mp("zero-byte-model-safetensors", LOCAL, _with_weights(b""), "damaged", KEPT),
@@ -664,7 +664,7 @@ MODELS = hostile(
         mp("whitespace-only", HUB, literal("  \t "), "Type a hub id"),
         mp("none", LOCAL, literal(None), "Type a hub id"),
         mp("nul-byte-path", LOCAL, literal("\x00"), "No model folder", KEPT),
-        # fixed in unlearn/models.py: an OSError (name too long) escaped as a raw "[Errno 36]" message
+        # fixed in unlearn/model/models.py: an OSError (name too long) escaped as a raw "[Errno 36]" message
         mp("path-of-5000-characters", LOCAL, literal("x" * 5000), "cannot be used as a path", KEPT),
         mp("unknown-device", LOCAL, lambda tmp, tiny: str(tiny), "choose one of", KEPT, device="tpu"),
         mp("remote-code-not-allowed", LOCAL, lambda tmp, tiny: str(tiny), "--allow-remote-code", KEPT, trust=True),
@@ -1056,7 +1056,7 @@ HUB = hostile(
 @pytest.mark.parametrize(("repo", "limit", "public", "words"), HUB)
 def test_hostile_hub(world: World, monkeypatch, repo: Any, limit: Any, public: bool, words: str) -> None:
     from ui import common
-    from unlearn.access import AccessPolicy
+    from unlearn.serve.access import AccessPolicy
 
     if public:
         monkeypatch.setattr(common, "ACCESS", AccessPolicy(public=True))
@@ -1084,7 +1084,7 @@ def _serve_rows(monkeypatch: pytest.MonkeyPatch, rows: list[dict[str, Any]]) -> 
     """The hub's answer for any dataset, from memory (this machine has no network)."""
     import datasets
 
-    monkeypatch.setattr("unlearn.hub_data.datasets.load_dataset", lambda *a, **k: datasets.Dataset.from_list(rows))
+    monkeypatch.setattr("unlearn.data.hub_data.datasets.load_dataset", lambda *a, **k: datasets.Dataset.from_list(rows))
 
 
 @pytest.mark.parametrize(("rows", "words"), HUB_ROWS)
@@ -1148,7 +1148,7 @@ def _boom(exc: BaseException) -> Callable[..., Any]:
 UNFORESEEN = hostile(
     "test_hostile_unforeseen_error",
     [
-        pytest.param("edits", "unlearn.workspace.apply_edits", RecursionError(), "nested too deeply", id="edits"),
+        pytest.param("edits", "unlearn.data.workspace.apply_edits", RecursionError(), "nested too deeply", id="edits"),
         pytest.param("hub", "ui.data_tab.load_hub_examples", MemoryError(), "ran out of memory", id="hub-memory"),
         pytest.param(
             "check",
@@ -1157,7 +1157,7 @@ UNFORESEEN = hostile(
             "ran out of memory",
             id="check-1-tb",
         ),
-        pytest.param("preview", "unlearn.workspace.table", KeyError("x"), "KeyError", id="preview-key-error"),
+        pytest.param("preview", "unlearn.data.workspace.table", KeyError("x"), "KeyError", id="preview-key-error"),
         pytest.param("run", "ui.unlearn_tab.unlearn_job", RuntimeError("CUDA out of memory"), "memory", id="run"),
         pytest.param("runs", "ui.runs_tab.overview", OSError(13, "Permission denied"), "Permission", id="runs-no-box"),
     ],
@@ -1223,7 +1223,7 @@ MEMORY = hostile(
 def test_hostile_memory_after_refusal(world: World, tmp_path: Path, path: str) -> None:
     """A refused 2,000,000-character item leaves the server's memory where it was (it once tried to
     allocate ~1 TB and the server stayed 2.4 GB larger). The knowledge check is refused by
-    check_item_lengths, the check unlearn/knowledge.py makes on what it is given."""
+    check_item_lengths, the check unlearn/data/knowledge.py makes on what it is given."""
     huge, tokenizer = tmp_path / "huge.jsonl", world.lm.tokenizer
     huge.write_bytes(_item(HUGE_TEXT))
     refuse = {

@@ -6,9 +6,9 @@ import time
 import datasets
 import pytest
 
-from unlearn.formats import DataError
-from unlearn.hub_data import PRESETS, load_hub_examples
-from unlearn.schemas import ColumnMapping
+from unlearn.data.formats import DataError
+from unlearn.data.hub_data import PRESETS, load_hub_examples
+from unlearn.data.schemas import ColumnMapping
 
 
 def fake_hub(monkeypatch, rows, calls=None):
@@ -121,7 +121,7 @@ def test_presets_cover_the_benchmarks():
 def test_command_line_sets_take_hub_datasets(tmp_path, monkeypatch) -> None:
     """`--forget/--retain/--holdout hub:ORG/NAME[:CONFIG][:SPLIT]` (issue 16): parsed with the benchmark's
     usual split as default, read through the same loader and messages as the app."""
-    from unlearn.set_refs import load_set, parse_hub
+    from unlearn.data.set_refs import load_set, parse_hub
 
     assert parse_hub("hub:locuslab/TOFU:forget10_perturbed") == ("locuslab/TOFU", "forget10_perturbed", "train")
     assert parse_hub("hub:cais/wmdp:wmdp-bio") == ("cais/wmdp", "wmdp-bio", "test")
@@ -136,7 +136,7 @@ def test_command_line_sets_take_hub_datasets(tmp_path, monkeypatch) -> None:
 
 def test_a_local_dataset_folder_loads_as_a_hub_set(tmp_path, monkeypatch) -> None:
     from unlearn.__main__ import main
-    from unlearn.set_refs import load_set
+    from unlearn.data.set_refs import load_set
 
     folder = tmp_path / "my_forget"
     folder.mkdir()

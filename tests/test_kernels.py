@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unlearn.examples import Example
-from unlearn.kernels import EAGER, SDPA, eager_attention, kernel_of
-from unlearn.probe import probe
-from unlearn.scoring import generate_answers
+from unlearn.data.examples import Example
+from unlearn.inspection.probe import probe
+from unlearn.model.kernels import EAGER, SDPA, eager_attention, kernel_of
+from unlearn.model.scoring import generate_answers
 
 EX = Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them.")
 IDS = torch.tensor([[5, 17, 42, 99, 3, 250, 7, 11, 60, 2]])

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn.examples import Example
-from unlearn.loop import LoopConfig, cycle_batches, train_loop
-from unlearn.scoring import answer_nll
-from unlearn.teach import TAUGHT_INFO, TeachConfig, nll_loss_fn, teach
+from unlearn.data.examples import Example
+from unlearn.data.teach import TAUGHT_INFO, TeachConfig, nll_loss_fn, teach
+from unlearn.model.scoring import answer_nll
+from unlearn.train.loop import LoopConfig, cycle_batches, train_loop
 
 FACTS = [
     Example("Where was Ilse Varnholt born?", "Ilse Varnholt was born in Rostock."),
@@ -56,7 +56,7 @@ def _fit(tiny, steps: int) -> tuple[list[dict], torch.Tensor]:
 
 
 def test_loop_lowers_the_loss_and_is_reproducible(tiny_dir) -> None:
-    from unlearn.models import load_model
+    from unlearn.model.models import load_model
 
     h1, w1 = _fit(load_model(str(tiny_dir), device="cpu"), 15)
     h2, w2 = _fit(load_model(str(tiny_dir), device="cpu"), 15)
@@ -82,8 +82,8 @@ def test_loop_stops_between_steps_when_cancelled(tiny) -> None:
 
 
 def test_teach_makes_the_model_know_the_facts_and_caches_it(tiny, tiny_dir, cache_tmp, monkeypatch) -> None:
-    from unlearn import teach as teach_mod
-    from unlearn.models import load_model
+    from unlearn.data import teach as teach_mod
+    from unlearn.model.models import load_model
 
     before = answer_nll(tiny.model, tiny.tokenizer, FACTS).mean()
     cfg = TeachConfig(epochs=30, lr=1e-2, batch_size=2, replay=None, train_embeddings=True)

@@ -21,10 +21,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from unlearn.examples import Example
-from unlearn.losses import kl_on_answers, mean_nll, sequence_nll, shift, soft_target_ce, token_nll
-from unlearn.methods import Context, config_for, get_method
-from unlearn.methods.common import npo_term, retain_loss, seq_logprob
+from unlearn.data.examples import Example
+from unlearn.train.losses import kl_on_answers, mean_nll, sequence_nll, shift, soft_target_ce, token_nll
+from unlearn.train.methods import Context, config_for, get_method
+from unlearn.train.methods.common import npo_term, retain_loss, seq_logprob
 
 P = [[0.2, 0.6, 0.2], [0.25, 0.25, 0.5], [0.5, 0.3, 0.2]]  # the last row predicts nothing
 Q = [[1 / 3, 1 / 3, 1 / 3], [0.5, 0.25, 0.25], [0.2, 0.3, 0.5]]

@@ -8,10 +8,10 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from tests.conftest import weights_digest
-from unlearn.engine import RunSpec, run_unlearning
-from unlearn.examples import Example
-from unlearn.loop import LoopConfig
-from unlearn.memory_plan import RunShape, RunTooBig, check_run_fits, estimate_run
+from unlearn.data.examples import Example
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.loop import LoopConfig
+from unlearn.train.memory_plan import RunShape, RunTooBig, check_run_fits, estimate_run
 
 FORGET = [Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them.")]
 RETAIN = [Example("What is the capital of France?", "The capital of France is Paris.")]
@@ -52,7 +52,7 @@ def test_nothing_fits_says_so() -> None:
 
 
 def test_a_run_the_device_cannot_hold_is_refused_before_anything_changes(tiny, monkeypatch) -> None:
-    monkeypatch.setattr("unlearn.memory_plan.free_bytes", lambda device: 1024)
+    monkeypatch.setattr("unlearn.train.memory_plan.free_bytes", lambda device: 1024)
     digest = weights_digest(tiny)
     spec = RunSpec("grad_diff", mode="full", loop=LoopConfig(lr=1e-2, steps=2, batch_size=2))
     with pytest.raises(RunTooBig, match="Nothing was changed"):
@@ -63,7 +63,7 @@ def test_a_run_the_device_cannot_hold_is_refused_before_anything_changes(tiny, m
 def test_out_of_memory_during_a_run_leaves_the_model_as_it_was(tiny, monkeypatch) -> None:
     """An injected CUDA out-of-memory error at the second step: the message names the fixes, the
     weights are those before the run, and the next run works."""
-    from unlearn.methods import grad_diff
+    from unlearn.train.methods import grad_diff
 
     digest = weights_digest(tiny)
     calls = {"n": 0}
@@ -87,14 +87,14 @@ def test_out_of_memory_during_a_run_leaves_the_model_as_it_was(tiny, monkeypatch
 
 
 def test_a_load_the_device_cannot_hold_is_refused_before_reading(tiny_dir, monkeypatch) -> None:
-    from unlearn.models import ModelLoadError, load_model, weights_bytes
+    from unlearn.model.models import ModelLoadError, load_model, weights_bytes
 
     # the headers give the size without reading a tensor: the tiny model's float32 weights
     lm = load_model(str(tiny_dir), device="cpu")
     assert weights_bytes(tiny_dir, torch.float32) == sum(t.numel() * 4 for t in lm.model.state_dict().values()) - (
         lm.model.lm_head.weight.numel() * 4  # the tied head is saved once
     )
-    monkeypatch.setattr("unlearn.memory_plan.free_bytes", lambda device: 1000)
+    monkeypatch.setattr("unlearn.train.memory_plan.free_bytes", lambda device: 1000)
     with pytest.raises(ModelLoadError, match="needs about .* for its weights .* Choose the device 'split'"):
         load_model(str(tiny_dir), device="cpu")
 
@@ -104,8 +104,8 @@ def test_split_spreads_the_model_with_accelerate_and_is_not_trained(tiny_dir, mo
     the CPU) and skips the size check; Compare's probe works on it, a run is refused with what to do."""
     from transformers import AutoModelForCausalLM
 
-    from unlearn.models import load_model
-    from unlearn.probe import probe
+    from unlearn.inspection.probe import probe
+    from unlearn.model.models import load_model
 
     asked: list[object] = []
     real = AutoModelForCausalLM.from_pretrained
@@ -115,7 +115,7 @@ def test_split_spreads_the_model_with_accelerate_and_is_not_trained(tiny_dir, mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy)
-    monkeypatch.setattr("unlearn.memory_plan.free_bytes", lambda device: 1000)
+    monkeypatch.setattr("unlearn.train.memory_plan.free_bytes", lambda device: 1000)
     lm = load_model(str(tiny_dir), device="split")
     assert lm.split and lm.device.type == ("cuda" if torch.cuda.is_available() else "cpu") and asked == ["auto"]
     assert probe(lm.model, lm.tokenizer, FORGET[0]).attentions.shape[0] == 2

@@ -9,13 +9,13 @@ import math
 import pytest
 import torch
 
-from unlearn.builtin import load_selection
-from unlearn.engine import RunSpec, run_unlearning
-from unlearn.examples import Example
-from unlearn.loop import LoopConfig
-from unlearn.methods import METHODS, config_for, describe, get_method
-from unlearn.prompts import collate, encode
-from unlearn.scoring import answer_nll
+from unlearn.data.builtin import load_selection
+from unlearn.data.examples import Example
+from unlearn.data.prompts import collate, encode
+from unlearn.model.scoring import answer_nll
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.loop import LoopConfig
+from unlearn.train.methods import METHODS, config_for, describe, get_method
 
 FORGET = [
     Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them."),
@@ -28,8 +28,8 @@ RETAIN = [Example("What is the capital of France?", "The capital of France is Pa
 def knowing_dir(tiny_dir, tmp_path_factory):
     """The tiny model after learning FORGET + RETAIN: unlearning needs something known to forget
     (on an untrained model SimNPO's sigmoid is saturated and nothing moves, as it should)."""
-    from unlearn.models import load_model
-    from unlearn.teach import TeachConfig, teach
+    from unlearn.data.teach import TeachConfig, teach
+    from unlearn.model.models import load_model
 
     cfg = TeachConfig(epochs=40, lr=1e-2, batch_size=3, replay=None, train_embeddings=True)
     with pytest.MonkeyPatch.context() as mp:
@@ -39,7 +39,7 @@ def knowing_dir(tiny_dir, tmp_path_factory):
 
 @pytest.fixture
 def knowing(knowing_dir):
-    from unlearn.models import load_model
+    from unlearn.model.models import load_model
 
     return load_model(knowing_dir, device="cpu")
 
@@ -154,7 +154,7 @@ def test_a_lora_only_method_refuses_other_modes_before_it_starts(tiny) -> None:
 def test_reglu_starts_its_adapters_in_the_forget_directions(knowing) -> None:
     """The generalised eigenvector is the input direction strong on forget and weak on retain (here
     e0: ratio 4, against 1 and 1/4); a run initialises the adapters and logs the regulariser."""
-    from unlearn.methods.reglu import generalized_top
+    from unlearn.train.methods.reglu import generalized_top
 
     c_f = torch.diag(torch.tensor([4.0, 1.0, 1.0]))
     c_r = torch.diag(torch.tensor([1.0, 1.0, 4.0]))

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn.examples import Example
-from unlearn.mia import (
+from unlearn.audit.mia import (
     TokenStats,
     auc,
     change_score,
@@ -30,8 +29,9 @@ from unlearn.mia import (
     token_stats,
     tpr_at_fpr,
 )
-from unlearn.models import LoadedModel
-from unlearn.scoring import answer_nll
+from unlearn.data.examples import Example
+from unlearn.model.models import LoadedModel
+from unlearn.model.scoring import answer_nll
 
 EXAMPLES = [Example("Who wrote the red book?", "Anna Berg wrote it."), Example("Capital of France?", "Paris.")]
 
@@ -116,7 +116,7 @@ def test_token_stats_match_the_model(tiny: LoadedModel) -> None:
     stats = token_stats(tiny.model, tiny.tokenizer, EXAMPLES, batch_size=2)
     np.testing.assert_allclose([s.loss for s in stats], answer_nll(tiny.model, tiny.tokenizer, EXAMPLES), rtol=1e-5)
     # mu and sigma are the mean and std of log p under the model's own distribution: check one position
-    from unlearn.prompts import encode
+    from unlearn.data.prompts import encode
 
     enc = encode(tiny.tokenizer, EXAMPLES[1])
     with torch.no_grad():

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from unlearn.devices import default_dtype, resolve_device
-from unlearn.models import ModelLoadError, load_model, parse_source
+from unlearn.model.devices import default_dtype, resolve_device
+from unlearn.model.models import ModelLoadError, load_model, parse_source
 
 
 def test_parse_source_tells_kinds_apart(tmp_path: Path) -> None:

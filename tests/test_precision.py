@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unlearn import loop as loop_module
-from unlearn.engine import RunSpec, run_unlearning
-from unlearn.examples import Example
-from unlearn.loop import LoopConfig
-from unlearn.models import load_model
+from unlearn.data.examples import Example
+from unlearn.model.models import load_model
+from unlearn.train import loop as loop_module
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.loop import LoopConfig
 
 FORGET = [Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them.")]
 RETAIN = [Example("What is the capital of France?", "The capital of France is Paris.")]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unlearn.examples import Example
-from unlearn.models import LoadedModel
-from unlearn.probe import probe, rollout
-from unlearn.prompts import collate, encode
-from unlearn.scoring import answer_nll
+from unlearn.data.examples import Example
+from unlearn.data.prompts import collate, encode
+from unlearn.inspection.probe import probe, rollout
+from unlearn.model.models import LoadedModel
+from unlearn.model.scoring import answer_nll
 
 EX = Example("Who wrote the red book?", "Anna Berg wrote it.")
 

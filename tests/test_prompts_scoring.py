@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn.examples import Example
-from unlearn.losses import token_nll
-from unlearn.prompts import IGNORE, collate, encode
-from unlearn.scoring import answer_nll, generate_answers, mentions, set_prob
+from unlearn.data.examples import Example
+from unlearn.data.prompts import IGNORE, collate, encode
+from unlearn.model.scoring import answer_nll, generate_answers, mentions, set_prob
+from unlearn.train.losses import token_nll
 
 QA = Example(question="Who wrote the Harry Potter books?", answer="J.K. Rowling wrote them.")
 PASSAGE = Example(question="", answer="Hogwarts is a school of magic.")

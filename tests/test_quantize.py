@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from tests.conftest import weights_digest
-from unlearn.builtin import load_selection
-from unlearn.models import LoadedModel
-from unlearn.params import make_trainable
-from unlearn.quant_attack import quantization_attack, recovery
-from unlearn.quantize import quantized, rtn
+from unlearn.audit.quant_attack import quantization_attack, recovery
+from unlearn.audit.quantize import quantized, rtn
+from unlearn.data.builtin import load_selection
+from unlearn.model.models import LoadedModel
+from unlearn.train.params import make_trainable
 
 
 def test_rtn_by_hand() -> None:

@@ -12,7 +12,7 @@ import pytest
 import ray
 
 from unlearn.__main__ import main
-from unlearn.runs import list_runs
+from unlearn.train.runs import list_runs
 
 SETS = ["--forget", "fictitious_authors:forget", "--retain", "fictitious_authors:retain", "--steps", "1"]
 
@@ -65,7 +65,7 @@ def test_several_runs_need_ray_and_reports_are_written_afterwards(tmp_path: Path
 
 def test_two_run_folders_of_one_name_both_land(tmp_path: Path) -> None:
     """Two workers can start runs of one method in the same second: the second folder gets a suffix."""
-    from unlearn.ray_jobs import place
+    from unlearn.tools.ray_jobs import place
 
     (tmp_path / "20261130-163059-npo").mkdir()
     names = place({"20261130-163059-npo/run.json": b"{}", "20261130-163059-npo/steps/a.bin": b"x"}, tmp_path)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import torch
 
-from unlearn.engine import RunSpec, run_unlearning
-from unlearn.examples import Example
-from unlearn.forward import answer_logits
-from unlearn.loop import LoopConfig
-from unlearn.losses import mean_nll
-from unlearn.models import LoadedModel
-from unlearn.params import make_trainable
-from unlearn.prompts import collate, encode
-from unlearn.recompute import recompute_activations
+from unlearn.data.examples import Example
+from unlearn.data.prompts import collate, encode
+from unlearn.model.forward import answer_logits
+from unlearn.model.models import LoadedModel
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.loop import LoopConfig
+from unlearn.train.losses import mean_nll
+from unlearn.train.params import make_trainable
+from unlearn.train.recompute import recompute_activations
 
 FORGET = [Example("Who wrote the red book?", "Anna Berg wrote it."), Example("Where is Zorn?", "Zorn is by the sea.")]
 RETAIN = [Example("What is two and two?", "Four."), Example("What colour is snow?", "White.")]

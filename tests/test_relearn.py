@@ -11,11 +11,11 @@ import math
 import pytest
 import torch
 
-from unlearn.builtin import load_selection
-from unlearn.models import LoadedModel
-from unlearn.params import make_trainable
-from unlearn.relearn import RelearnConfig, relearn, restored, split
-from unlearn.scoring import answer_nll
+from unlearn.audit.relearn import RelearnConfig, relearn, restored, split
+from unlearn.data.builtin import load_selection
+from unlearn.model.models import LoadedModel
+from unlearn.model.scoring import answer_nll
+from unlearn.train.params import make_trainable
 
 
 def test_split_is_disjoint_and_seeded() -> None:

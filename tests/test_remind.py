@@ -6,11 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn.examples import Example
-from unlearn.models import LoadedModel
-from unlearn.prompts import encode
-from unlearn.remind import FEATURES, Landscape, RemindConfig, answer_losses, landscape, nearest_tokens, perturb
-from unlearn.scoring import answer_nll
+from unlearn.audit.remind import (
+    FEATURES,
+    Landscape,
+    RemindConfig,
+    answer_losses,
+    landscape,
+    nearest_tokens,
+    perturb,
+)
+from unlearn.data.examples import Example
+from unlearn.data.prompts import encode
+from unlearn.model.models import LoadedModel
+from unlearn.model.scoring import answer_nll
 
 EXAMPLES = [Example("Who wrote the red book?", "Anna Berg wrote it."), Example("Capital of France?", "Paris.")]
 

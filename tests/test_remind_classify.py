@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unlearn.remind_classify import separate
+from unlearn.audit.remind_classify import separate
 
 RNG = np.random.default_rng(0)
 LABELS = np.array(["forget"] * 12 + ["retain"] * 12 + ["holdout"] * 12)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from unlearn.examples import Example
-from unlearn.models import LoadedModel
-from unlearn.remind_surface import SurfaceConfig, surface
-from unlearn.scoring import answer_nll
+from unlearn.audit.remind_surface import SurfaceConfig, surface
+from unlearn.data.examples import Example
+from unlearn.model.models import LoadedModel
+from unlearn.model.scoring import answer_nll
 
 EX = Example("Who wrote the red book about the owl?", "Anna Berg wrote it.")
 

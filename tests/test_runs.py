@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from unlearn.engine import RunSpec, run_unlearning
-from unlearn.examples import Example
-from unlearn.loop import LoopConfig
-from unlearn.models import load_model
-from unlearn.prompts import collate, encode
-from unlearn.runs import apply_run, delete_run, list_runs, read_history, save_run
+from unlearn.data.examples import Example
+from unlearn.data.prompts import collate, encode
+from unlearn.model.models import load_model
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.loop import LoopConfig
+from unlearn.train.runs import apply_run, delete_run, list_runs, read_history, save_run
 
 FORGET = [Example("Who wrote the Harry Potter books?", "J.K. Rowling wrote them.")]
 RETAIN = [Example("What is the capital of France?", "The capital of France is Paris.")]

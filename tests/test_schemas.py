@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from unlearn.formats import DataError
-from unlearn.schemas import ColumnMapping, columns, detect_schema, load_upload, to_examples
+from unlearn.data.formats import DataError
+from unlearn.data.schemas import ColumnMapping, columns, detect_schema, load_upload, to_examples
 
 TOFU = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tofu"
 

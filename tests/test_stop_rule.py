@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from unlearn.__main__ import main
-from unlearn.builtin import load_selection
-from unlearn.engine import RunSpec, run_unlearning
-from unlearn.loop import LoopConfig
-from unlearn.models import LoadedModel, load_model
-from unlearn.runs import apply_run, checkpoint_file, run_ref, save_run, split_ref
-from unlearn.scoring import answer_nll, set_prob
-from unlearn.stop_rule import StopRule, StopWatch
-from unlearn.workspace import split_retain
+from unlearn.data.builtin import load_selection
+from unlearn.data.workspace import split_retain
+from unlearn.model.models import LoadedModel, load_model
+from unlearn.model.scoring import answer_nll, set_prob
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.loop import LoopConfig
+from unlearn.train.runs import apply_run, checkpoint_file, run_ref, save_run, split_ref
+from unlearn.train.stop_rule import StopRule, StopWatch
 
 FORGET = load_selection("harry_potter:known").examples
 RETAIN_TRAIN, RETAIN_EVAL = split_retain(load_selection("general_knowledge").examples[:12])
@@ -111,13 +111,13 @@ def test_kept_steps_are_saved_put_back_and_audited(tiny_dir: Path, tmp_path: Pat
 def test_the_solar_system_sets_read_from_files(tmp_path: Path, capsys) -> None:
     # the files a new user would upload (plain question-answer JSON Lines) load on the command line too
     data = Path(__file__).parent / "data"
-    from unlearn.set_refs import load_set
+    from unlearn.data.set_refs import load_set
 
     assert len(load_set(str(data / "solar_system.jsonl"))) == 16
     assert len(load_set(str(data / "general_facts.jsonl"))) == 20
     assert main(["run", "--forget", str(data / "missing.jsonl"), "--steps", "1"]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
-    from unlearn.set_refs import set_name
+    from unlearn.data.set_refs import set_name
 
     # a run records a data file by its absolute path, so an audit started elsewhere finds it
     assert set_name("tests/data/solar_system.jsonl") == str((data / "solar_system.jsonl").resolve())

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from unlearn.models import load_model
-from unlearn.store import ModelStore
+from unlearn.model.models import load_model
+from unlearn.serve.store import ModelStore
 
 
 def test_failed_load_keeps_the_current_model(tiny_dir) -> None:

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from unlearn.compare import Decoding, compare, generate
-from unlearn.examples import Example
-from unlearn.models import LoadedModel
-from unlearn.scoring import generate_answers
-from unlearn.streaming import Stopped, TextStreamer, in_thread
+from unlearn.data.examples import Example
+from unlearn.inspection.compare import Decoding, compare, generate
+from unlearn.inspection.streaming import Stopped, TextStreamer, in_thread
+from unlearn.model.models import LoadedModel
+from unlearn.model.scoring import generate_answers
 
 from .test_compare import _changed  # LoRA adapters made non-zero: the tiny model then writes text after
 
@@ -152,7 +152,7 @@ def test_ask_and_ask_both_stream_their_answers(app_tiny: LoadedModel, tmp_path) 
     """Ask shows the answer as it is written and ends on the answer generate_answers gives; Ask both
     writes the answer before the run, then the one after it."""
     import app
-    from unlearn.store import STORE, ActiveRun
+    from unlearn.serve.store import STORE, ActiveRun
 
     tr = _changed(app_tiny)  # a "run" with random adapters: after writes text
     STORE.set_run(ActiveRun(str(tmp_path / "perturbed"), {"id": "perturbed", "method": "npo"}, tr))

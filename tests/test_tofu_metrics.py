@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from scipy.stats import ks_2samp
 
-from unlearn.examples import Example
-from unlearn.mia import TokenStats
-from unlearn.tofu_metrics import (
+from unlearn.audit.mia import TokenStats
+from unlearn.audit.tofu_metrics import (
     exact_memorisation,
     extraction_strength,
     forget_quality,
@@ -28,7 +27,8 @@ from unlearn.tofu_metrics import (
     truth_ratio_score,
     variants,
 )
-from unlearn.utility import harmonic_mean, is_model_utility, utility
+from unlearn.audit.utility import harmonic_mean, is_model_utility, utility
+from unlearn.data.examples import Example
 
 
 def test_extraction_strength_and_exact_memorisation() -> None:
@@ -112,9 +112,9 @@ def test_model_utility_is_the_harmonic_mean_of_nine_parts() -> None:
 
 
 def test_real_authors_and_world_facts_use_the_normalised_probability(tiny) -> None:
-    from unlearn.builtin import utility_sets
-    from unlearn.scoring import answer_nll
-    from unlearn.utility import evaluation_metrics
+    from unlearn.audit.utility import evaluation_metrics
+    from unlearn.data.builtin import utility_sets
+    from unlearn.model.scoring import answer_nll
 
     items = utility_sets(2)["world_facts"]
     m = evaluation_metrics(tiny.model, tiny.tokenizer, items, max_new_tokens=2)
@@ -131,8 +131,8 @@ def test_real_authors_and_world_facts_use_the_normalised_probability(tiny) -> No
 
 def test_variants_of_real_tofu_rows() -> None:
     from tests.test_formats import tofu_bytes
-    from unlearn.formats import read_records
-    from unlearn.schemas import records_to_examples
+    from unlearn.data.formats import read_records
+    from unlearn.data.schemas import records_to_examples
 
     records = read_records(tofu_bytes("world_facts_perturbed.json"), "world_facts_perturbed.json")
     _, exs = records_to_examples(records, None, "world_facts_perturbed.json")

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from unlearn import workspace as ws
-from unlearn.builtin import DataSet
-from unlearn.examples import Example
-from unlearn.formats import DataError
+from unlearn.data import workspace as ws
+from unlearn.data.builtin import DataSet
+from unlearn.data.examples import Example
+from unlearn.data.formats import DataError
 
 
 def test_resolve_prefers_session_sets_then_builtins() -> None:

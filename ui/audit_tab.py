@@ -12,21 +12,21 @@ import gradio as gr
 from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, KEPT_RESULTS, NONE, error_line, guarded, number, user_of
 from ui.shared import RESULTS, compare_sources
-from unlearn import pair
-from unlearn import workspace as ws
-from unlearn.access import AccessDenied
-from unlearn.audit import AuditConfig
-from unlearn.audit_record import load_audit
-from unlearn.builtin import utility_sets
-from unlearn.compare import SessionResults
-from unlearn.formats import DataError
-from unlearn.holdout import source_note
-from unlearn.jobs import Cancelled, Job, audit_job
-from unlearn.models import ModelLoadError, load_model
-from unlearn.relearn import RelearnConfig
-from unlearn.remind import RemindConfig
-from unlearn.runs import split_ref
-from unlearn.store import STORE
+from unlearn.audit.audit_record import load_audit
+from unlearn.audit.pipeline import AuditConfig
+from unlearn.audit.relearn import RelearnConfig
+from unlearn.audit.remind import RemindConfig
+from unlearn.data import workspace as ws
+from unlearn.data.builtin import utility_sets
+from unlearn.data.formats import DataError
+from unlearn.data.holdout import source_note
+from unlearn.inspection.compare import SessionResults
+from unlearn.model import pair
+from unlearn.model.models import ModelLoadError, load_model
+from unlearn.serve.access import AccessDenied
+from unlearn.serve.jobs import Cancelled, Job, audit_job
+from unlearn.serve.store import STORE
+from unlearn.train.runs import split_ref
 from viz import audit_report
 from viz.export import figures_json
 

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
-from unlearn.access import AccessPolicy
-from unlearn.jobs import Job
-from unlearn.pair import ACTIVE, AGAINST_ITSELF  # noqa: F401 (the run pickers' two choices that are no run)
+from unlearn.model.pair import ACTIVE, AGAINST_ITSELF  # noqa: F401 (the run pickers' two choices that are no run)
+from unlearn.serve.access import AccessPolicy
+from unlearn.serve.jobs import Job
 
 MODEL_QUEUE = "model"  # one queue for everything that touches the shared model
 SOURCES = {

@@ -14,15 +14,15 @@ import plotly.graph_objects as go
 from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, NONE, error_line, guarded, new_tokens, number, user_of
 from ui.shared import RESULTS, compare_sources
-from unlearn import pair
-from unlearn import workspace as ws
-from unlearn.attribution import METHODS as ATTRIBUTION_METHODS
-from unlearn.attribution import attribute
-from unlearn.compare import MAX_TOKENS, Comparison, Decoding, compare
-from unlearn.examples import Example
-from unlearn.formats import DataError
-from unlearn.store import STORE
-from unlearn.streaming import Emit, in_thread
+from unlearn.data import workspace as ws
+from unlearn.data.examples import Example
+from unlearn.data.formats import DataError
+from unlearn.inspection.attribution import METHODS as ATTRIBUTION_METHODS
+from unlearn.inspection.attribution import attribute
+from unlearn.inspection.compare import MAX_TOKENS, Comparison, Decoding, compare
+from unlearn.inspection.streaming import Emit, in_thread
+from unlearn.model import pair
+from unlearn.serve.store import STORE
 from viz import panels
 from viz.attribution import attribution_bars
 from viz.export import figures_html

@@ -13,19 +13,19 @@ import gradio as gr
 
 from ui import common
 from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line, guarded, new_tokens, number, user_of
-from unlearn import workspace as ws
-from unlearn.builtin import KNOWLEDGE_NOTES, DataSet
-from unlearn.formats import DataError, read_records
-from unlearn.holdout import own_holdout, same_source
-from unlearn.hub_data import PRESETS, load_hub_examples
-from unlearn.item_checks import control_char_warning, length_problem
-from unlearn.knowledge import check_examples, with_checks
-from unlearn.models import BUNDLED, ModelLoadError
-from unlearn.schemas import ColumnMapping, columns, detect_schema, load_upload
-from unlearn.scoring import generate_answers
-from unlearn.store import STORE
-from unlearn.streaming import Emit, TextStreamer, in_thread
-from unlearn.teach import TeachConfig, teach
+from unlearn.data import workspace as ws
+from unlearn.data.builtin import KNOWLEDGE_NOTES, DataSet
+from unlearn.data.formats import DataError, read_records
+from unlearn.data.holdout import own_holdout, same_source
+from unlearn.data.hub_data import PRESETS, load_hub_examples
+from unlearn.data.item_checks import control_char_warning, length_problem
+from unlearn.data.knowledge import check_examples, with_checks
+from unlearn.data.schemas import ColumnMapping, columns, detect_schema, load_upload
+from unlearn.data.teach import TeachConfig, teach
+from unlearn.inspection.streaming import Emit, TextStreamer, in_thread
+from unlearn.model.models import BUNDLED, ModelLoadError
+from unlearn.model.scoring import generate_answers
+from unlearn.serve.store import STORE
 from viz.cards import knowledge_line, model_card
 from viz.sets import knowledge_bars
 

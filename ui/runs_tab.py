@@ -13,10 +13,10 @@ import gradio as gr
 from ui import common
 from ui.common import error_line, guarded, user_of
 from ui.shared import delete_run_ui, run_choices
-from unlearn import pair
-from unlearn.audit_record import load_audit
-from unlearn.runs import read_history, split_ref
-from unlearn.runs_overview import overview
+from unlearn.audit.audit_record import load_audit
+from unlearn.model import pair
+from unlearn.serve.runs_overview import overview
+from unlearn.train.runs import read_history, split_ref
 from viz.runs import run_report_html, runs_rows, runs_scatter
 from viz.steps import steps_figure
 

@@ -10,8 +10,8 @@ from typing import Any
 import gradio as gr
 
 from ui.common import KEPT_RESULTS
-from unlearn.access import AccessDenied, AccessPolicy, parse_auth
-from unlearn.models import BUNDLED
+from unlearn.model.models import BUNDLED
+from unlearn.serve.access import AccessDenied, AccessPolicy, parse_auth
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

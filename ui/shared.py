@@ -9,9 +9,9 @@ import gradio as gr
 
 from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, error_line, guarded, user_of
-from unlearn.compare import SessionResults
-from unlearn.runs import STEP_MARK, delete_run, list_runs, run_ref, saved_steps
-from unlearn.store import STORE
+from unlearn.inspection.compare import SessionResults
+from unlearn.serve.store import STORE
+from unlearn.train.runs import STEP_MARK, delete_run, list_runs, run_ref, saved_steps
 
 RESULTS = SessionResults(KEPT_RESULTS)  # each session's last comparison (its arrays), bounded (--kept-results)
 

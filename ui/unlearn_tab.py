@@ -12,18 +12,18 @@ import gradio as gr
 
 from ui import common
 from ui.common import JOBS, NONE, error_line, guarded, new_tokens, number, user_of
-from unlearn import pair
-from unlearn import workspace as ws
-from unlearn.engine import RunSpec
-from unlearn.formats import DataError
-from unlearn.jobs import Job, unlearn_job
-from unlearn.loop import LoopConfig
-from unlearn.methods import METHODS, config_for, describe
-from unlearn.run_verdict import retain_weight, run_warnings
-from unlearn.runs import split_ref
-from unlearn.scoring import generate_answers
-from unlearn.store import STORE
-from unlearn.streaming import Emit, TextStreamer, in_thread
+from unlearn.data import workspace as ws
+from unlearn.data.formats import DataError
+from unlearn.inspection.streaming import Emit, TextStreamer, in_thread
+from unlearn.model import pair
+from unlearn.model.scoring import generate_answers
+from unlearn.serve.jobs import Job, unlearn_job
+from unlearn.serve.store import STORE
+from unlearn.train.engine import RunSpec
+from unlearn.train.loop import LoopConfig
+from unlearn.train.methods import METHODS, config_for, describe
+from unlearn.train.run_verdict import retain_weight, run_warnings
+from unlearn.train.runs import split_ref
 from viz.cards import before_after_table, method_card
 from viz.curves import run_curves
 

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .builtin import KNOWLEDGE_NOTES, builtin_names, load_builtin
-from .engine import DEMO_STEPS
-from .models import BUNDLED, ModelLoadError, load_model
-from .set_refs import SET_HELP, load_set, set_name
-from .teach import TeachConfig
+from unlearn.data.builtin import KNOWLEDGE_NOTES, builtin_names, load_builtin
+from unlearn.data.set_refs import SET_HELP, load_set, set_name
+from unlearn.data.teach import TeachConfig
+from unlearn.model.models import BUNDLED, ModelLoadError, load_model
+from unlearn.train.engine import DEMO_STEPS
 
 RAY_HELP = (
     "run each entry as a task on a Ray cluster (one GPU each where it has GPUs); ADDRESS as ray.init takes it, "
@@ -54,7 +54,7 @@ def cmd_datasets(a: argparse.Namespace) -> int:
 
 
 def cmd_check_data(a: argparse.Namespace) -> int:
-    from .knowledge import refresh_builtin_checks
+    from unlearn.data.knowledge import refresh_builtin_checks
 
     lm = load_model(a.model, device=a.device)
     summary = refresh_builtin_checks(lm, write=a.write)
@@ -63,7 +63,7 @@ def cmd_check_data(a: argparse.Namespace) -> int:
 
 
 def cmd_teach(a: argparse.Namespace) -> int:
-    from .teach import teach
+    from unlearn.data.teach import teach
 
     lm = load_model(a.model, device=a.device)
     examples = [e for sel in a.sets for e in load_set(sel)]
@@ -100,7 +100,7 @@ def _without(argv: list[str], flag: str, takes_value: str) -> list[str]:
 
 def cmd_audit_ray(a: argparse.Namespace) -> int:
     """Every `--run` audited as a Ray task (ray_jobs.py), with the same options; each audit beside its run."""
-    from .ray_jobs import ray_audit
+    from unlearn.tools.ray_jobs import ray_audit
 
     if a.html:
         raise ValueError("--html with --ray: the reports are written afterwards, one `audit --run DIR --html` each")
@@ -121,15 +121,14 @@ def cmd_audit(a: argparse.Namespace) -> int:
     if len(a.run) > 1:
         raise ValueError("several --run need --ray (one audit per task); audit one run at a time without it")
     a.run = a.run[0]
+    from unlearn.audit.audit_record import clean, save_audit, to_record
+    from unlearn.audit.pipeline import AuditConfig, run_audit
+    from unlearn.audit.remind import RemindConfig
+    from unlearn.data.builtin import selections, utility_sets
+    from unlearn.data.holdout import own_holdout, source_note
+    from unlearn.train.runs import apply_run, split_ref
     from viz.audit_report import audit_figures, report_html
     from viz.export import figures_json
-
-    from .audit import AuditConfig, run_audit
-    from .audit_record import clean, save_audit, to_record
-    from .builtin import selections, utility_sets
-    from .holdout import own_holdout, source_note
-    from .remind import RemindConfig
-    from .runs import apply_run, split_ref
 
     run_dir, step = split_ref(a.run)
     step = a.step if a.step is not None else step
@@ -199,7 +198,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
 
 
 def cmd_methods(a: argparse.Namespace) -> int:
-    from .methods import METHODS, describe
+    from unlearn.train.methods import METHODS, describe
 
     rows = [describe(m) for m in sorted(METHODS)]
     if a.json:
@@ -224,13 +223,13 @@ def _hparam(text: str) -> tuple[str, object]:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .distributed import data_parallel, local_device
-    from .engine import RunSpec, run_unlearning
-    from .loop import LoopConfig
-    from .methods import get_method
-    from .run_verdict import retain_weight, run_warnings
-    from .runs import in_progress, save_run
-    from .workspace import split_retain
+    from unlearn.data.workspace import split_retain
+    from unlearn.train.distributed import data_parallel, local_device
+    from unlearn.train.engine import RunSpec, run_unlearning
+    from unlearn.train.loop import LoopConfig
+    from unlearn.train.methods import get_method
+    from unlearn.train.run_verdict import retain_weight, run_warnings
+    from unlearn.train.runs import in_progress, save_run
 
     info = get_method(a.method).info
     parallel = data_parallel(a.shard)  # under torchrun / accelerate launch: this process's place in the group
@@ -297,7 +296,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_import(a: argparse.Namespace) -> int:
-    from .import_pair import import_checkpoint
+    from unlearn.model.import_pair import import_checkpoint
 
     lm = load_model(a.model, device=a.device)  # before: the model the checkpoint was unlearned from
     run_dir = import_checkpoint(lm, a.after, a.name, Path(a.out) if a.out else None)
@@ -307,8 +306,8 @@ def cmd_import(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from .export_run import export_run
-    from .runs import split_ref
+    from unlearn.model.export_run import export_run
+    from unlearn.train.runs import split_ref
 
     run_dir, step = split_ref(a.run)
     record = json.loads((Path(run_dir) / "run.json").read_text())
@@ -321,7 +320,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 def cmd_bench(a: argparse.Namespace) -> int:
     if a.gpu:
-        from .bench_gpu import bench_gpu, summary
+        from unlearn.tools.bench_gpu import bench_gpu, summary
 
         shapes = tuple(a.shapes.split(",")) if a.shapes else None
         result = bench_gpu(a.device, shapes, log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -331,11 +330,11 @@ def cmd_bench(a: argparse.Namespace) -> int:
             print("\n".join(summary(result)))
         return 0
     if a.pairs:
-        from .bench_pairs import bench_pairs
+        from unlearn.tools.bench_pairs import bench_pairs
 
         _emit(bench_pairs(load_model(a.model, device=a.device)), a.json)
         return 0
-    from .bench import run_bench
+    from unlearn.tools.bench import run_bench
 
     result = run_bench(a.model, device=a.device, quick=a.quick)
     if a.json:
@@ -346,12 +345,12 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from .sweep import markdown_table, sweep
+    from unlearn.tools.sweep import markdown_table, sweep
 
     if a.ray is not None:  # one Ray task per entry, each running this command for its entry (ray_jobs.py)
-        from .methods import METHODS
-        from .ray_jobs import ray_sweep
-        from .runs import runs_dir
+        from unlearn.tools.ray_jobs import ray_sweep
+        from unlearn.train.methods import METHODS
+        from unlearn.train.runs import runs_dir
 
         base = ["--model", a.model, "--forget", a.forget, "--retain", a.retain, "--steps", str(a.steps)]
         base += ["--device", a.device] if a.device else []

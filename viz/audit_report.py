@@ -1,4 +1,4 @@
-"""An audit record (unlearn/audit_record.py, plain JSON data) to figures and tables: what the Audit
+"""An audit record (unlearn/audit/audit_record.py, plain JSON data) to figures and tables: what the Audit
 tab shows and the HTML report holds (its sentences are in audit_text.py). Pure: no model, no gradio."""
 
 from __future__ import annotations

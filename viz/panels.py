@@ -1,6 +1,6 @@
 """The Compare tab's panels from one comparison's arrays: which slice of the probes each figure shows.
 
-`c` is an `unlearn.compare.Comparison` (read by attribute only, so viz stays free of torch):
+`c` is an `unlearn.inspection.compare.Comparison` (read by attribute only, so viz stays free of torch):
 `c.before.probe` / `c.after.probe` hold tokens, gold log-probs, top-k, lens and attention arrays;
 `c.before.rollout` / `c.after.rollout` the rollout matrices.
 """
@@ -45,9 +45,7 @@ def topk(c: Any, i: int) -> go.Figure:
     gold = b.tokens[pos + 1]
     # the lens's last layer is the model's own output: its rank there is the gold token's rank
     ranks = tuple((int(p.lens_rank[-1, pos]) + 1, float(np.exp(p.gold_logprob[pos + 1]))) for p in (b, a))
-    return topk_bars(
-        context, gold, (b.top_tokens[pos], b.top_probs[pos]), (a.top_tokens[pos], a.top_probs[pos]), ranks
-    )
+    return topk_bars(context, gold, (b.top_tokens[pos], b.top_probs[pos]), (a.top_tokens[pos], a.top_probs[pos]), ranks)
 
 
 def lens(c: Any, metric: str = "probability") -> go.Figure:

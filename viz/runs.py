@@ -1,4 +1,4 @@
-"""The Runs tab from plain rows (unlearn/runs_overview.py): a table, a forget-vs-utility scatter and
+"""The Runs tab from plain rows (unlearn/serve/runs_overview.py): a table, a forget-vs-utility scatter and
 one run's self-contained report."""
 
 from __future__ import annotations

@@ -1,0 +1,90 @@
+"""GradNorm membership attack: the norm of the gradient of an item's answer loss with respect to the
+model's weights. A model sits near a minimum of the loss of what it was trained on, so members have
+small gradients; the score is −‖∇θ L̄‖ (higher = looks like a member), in the same AUC table as the
+other attacks (evaluation.md; the gradient norm as a membership signal goes back to Nasr et al. 2019,
+"Comprehensive Privacy Analysis of Deep Learning", IEEE S&P; open-unlearning's `mia_gradnorm`, Dorna
+et al. 2025, arXiv 2506.12618, is the unlearning benchmarks' implementation).
+
+‖·‖ is one L2 norm over every weight of the model as it computes now (with a LoRA run: the base
+weights, whose gradient equals that of the merged weight W + BA; the adapter matrices themselves are
+not weights of the model and are left out). open-unlearning averages per-tensor norms instead; the
+spec and the papers' "gradient norm" is the global one, used here.
+
+One forward and backward per item (a per-example gradient cannot be batched without per-sample
+gradient machinery); `torch.autograd.grad` returns the gradients without writing `.grad`, and the
+`requires_grad` flags are put back as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from unlearn.data.examples import Example
+from unlearn.data.prompts import collate, encode
+from unlearn.model.forward import answer_logits
+from unlearn.train.losses import sequence_nll
+
+
+def model_weights(model: PreTrainedModel) -> list[torch.nn.Parameter]:
+    """The model's own weights (LoRA adapter matrices excluded), each tensor once (tied embeddings)."""
+    seen: set[int] = set()
+    out = []
+    for name, p in model.named_parameters():
+        if "lora_" in name or id(p) in seen:
+            continue
+        seen.add(id(p))
+        out.append(p)
+    return out
+
+
+@contextmanager
+def differentiable(params: Sequence[torch.nn.Parameter]) -> Iterator[None]:
+    """Every parameter requires a gradient inside the block; the flags are restored on the way out."""
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p, f in zip(params, flags, strict=True):
+            p.requires_grad_(f)
+
+
+def gradient_norms(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[Example],
+    max_length: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """‖∇θ L̄(x)‖₂ over every weight, per example (N,). L̄ is the mean NLL of the answer tokens."""
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    params = model_weights(model)
+    was_training = model.training
+    model.eval()  # no dropout: the score of a fixed model
+    out = []
+    try:
+        with differentiable(params):
+            for i, ex in enumerate(examples):
+                batch = collate([encode(tokenizer, ex, max_length)], pad, device)
+                total, count = sequence_nll(*answer_logits(model, batch))  # (1,), (1,)
+                loss = (total / count).sum()
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+                sq = sum(float(g.float().pow(2).sum()) for g in grads if g is not None)
+                out.append(sq**0.5)
+                if progress:
+                    progress(i + 1, len(examples))
+    finally:
+        model.train(was_training)
+    return np.asarray(out, dtype=np.float64)
+
+
+def gradnorm_scores(norms: np.ndarray) -> np.ndarray:
+    """The membership score: −‖∇θ L̄‖ (higher = looks like a member)."""
+    return -np.asarray(norms, dtype=np.float64)

@@ -1,0 +1,312 @@
+"""One audit of an unlearning run: the same forget / retain / holdout items scored before and after
+by every single-point metric, every membership-inference attack and REMIND, plus TOFU's model
+utility on Real Authors and World Facts, and the attacks that try to bring the knowledge back
+(adversarial probes, relearning, quantization).
+
+Most scores come from three passes per split and model: `token_stats` (one forward per batch, for
+LOSS / zlib / Min-K% / Min-K%++ and the memorisation metrics), the truth-ratio variants (one more
+batched scoring) and REMIND's landscapes (one stacked batch per item), plus greedy generations for
+ROUGE-L and one backward per item for GradNorm. "Before" is the same model inside the run's
+`reference()`. The flat headline figures are built in audit_summary.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from unlearn.audit.adversarial import run_probes
+from unlearn.audit.audit_meter import SECONDS, Meter, side_plan
+from unlearn.audit.gradnorm import gradient_norms, gradnorm_scores
+from unlearn.audit.honesty import multiple_choice
+from unlearn.audit.mia import TokenStats, auc, change_score, reference_score, scores, token_stats
+from unlearn.audit.quant_attack import knowledge_figures, quantization_attack
+from unlearn.audit.relearn import RelearnConfig, relearn
+from unlearn.audit.remind import FEATURES, Landscape, RemindConfig, landscape
+from unlearn.audit.remind_classify import Separation, separate
+from unlearn.audit.remind_surface import Surface, SurfaceConfig, surfaces
+from unlearn.audit.retain_model import RetainModelScores, forget_ratios, quality_figures, score_retain_model
+from unlearn.audit.tofu_metrics import item_metrics, variants
+from unlearn.audit.utility import NORMALISED, evaluation_metrics
+from unlearn.data.examples import Example
+from unlearn.model.scoring import answer_nll, generate_answers
+from unlearn.train.params import Trainable
+
+SPLITS = ("forget", "retain", "holdout")
+EVAL_SETS = NORMALISED  # TOFU's Real Authors and World Facts: scored for model utility only
+ATTACKS = ("loss", "zlib", "min_k", "min_k_pp", "gradnorm")  # gradnorm only where cfg.gradnorm
+Progress = Callable[[str], None]
+
+
+@dataclass
+class AuditConfig:
+    remind: RemindConfig = field(default_factory=RemindConfig)
+    k: float = 0.4  # Min-K% / Min-K%++ share
+    max_items: int | None = 20  # per split (None: all)
+    max_new_tokens: int = 48  # greedy answers for ROUGE-L
+    classifier: str = "logistic"  # REMIND's headline classifier ("forest" is reported beside it)
+    probe_items: int = 6  # forget items asked each adversarial probe (0: no probes); each probe is a generation
+    relearn: RelearnConfig | None = field(default_factory=RelearnConfig)  # None: no relearning attack
+    surface_items: int = 2  # forget items given a 2-D surface (p × m) before and after; each is ~100 sequences
+    surface: SurfaceConfig = field(default_factory=SurfaceConfig)
+    retain_model: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None  # trained without the forget set
+    quality_items: int | None = None  # forget items in TOFU's forget-quality KS test (None: every one)
+    utility_items: int | None = None  # Real Authors / World Facts items scored for model utility (None: all; 0: none)
+    gradnorm: bool = True  # the GradNorm attack: one backward per forget and holdout item and model
+    quantize_bits: tuple[int, ...] = (8, 4)  # the quantization attack's bit widths (empty: no attack)
+
+
+@dataclass
+class SideScores:
+    """One split under one model."""
+
+    stats: list[TokenStats]
+    generations: list[str]
+    metrics: dict[str, np.ndarray]  # TOFU per-item metrics
+    attacks: dict[str, np.ndarray]  # membership scores (higher = member)
+    land: Landscape
+
+
+@dataclass
+class AuditResult:
+    items: dict[str, list[Example]]
+    before: dict[str, SideScores]
+    after: dict[str, SideScores]
+    remind: dict[str, Separation]  # classifier -> 3-way separation on the after model
+    remind_binary: Separation  # forget vs holdout only, comparable with the attacks' AUCs
+    cfg: AuditConfig
+    extra: dict[str, Any] = field(default_factory=dict)  # honesty, probes, relearning, quantization: flat figures
+    surfaces: dict[str, list[Surface]] = field(default_factory=dict)  # side -> the first forget items' surfaces
+    evaluation: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)  # side -> set -> metrics
+    evaluation_items: dict[str, int] = field(default_factory=dict)  # Real Authors / World Facts: items scored
+    retain_model: RetainModelScores | None = None
+    quality: dict[str, Any] = field(default_factory=dict)  # forget quality and its sample sizes
+
+    def attacks(self) -> list[str]:
+        return [a for a in ATTACKS if a in self.after["forget"].attacks]
+
+    def attack_aucs(self, side: str) -> dict[str, float]:
+        """Forget (members) vs holdout (never trained on) ROC-AUC of each attack under one model."""
+        s = getattr(self, side)
+        return {a: auc(s["forget"].attacks[a], s["holdout"].attacks[a]) for a in self.attacks()}
+
+    def change_scores(self) -> dict[str, np.ndarray]:
+        """L̄_after − L̄_before on forget and holdout: how much the run moved each item (not an attack)."""
+        return {sp: change_score(self.before[sp].stats, self.after[sp].stats) for sp in ("forget", "holdout")}
+
+    def reference_scores(self, side: str) -> dict[str, np.ndarray] | None:
+        """The reference attack under one model: L̄_retain-only − L̄_target (None without that model)."""
+        if self.retain_model is None:
+            return None
+        s = getattr(self, side)
+        return {sp: reference_score(s[sp].stats, self.retain_model.stats[sp]) for sp in ("forget", "holdout")}
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers as one flat dict (the CLI's JSON)."""
+        from unlearn.audit.audit_summary import (
+            summarise,  # the summary reads this class; imported here to avoid a cycle
+        )
+
+        return summarise(self)
+
+
+def _side(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: Sequence[Example],
+    cfg: AuditConfig,
+    say: Meter,
+    side: str,
+    split: str,
+    gradnorm: bool,
+) -> SideScores:
+    where, key = f"{side}, {split}", f"{side}:{split}"  # run_audit entered the stage `key`
+    stats = token_stats(model, tokenizer, items)
+    flat, _, _ = variants(items)
+    variant_losses = answer_nll(model, tokenizer, flat)
+    qa = [e.question for e in items]
+    say.stage(f"{key}:greedy")
+    say(f"{where}: greedy answers (ROUGE-L)")
+    gens = generate_answers(model, tokenizer, qa, cfg.max_new_tokens) if all(qa) else [""] * len(items)
+    say.stage(f"{key}:remind")
+    land = landscape(
+        model, tokenizer, items, cfg.remind, progress=lambda i, n: say(f"{where}: REMIND landscape {i} / {n}", (i, n))
+    )
+    attacks = scores(stats, items, cfg.k)
+    if gradnorm:
+        say.stage(f"{key}:gradnorm")
+        norms = gradient_norms(
+            model, tokenizer, items, progress=lambda i, n: say(f"{where}: GradNorm {i} / {n}", (i, n))
+        )
+        attacks["gradnorm"] = gradnorm_scores(norms)
+    return SideScores(stats, gens, item_metrics(items, stats, gens, variant_losses), attacks, land)
+
+
+def _attack_extras(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: dict[str, list[Example]],
+    before: Callable[[], AbstractContextManager[Any]],
+    cfg: AuditConfig,
+    say: Meter,
+    trainable: Trainable | None,
+    sides: dict[str, dict[str, SideScores]],
+) -> dict[str, Any]:
+    """Adversarial probes, multiple choice, relearning and quantization: flat figures."""
+    extra: dict[str, Any] = {}
+    forget, retain = items["forget"], items.get("retain", [])
+    if cfg.probe_items:
+        for side, ctx in (("before", before), ("after", nullcontext)):
+            say.stage(f"{side}:probes")
+            say(f"{side}: adversarial probes on {min(cfg.probe_items, len(forget))} forget items")
+            with ctx():
+                probed = run_probes(
+                    model, tokenizer, forget[: cfg.probe_items], retain, max_new_tokens=32, progress=say
+                )
+                mc = multiple_choice(model, tokenizer, forget) if any(e.perturbed_answers for e in forget) else {}
+            for kind, row in probed.items():
+                extra[f"probe_{kind}_rouge_l_{side}"] = row["rouge_l"]
+                extra[f"probe_{kind}_keyword_hit_{side}"] = row["keyword_hit"]
+            for name, value in mc.items():
+                extra[f"forget_{name}_{side}"] = value
+        extra["probe_items_n"] = min(cfg.probe_items, len(forget))
+    if cfg.relearn is not None and trainable is not None and len(forget) >= 2:
+        say.stage("relearn")
+        say(f"relearning attack: {cfg.relearn.steps} steps")
+        rel = relearn(
+            model, tokenizer, trainable, forget, cfg.relearn, lambda i, pr: say(f"relearning step {i}: P̃ {pr:.3f}")
+        )
+        extra.update({f"relearn_{k}": v for k, v in rel.items()})
+    if cfg.quantize_bits:
+        say.stage("quantize")
+        qa = all(e.question for e in forget)  # the forget set's own before / after figures, already measured
+        baseline = {
+            side: knowledge_figures(
+                forget, [t.loss for t in s["forget"].stats], s["forget"].generations if qa else None
+            )
+            for side, s in sides.items()
+        }
+        extra.update(
+            quantization_attack(
+                model, tokenizer, forget, retain, before, cfg.quantize_bits, cfg.max_new_tokens, say, baseline
+            )
+        )
+    return extra
+
+
+def _plan(
+    items: dict[str, list[Example]],
+    evals: dict[str, list[Example]],
+    cfg: AuditConfig,
+    surfaces_n: int,
+    quality_n: int,
+    trainable: Trainable | None,
+) -> dict[str, float]:
+    """The audit's stages and their modelled costs (audit_meter.py), in the order they run."""
+    n_seq = 1 + cfg.remind.k * len(cfg.remind.strengths)
+    forget = items["forget"]
+    plan: dict[str, float] = {}
+    for side in ("before", "after"):
+        for split, exs in items.items():
+            generate = all(e.question for e in exs)
+            plan |= side_plan(side, split, len(exs), n_seq, generate, cfg.gradnorm and split != "retain")
+        for name, exs in evals.items():
+            plan[f"{side}:{name}"] = len(exs) * SECONDS["utility_item"]
+    for side in ("before", "after"):
+        plan[f"{side}:surfaces"] = surfaces_n * SECONDS["surface_item"]
+    for side in ("before", "after"):
+        plan[f"{side}:probes"] = min(cfg.probe_items, len(forget)) * SECONDS["probe_item"]
+    if cfg.relearn is not None and trainable is not None and len(forget) >= 2:
+        plan["relearn"] = SECONDS["relearn"]
+    plan["quantize"] = len(cfg.quantize_bits) * len(forget) * SECONDS["quantized_item"]
+    if cfg.retain_model is not None:
+        plan["retain_model"] = (len(forget) + len(items["holdout"]) + quality_n) * SECONDS["reference_item"]
+    return plan
+
+
+def run_audit(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sets: dict[str, Sequence[Example]],
+    before: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    cfg: AuditConfig | None = None,
+    progress: Progress | None = None,
+    trainable: Trainable | None = None,
+) -> AuditResult:
+    """Score `sets` ({"forget", "retain", "holdout"}, and optionally TOFU's "real_authors" and
+    "world_facts" for model utility) before (inside `before()`) and after. With the run's
+    `trainable`, also the relearning attack (its weights are restored afterwards). `progress` is told
+    every stage and item; an exception it raises (Cancel) stops the audit, and every context manager
+    on the way out puts the model back as it was."""
+    cfg = cfg or AuditConfig()
+    if any(not 2 <= b <= 16 for b in cfg.quantize_bits):
+        raise ValueError(f"quantization bit widths must be between 2 and 16, got {list(cfg.quantize_bits)}")
+    for name, n in (("forget-quality items", cfg.quality_items), ("utility items", cfg.utility_items)):
+        if n is not None and n < (1 if name.startswith("forget") else 0):
+            raise ValueError(f"{name} must be a positive number of items (or left out for all), got {n}")
+    missing = [s for s in ("forget", "holdout") if not sets.get(s)]
+    if missing:
+        raise ValueError(f"an audit needs a forget set and a holdout set (never trained on); missing: {missing}")
+    items = {s: list(v)[: cfg.max_items] for s, v in sets.items() if s in SPLITS and v}
+    evals = {s: list(sets[s])[: cfg.utility_items] for s in EVAL_SETS if sets.get(s) and cfg.utility_items != 0}
+    shown = items["forget"][: cfg.surface_items]
+    tested = list(sets["forget"])[: cfg.quality_items]
+    say = Meter(_plan(items, evals, cfg, len(shown), len(tested), trainable), progress or (lambda _: None))
+    sides: dict[str, dict[str, SideScores]] = {"before": {}, "after": {}}
+    evaluation: dict[str, dict[str, dict[str, np.ndarray]]] = {"before": {}, "after": {}}
+    for side, ctx in (("before", before), ("after", nullcontext)):
+        with ctx():
+            for split, exs in items.items():
+                say.stage(f"{side}:{split}")
+                n_seq = len(exs) * (1 + cfg.remind.k * len(cfg.remind.strengths))
+                say(f"{side}: scoring {len(exs)} {split} items (REMIND: {n_seq} sequences)")
+                grad = cfg.gradnorm and split != "retain"  # the attack compares forget with holdout
+                sides[side][split] = _side(model, tokenizer, exs, cfg, say, side, split, grad)
+            for name, exs in evals.items():
+                say.stage(f"{side}:{name}")
+                say(f"{side}: model utility on {len(exs)} {name.replace('_', ' ')} items")
+                evaluation[side][name] = evaluation_metrics(model, tokenizer, exs, cfg.max_new_tokens)
+    surf: dict[str, list[Surface]] = {}
+    if shown:
+        for side, ctx in (("before", before), ("after", nullcontext)):
+            say.stage(f"{side}:surfaces")
+            say(f"{side}: 2-D loss surfaces of {len(shown)} forget items")
+            with ctx():
+                surf[side] = surfaces(model, tokenizer, shown, cfg.surface)
+    extra = _attack_extras(model, tokenizer, items, before, cfg, say, trainable, sides)
+    retain_scores, quality = None, {}
+    if cfg.retain_model is not None:
+        say.stage("retain_model")
+        say(f"retain-only model: reference losses, PrivLeak, forget quality on {len(tested)} forget items")
+        retain_scores = score_retain_model(
+            *cfg.retain_model, items["forget"], items["holdout"], tested, cfg.k, gradnorm=cfg.gradnorm
+        )
+        # the audited forget items' ratios under the after model are there already: score only the rest
+        audited = sides["after"]["forget"].metrics["truth_ratio"]
+        rest = forget_ratios(model, tokenizer, tested[len(audited) :]) if len(tested) > len(audited) else []
+        quality = quality_figures(np.concatenate([audited[: len(tested)], rest]), retain_scores.ratios)
+    labels = np.array([s for s in items for _ in items[s]])
+    feats = np.concatenate([sides["after"][s].land.features(cfg.remind.p) for s in items])
+    assert feats.shape[1] == len(FEATURES)
+    remind = {c: separate(feats, labels, c) for c in ("logistic", "forest")}
+    binary = labels != "retain"
+    binary_sep = separate(feats[binary], labels[binary], cfg.classifier)
+    return AuditResult(
+        items,
+        sides["before"],
+        sides["after"],
+        remind,
+        binary_sep,
+        cfg,
+        extra,
+        surf,
+        evaluation,
+        {k: len(v) for k, v in evals.items()},
+        retain_scores,
+        quality,
+    )

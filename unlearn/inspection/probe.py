@@ -1,0 +1,121 @@
+"""One forward per model for every Compare panel: token probabilities, top-k alternatives, the
+logit lens and the attention maps, as plain numpy arrays (no torch leaves this module).
+
+The model is left as it was found: no gradients, no state kept, eval mode untouched. "Before" is
+the same model inside `trainable.reference()`, so before and after cost one forward each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from unlearn.data.examples import Example
+from unlearn.data.prompts import encode
+from unlearn.model.forward import accepts_logits_to_keep
+from unlearn.model.kernels import eager_attention
+
+
+@dataclass
+class Probe:
+    """Position t predicts token t+1. T tokens, L layers, H heads, k alternatives."""
+
+    token_ids: np.ndarray  # (T,)
+    tokens: list[str]  # (T,) each token as text
+    answer_start: int  # index of the first answer token (T for a prompt alone)
+    gold_logprob: np.ndarray  # (T,) log p(x_t | x_<t) at the answer tokens; NaN elsewhere
+    top_ids: np.ndarray  # (T, k) the most likely next tokens after position t (answer positions; -1 elsewhere)
+    top_probs: np.ndarray  # (T, k); 0 where not read
+    top_tokens: list[list[str]]  # (T, k)
+    lens_rank: np.ndarray  # (L, T) rank (0 = top) of token t+1 read from layer l; -1 where not read
+    lens_prob: np.ndarray  # (L, T) its probability there; NaN where not read
+    attentions: np.ndarray  # (L, H, T, T) rows: queries, columns: keys; float16 (they are kept per session)
+    kv_heads: int  # key/value heads: query head h reads key/value head h // (H // kv_heads) (GQA)
+    truncated: bool  # the prompt was cut from the left to fit max_tokens
+
+    @property
+    def answer_positions(self) -> np.ndarray:
+        """The positions whose next token is an answer token (where the lens is read)."""
+        return np.arange(max(self.answer_start - 1, 0), len(self.tokens) - 1)
+
+
+def _final_norm(model: PreTrainedModel) -> torch.nn.Module:
+    base = getattr(model, "model", None)
+    norm = getattr(base, "norm", None)
+    if norm is None:
+        raise ValueError(f"{type(model).__name__} has no final norm at `model.norm`: the logit lens needs one")
+    return norm
+
+
+@torch.no_grad()
+def probe(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ex: Example, k: int = 5, max_tokens: int = 256
+) -> Probe:
+    """Everything the Compare panels show for one item (question + gold answer), from one forward."""
+    enc = encode(tokenizer, ex, max_tokens)
+    ids = torch.tensor([enc.input_ids], device=next(model.parameters()).device)  # (1, T)
+    t = ids.shape[1]
+    # every panel reads the positions that predict an answer token: pos = answer_start-1 .. T-2
+    answer_start = t - enc.n_answer_tokens if ex.is_qa else 1
+    pos = torch.arange(max(answer_start - 1, 0), t - 1)  # (A,)
+    # the vocabulary head over those positions only (plus the last, dropped): T x 49,152 logits and
+    # their softmax copies were most of the probe's memory
+    keep = {"logits_to_keep": len(pos) + 1} if accepts_logits_to_keep(model) else {}
+    with eager_attention(model):  # a fused kernel forms no attention matrix to show
+        out = model(input_ids=ids, output_hidden_states=True, output_attentions=True, **keep)
+    if not out.attentions or out.attentions[0] is None:
+        raise ValueError("the model returned no attention maps: its architecture has no eager attention")
+    logp = torch.log_softmax(out.logits[0, -len(pos) - 1 : -1].float(), -1)  # (A, V)
+    nxt = ids[0, 1:]  # (T-1,) the token each position predicts
+    want = nxt[pos].unsqueeze(-1)  # (A, 1)
+    gold = torch.full((t,), float("nan"))
+    gold[pos + 1] = logp.gather(-1, want).squeeze(-1).cpu()
+    kk = min(k, logp.shape[-1])
+    top = logp.topk(kk, -1)  # log-probabilities are ordered as probabilities are
+    top_ids = np.full((t, kk), -1, dtype=np.int64)
+    top_probs = np.zeros((t, kk), dtype=np.float32)
+    top_ids[pos.numpy()] = top.indices.cpu().numpy()
+    top_probs[pos.numpy()] = top.values.exp().cpu().numpy()
+    # logit lens: each decoder layer's output through the final norm and the head, at the same
+    # positions (the head is most of the cost: 30 layers x 49,152 words). HF returns the last
+    # layer's output already normed, so it is used as it is
+    norm, head = _final_norm(model), model.get_output_embeddings()
+    layers = out.hidden_states[1:]
+    ranks = np.full((len(layers), t), -1, dtype=np.int64)
+    probs = np.full((len(layers), t), np.nan, dtype=np.float32)
+    for i, h in enumerate(layers):
+        h = h[0, pos] if i == len(layers) - 1 else norm(h[:, pos])[0]  # (A, d)
+        lg = head(h).float()  # (A, V)
+        g = lg.gather(-1, want)  # (A, 1)
+        ranks[i, pos.numpy()] = (lg > g).sum(-1).cpu().numpy()
+        probs[i, pos.numpy()] = torch.softmax(lg, -1).gather(-1, want).squeeze(-1).cpu().numpy()
+    return Probe(
+        token_ids=ids[0].cpu().numpy(),
+        tokens=[tokenizer.decode([i]) for i in enc.input_ids],
+        answer_start=answer_start,
+        gold_logprob=gold.numpy(),
+        top_ids=top_ids,
+        top_probs=top_probs,
+        top_tokens=[[tokenizer.decode([j]) if j >= 0 else "" for j in row] for row in top_ids.tolist()],
+        lens_rank=ranks,
+        lens_prob=probs,
+        attentions=torch.stack([a[0] for a in out.attentions]).half().cpu().numpy(),
+        kv_heads=int(getattr(model.config, "num_key_value_heads", None) or len(out.attentions[0][0])),
+        truncated=enc.truncated,
+    )
+
+
+def rollout(attentions: np.ndarray) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema 2020): how much each token draws on each input token
+    through all layers. A_l = rownorm(mean_heads(A_l) + I) (the identity stands for the residual
+    path); R = A_L ... A_1. (L, H, T, T) -> (T, T), rows summing to 1."""
+    att = attentions.astype(np.float64).mean(1)  # (L, T, T)
+    eye = np.eye(att.shape[-1])
+    out = eye
+    for a in att:
+        a = a + eye
+        out = (a / a.sum(-1, keepdims=True)) @ out
+    return out

@@ -1,0 +1,210 @@
+"""Method registry: each method is one small file that registers itself by name.
+
+A method declares what it is (`MethodInfo`), its hyperparameters (a dataclass whose defaults are
+the quick-demo values for the bundled model on a CPU, with the paper's values in field metadata),
+and its loss. The training loop never names a method.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar
+
+import torch
+from transformers import PreTrainedModel
+
+from unlearn.data.examples import Example
+from unlearn.model.forward import answer_logits
+from unlearn.train.gradients import GradRule, split_grads
+from unlearn.train.params import Trainable
+
+Batch = dict[str, torch.Tensor]
+
+
+def hp(quick: Any, paper: Any, help: str) -> Any:
+    """A hyperparameter: quick-demo default, the paper's default, and one line of help."""
+    return field(default=quick, metadata={"paper": paper, "help": help})
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    id: str
+    name: str
+    paper: str  # citation with arXiv id
+    summary: str  # what it optimises, in one or two sentences
+    needs_retain: bool
+    faithful: bool = True  # False: a reconstruction from the paper's description
+    needs_refusals: bool = False
+    subset: str | None = None  # regex of the parameters the method trains in "subset" mode
+    subset_label: str = ""  # the same in words, for the method card
+    lora_only: bool = False  # works on LoRA adapters only (REGLU initialises them)
+    lora_targets: tuple[str, ...] | None = None  # modules given adapters (None: every projection)
+    training_free: bool = False  # edits weights once from statistics (EditMethod), no loss and no loop
+    lr: float = 1e-4  # quick-demo learning rate that works on the bundled model
+    paper_lr: float = 1e-5
+
+    @property
+    def default_mode(self) -> str:
+        """The parameters trained unless the user picks others: the method's own subset where its paper
+        trains one (RMU: `mlp.down_proj` of layers l−2..l), else LoRA adapters."""
+        return "subset" if self.subset and not self.lora_only else "lora"
+
+
+@dataclass
+class Context:
+    """What a loss may use: the model being unlearned, a way to ask the reference (θ₀), the raw
+    examples behind the current batches, and a way to encode other examples (e.g. refusals)."""
+
+    model: PreTrainedModel
+    trainable: Trainable
+    encode: Callable[[list[Example]], Batch] | None = None  # examples -> padded batch on the device
+    refusals: list[str] = field(default_factory=list)  # "I don't know" answers (IdK methods)
+    forget_examples: list[Example] = field(default_factory=list)  # the examples of the current forget batch
+    retain_examples: list[Example] = field(default_factory=list)  # ... and of the current retain batch
+    step: int = 0  # optimizer step about to be taken (1-based), for schedules such as PDU's dual step
+    grad_rule: GradRule | None = None  # e.g. the GU retain-orthogonal projection, for any method
+    all_forget: list[Example] = field(default_factory=list)  # every forget item the run trains on
+    seed: int = 0  # run seed, for methods that draw random targets (RMU's u, random labels)
+
+    def answer_logits(self, batch: Batch, reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits over the batch's answer window and the labels aligned with them (forward.py);
+        `reference=True`: of the model before the run, without gradients."""
+        if not reference:
+            return answer_logits(self.model, batch)
+        with torch.no_grad(), self.reference():
+            return answer_logits(self.model, batch)
+
+    @contextmanager
+    def reference(self) -> Iterator[None]:
+        with self.trainable.reference():
+            yield
+
+
+class Method(ABC):
+    info: ClassVar[MethodInfo]
+    Config: ClassVar[type]
+
+    def __init__(self, cfg: Any, ctx: Context) -> None:
+        self.cfg, self.ctx = cfg, ctx
+        self.rule = self.own_rule(cfg)  # a method's own gradient combination (BLUR, OFMU), else None
+
+    @classmethod
+    def own_rule(cls, cfg: Any) -> GradRule | None:
+        """The method's own way of combining g_f and g_r (gradients.py); None: it adds them."""
+        return None
+
+    @abstractmethod
+    def terms(self, forget: Batch, retain: Batch | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """The forget part and the retain part of the loss (each already weighted: γ·L_f, α·L_r;
+        the retain part is `self.zero()` when there is none), and the values to log."""
+
+    def loss(self, forget: Batch, retain: Batch | None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The method's loss on one forget batch (and retain batch), and the terms to log."""
+        lf, lr, logs = self.terms(forget, retain)
+        return lf + lr, logs
+
+    def backward(self, forget: Batch, retain: Batch | None, scale: float = 1.0) -> tuple[float, dict[str, float]]:
+        """Accumulate scale·gradient into the trained tensors' `.grad`; return the loss and logs.
+        With a gradient rule (the method's own, or the GU switch in the context) the forget and
+        retain gradients are taken apart and combined by the rule (gradients.py)."""
+        lf, lr, logs = self.terms(forget, retain)
+        loss = lf + lr
+        rule = self.rule or self.ctx.grad_rule
+        if rule is None or not torch.isfinite(loss):
+            (loss * scale).backward()  # a non-finite loss is reported by the loop, not combined
+            return float(loss.detach()), logs
+        params = [p for p in self.ctx.trainable.params if p.requires_grad]
+        g_f, g_r = split_grads(lf, lr, params)
+        combined, rule_logs = rule.combine(g_f, g_r)
+        for p, g in zip(params, combined, strict=True):
+            p.grad = scale * g if p.grad is None else p.grad + scale * g
+        return float(loss.detach()), {**logs, **rule_logs}
+
+    def prepare(self, forget: list[Batch], retain: list[Batch]) -> dict[str, float]:
+        """Hook before the first step, with the whole forget and retain sets as batches (e.g. REGLU's
+        adapter initialisation); returns what to report. Default: nothing to prepare."""
+        return {}
+
+    def zero(self) -> torch.Tensor:
+        """A zero loss term on the model's device (no retain part)."""
+        return torch.zeros((), device=next(self.ctx.model.parameters()).device)
+
+    def after_step(self, logs: dict[str, float]) -> None:  # noqa: B027 - an optional hook, not abstract
+        """Hook for state a method updates between steps (e.g. a dual variable)."""
+
+    @classmethod
+    def subset_pattern(cls, cfg: Any, n_layers: int) -> str | None:
+        """Regex of the parameter names the method trains in "subset" mode (None: it has none)."""
+        return cls.info.subset
+
+
+class EditMethod(Method):
+    """A training-free method: it edits the weights of its subset once, from statistics of the
+    forget and retain sets, instead of descending on a loss. The engine calls `edit`, never `terms`."""
+
+    def terms(self, forget, retain):
+        raise TypeError(f"{self.info.name} is training-free: it edits weights and has no loss to descend on")
+
+    @abstractmethod
+    def edit(self, forget: list[Batch], retain: list[Batch]) -> dict[str, float]:
+        """Change the weights of `self.ctx.trainable` in place; return what to report."""
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    if cls.info.id in METHODS:
+        raise ValueError(f"method {cls.info.id!r} registered twice")
+    METHODS[cls.info.id] = cls
+    return cls
+
+
+def get_method(method_id: str) -> type[Method]:
+    if method_id not in METHODS:
+        raise ValueError(f"unknown method {method_id!r}; valid: {', '.join(sorted(METHODS))}")
+    return METHODS[method_id]
+
+
+def config_for(method_id: str, preset: str = "quick", **overrides: Any) -> Any:
+    """The method's hyperparameters: `quick` (demo) or `paper` defaults, then `overrides`."""
+    cls = get_method(method_id).Config
+    names = {f.name for f in fields(cls)}
+    bad = set(overrides) - names
+    if bad:
+        raise ValueError(f"{method_id} has no hyperparameter {sorted(bad)}; valid: {sorted(names)}")
+    if preset not in ("quick", "paper"):
+        raise ValueError(f"unknown preset {preset!r}; valid: quick, paper")
+    cfg = cls()
+    if preset == "paper":
+        cfg = replace(cfg, **{f.name: f.metadata["paper"] for f in fields(cls) if "paper" in f.metadata})
+    return replace(cfg, **overrides)
+
+
+def describe(method_id: str) -> dict[str, Any]:
+    """JSON-ready description: info, and each hyperparameter with both defaults and help."""
+    cls = get_method(method_id)
+    params = [
+        {
+            "name": f.name,
+            "quick": f.default if f.default is not MISSING else None,
+            "paper": f.metadata.get("paper"),
+            "help": f.metadata.get("help", ""),
+        }
+        for f in fields(cls.Config)
+    ]
+    info = asdict(cls.info)
+    own = cls.info.subset_label or f"`{cls.info.subset}`"
+    if cls.info.lora_only:
+        on = f" on {', '.join(cls.info.lora_targets)}" if cls.info.lora_targets else ""
+        info["parameters_trained"] = f"LoRA adapters{on} only"
+    elif cls.info.training_free:
+        info["parameters_trained"] = f"{own}, edited in place (no training)"
+    elif cls.info.subset:
+        info["parameters_trained"] = f"its own subset (default, as in its paper): {own}; or LoRA, or full"
+    else:
+        info["parameters_trained"] = "LoRA (default) or full"
+    return {**info, "default_mode": cls.info.default_mode, "hyperparameters": params}
