@@ -30,12 +30,19 @@ def answer_window(labels: torch.Tensor) -> slice:
     return slice(max(int(cols[0]) - 1, 0), int(cols[-1]) + 1)
 
 
-def accepts_logits_to_keep(model: PreTrainedModel) -> bool:
-    # cached on the class: remote-code or older models may not take the argument
+def accepts(model: PreTrainedModel, argument: str) -> bool:
+    """Whether the model's forward takes `argument`, cached on the class: remote-code or older models
+    may not take `logits_to_keep` or `use_cache`."""
     cls = type(model)
-    if not hasattr(cls, "_unlearn_keeps_logits"):
-        cls._unlearn_keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
-    return cls._unlearn_keeps_logits
+    known = cls.__dict__.get("_unlearn_accepts")
+    if known is None:
+        known = set(inspect.signature(model.forward).parameters)
+        cls._unlearn_accepts = known
+    return argument in known
+
+
+def accepts_logits_to_keep(model: PreTrainedModel) -> bool:
+    return accepts(model, "logits_to_keep")
 
 
 def answer_forward(model: PreTrainedModel, batch: Batch, **kwargs: Any) -> tuple[Any, torch.Tensor]:
@@ -45,7 +52,9 @@ def answer_forward(model: PreTrainedModel, batch: Batch, **kwargs: Any) -> tuple
     window = answer_window(batch["labels"])
     # no KV cache: nothing generates from it, and a cache built per forward would make compiled layers
     # (compiled.py) recompile for each layer's cache slot
-    inputs = {"attention_mask": batch["attention_mask"], "use_cache": False, **kwargs}
+    inputs = {"attention_mask": batch["attention_mask"], **kwargs}
+    if accepts(model, "use_cache"):
+        inputs.setdefault("use_cache", False)
     if "inputs_embeds" not in inputs:
         inputs["input_ids"] = batch["input_ids"]
     if accepts_logits_to_keep(model):
