@@ -33,17 +33,13 @@ from ui.compare_tab import (
     tokens_ui,
     topk_ui,
 )
+from ui.data_sources import add_upload, after_add, inspect_upload, load_hub_ui, on_preset
 from ui.data_tab import (
     HOLDOUT_WHY,
-    add_upload,
-    after_add,
     ask_ui,
     check_knowledge_ui,
     holdout_for,
-    inspect_upload,
-    load_hub_ui,
     load_model_ui,
-    on_preset,
     on_source_change,
     preview,
     save_edits,

@@ -9,9 +9,9 @@ import torch
 
 from tests.conftest import weights_digest
 from unlearn.tools import bench_gpu
-from unlearn.tools.bench import step_flops
 from unlearn.tools.bench_gpu import Workload, random_model, time_npo, token_batch
 from unlearn.tools.bench_gpu import bench_gpu as run
+from unlearn.tools.flops import step_flops
 
 LOAD = Workload(
     batch=2, tokens=32, answer=16, warmup=1, steps=1, prompt=16, new_tokens=4, remind_rows=8, remind_tokens=16

@@ -1149,7 +1149,7 @@ UNFORESEEN = hostile(
     "test_hostile_unforeseen_error",
     [
         pytest.param("edits", "unlearn.data.workspace.apply_edits", RecursionError(), "nested too deeply", id="edits"),
-        pytest.param("hub", "ui.data_tab.load_hub_examples", MemoryError(), "ran out of memory", id="hub-memory"),
+        pytest.param("hub", "ui.data_sources.load_hub_examples", MemoryError(), "ran out of memory", id="hub-memory"),
         pytest.param(
             "check",
             "ui.data_tab.check_examples",

@@ -37,20 +37,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from unlearn.data.builtin import load_selection
 from unlearn.data.examples import Example
-from unlearn.data.prompts import IGNORE, collate, encode
 from unlearn.inspection.compare import Decoding, compare
-from unlearn.model.forward import answer_window
 from unlearn.model.models import LoadedModel, load_model
 from unlearn.model.paths import PROJECT
 from unlearn.tools.bench_compare import prompt_near, time_compare
+from unlearn.tools.bench_loop import encoded_pairs, time_bare_loop, time_project_loop
 from unlearn.tools.bench_remind import time_remind
+from unlearn.tools.flops import matmul_params, peak_matmul_flops, step_flops
 from unlearn.train.engine import DEMO_STEPS, RunSpec, run_unlearning
-from unlearn.train.loop import cycle_batches
-from unlearn.train.methods import config_for
 from unlearn.train.params import make_trainable
 from unlearn.train.runs import apply_run, list_runs, save_run
 
@@ -111,12 +108,6 @@ def demo_spec(steps: int, eval_every: int = 1) -> RunSpec:
     return spec
 
 
-def _sync(device: torch.device) -> None:
-    # CUDA runs asynchronously: a clock read without a sync times the launch, not the work
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @contextmanager
 def _threads(n: int | None) -> Iterator[None]:
     """Use `n` torch intra-op threads inside the block (None: leave them alone)."""
@@ -130,181 +121,7 @@ def _threads(n: int | None) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------------------------
-# (a) the project's loop against a bare loop
-
-
-def encoded_pairs(lm: LoadedModel, data: DemoData, spec: RunSpec, n: int) -> list[tuple[Batch, Batch]]:
-    """The first `n` (forget, retain) batches `run_unlearning` trains on, encoded as it encodes them
-    (same shuffling seeds, same padding), so both loops see identical tensors."""
-    loop = spec.loop_config()
-    pad = lm.tokenizer.pad_token_id
-    forget = cycle_batches(data.forget, loop.batch_size, loop.seed)
-    retain = cycle_batches(data.retain_train, loop.batch_size, loop.seed + 1)
-
-    def enc(items: list[Example]) -> Batch:
-        return collate([encode(lm.tokenizer, e, loop.max_length) for e in items], pad, lm.device)
-
-    return [(enc(next(forget)), enc(next(retain))) for _ in range(n)]
-
-
-def bare_loop(
-    model: torch.nn.Module,
-    params: list[torch.nn.Parameter],
-    pairs: list[tuple[Batch, Batch]],
-    lr: float,
-    max_grad_norm: float,
-    beta: float,
-    gamma: float,
-    alpha: float,
-) -> list[float]:
-    """NPO + retain NLL on LoRA params with AdamW, written out by hand; returns a clock reading
-    after each step. B batch, W answer-window columns, V vocabulary."""
-    device = params[0].device
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    # bf16 autocast on CUDA, as the project loop does, so both do the same arithmetic
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-    def fwd(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        # the head only over the answer window, as the project does (forward.py), written out here
-        cols = (b["labels"] != IGNORE).any(0).nonzero().flatten()
-        keep = torch.arange(max(int(cols[0]) - 1, 0), int(cols[-1]) + 1, device=device)  # (W,)
-        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], logits_to_keep=keep).logits
-        return logits, b["labels"][:, keep]  # (B, W, V), (B, W)
-
-    def seq_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        logits = logits[:, :-1].float()  # (B, W-1, V): position t predicts token t+1
-        target = labels[:, 1:]  # (B, W-1), IGNORE off the answer
-        nll = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="none")
-        return nll.view(target.shape).sum(1)  # (B,)
-
-    stamps = []
-    for fb, rb in pairs:
-        with autocast:
-            logp = -seq_nll(*fwd(fb))  # (B,) log π_θ(y|x)
-            with torch.no_grad():  # the reference π_θ₀ is the same model with its adapters off
-                model.disable_adapters()
-                ref_logp = -seq_nll(*fwd(fb))  # (B,)
-                model.enable_adapters()
-            npo = (-(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp))).mean()  # ()
-            n_answer = (rb["labels"][:, 1:] != IGNORE).sum().clamp(min=1)
-            retain = seq_nll(*fwd(rb)).sum() / n_answer  # () mean token NLL
-            loss = gamma * npo + alpha * retain
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        _sync(device)
-        stamps.append(time.perf_counter())
-    return stamps
-
-
-def _rate(stamps: list[float], warmup: int) -> float:
-    """Steps/s over the stamps after the warm-up (stamp i is taken when step i+1 ends)."""
-    timed = len(stamps) - warmup
-    return timed / (stamps[-1] - stamps[warmup - 1])
-
-
-def time_project_loop(lm: LoadedModel, data: DemoData, spec: RunSpec, warmup: int) -> float:
-    """Steps/s of `run_unlearning` (eval_every=0), timed between steps so the before/after
-    scoring it also does is left out; the adapter is removed afterwards."""
-    stamps: list[float] = []
-
-    def on_step(_: Any) -> None:
-        _sync(lm.device)
-        stamps.append(time.perf_counter())
-
-    # the retain eval items are only scored before and after, never timed: skip them
-    out = run_unlearning(lm, spec, data.forget, data.retain_train, [], on_step=on_step)
-    out.trainable.reset()
-    return _rate(stamps, warmup)
-
-
-def time_bare_loop(lm: LoadedModel, spec: RunSpec, pairs: list[tuple[Batch, Batch]], warmup: int) -> float:
-    """Steps/s of `bare_loop` on the same LoRA adapter the project adds, with the same hyperparameters."""
-    trainable = make_trainable(lm.model, spec.mode, None, spec.lora_r)
-    hp = config_for(spec.method, spec.preset, **spec.hparams)
-    loop = spec.loop_config()
-    try:
-        stamps = bare_loop(lm.model, trainable.params, pairs, loop.lr, loop.max_grad_norm, hp.beta, hp.gamma, hp.alpha)
-    finally:
-        trainable.reset()
-    return _rate(stamps, warmup)
-
-
 # ---------------------------------------------------------------------------------------------
-# (b) FLOPs
-
-
-def matmul_params(model: torch.nn.Module) -> tuple[int, int]:
-    """(body, head): weights taking part in a matmul per token in the transformer body, and in the
-    output head. The input embedding is a lookup (no FLOPs); the head is a matmul, counted even when
-    tied to the embedding. LoRA weights are counted apart (`step_flops`)."""
-    emb = model.get_input_embeddings().weight
-    head = model.get_output_embeddings()
-    head_w = head.weight if head is not None else emb
-    # named_parameters() yields a tied tensor once
-    body = sum(p.numel() for name, p in model.named_parameters() if "lora_" not in name)
-    body -= emb.numel() + (head_w.numel() if head_w is not emb else 0)
-    return body, head_w.numel()
-
-
-def step_flops(
-    forget: Batch,
-    retain: Batch,
-    n_body: int,
-    n_head: int,
-    n_lora: int,
-    body_trained: bool = False,
-    head_trained: bool = False,
-) -> float:
-    """Training FLOPs of one NPO + retain step, counting real (non-pad) tokens only.
-
-    Per token, a forward matmul costs 2 FLOPs per weight. With N the body's weights, L the LoRA
-    weights and H the head's (applied only to the answer window's rows, forward.py):
-      - forget pass, adapters on, with gradients: forward 2(N+L); backward through the frozen
-        weights still computes activation gradients, 2N, and through LoRA both activation and weight
-        gradients, 4L: 4N + 6L per token, and 4H per window row (the head is frozen);
-      - reference pass on the forget batch, adapters off, no gradients: 2N per token, 2H per row;
-      - retain pass, adapters on, with gradients: as the forget pass.
-    A full run trains the body's weights (`body_trained`), and an untied head may be trained too
-    (`head_trained`): their backward adds the weight gradients, 2 more FLOPs per weight (6 in all).
-    Attention scores (4·T·d per token per layer) and the norms are left out: at these lengths they
-    are a few percent, so the share of peak is slightly understated, never flattered.
-    """
-
-    def tokens(b: Batch) -> tuple[float, float]:
-        window = answer_window(b["labels"])
-        return float(b["attention_mask"].sum()), float(b["attention_mask"][:, window].sum())
-
-    (tf, hf), (tr, hr) = tokens(forget), tokens(retain)
-    train_tok = (6 if body_trained else 4) * n_body + 6 * n_lora
-    train_row = (6 if head_trained else 4) * n_head
-    return tf * (train_tok + 2 * n_body) + hf * (train_row + 2 * n_head) + tr * train_tok + hr * train_row
-
-
-def peak_matmul_flops(device: torch.device, n: int, seconds: float) -> float:
-    """FLOP/s of back-to-back n×n matmuls in the dtype training runs in (fp32 on CPU, bf16 on
-    CUDA): the best this machine does on the operation that dominates a transformer. The first third
-    of `seconds` is untimed: an idle GPU clocks down, and a peak taken while it clocks up would
-    flatter every share of it."""
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    c = torch.empty(n, n, device=device, dtype=dtype)
-
-    def run(budget: float) -> float:
-        count, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < budget:
-            for _ in range(8 if device.type == "cuda" else 1):
-                torch.matmul(a, b, out=c)
-                count += 1
-            _sync(device)
-        return 2.0 * n**3 * count / (time.perf_counter() - t0)
-
-    run(seconds / 3)  # warm-up: clocks, thread pool, cuBLAS handle
-    return run(seconds * 2 / 3)
-
-
 # ---------------------------------------------------------------------------------------------
 # (c) memory, in a fresh process
 

@@ -1,0 +1,224 @@
+"""The command line's options: one sub-parser per command, each pointing at its function."""
+
+from __future__ import annotations
+
+import argparse
+
+from unlearn.cli.common import RAY_HELP, hparam
+from unlearn.cli.model_data import cmd_bench, cmd_check_data, cmd_datasets, cmd_export, cmd_import, cmd_info, cmd_teach
+from unlearn.cli.runs_audits import cmd_audit, cmd_methods, cmd_run, cmd_sweep
+from unlearn.data.set_refs import SET_HELP
+from unlearn.data.teach import TeachConfig
+from unlearn.model.models import BUNDLED
+from unlearn.train.engine import DEMO_STEPS
+
+DESCRIPTION = """Command line: `python -m unlearn {info,datasets,check-data,teach,run,audit,import,export,...} ...`.
+
+With --json the last line printed is one JSON object, for scripts and checks.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m unlearn", description=DESCRIPTION)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--model", default=BUNDLED, help="'bundled', a hub id, a model folder or a .gguf file")
+        sp.add_argument("--device", default=None, help="auto (default), cuda, mps or cpu")
+        sp.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+    sp = sub.add_parser("info", help="load a model and print its card")
+    model_args(sp)
+    sp.add_argument("--trust-remote-code", action="store_true", help="run code shipped with a hub model")
+    sp.set_defaults(fn=cmd_info)
+
+    sp = sub.add_parser("datasets", help="list the built-in sets and their sizes")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_datasets)
+
+    sp = sub.add_parser("check-data", help="record what the model knows of each built-in set")
+    model_args(sp)
+    sp.add_argument("--write", action="store_true", help="write the results into assets/")
+    sp.set_defaults(fn=cmd_check_data)
+
+    sp = sub.add_parser("teach", help="fine-tune the model on sets (cached) so it knows them")
+    model_args(sp)
+    sp.add_argument(
+        "--sets", nargs="+", default=["fictitious_authors:forget", "fictitious_authors:retain"], help=SET_HELP
+    )
+    d = TeachConfig()
+    sp.add_argument("--epochs", type=float, default=d.epochs, help="passes over the taught + replay items")
+    sp.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
+    sp.add_argument("--batch-size", type=int, default=d.batch_size)
+    sp.add_argument("--seed", type=int, default=d.seed)
+    sp.add_argument("--replay", default=d.replay, help="set mixed in to keep general knowledge ('' for none)")
+    sp.set_defaults(fn=cmd_teach)
+    sp = sub.add_parser("methods", help="list the unlearning methods")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_methods)
+
+    sp = sub.add_parser("run", help="run one unlearning method and save the run")
+    model_args(sp)
+    sp.add_argument("--forget", default="harry_potter", help=SET_HELP)
+    sp.add_argument(
+        "--retain",
+        default="general_knowledge",
+        help=SET_HELP + " ('' for none); its eval part (or every other item) is only measured",
+    )
+    sp.add_argument("--method", default="npo")
+    sp.add_argument("--preset", default="quick", choices=["quick", "paper"], help="default hyperparameters")
+    sp.add_argument("--hp", type=hparam, action="append", help="a method hyperparameter, NAME=VALUE (repeatable)")
+    sp.add_argument(
+        "--mode",
+        default=None,
+        choices=["lora", "full", "subset"],
+        help="parameters trained (default: the method's own subset where its paper trains one, e.g. RMU; else lora)",
+    )
+    sp.add_argument("--lora-r", type=int, default=8)
+    sp.add_argument("--lr", type=float, default=None, help="default: the method's quick / paper learning rate")
+    sp.add_argument("--steps", type=int, default=DEMO_STEPS)
+    sp.add_argument("--epochs", type=float, default=1.0, help="used when --steps 0")
+    sp.add_argument("--batch-size", type=int, default=8)
+    sp.add_argument("--grad-accum", type=int, default=1)
+    sp.add_argument("--warmup", type=int, default=0)
+    sp.add_argument("--max-length", type=int, default=256)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--eval-every", type=int, default=1, help="steps between live probability measurements")
+    sp.add_argument(
+        "--low-memory", action="store_true", help="recompute activations during backward: less memory, ~30%% slower"
+    )
+    sp.add_argument(
+        "--compile", action="store_true", help="compile the decoder layers: faster GPU steps, after about a minute"
+    )
+    sp.add_argument(
+        "--shard",
+        action="store_true",
+        help="under torchrun / accelerate launch: split the model's trained state over the processes (FSDP2)",
+    )
+    sp.add_argument(
+        "--gu", type=int, default=0, metavar="K", help="GU: project the span of the last K retain gradients out of g_f"
+    )
+    sp.add_argument("--coreset", type=float, default=1.0, help="share of the forget set to train on (0-1]")
+    sp.add_argument("--coreset-mode", default="random", choices=["random", "keyword"])
+    sp.add_argument("--melu", action="store_true", help="entity-by-entity forget batches (needs entities)")
+    sp.add_argument(
+        "--save-every", type=int, default=0, metavar="K", help="keep the trained weights every K steps (audit any)"
+    )
+    sp.add_argument(
+        "--stop-forget",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="stop at the first step where forget P̃ is at most SHARE of before (e.g. 0.1)",
+    )
+    sp.add_argument(
+        "--keep-retain",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="undo the step that takes held-out retain P̃ below SHARE of before, and stop (e.g. 0.9)",
+    )
+    sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
+    sp.set_defaults(fn=cmd_run)
+
+    sp = sub.add_parser("sweep", help="run every method with quick defaults on one task; print the table")
+    model_args(sp)
+    sp.add_argument("--methods", nargs="*", default=[], help="method ids (default: all)")
+    sp.add_argument("--forget", default="harry_potter")
+    sp.add_argument("--retain", default="general_knowledge")
+    sp.add_argument("--steps", type=int, default=DEMO_STEPS)
+    sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
+    sp.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS", help=RAY_HELP)
+    sp.set_defaults(fn=cmd_sweep)
+
+    sp = sub.add_parser("audit", help="score a saved run before and after: membership inference, REMIND, TOFU metrics")
+    sp.add_argument(
+        "--run",
+        required=True,
+        action="append",
+        help="a saved run's folder (RUN_DIR#step=N: one of the steps it kept); with --ray, as many as you like",
+    )
+    sp.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS", help=RAY_HELP)
+    sp.add_argument("--step", type=int, default=None, help="audit a step the run kept (run with --save-every)")
+    sp.add_argument("--model", default=None, help="default: the model the run was made on")
+    sp.add_argument("--device", default=None)
+    sp.add_argument("--forget", default=None, help=SET_HELP + "; default: the run's forget set")
+    sp.add_argument("--retain", default=None, help=SET_HELP + "; default: the run's retain set ('' for none)")
+    sp.add_argument(
+        "--holdout",
+        default=None,
+        help="items never trained on, from the forget set's source, named as --forget (default: its own "
+        "holdout split, e.g. fictitious_authors:holdout for fictitious_authors:forget)",
+    )
+    sp.add_argument("--items", type=int, default=20, help="items per split")
+    sp.add_argument("--neighbours", type=int, default=15, help="REMIND neighbours per perturbation strength (K)")
+    sp.add_argument("--probe-items", type=int, default=6, help="forget items asked each adversarial probe (0: none)")
+    sp.add_argument("--no-relearn", action="store_true", help="skip the relearning attack")
+    sp.add_argument("--surfaces", type=int, default=2, help="forget items given a 2-D loss surface (p × m)")
+    sp.add_argument(
+        "--retain-model",
+        default=None,
+        help="a model trained without the forget set (folder, hub id, .gguf or PEFT adapter folder): forget "
+        "quality and PrivLeak",
+    )
+    sp.add_argument(
+        "--quality-items", type=int, default=None, help="forget items in the forget-quality KS test (default: all)"
+    )
+    sp.add_argument(
+        "--utility-items",
+        type=int,
+        default=None,
+        help="TOFU Real Authors / World Facts items scored for model utility (default: all, 100 and 117)",
+    )
+    sp.add_argument(
+        "--no-utility-sets",
+        action="store_true",
+        help="skip Real Authors and World Facts (the utility is then a 'retain utility', not TOFU's model utility)",
+    )
+    sp.add_argument("--no-gradnorm", action="store_true", help="skip the GradNorm attack (one backward per item)")
+    sp.add_argument(
+        "--quantize",
+        type=int,
+        nargs="*",
+        default=[8, 4],
+        metavar="BITS",
+        help="bit widths of the quantization attack (default: 8 4; give none to skip it)",
+    )
+    sp.add_argument("--html", default=None, help="also write the report here (and FILE.figures.json beside it)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_audit)
+
+    sp = sub.add_parser("import", help="pair an unlearned checkpoint (after) with its base model (before) as a run")
+    model_args(sp)
+    sp.add_argument(
+        "--after",
+        required=True,
+        help="the unlearned model: a save_pretrained folder (safetensors), a hub id, a .gguf file or a PEFT LoRA "
+        "adapter folder (adapter_config.json); --model is the model it was unlearned from",
+    )
+    sp.add_argument("--name", default=None, help="a name for the pair (default: the folder's name)")
+    sp.add_argument("--out", default=None, help="runs folder (default: the app's)")
+    sp.set_defaults(fn=cmd_import)
+
+    sp = sub.add_parser("export", help="write a saved run's after model as a standard model folder")
+    sp.add_argument("--run", required=True, help="a saved run's folder (RUN_DIR#step=N: one of the steps it kept)")
+    sp.add_argument("--format", default="hf", choices=["hf", "peft"], help="hf: save_pretrained; peft: LoRA adapter")
+    sp.add_argument("--out", required=True, help="a new (or empty) folder to write")
+    sp.add_argument("--model", default=None, help="default: the model the run was made on")
+    sp.add_argument("--device", default=None)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_export)
+
+    sp = sub.add_parser("bench", help="measure loop overhead, compute use, memory and demo time against targets")
+    model_args(sp)
+    sp.add_argument("--quick", action="store_true", help="tiny sizes, for tests: the figures mean little")
+    sp.add_argument("--pairs", action="store_true", help="only what imported pairs cost: disk, memory, seconds")
+    sp.add_argument(
+        "--gpu",
+        action="store_true",
+        help="NPO steps, Compare and REMIND on random models of Llama-3.2-1B / 3.1-8B shape (a small one on CPU)",
+    )
+    sp.add_argument("--shapes", default=None, help="with --gpu: comma-separated, of llama-3.2-1b, llama-3.1-8b, small")
+    sp.set_defaults(fn=cmd_bench)
+    return p

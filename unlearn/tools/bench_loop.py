@@ -1,0 +1,115 @@
+"""The project's loop against a bare PyTorch loop doing the same work on the same batches (`bench`)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from unlearn.data.examples import Example
+from unlearn.data.prompts import IGNORE, collate, encode
+from unlearn.model.models import LoadedModel
+from unlearn.tools.flops import _rate, _sync
+from unlearn.train.engine import RunSpec, run_unlearning
+from unlearn.train.loop import cycle_batches
+from unlearn.train.methods import config_for
+from unlearn.train.params import make_trainable
+
+Batch = dict[str, torch.Tensor]
+
+if TYPE_CHECKING:
+    from unlearn.tools.bench import DemoData
+
+
+def encoded_pairs(lm: LoadedModel, data: DemoData, spec: RunSpec, n: int) -> list[tuple[Batch, Batch]]:
+    """The first `n` (forget, retain) batches `run_unlearning` trains on, encoded as it encodes them
+    (same shuffling seeds, same padding), so both loops see identical tensors."""
+    loop = spec.loop_config()
+    pad = lm.tokenizer.pad_token_id
+    forget = cycle_batches(data.forget, loop.batch_size, loop.seed)
+    retain = cycle_batches(data.retain_train, loop.batch_size, loop.seed + 1)
+
+    def enc(items: list[Example]) -> Batch:
+        return collate([encode(lm.tokenizer, e, loop.max_length) for e in items], pad, lm.device)
+
+    return [(enc(next(forget)), enc(next(retain))) for _ in range(n)]
+
+
+def bare_loop(
+    model: torch.nn.Module,
+    params: list[torch.nn.Parameter],
+    pairs: list[tuple[Batch, Batch]],
+    lr: float,
+    max_grad_norm: float,
+    beta: float,
+    gamma: float,
+    alpha: float,
+) -> list[float]:
+    """NPO + retain NLL on LoRA params with AdamW, written out by hand; returns a clock reading
+    after each step. B batch, W answer-window columns, V vocabulary."""
+    device = params[0].device
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    # bf16 autocast on CUDA, as the project loop does, so both do the same arithmetic
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def fwd(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        # the head only over the answer window, as the project does (forward.py), written out here
+        cols = (b["labels"] != IGNORE).any(0).nonzero().flatten()
+        keep = torch.arange(max(int(cols[0]) - 1, 0), int(cols[-1]) + 1, device=device)  # (W,)
+        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], logits_to_keep=keep).logits
+        return logits, b["labels"][:, keep]  # (B, W, V), (B, W)
+
+    def seq_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits = logits[:, :-1].float()  # (B, W-1, V): position t predicts token t+1
+        target = labels[:, 1:]  # (B, W-1), IGNORE off the answer
+        nll = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="none")
+        return nll.view(target.shape).sum(1)  # (B,)
+
+    stamps = []
+    for fb, rb in pairs:
+        with autocast:
+            logp = -seq_nll(*fwd(fb))  # (B,) log π_θ(y|x)
+            with torch.no_grad():  # the reference π_θ₀ is the same model with its adapters off
+                model.disable_adapters()
+                ref_logp = -seq_nll(*fwd(fb))  # (B,)
+                model.enable_adapters()
+            npo = (-(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp))).mean()  # ()
+            n_answer = (rb["labels"][:, 1:] != IGNORE).sum().clamp(min=1)
+            retain = seq_nll(*fwd(rb)).sum() / n_answer  # () mean token NLL
+            loss = gamma * npo + alpha * retain
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        _sync(device)
+        stamps.append(time.perf_counter())
+    return stamps
+
+
+def time_project_loop(lm: LoadedModel, data: DemoData, spec: RunSpec, warmup: int) -> float:
+    """Steps/s of `run_unlearning` (eval_every=0), timed between steps so the before/after
+    scoring it also does is left out; the adapter is removed afterwards."""
+    stamps: list[float] = []
+
+    def on_step(_: Any) -> None:
+        _sync(lm.device)
+        stamps.append(time.perf_counter())
+
+    # the retain eval items are only scored before and after, never timed: skip them
+    out = run_unlearning(lm, spec, data.forget, data.retain_train, [], on_step=on_step)
+    out.trainable.reset()
+    return _rate(stamps, warmup)
+
+
+def time_bare_loop(lm: LoadedModel, spec: RunSpec, pairs: list[tuple[Batch, Batch]], warmup: int) -> float:
+    """Steps/s of `bare_loop` on the same LoRA adapter the project adds, with the same hyperparameters."""
+    trainable = make_trainable(lm.model, spec.mode, None, spec.lora_r)
+    hp = config_for(spec.method, spec.preset, **spec.hparams)
+    loop = spec.loop_config()
+    try:
+        stamps = bare_loop(lm.model, trainable.params, pairs, loop.lr, loop.max_grad_norm, hp.beta, hp.gamma, hp.alpha)
+    finally:
+        trainable.reset()
+    return _rate(stamps, warmup)
