@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,12 +35,19 @@ def _run(cmd: list[str], out: Path, tiny_dir: Path, data: Path, mode: str = "ful
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_two_processes_train_as_one_with_the_same_global_batch(tiny_dir: Path, tmp_path: Path) -> None:
-    _items(tmp_path / "forget.jsonl", "It is red and round.", 4)
-    _items(tmp_path / "retain.jsonl", "It is blue and square.", 4)
-    one = _run([sys.executable], tmp_path / "one", tiny_dir, tmp_path)
+@pytest.fixture(scope="module")
+def single(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The sets, and the one-process full run every multi-process run is held against (made once)."""
+    data = tmp_path_factory.mktemp("sets")
+    _items(data / "forget.jsonl", "It is red and round.", 4)
+    _items(data / "retain.jsonl", "It is blue and square.", 4)
+    return data, _run([sys.executable], data / "one", tiny_dir, data)
+
+
+def test_two_processes_train_as_one_with_the_same_global_batch(single, tiny_dir: Path, tmp_path: Path) -> None:
+    data, one = single
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    two = _run([torchrun, "--standalone", "--nproc-per-node", "2"], tmp_path / "two", tiny_dir, tmp_path)
+    two = _run([torchrun, "--standalone", "--nproc-per-node", "2"], tmp_path / "two", tiny_dir, data)
     assert (one["world_size"], two["world_size"]) == (1, 2) and one["global_batch"] == two["global_batch"] == 2
     assert len(list((tmp_path / "two").iterdir())) == 1  # one run folder, written by the main process
     a = load_file(str(Path(one["run_dir"]) / "weights.safetensors"))
@@ -60,16 +68,15 @@ def _largest_difference(a: dict, b: dict) -> float:
     return max(float((a[k] - b[k]).abs().max()) for k in a)
 
 
-def test_two_sharded_processes_train_as_one(tiny_dir: Path, tmp_path: Path) -> None:
+def test_two_sharded_processes_train_as_one(single, tiny_dir: Path, tmp_path: Path) -> None:
     """FSDP2 over two gloo processes: each holds half of every trained tensor, its gradients and AdamW
     moments; the gathered weights equal one process's run. Full run: the largest difference was 1.1e-7
     against changes of 3.0e-3; LoRA: 1.5e-7 (float32 summation order; the test allows 1e-5)."""
-    _items(tmp_path / "forget.jsonl", "It is red and round.", 4)
-    _items(tmp_path / "retain.jsonl", "It is blue and square.", 4)
+    data, one_full = single
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node", "2"]
     for mode in ("full", "lora"):
-        one = _run([sys.executable], tmp_path / f"one_{mode}", tiny_dir, tmp_path, mode)
-        two = _run(torchrun, tmp_path / f"two_{mode}", tiny_dir, tmp_path, mode, ("--shard",))
+        one = one_full if mode == "full" else _run([sys.executable], tmp_path / f"one_{mode}", tiny_dir, data, mode)
+        two = _run(torchrun, tmp_path / f"two_{mode}", tiny_dir, data, mode, ("--shard",))
         assert (two["world_size"], two["sharded"], one["sharded"]) == (2, True, False)
         a, b = _weights(one), _weights(two)
         worst = _largest_difference(a, b)
@@ -93,7 +100,6 @@ def test_shard_without_a_launcher_says_how_to_launch(tiny_dir: Path, tmp_path: P
 def test_the_accelerate_config_decides_sharding(monkeypatch) -> None:
     """`accelerate launch --config_file fsdp.yaml` sets ACCELERATE_USE_FSDP; a DeepSpeed config is refused
     with the FSDP config to use instead."""
-    import pytest
 
     from unlearn.train.distributed import wants_shard
 

@@ -19,7 +19,7 @@ from unlearn.data.item_checks import control_char_warning
 from unlearn.data.schemas import ColumnMapping, columns, detect_schema, load_upload
 
 
-def _picker_updates(user_sets: ws.UserSets, **values: str) -> list[dict]:
+def picker_updates(user_sets: ws.UserSets, **values: str) -> list[dict]:
     opts = ws.choices(user_sets)
     return [
         gr.update(
@@ -94,7 +94,7 @@ def add_upload(path: str | None, text_mode: str, name: str, q_col: str, a_col: s
     if not path:
         return (
             user_sets,
-            *_picker_updates(user_sets),
+            *picker_updates(user_sets),
             "❌ No new file to add: drop a file on the upload box (or click it to browse) first.",
         )
     filename = Path(path).name
@@ -102,7 +102,7 @@ def add_upload(path: str | None, text_mode: str, name: str, q_col: str, a_col: s
         data = Path(path).read_bytes()
         records = read_records(data, filename, text_mode=text_mode)
     except (DataError, OSError) as e:
-        return (user_sets, *_picker_updates(user_sets), _about(path, error_line(e)))
+        return (user_sets, *picker_updates(user_sets), _about(path, error_line(e)))
     try:
         _, auto = detect_schema(records)
     except DataError:
@@ -112,7 +112,7 @@ def add_upload(path: str | None, text_mode: str, name: str, q_col: str, a_col: s
     mapping = None if same_as_auto else ColumnMapping(**chosen)
     if mapping is not None and not (mapping.text or (mapping.question and mapping.answer)):
         msg = "❌ Map a question and an answer column, or a text column for plain passages."
-        return (user_sets, *_picker_updates(user_sets), msg)
+        return (user_sets, *picker_updates(user_sets), msg)
     key = _upload_key(data, text_mode, mapping)
     earlier = next((n for n, d in user_sets.items() if d.get("upload_key") == key), None)
     if earlier is not None:
@@ -120,11 +120,11 @@ def add_upload(path: str | None, text_mode: str, name: str, q_col: str, a_col: s
             f"ℹ️ {filename} was already added as **{earlier}**: selected it as the {which} set instead of adding "
             "a copy. To add it differently, map its columns by hand first."
         )
-        return (user_sets, *_picker_updates(user_sets, **{which: earlier}), msg)
+        return (user_sets, *picker_updates(user_sets, **{which: earlier}), msg)
     try:
         schema, examples = load_upload(data, filename, mapping, text_mode)
     except DataError as e:
-        return (user_sets, *_picker_updates(user_sets), _about(path, error_line(e)))
+        return (user_sets, *picker_updates(user_sets), _about(path, error_line(e)))
     no_keywords = sum(e.is_qa and not e.keywords for e in examples)
     found = layout_words(auto) if mapping is None else "the columns you mapped"
     title = (name or Path(filename).stem).strip()
@@ -141,7 +141,7 @@ def add_upload(path: str | None, text_mode: str, name: str, q_col: str, a_col: s
             "not in the question were taken as keywords (what *Check what the model knows* looks for in a "
             "reply). See and edit them in the table."
         )
-    return (user_sets, *_picker_updates(user_sets, **picks), msg)
+    return (user_sets, *picker_updates(user_sets, **picks), msg)
 
 
 @guarded(message=None)
@@ -167,11 +167,11 @@ def load_hub_ui(repo: str, config: str, split: str, limit: float, user_sets, whi
             raise ValueError(f"rows to load must be 1 or more, got {n}")
         schema, examples = load_hub_examples(repo, config or None, split, n)
     except (DataError, ValueError) as e:  # AccessDenied is a ValueError
-        return (user_sets, *_picker_updates(user_sets), error_line(e))
+        return (user_sets, *picker_updates(user_sets), error_line(e))
     label = f"{repo.split('/')[-1]}:{config or ''}:{split}"
     ds = DataSet(label, repo, "hub", f"{repo} config {config} split {split} ({schema}).", examples)
     user_sets, set_name = ws.add_set(user_sets, ds)
     msg = f"✅ Added **{set_name}**: {len(examples)} items, selected as the {which} set."
     warning = control_char_warning(examples)
     msg += f"  \n{warning}" if warning else ""
-    return (user_sets, *_picker_updates(user_sets, **{which: set_name}), msg)
+    return (user_sets, *picker_updates(user_sets, **{which: set_name}), msg)

@@ -10,7 +10,7 @@ import gradio as gr
 
 from ui import common
 from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line, guarded, new_tokens, number, user_of
-from ui.data_sources import _picker_updates
+from ui.data_sources import picker_updates
 from unlearn.data import workspace as ws
 from unlearn.data.builtin import KNOWLEDGE_NOTES, DataSet
 from unlearn.data.formats import DataError
@@ -105,7 +105,7 @@ def split_holdout_ui(forget: str, share: float, user_sets: ws.UserSets):
         user_sets, rest_name = ws.add_set(user_sets, rest)
         user_sets, held_name = ws.add_set(user_sets, held)
     except (DataError, ValueError) as e:
-        return (user_sets, *_picker_updates(user_sets), error_line(e))
+        return (user_sets, *picker_updates(user_sets), error_line(e))
     msg = (
         f"✅ Split **{forget}** (seed {ws.HOLDOUT_SEED}) into **{rest_name}** ({len(rest)} items, now the forget "
         f"set) and **{held_name}** ({len(held)} items, now the holdout, never trained on)."
@@ -115,7 +115,7 @@ def split_holdout_ui(forget: str, share: float, user_sets: ws.UserSets):
             "  \n⚠️ If the model was taught the whole set, the new holdout was trained on: reload the model and "
             "teach it the new forget and retain sets."
         )
-    return (user_sets, *_picker_updates(user_sets, forget=rest_name, holdout=held_name), msg)
+    return (user_sets, *picker_updates(user_sets, forget=rest_name, holdout=held_name), msg)
 
 
 def _recorded_plot(ds: DataSet, title: str):
@@ -160,7 +160,7 @@ def preview(which: str, forget: str, retain: str, holdout: str, user_sets: ws.Us
 def save_edits(which: str, rows: Any, forget: str, retain: str, holdout: str, user_sets: ws.UserSets):
     picks = {"forget": forget, "retain": retain, "holdout": holdout}
     if which not in picks:
-        return (user_sets, *_picker_updates(user_sets), _role_error(which))
+        return (user_sets, *picker_updates(user_sets), _role_error(which))
     try:
         ds = ws.resolve(picks[which], user_sets)
         data = rows.values.tolist() if hasattr(rows, "values") else list(rows or [])
@@ -170,12 +170,12 @@ def save_edits(which: str, rows: Any, forget: str, retain: str, holdout: str, us
         else:
             user_sets, name = ws.add_set(user_sets, edited)
     except DataError as e:
-        return (user_sets, *_picker_updates(user_sets), error_line(e))
+        return (user_sets, *picker_updates(user_sets), error_line(e))
     picks[which] = name
     msg = f"✅ Saved as **{name}** ({len(edited)} items) and selected as the {which} set."
     warning = control_char_warning(edited.examples)
     msg += f"  \n{warning}" if warning else ""
-    return (user_sets, *_picker_updates(user_sets, **picks), msg)
+    return (user_sets, *picker_updates(user_sets, **picks), msg)
 
 
 @guarded(3, 2)

@@ -35,7 +35,7 @@ from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel
 from unlearn.audit.remind import RemindConfig, answer_losses
 from unlearn.data.prompts import IGNORE
 from unlearn.model.kernels import eager_attention, fast_kernel
-from unlearn.tools.flops import _rate, _sync, matmul_params, peak_matmul_flops, step_flops
+from unlearn.tools.flops import matmul_params, peak_matmul_flops, step_flops, steps_per_second, sync_device
 from unlearn.train.compiled import compiled_layers
 from unlearn.train.loop import LoopConfig, StepInfo, seed_everything, train_loop
 from unlearn.train.memory_plan import RunShape, RunTooBig, check_run_fits, human, out_of_memory
@@ -165,7 +165,7 @@ def time_npo(
         stamps: list[float] = []
 
         def on_step(_: StepInfo) -> None:
-            _sync(device)
+            sync_device(device)
             stamps.append(time.perf_counter())
 
         n = load.warmup + load.steps
@@ -182,7 +182,7 @@ def time_npo(
                 on_step,
                 backward_fn=lambda pair, scale: method.backward(pair[0], pair[1], scale),
             )
-        steps_per_s = _rate(stamps, load.warmup)
+        steps_per_s = steps_per_second(stamps, load.warmup)
         body, head = matmul_params(model)
         n_lora = sum(p.numel() for p in trainable.params) if mode == "lora" else 0
         head_w = model.get_output_embeddings().weight
@@ -214,12 +214,12 @@ def time_npo(
 
 def _best_seconds(fn: Callable[[], Any], device: torch.device, repeats: int = 3) -> float:
     fn()  # warm-up
-    _sync(device)
+    sync_device(device)
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
-        _sync(device)
+        sync_device(device)
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -271,7 +271,7 @@ def bench_shape(
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     model = random_model(shape, device, dtype)
-    _sync(device)
+    sync_device(device)
     out: dict[str, Any] = {
         "parameters": sum(p.numel() for p in model.parameters()),
         "weight_bytes": weight_bytes(model),

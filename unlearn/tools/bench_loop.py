@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from unlearn.data.examples import Example
 from unlearn.data.prompts import IGNORE, collate, encode
 from unlearn.model.models import LoadedModel
-from unlearn.tools.flops import _rate, _sync
+from unlearn.tools.flops import steps_per_second, sync_device
 from unlearn.train.engine import RunSpec, run_unlearning
 from unlearn.train.loop import cycle_batches
 from unlearn.train.methods import config_for
@@ -83,7 +83,7 @@ def bare_loop(
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        _sync(device)
+        sync_device(device)
         stamps.append(time.perf_counter())
     return stamps
 
@@ -94,13 +94,13 @@ def time_project_loop(lm: LoadedModel, data: DemoData, spec: RunSpec, warmup: in
     stamps: list[float] = []
 
     def on_step(_: Any) -> None:
-        _sync(lm.device)
+        sync_device(lm.device)
         stamps.append(time.perf_counter())
 
     # the retain eval items are only scored before and after, never timed: skip them
     out = run_unlearning(lm, spec, data.forget, data.retain_train, [], on_step=on_step)
     out.trainable.reset()
-    return _rate(stamps, warmup)
+    return steps_per_second(stamps, warmup)
 
 
 def time_bare_loop(lm: LoadedModel, spec: RunSpec, pairs: list[tuple[Batch, Batch]], warmup: int) -> float:
@@ -112,4 +112,4 @@ def time_bare_loop(lm: LoadedModel, spec: RunSpec, pairs: list[tuple[Batch, Batc
         stamps = bare_loop(lm.model, trainable.params, pairs, loop.lr, loop.max_grad_norm, hp.beta, hp.gamma, hp.alpha)
     finally:
         trainable.reset()
-    return _rate(stamps, warmup)
+    return steps_per_second(stamps, warmup)

@@ -14,13 +14,13 @@ from unlearn.model.forward import answer_window
 Batch = dict[str, torch.Tensor]
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
     # CUDA runs asynchronously: a clock read without a sync times the launch, not the work
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _rate(stamps: list[float], warmup: int) -> float:
+def steps_per_second(stamps: list[float], warmup: int) -> float:
     """Steps/s over the stamps after the warm-up (stamp i is taken when step i+1 ends)."""
     timed = len(stamps) - warmup
     return timed / (stamps[-1] - stamps[warmup - 1])
@@ -89,7 +89,7 @@ def peak_matmul_flops(device: torch.device, n: int, seconds: float) -> float:
             for _ in range(8 if device.type == "cuda" else 1):
                 torch.matmul(a, b, out=c)
                 count += 1
-            _sync(device)
+            sync_device(device)
         return 2.0 * n**3 * count / (time.perf_counter() - t0)
 
     run(seconds / 3)  # warm-up: clocks, thread pool, cuBLAS handle
