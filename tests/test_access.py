@@ -9,10 +9,12 @@ import pytest
 
 import app
 from ui import common
-from ui.unlearn_tab import activate_run
+from ui.shared import activate_run
 from unlearn.model.models import BUNDLED
 from unlearn.serve.access import AccessDenied, AccessPolicy, parse_auth
 from unlearn.serve.store import STORE
+
+from . import tabs
 
 
 def test_a_private_server_loads_anything_but_remote_code_needs_the_flag(tmp_path: Path) -> None:
@@ -84,7 +86,7 @@ def test_the_app_refuses_what_the_policy_refuses_and_keeps_the_model(tiny_dir, t
 
     STORE.replace(load_model(str(tiny_dir), device="cpu"))
     monkeypatch.setattr(common, "ACCESS", AccessPolicy(public=True))
-    card, msg = app.load_model_ui("Local folder (save_pretrained)", str(tiny_dir), "cpu", False, lambda *a, **k: None)
+    card, msg = tabs.load_model_ui("Local folder (save_pretrained)", str(tiny_dir), "cpu", False, lambda *a, **k: None)
     assert msg.startswith("❌") and "not on its list" in msg and "still in use" in msg
     assert STORE.current().source.ref == str(Path(tiny_dir).resolve())
     with pytest.raises(AccessDenied):
@@ -105,7 +107,7 @@ def test_an_upload_over_the_limit_is_refused_and_the_server_stays_up(tiny_dir, t
     env = {"UNLEARN_CACHE_DIR": str(tmp_path / "cache")}
     with app_server(str(tiny_dir), env, args=["--max-file-size", "4kb"]) as (url, _):
         c = Client(url, verbose=False)
-        args = ["auto", "", "question", "answer", app.NONE, "forget"]
+        args = ["auto", "", "question", "answer", tabs.NONE, "forget"]
         with pytest.raises(Exception, match="(?i)size|large|exceed"):
             c.predict(handle_file(str(big)), *args, api_name="/add_upload")
         got = c.predict(handle_file(str(small)), *args, api_name="/add_upload")
@@ -114,7 +116,7 @@ def test_an_upload_over_the_limit_is_refused_and_the_server_stays_up(tiny_dir, t
 
 def test_a_public_server_takes_datasets_from_the_hub_only_and_runs_from_its_folder(tmp_path, monkeypatch) -> None:
     """datasets.load_dataset also reads local folders and files: in public mode only 'org/name' ids."""
-    from ui.runs_tab import runs_export_ui
+    from ui.runs_tab.handlers import runs_export_ui
 
     public, private = AccessPolicy(public=True), AccessPolicy()
     for ref in ["/etc", str(tmp_path), "../../etc", "~/data", "csv", "json", "org/../../etc", "a\\b/c", ""]:
@@ -178,12 +180,12 @@ def test_with_operators_named_only_they_change_the_shared_model(app_tiny, monkey
     assert list(_run(request=teacher))[-1][0].startswith("✅")
     second = STORE.active_run().run_dir
     loaded = STORE.current()
-    msg = app.load_model_ui("Bundled SmolLM2-135M-Instruct", "", "cpu", False, lambda *a, **k: None, student)[1]
+    msg = tabs.load_model_ui("Bundled SmolLM2-135M-Instruct", "", "cpu", False, lambda *a, **k: None, student)[1]
     assert only in msg and STORE.current() is loaded
-    assert only in app.teach_ui("harry_potter:known", app.NONE, 1, {}, lambda *a, **k: None, student)[1]
-    assert only in app.reset_ui(student) and only in app.load_run_ui(first, student)
-    assert only in app.delete_run_ui(first, student)[0] and only in app.runs_delete_ui(first, student)[0]
+    assert only in tabs.teach_ui("harry_potter:known", tabs.NONE, 1, {}, lambda *a, **k: None, student)[1]
+    assert only in tabs.reset_ui(student) and only in tabs.load_run_ui(first, student)
+    assert only in tabs.delete_run_ui(first, student)[0] and only in tabs.runs_delete_ui(first, student)[0]
     assert STORE.active_run().run_dir == second, "the run everyone sees is still the teacher's last one"
-    assert app.load_run_ui(second, student).startswith("✅")  # the run already on the model: nothing changes
-    assert list(app.ask_ui("Who wrote the Harry Potter books?", 8))[-1]
-    assert app.reset_ui(teacher).startswith("The model is back")
+    assert tabs.load_run_ui(second, student).startswith("✅")  # the run already on the model: nothing changes
+    assert list(tabs.ask_ui("Who wrote the Harry Potter books?", 8))[-1]
+    assert tabs.reset_ui(teacher).startswith("The model is back")

@@ -13,6 +13,7 @@ import app
 from unlearn.model.models import load_model
 from unlearn.serve.store import STORE
 
+from . import tabs
 from .browser import CHROMIUM, app_in_browser, browser_page, run_default_method, running_app
 
 
@@ -52,29 +53,29 @@ def test_demo_builds_with_stable_api_names() -> None:
 
 
 def test_loading_a_bad_model_keeps_the_previous_one(loaded) -> None:
-    card, msg = app.load_model_ui("Local folder (save_pretrained)", "/no/such/folder", "cpu", False, _progress)
+    card, msg = tabs.load_model_ui("Local folder (save_pretrained)", "/no/such/folder", "cpu", False, _progress)
     assert msg.startswith("❌") and "still in use" in msg
     assert STORE.current() is loaded and "tiny" in card or loaded.name in card
 
 
 def test_loading_a_local_folder_updates_the_card(loaded, tiny_dir) -> None:
-    card, msg = app.load_model_ui("Local folder (save_pretrained)", str(tiny_dir), "cpu", False, _progress)
+    card, msg = tabs.load_model_ui("Local folder (save_pretrained)", str(tiny_dir), "cpu", False, _progress)
     assert msg.startswith("✅") and "2 × 4" in card
 
 
 def test_set_status_says_whose_knowledge_each_set_is(loaded) -> None:
-    text = app.set_status("harry_potter", "general_knowledge:train", "fictitious_authors:holdout", {})
+    text = tabs.set_status("harry_potter", "general_knowledge:train", "fictitious_authors:holdout", {})
     assert "own knowledge" in text and "never-seen" in text
-    text = app.set_status("fictitious_authors:forget", "fictitious_authors:retain", app.NONE, {})
+    text = tabs.set_status("fictitious_authors:forget", "fictitious_authors:retain", tabs.NONE, {})
     assert "Teach" in text
 
 
 def test_preview_and_check_knowledge(loaded) -> None:
-    table, caption, plot = app.preview("forget", "harry_potter", "general_knowledge:train", app.NONE, {})
+    table, caption, plot = tabs.preview("forget", "harry_potter", "general_knowledge:train", tabs.NONE, {})
     assert len(table["value"]) >= 30 and "harry_potter" in caption and "recorded with" in caption
     assert len(plot.data[0].y) == len(table["value"])
-    table, fig, msg = app.check_knowledge_ui(
-        "retain", "harry_potter", "general_knowledge:eval", app.NONE, {}, _progress
+    table, fig, msg = tabs.check_knowledge_ui(
+        "retain", "harry_potter", "general_knowledge:eval", tabs.NONE, {}, _progress
     )
     assert "answers" in msg and len(fig.data[0].y) == len(table["value"])
 
@@ -85,10 +86,10 @@ def test_upload_tofu_file_is_recognised_and_selected(loaded, tmp_path) -> None:
         pytest.skip("shared/data/tofu is not beside the repository")
     path = tmp_path / src.name
     shutil.copy(src, path)
-    q, a, t, msg = app.inspect_upload(str(path), "auto")
+    q, a, t, msg = tabs.inspect_upload(str(path), "auto")
     # what was recognised is said in words (issue 15), not as a bare "tofu layout"
     assert "question and answer columns" in msg and "perturbed" in msg and q["value"] == "question"
-    sets, f, r, h, msg = app.add_upload(str(path), "auto", "", "question", "answer", app.NONE, {}, "forget")
+    sets, f, r, h, msg = tabs.add_upload(str(path), "auto", "", "question", "answer", tabs.NONE, {}, "forget")
     assert msg.startswith("✅") and f["value"] in sets and len(sets[f["value"]]["examples"]) == 117
 
 
@@ -103,13 +104,13 @@ def test_broken_upload_gets_a_message_and_loses_nothing(loaded, tmp_path) -> Non
             "examples": [{"question": "q", "answer": "a"}],
         }
     }
-    sets, *_, msg = app.add_upload(str(bad), "auto", "", app.NONE, app.NONE, app.NONE, earlier, "forget")
+    sets, *_, msg = tabs.add_upload(str(bad), "auto", "", tabs.NONE, tabs.NONE, tabs.NONE, earlier, "forget")
     assert msg.startswith("❌") and "line 2" in msg and sets == earlier
 
 
 def test_edits_become_a_new_selected_set(loaded) -> None:
     rows = [["Who is Ada?", "Ada is a test.", "Ada", "", ""]]
-    sets, f, r, h, msg = app.save_edits("forget", rows, "harry_potter", "general_knowledge:train", app.NONE, {})
+    sets, f, r, h, msg = tabs.save_edits("forget", rows, "harry_potter", "general_knowledge:train", tabs.NONE, {})
     assert (
         msg.startswith("✅")
         and f["value"] == "harry_potter (edited)"
@@ -119,15 +120,15 @@ def test_edits_become_a_new_selected_set(loaded) -> None:
 
 def test_hub_offline_gives_a_clear_message(loaded, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    sets, *_, msg = app.load_hub_ui("locuslab/TOFU", "forget01", "train", 10, {}, "forget", _progress)
+    sets, *_, msg = tabs.load_hub_ui("locuslab/TOFU", "forget01", "train", 10, {}, "forget", _progress)
     assert msg.startswith("❌") and "hub" in msg and sets == {}
 
 
 def test_teach_and_ask(loaded, cache_tmp) -> None:
-    card, msg = app.teach_ui("fictitious_authors:forget", app.NONE, 1, {}, _progress)
+    card, msg = tabs.teach_ui("fictitious_authors:forget", tabs.NONE, 1, {}, _progress)
     assert msg.startswith("✅") and "Taught" in card
-    assert isinstance(list(app.ask_ui("Who is Ilse?", 8))[-1], str)  # streamed: the last value is the answer
-    assert "Type a question" in list(app.ask_ui("  ", 8))[-1]
+    assert isinstance(list(tabs.ask_ui("Who is Ilse?", 8))[-1], str)  # streamed: the last value is the answer
+    assert "Type a question" in list(tabs.ask_ui("  ", 8))[-1]
 
 
 @pytest.mark.browser

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import pytest
 
-import app
 from tests.browser import (
     app_in_browser,
     audit_in_browser,
@@ -23,20 +22,22 @@ from tests.test_app import require_chromium
 from tests.test_app_unlearn import _run
 from unlearn.serve.store import STORE
 
+from . import tabs
+
 SETS = ["fictitious_authors:forget", "fictitious_authors:retain", "fictitious_authors:holdout"]
 QUICK = dict(items=4, neighbours=2, p=0.2, m=3, probes=1, relearn_on=True, surfaces=1, extras=[], retain_model="")
 KEYS = ("items", "neighbours", "p", "m", "probes", "relearn_on", "surfaces", "extras", "retain_model")
 
 
-def _audit(source=app.ACTIVE, session="a1", sets=SETS, **kw):
+def _audit(source=tabs.ACTIVE, session="a1", sets=SETS, **kw):
     s = {**QUICK, **kw}
-    return app.audit_ui(source, *[s[k] for k in KEYS], *sets, {}, SimpleNamespace(session_hash=session))
+    return tabs.audit_ui(source, *[s[k] for k in KEYS], *sets, {}, SimpleNamespace(session_hash=session))
 
 
 def test_audit_of_a_run_reports_progress_fills_every_view_and_is_saved(app_tiny) -> None:
     list(_run("grad_diff", steps=2, lr=5e-2))
     weights = {n: p.detach().clone() for n, p in STORE.require().model.named_parameters()}
-    updates = list(_audit(extras=list(app.AUDIT_EXTRAS)))
+    updates = list(_audit(extras=list(tabs.AUDIT_EXTRAS)))
     assert any("⏳" in u[0] for u in updates[:-1]) and all(u[1] is not None for u in updates[-1:])
     msg, headline, aucs, auc_fig, roc_a, roc_b, feats, scatter, verdicts, item, land, surf, tofu, *rest = updates[-1]
     tofu_fig, probes, honesty, relearn, quant, html, figs_json = rest
@@ -56,10 +57,10 @@ def test_audit_of_a_run_reports_progress_fills_every_view_and_is_saved(app_tiny)
     for n, p in STORE.require().model.named_parameters():
         assert p.equal(weights[n]), n  # the relearning attack put the run's weights back
     req = SimpleNamespace(session_hash="a1")
-    land2, surf2 = app.audit_item_ui("holdout:1", req)
+    land2, surf2 = tabs.audit_item_ui("holdout:1", req)
     assert "holdout" in land2.layout.title.text and surf2 is None  # surfaces are drawn for forget items only
     # the saved audit comes back without the model, in another session
-    shown = app.audit_show_ui(STORE.active_run().run_dir, SimpleNamespace(session_hash="other"))
+    shown = tabs.audit_show_ui(STORE.active_run().run_dir, SimpleNamespace(session_hash="other"))
     assert shown[0].startswith("Saved audit") and shown[2] == aucs
 
 
@@ -70,19 +71,19 @@ def test_cancel_stops_the_audit_and_keeps_the_run(app_tiny) -> None:
     gen = _audit(session="c")
     first = next(gen)
     assert first[0].startswith("⏳") or "⏳" in first[0]
-    assert "Cancelling" in app.audit_cancel_ui(SimpleNamespace(session_hash="c"))
+    assert "Cancelling" in tabs.audit_cancel_ui(SimpleNamespace(session_hash="c"))
     last = list(gen)[-1]
     assert "cancelled" in last[0] and all(v is not None for v in last[1:])  # gr.skip(): the views stay
     assert STORE.active_run().run_dir == run_dir and not (Path(run_dir) / "audit.json").exists()
     for n, p in STORE.require().model.named_parameters():
         assert p.equal(weights[n]), n
-    assert app.audit_cancel_ui(SimpleNamespace(session_hash="c")) == "No audit is running."
+    assert tabs.audit_cancel_ui(SimpleNamespace(session_hash="c")) == "No audit is running."
 
 
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        (dict(sets=[SETS[0], SETS[1], app.NONE]), "holdout set"),
+        (dict(sets=[SETS[0], SETS[1], tabs.NONE]), "holdout set"),
         (dict(sets=["no_such_set", SETS[1], SETS[2]]), "no_such_set"),
         (dict(source="/no/such/run"), "run.json"),
         (dict(items=1), "at least 2 items"),
@@ -96,16 +97,16 @@ def test_bad_audit_input_gets_a_message(app_tiny, kw, match) -> None:
 
 
 def test_the_sets_line_names_the_three_sets_and_warns_of_a_holdout_from_another_source() -> None:
-    line = app.audit_sets_line(*SETS)
+    line = tabs.audit_sets_line(*SETS)
     assert "forget **fictitious_authors:forget**" in line and "⚠️" not in line
-    line = app.audit_sets_line("harry_potter", "general_knowledge", "fictitious_authors:holdout")
+    line = tabs.audit_sets_line("harry_potter", "general_knowledge", "fictitious_authors:holdout")
     assert "⚠️" in line and "different sources" in line and "not whether the forget items were trained on" in line
-    assert "cannot be told" in app.audit_sets_line("forget01_perturbed", app.NONE, "holdout01_perturbed")
+    assert "cannot be told" in tabs.audit_sets_line("forget01_perturbed", tabs.NONE, "holdout01_perturbed")
     # picking a forget set with a holdout split of its own picks that split, unless the holdout already matches
-    from ui.data_tab import holdout_for
+    from ui.data_tab.handlers import holdout_for
 
     assert holdout_for("fictitious_authors:forget", "harry_potter", {})["value"] == "fictitious_authors:holdout"
-    assert holdout_for("fictitious_authors:forget", app.NONE, {})["value"] == "fictitious_authors:holdout"
+    assert holdout_for("fictitious_authors:forget", tabs.NONE, {})["value"] == "fictitious_authors:holdout"
     skip = holdout_for("fictitious_authors:forget", "fictitious_authors:holdout", {})
     assert skip == holdout_for("harry_potter", "fictitious_authors:holdout", {})  # gr.skip(): nothing to change
     assert "value" not in skip
@@ -128,18 +129,18 @@ def test_kept_steps_are_compared_audited_and_drawn_from_the_tabs(app_tiny) -> No
     assert "Kept the weights at steps 1, 2" in last
     run_dir = STORE.active_run().run_dir
     step1 = f"{run_dir}#step=1"
-    assert step1 in [v for _, v in app.compare_sources()] and step1 in [v for _, v in app.audit_sources()]
+    assert step1 in [v for _, v in tabs.compare_sources()] and step1 in [v for _, v in tabs.audit_sources()]
     out = list(_audit(source=step1, session="step", probes=0, relearn_on=False, surfaces=0))[-1]
     assert "✅ Audit finished" in out[0] and "as the audit of its step 1" in out[0]
     assert STORE.active_run().step == 1 and Path(run_dir, "audit-step-000001.json").is_file()
     assert not Path(run_dir, "audit.json").exists()  # the run's end was not audited
-    shown = app.audit_show_ui(step1, SimpleNamespace(session_hash="other"))
+    shown = tabs.audit_show_ui(step1, SimpleNamespace(session_hash="other"))
     assert shown[0].startswith("Saved audit") and "at step 1" in shown[0]
-    assert app.audit_show_ui(f"{run_dir}#step=2", SimpleNamespace(session_hash="x"))[0].startswith("❌ Step 2")
-    assert "at step 2" in app.load_run_ui(f"{run_dir}#step=2") or STORE.active_run().step == 2
-    assert "kept no weights at step 7" in app.load_run_ui(f"{run_dir}#step=7")
-    assert "a step the run kept" in app.delete_run_ui(step1)[0] and Path(run_dir).is_dir()
-    shown, note = app.run_steps_ui(run_dir)
+    assert tabs.audit_show_ui(f"{run_dir}#step=2", SimpleNamespace(session_hash="x"))[0].startswith("❌ Step 2")
+    assert "at step 2" in tabs.load_run_ui(f"{run_dir}#step=2") or STORE.active_run().step == 2
+    assert "kept no weights at step 7" in tabs.load_run_ui(f"{run_dir}#step=7")
+    assert "a step the run kept" in tabs.delete_run_ui(step1)[0] and Path(run_dir).is_dir()
+    shown, note = tabs.run_steps_ui(run_dir)
     fig = shown["value"]
     assert shown["visible"]
     forget = next(t for t in fig.data if t.name == "forget")
@@ -147,7 +148,7 @@ def test_kept_steps_are_compared_audited_and_drawn_from_the_tabs(app_tiny) -> No
 
 
 def test_show_without_a_saved_audit_says_so(app_tiny) -> None:
-    out = app.audit_show_ui(app.ACTIVE, SimpleNamespace(session_hash="x"))
+    out = tabs.audit_show_ui(tabs.ACTIVE, SimpleNamespace(session_hash="x"))
     assert out[0].startswith("❌") and "no saved audit" in out[0]
 
 
@@ -155,20 +156,20 @@ def test_runs_tab_lists_audited_runs_exports_and_deletes(app_tiny) -> None:
     list(_run("grad_diff", steps=1))
     list(_run("npo", steps=1))
     list(_audit(session="r", probes=0, relearn_on=False, surfaces=0))  # audits the NPO run (active)
-    rows, fig, picker = app.runs_view_ui()
+    rows, fig, picker = tabs.runs_view_ui()
     assert [r[1] for r in rows] == ["npo", "grad_diff"]  # newest first
     assert rows[0][7] != "—" and rows[1][7] == "—"  # REMIND AUC only where audited
     assert {t.name for t in fig.data} == {"npo", "grad_diff"} and len(picker["choices"]) == 2
     npo_dir, gd_dir = picker["choices"][0][1], picker["choices"][1][1]
     assert picker["value"] == npo_dir  # the picker starts at the newest run (issue 15)
-    msg, html, data = app.runs_export_ui(npo_dir, SimpleNamespace(session_hash="r"))
+    msg, html, data = tabs.runs_export_ui(npo_dir, SimpleNamespace(session_hash="r"))
     assert "with its audit" in msg and "REMIND verdict per item" in Path(html).read_text()
     assert json.loads(Path(data).read_text())["audit"]["summary"]["remind_auc"] is not None
-    msg, html, _ = app.runs_export_ui(gd_dir, SimpleNamespace(session_hash="r"))
+    msg, html, _ = tabs.runs_export_ui(gd_dir, SimpleNamespace(session_hash="r"))
     assert "not audited yet" in msg and "Not audited" in Path(html).read_text()
-    assert app.runs_export_ui(None, SimpleNamespace(session_hash="r"))[0].startswith("❌")
-    assert app.load_run_ui(gd_dir).startswith("✅") and STORE.active_run().run_dir == gd_dir
-    msg, rows, _, picker = app.runs_delete_ui(gd_dir)
+    assert tabs.runs_export_ui(None, SimpleNamespace(session_hash="r"))[0].startswith("❌")
+    assert tabs.load_run_ui(gd_dir).startswith("✅") and STORE.active_run().run_dir == gd_dir
+    msg, rows, _, picker = tabs.runs_delete_ui(gd_dir)
     assert msg.startswith("🗑") and [r[1] for r in rows] == ["npo"] and STORE.active_run() is None
     assert Path(npo_dir, "audit.json").is_file()  # the other run and its audit are untouched
 

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import app
 from tests.browser import (
     COMPARE_PANELS,
     app_in_browser,
@@ -24,15 +23,17 @@ from tests.test_app import require_chromium
 from tests.test_app_unlearn import _run
 from tests.test_compare import _changed
 from ui.common import AGAINST_ITSELF
-from ui.compare_tab import SLOTS
+from ui.compare_tab.handlers import SLOTS
 from unlearn.serve.store import STORE, ActiveRun
+
+from . import tabs
 
 SETS = ["harry_potter:known", "general_knowledge", {}]
 
 
-def _compare(source=app.ACTIVE, kind="Forget item", item="0", text="", session="c1"):
+def _compare(source=tabs.ACTIVE, kind="Forget item", item="0", text="", session="c1"):
     """Compare streams its results as they come: the last output holds them all."""
-    *_, last = app.compare_ui(
+    *_, last = tabs.compare_ui(
         source, kind, item, text, 8, False, 0.7, 0, 0.2, "probability", *SETS, SimpleNamespace(session_hash=session)
     )
     return last
@@ -50,11 +51,11 @@ def test_compare_after_a_run_fills_every_panel_and_redraws_from_kept_arrays(app_
     assert "Layer" in one_head.layout.title.text and len(roll.data) == 2
     assert Path(html).read_text().count("<h2>") == 7
     req = SimpleNamespace(session_hash="c1")
-    assert app.tokens_ui(0.5, req).data[0].type == "heatmap"
-    assert "Next token" in app.topk_ui(1, req).layout.title.text
-    assert "rank" in app.lens_ui("rank", req).layout.title.text
-    assert "Layer 2, head 3" in app.head_ui(2, 3, req).layout.title.text
-    msg, fig, html = app.attribution_ui(app.ATTRIBUTION_METHODS["ablation"], req)
+    assert tabs.tokens_ui(0.5, req).data[0].type == "heatmap"
+    assert "Next token" in tabs.topk_ui(1, req).layout.title.text
+    assert "rank" in tabs.lens_ui("rank", req).layout.title.text
+    assert "Layer 2, head 3" in tabs.head_ui(2, 3, req).layout.title.text
+    msg, fig, html = tabs.attribution_ui(tabs.ATTRIBUTION_METHODS["ablation"], req)
     assert "both models" in msg and len(fig.data) == 2
     assert "Attribution" in Path(html).read_text()
 
@@ -74,7 +75,7 @@ def test_compare_shows_each_panel_group_then_both_answers_token_by_token(app_tin
     of the batched LoRA generation grow; the last output holds everything, as one call returned."""
     _perturbed_run(app_tiny, tmp_path)
     req = SimpleNamespace(session_hash="stream")
-    outs = list(app.compare_ui(app.ACTIVE, "Forget item", "0", "", 24, False, 0.7, 0, 0.2, "probability", *SETS, req))
+    outs = list(tabs.compare_ui(tabs.ACTIVE, "Forget item", "0", "", 24, False, 0.7, 0, 0.2, "probability", *SETS, req))
     assert _given(outs[0]) == {"note"} and outs[0][0].startswith("⏳"), "a note; the last results stay till now"
     assert all(outs[1][SLOTS.index(s)] in (None, []) for s in ("before", "after", "Logit lens", "download"))
     firsts = [next(i for i, o in enumerate(outs) if slot in _given(o)) for slot in SLOTS[3:13]]
@@ -84,7 +85,7 @@ def test_compare_shows_each_panel_group_then_both_answers_token_by_token(app_tin
     assert min(i for i, o in enumerate(outs) if "after" in _given(o)) > max(firsts), "the panels first"
     last = outs[-1]
     assert _given(last) == set(SLOTS) and last[0].startswith("**Before**") and "computed in" in last[0]
-    c = app.RESULTS.get("stream")["c"]
+    c = tabs.RESULTS.get("stream")["c"]
     assert "".join(w for w, _ in last[2]) == c.after.generation == growing[-1]
     assert Path(last[-1]).read_text().count("<h2>") == 7
 
@@ -92,7 +93,7 @@ def test_compare_shows_each_panel_group_then_both_answers_token_by_token(app_tin
 def test_the_model_against_itself_shows_no_difference(app_tiny) -> None:
     out = _compare(source=AGAINST_ITSELF, session="self")
     assert "every difference is zero" in out[0]
-    _, fig, _ = app.attribution_ui(app.ATTRIBUTION_METHODS["ablation"], SimpleNamespace(session_hash="self"))
+    _, fig, _ = tabs.attribution_ui(tabs.ATTRIBUTION_METHODS["ablation"], SimpleNamespace(session_hash="self"))
     assert list(fig.data[0].y) == list(fig.data[1].y)  # one model on both sides
     assert np.abs(np.asarray(out[3].data[2].z[0])).max() == 0
     assert all(tag is None for _, tag in out[1])
@@ -107,19 +108,19 @@ def test_bad_compare_input_gets_a_message_and_keeps_the_last_result(app_tiny) ->
     ):
         out = _compare(session="c2", **kw)
         assert out[0].startswith("❌") and match in out[0], out[0]
-    assert good[0].startswith("**Before**") and app.RESULTS.get("c2") is not None  # the good result is kept
-    assert app.tokens_ui(0.3, SimpleNamespace(session_hash="c2")) is not None
+    assert good[0].startswith("**Before**") and tabs.RESULTS.get("c2") is not None  # the good result is kept
+    assert tabs.tokens_ui(0.3, SimpleNamespace(session_hash="c2")) is not None
     req = SimpleNamespace(session_hash="nobody")
-    assert app.attribution_ui(app.ATTRIBUTION_METHODS["ablation"], req)[0].startswith("❌ Press Compare first")
+    assert tabs.attribution_ui(tabs.ATTRIBUTION_METHODS["ablation"], req)[0].startswith("❌ Press Compare first")
 
 
 def test_free_text_and_item_pickers(app_tiny) -> None:
-    items, text = app.compare_items("Forget item", *SETS)
+    items, text = tabs.compare_items("Forget item", *SETS)
     assert items["visible"] and items["choices"][0][1] == "0" and not text["visible"]
-    items, text = app.compare_items("Free text", *SETS)
+    items, text = tabs.compare_items("Free text", *SETS)
     assert not items["visible"] and text["visible"]
-    sources = dict((v, k) for k, v in app.compare_sources())
-    assert app.ACTIVE in sources and AGAINST_ITSELF in sources
+    sources = dict((v, k) for k, v in tabs.compare_sources())
+    assert tabs.ACTIVE in sources and AGAINST_ITSELF in sources
 
 
 @pytest.mark.browser

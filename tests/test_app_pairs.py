@@ -12,7 +12,6 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-import app
 from tests.browser import (
     app_in_browser,
     audit_in_browser,
@@ -28,6 +27,8 @@ from unlearn.serve.store import STORE
 from unlearn.train.engine import RunSpec, run_unlearning
 from unlearn.train.loop import LoopConfig
 from unlearn.train.runs import list_runs, save_run
+
+from . import tabs
 
 REQ = SimpleNamespace(session_hash="pairs", username=None)
 
@@ -47,7 +48,7 @@ def unlearned_elsewhere(tiny_dir: Path, where: Path) -> tuple[Path, torch.Tensor
 def test_import_compare_and_download_from_the_tabs(app_tiny, tiny_dir, tmp_path) -> None:
     folder, want = unlearned_elsewhere(tiny_dir, tmp_path)
     before = _logits(app_tiny.model)
-    msg = app.import_ui(str(folder), "their NPO", REQ)
+    msg = tabs.import_ui(str(folder), "their NPO", REQ)
     assert msg.startswith("✅ Imported `their NPO`") and "tensors differ" in msg, msg
     run = STORE.active_run()
     assert run is not None and run.record["kind"] == "imported"
@@ -55,21 +56,21 @@ def test_import_compare_and_download_from_the_tabs(app_tiny, tiny_dir, tmp_path)
     with STORE.before():
         assert torch.equal(_logits(app_tiny.model), before)  # before = the model loaded in Model & data
     # the pickers of Compare and Audit show it as the run on the model; Runs lists it first
-    label = dict((v, k) for k, v in app.compare_sources())[app.ACTIVE]
+    label = dict((v, k) for k, v in tabs.compare_sources())[tabs.ACTIVE]
     assert "imported" in label
-    rows, _, pick = app.runs_view_ui()
+    rows, _, pick = tabs.runs_view_ui()
     assert pick["value"] == run.run_dir and list_runs()[0]["method"] == "imported"
-    *_, last = app.compare_ui(
-        app.ACTIVE, "Forget item", "0", "", 8, False, 0.7, 0, 0.2, "probability", "harry_potter:known", "", {}, REQ
+    *_, last = tabs.compare_ui(
+        tabs.ACTIVE, "Forget item", "0", "", 8, False, 0.7, 0, 0.2, "probability", "harry_potter:known", "", {}, REQ
     )
     assert "**after** = imported checkpoint `their NPO`" in last[0]
     assert all(last[i] is not None for i in range(3, 13))  # every panel drawn
     # a bad checkpoint: a message, nothing imported, the pair on the model stays
-    bad = app.import_ui(str(tmp_path / "no-such-folder"), "", REQ)
+    bad = tabs.import_ui(str(tmp_path / "no-such-folder"), "", REQ)
     assert bad.startswith("❌") and "Nothing was imported" in bad
     assert STORE.active_run() is run and len(list_runs()) == 1
     # the Runs tab's download: a zip of a folder transformers loads on its own
-    note, archive = app.export_model_ui(run.run_dir, next(iter(app.EXPORT_FORMATS)), REQ)
+    note, archive = tabs.export_model_ui(run.run_dir, next(iter(tabs.EXPORT_FORMATS)), REQ)
     assert note.startswith("📦") and archive.endswith(".zip"), note
     with zipfile.ZipFile(archive) as z:
         z.extractall(tmp_path / "unzipped")
@@ -77,7 +78,7 @@ def test_import_compare_and_download_from_the_tabs(app_tiny, tiny_dir, tmp_path)
     assert torch.equal(_logits(plain), want)
     assert STORE.active_run().run_dir == run.run_dir  # export put the pair back on the model
     assert torch.equal(_logits(app_tiny.model), want)
-    note, _ = app.export_model_ui(run.run_dir, "PEFT adapter (LoRA runs)", REQ)
+    note, _ = tabs.export_model_ui(run.run_dir, "PEFT adapter (LoRA runs)", REQ)
     assert note.startswith("❌") and "--format hf" in note
 
 

@@ -138,9 +138,10 @@ def test_import_on_the_command_line_then_the_runs_tab_lists_it(tiny_dir, tmp_pat
     assert main(["import", "--model", str(tiny_dir), "--after", str(other)]) == 2  # refused with the message
     assert "num_hidden_layers" in capsys.readouterr().err
 
-    import app
 
-    rows, _, picker = app.runs_view_ui()
+    from . import tabs
+
+    rows, _, picker = tabs.runs_view_ui()
     assert rows[0][1] == "imported" and picker["value"] == out["run_dir"]
 
 

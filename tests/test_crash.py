@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-import app
 from unlearn.__main__ import main
 from unlearn.model.models import load_model
 from unlearn.train.runs import PENDING, in_progress, list_runs
+
+from . import tabs
 
 RUN = ["run", "--device", "cpu", "--forget", "harry_potter:known", "--method", "ga", "--batch-size", "2"]
 
@@ -55,12 +56,12 @@ def test_sigkill_during_a_run_keeps_finished_runs_and_marks_the_killed_one(
     assert {p.name: p.read_bytes() for p in finished.iterdir()} == before  # the finished run, byte for byte
     # the app after a restart: the interrupted run is listed, refused with a message, deletable
     monkeypatch.setenv("UNLEARN_RUNS_DIR", str(root))
-    labels = [label for label, _ in app.run_choices()]
+    labels = [label for label, _ in tabs.run_choices()]
     assert any("interrupted" in label for label in labels)
     marker = runs[0]["dir"]
-    assert app.load_run_ui(marker).startswith("❌") and "interrupted" in app.load_run_ui(marker)
-    assert "interrupted" in app.runs_export_ui(marker, type("R", (), {"session_hash": "k"})())[0]
-    msg, _ = app.delete_run_ui(marker)
+    assert tabs.load_run_ui(marker).startswith("❌") and "interrupted" in tabs.load_run_ui(marker)
+    assert "interrupted" in tabs.runs_export_ui(marker, type("R", (), {"session_hash": "k"})())[0]
+    msg, _ = tabs.delete_run_ui(marker)
     assert msg.startswith("🗑") and [r["status"] for r in list_runs(root)] == ["finished"]
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import app
-from ui.audit_tab import progress_line
+from ui.audit_tab.handlers import progress_line
 from unlearn.data import workspace as ws
 from unlearn.data.builtin import DataSet
 from unlearn.data.examples import Example
@@ -25,6 +24,8 @@ from unlearn.serve.store import STORE
 from unlearn.train.run_verdict import RETAIN_KEPT, retain_weight, run_warnings
 from viz.audit_text import items_line, summary_lines
 from viz.tokens import topk_bars
+
+from . import tabs
 
 DATA = Path(__file__).parent / "data"
 SOLAR = DATA / "solar_system.jsonl"
@@ -85,7 +86,7 @@ def test_the_bundled_model_knows_plain_facts_and_the_table_shows_its_replies(bun
 def test_check_knowledge_handler_reports_derived_keywords(loaded) -> None:
     user = {"facts": {"title": "f", "knowledge": "uploaded", "description": "", "examples": []}}
     user["facts"]["examples"] = [e.to_dict() for e in _solar()[:4]]  # keywords not derived (an older session)
-    table, fig, msg = app.check_knowledge_ui("forget", "facts", "general_knowledge", app.NONE, user, _no_progress)
+    table, fig, msg = tabs.check_knowledge_ui("forget", "facts", "general_knowledge", tabs.NONE, user, _no_progress)
     assert "of 4" in msg and "4 items have no keywords" in msg and fig is not None
     assert len(table["value"][0]) == len(ws.TABLE_HEADERS)
 
@@ -98,31 +99,31 @@ def _no_progress(*a, **k) -> None:
 def test_second_upload_is_cleared_refused_as_a_copy_and_an_empty_add_says_so(loaded, tmp_path) -> None:
     path = tmp_path / "solar_system.jsonl"
     shutil.copy(SOLAR, path)
-    q, a, t, note = app.inspect_upload(str(path), "auto")
+    q, a, t, note = tabs.inspect_upload(str(path), "auto")
     assert "question and answer columns" in note and "tofu" not in note.lower() and q["value"] == "question"
-    sets, f, r, h, msg = app.add_upload(str(path), "auto", "", q["value"], a["value"], t["value"], {}, "forget")
+    sets, f, r, h, msg = tabs.add_upload(str(path), "auto", "", q["value"], a["value"], t["value"], {}, "forget")
     assert msg.startswith("✅") and "question and answer columns" in msg and "16 items came without keywords" in msg
     name = f["value"]
     assert sets[name]["examples"][0]["keywords"] == ["Mars"]  # derived, shown and editable in the table
-    assert app.after_add(msg) == {"value": None, "__type__": "update"}  # the box is emptied
-    again, f2, *_, msg2 = app.add_upload(str(path), "auto", "", q["value"], a["value"], t["value"], sets, "retain")
+    assert tabs.after_add(msg) == {"value": None, "__type__": "update"}  # the box is emptied
+    again, f2, *_, msg2 = tabs.add_upload(str(path), "auto", "", q["value"], a["value"], t["value"], sets, "retain")
     assert msg2.startswith("ℹ️") and f"already added as **{name}**" in msg2 and again == sets
     retain_pick = _[0]
     assert retain_pick["value"] == name  # the earlier set is picked in the asked role instead of a copy
-    *_, msg3 = app.add_upload(None, "auto", "", q["value"], a["value"], t["value"], sets, "forget")
+    *_, msg3 = tabs.add_upload(None, "auto", "", q["value"], a["value"], t["value"], sets, "forget")
     assert msg3.startswith("❌") and "No new file" in msg3
     # clearing the box (as after_add does) keeps the message about the file just added: no new text
-    assert not isinstance(app.inspect_upload(None, "auto")[3], str)
+    assert not isinstance(tabs.inspect_upload(None, "auto")[3], str)
 
 
 def test_a_refused_file_message_names_the_file_and_the_attempt(loaded, tmp_path) -> None:
     bad = tmp_path / "broken.jsonl"
     bad.write_text('{"question": "a", "answer": "b"}\n{"question": oops}\n')
-    q, a, t, note = app.inspect_upload(str(bad), "auto")
+    q, a, t, note = tabs.inspect_upload(str(bad), "auto")
     assert note.startswith("❌") and "broken.jsonl, tried at" in note
-    reset = {"choices": [app.NONE], "value": app.NONE, "__type__": "update"}
+    reset = {"choices": [tabs.NONE], "value": tabs.NONE, "__type__": "update"}
     assert q == a == t == reset  # all three pickers reset, visibly (value None left the old column shown)
-    *_, msg = app.add_upload(str(bad), "auto", "", "question", "answer", app.NONE, {}, "forget")
+    *_, msg = tabs.add_upload(str(bad), "auto", "", "question", "answer", tabs.NONE, {}, "forget")
     assert msg.startswith("❌") and "broken.jsonl, tried at" in msg
 
 
@@ -144,15 +145,15 @@ def test_split_holdout_is_seeded_disjoint_and_keeps_entities_together() -> None:
 def test_split_holdout_button_picks_both_parts_of_one_source(loaded, tmp_path) -> None:
     path = tmp_path / "solar_system.jsonl"
     shutil.copy(SOLAR, path)
-    sets, f, *_ = app.add_upload(str(path), "auto", "", "question", "answer", app.NONE, {}, "forget")
-    sets2, f2, r2, h2, msg = app.split_holdout_ui(f["value"], 0.25, sets)
+    sets, f, *_ = tabs.add_upload(str(path), "auto", "", "question", "answer", tabs.NONE, {}, "forget")
+    sets2, f2, r2, h2, msg = tabs.split_holdout_ui(f["value"], 0.25, sets)
     assert msg.startswith("✅") and f2["value"] == "solar_system:forget" and h2["value"] == "solar_system:holdout"
     assert len(sets2["solar_system:holdout"]["examples"]) == 4 and len(sets2["solar_system:forget"]["examples"]) == 12
-    line = app.audit_sets_line(f2["value"], "general_knowledge", h2["value"])
+    line = tabs.audit_sets_line(f2["value"], "general_knowledge", h2["value"])
     assert "solar_system:holdout" in line and "⚠️" not in line  # one source: no warning
-    none = app.audit_sets_line(f2["value"], "general_knowledge", app.NONE)
+    none = tabs.audit_sets_line(f2["value"], "general_knowledge", tabs.NONE)
     assert "Split a holdout" in none
-    bad = app.split_holdout_ui("nope", 0.25, sets)
+    bad = tabs.split_holdout_ui("nope", 0.25, sets)
     assert bad[-1].startswith("❌") and bad[0] == sets
 
 
@@ -160,8 +161,8 @@ def test_audit_without_holdout_does_not_recommend_another_topic(loaded) -> None:
     from types import SimpleNamespace
 
     out = next(
-        app.audit_ui(
-            app.ACTIVE,
+        tabs.audit_ui(
+            tabs.ACTIVE,
             4,
             2,
             0.3,
@@ -173,7 +174,7 @@ def test_audit_without_holdout_does_not_recommend_another_topic(loaded) -> None:
             "",
             "harry_potter",
             "general_knowledge",
-            app.NONE,
+            tabs.NONE,
             {},
             SimpleNamespace(session_hash="h"),
         )

@@ -34,16 +34,16 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import app
 from unlearn.data.examples import Example
 from unlearn.data.formats import DataError
 from unlearn.data.item_checks import check_item_lengths
 from unlearn.model.models import LoadedModel, load_model
 from unlearn.serve.store import STORE
 
+from . import tabs
 from .conftest import make_tiny_model, weights_digest
 
-QUICK, LORA = list(app.PRESET_LABELS)[0], list(app.MODE_LABELS)[0]
+QUICK, LORA = list(tabs.PRESET_LABELS)[0], list(tabs.MODE_LABELS)[0]
 LOCAL, HUB, GGUF = "Local folder (save_pretrained)", "Hugging Face hub id", ".gguf file"
 NAN, INF = float("nan"), float("inf")
 
@@ -129,7 +129,7 @@ def _run_args(
     **loop: Any,
 ) -> list[Any]:
     """run_ui's arguments up to the request: a 1-step grad_diff run on the small sets, with overrides."""
-    _, defaults, _ = app.on_method("grad_diff", QUICK)
+    _, defaults, _ = tabs.on_method("grad_diff", QUICK)
     if hp is not None:  # one value of the hyperparameter table replaced
         defaults = [[r[0], hp[1] if r[0] == hp[0] else r[1], *r[2:]] for r in defaults]
     settings = {"steps": 1, "lr": 5e-3, "batch": 4, "accum": 1, "max_length": 64, "warmup": 0, "seed": 0, "lora_r": 4}
@@ -141,7 +141,7 @@ def _run_args(
 
 
 def _run(session: str = "hostile", **kw: Any) -> list[tuple]:
-    return list(app.run_ui(*_run_args(**kw), SimpleNamespace(session_hash=session)))
+    return list(tabs.run_ui(*_run_args(**kw), SimpleNamespace(session_hash=session)))
 
 
 def _normal_run() -> None:
@@ -293,7 +293,7 @@ UPLOADS = hostile(
 def _upload_still_works(tmp_path: Path, sets: dict[str, Any]) -> None:
     good = tmp_path / "good.jsonl"
     good.write_text('{"question": "Who is Cy?", "answer": "Cy is fine."}\n')
-    after, f, _, _, msg = app.add_upload(str(good), "auto", "", "question", "answer", app.NONE, sets, "forget")
+    after, f, _, _, msg = tabs.add_upload(str(good), "auto", "", "question", "answer", tabs.NONE, sets, "forget")
     assert msg.startswith("✅") and f["value"] == "good", msg
     assert {k: after[k] for k in EARLIER} == EARLIER and after["good"]["examples"][0]["answer"] == "Cy is fine."
 
@@ -304,9 +304,9 @@ def test_hostile_upload(world: World, tmp_path: Path, filename: str, data: bytes
     path.write_bytes(data)
     earlier = copy.deepcopy(EARLIER)
     # as the page does: inspect the file, then add it with the columns inspect proposed
-    q, a, t, note = app.inspect_upload(str(path), mode)
+    q, a, t, note = tabs.inspect_upload(str(path), mode)
     assert isinstance(note, str) and note.startswith(("❌", "⚠️", "Recognised")), note
-    sets, *_, msg = app.add_upload(str(path), mode, "", q["value"], a["value"], t["value"], earlier, "forget")
+    sets, *_, msg = tabs.add_upload(str(path), mode, "", q["value"], a["value"], t["value"], earlier, "forget")
     assert sets == EARLIER and earlier == EARLIER, "the session's sets changed"
     world.assert_nothing_lost()
     assert_clear(msg, *words)
@@ -334,9 +334,9 @@ ACCEPTED_UPLOADS = hostile(
 def test_hostile_upload_accepted(world: World, tmp_path: Path, filename: str, data: bytes, first: tuple) -> None:
     path = tmp_path / filename
     path.write_bytes(data)
-    q, a, t, note = app.inspect_upload(str(path), "auto")
+    q, a, t, note = tabs.inspect_upload(str(path), "auto")
     assert note.startswith("Recognised"), note
-    sets, f, *_, msg = app.add_upload(str(path), "auto", "", q["value"], a["value"], t["value"], EARLIER, "forget")
+    sets, f, *_, msg = tabs.add_upload(str(path), "auto", "", q["value"], a["value"], t["value"], EARLIER, "forget")
     assert msg.startswith("✅") and f["value"] == "a", msg
     got = sets["a"]["examples"][0]
     assert (got["question"], got["answer"]) == first and {k: sets[k] for k in EARLIER} == EARLIER
@@ -364,8 +364,8 @@ def test_hostile_upload_100k_lines(world: World, tmp_path: Path, filename: str) 
     path = tmp_path / filename
     _huge_file(path)
     t0 = time.perf_counter()
-    q, a, t, note = app.inspect_upload(str(path), "auto")
-    sets, f, *_, msg = app.add_upload(str(path), "auto", "", q["value"], a["value"], t["value"], EARLIER, "forget")
+    q, a, t, note = tabs.inspect_upload(str(path), "auto")
+    sets, f, *_, msg = tabs.add_upload(str(path), "auto", "", q["value"], a["value"], t["value"], EARLIER, "forget")
     seconds = HUGE[filename] = time.perf_counter() - t0
     assert f"{N_HUGE} records" in note and msg.startswith("✅") and f"{N_HUGE} items" in msg, msg
     assert seconds < 30, f"{seconds:.1f} s to take in {N_HUGE:,} lines"
@@ -400,11 +400,11 @@ def test_hostile_huge_set_sent_to_the_page(world: World, view: str) -> None:
     """A selected 100,000-item set: what goes to the browser must be capped (and say so)."""
     sets = _huge_sets()
     if view == "preview":
-        table, caption, _ = app.preview("forget", "huge", "keep", app.NONE, sets)
+        table, caption, _ = tabs.preview("forget", "huge", "keep", tabs.NONE, sets)
         assert caption.startswith("**huge**") and f"{N_HUGE}" in caption, caption
         shown = table["value"]
     else:
-        picker, _ = app.compare_items("Forget item", "huge", "keep", sets)
+        picker, _ = tabs.compare_items("Forget item", "huge", "keep", sets)
         shown = picker["choices"]
     world.assert_nothing_lost()
     assert 0 < len(shown) <= PREVIEW_MAX, f"{len(shown):,} rows or choices sent to the page"
@@ -471,13 +471,13 @@ RUNS = hostile(
             stop=[0, 0, 0.9],
             method="npo",
             rows=[],
-            retain=app.NONE,
+            retain=tabs.NONE,
         ),
         rp("forget-set-unknown", ("Unknown set", "valid"), forget="no_such_set"),
         rp("forget-set-none", ("No set selected",), forget=None),
-        rp("forget-set-placeholder", ("Unknown set", "valid"), forget=app.NONE),
+        rp("forget-set-placeholder", ("Unknown set", "valid"), forget=tabs.NONE),
         rp("retain-set-unknown", ("Unknown set",), retain="no_such_set"),
-        rp("retain-missing-for-grad-diff", ("needs a retain set",), retain=app.NONE),
+        rp("retain-missing-for-grad-diff", ("needs a retain set",), retain=tabs.NONE),
     ],
 )
 
@@ -485,7 +485,7 @@ RUNS = hostile(
 @pytest.mark.parametrize(("settings", "words"), RUNS)
 def test_hostile_run_settings(world: World, settings: dict[str, Any], words: tuple[str, ...]) -> None:
     updates = _run(**settings)
-    assert app.cancel_ui(SimpleNamespace(session_hash="hostile")) == "Nothing is running.", "a job was left behind"
+    assert tabs.cancel_ui(SimpleNamespace(session_hash="hostile")) == "Nothing is running.", "a job was left behind"
     world.assert_nothing_lost()
     assert_clear(updates[-1][0], *words)
     if len(updates) > 1:  # it failed inside the worker: a normal run must still work on the same model
@@ -527,9 +527,9 @@ def test_hostile_run_never_ending(world: World, steps: int) -> None:
     """10**12 steps would run for ever: refused up front. Were it started, the test presses Cancel and
     reads the run to its (cancelled) end before it fails, so the shared model is left clean."""
     req = SimpleNamespace(session_hash="forever")
-    gen = app.run_ui(*_run_args(steps=steps), req)
+    gen = tabs.run_ui(*_run_args(steps=steps), req)
     first = next(gen)[0]
-    started = app.cancel_ui(req) != "Nothing is running."
+    started = tabs.cancel_ui(req) != "Nothing is running."
     last = [u[0] for u in gen][-1] if started else first  # the worker stops at the next step
     STORE.clear_run()
     assert not started, f"a run of 10**12 steps was started, then cancelled: {last[:80]}"
@@ -684,11 +684,11 @@ def test_hostile_model_load(
     trust: bool,
     words: tuple[str, ...],
 ) -> None:
-    card, msg = app.load_model_ui(source, make(tmp_path, tiny_dir), device, trust, _progress)
+    card, msg = tabs.load_model_ui(source, make(tmp_path, tiny_dir), device, trust, _progress)
     world.assert_nothing_lost()
     assert "2 × 4" in card, "the model card no longer shows the model in use"
     assert_clear(msg, *words)
-    card, msg = app.load_model_ui(LOCAL, str(tiny_dir), "cpu", False, _progress)
+    card, msg = tabs.load_model_ui(LOCAL, str(tiny_dir), "cpu", False, _progress)
     assert msg.startswith("✅") and "2 × 4" in card, msg
 
 
@@ -704,7 +704,7 @@ ACCEPTED_MODELS = hostile(
 @pytest.mark.parametrize("make", ACCEPTED_MODELS)
 def test_hostile_model_load_accepted(world: World, tiny_dir: Path, make: Callable) -> None:
     """Paths with `..` or padding that lead to a real model folder load it (resolved)."""
-    card, msg = app.load_model_ui(LOCAL, make(tiny_dir), "cpu", False, _progress)
+    card, msg = tabs.load_model_ui(LOCAL, make(tiny_dir), "cpu", False, _progress)
     assert msg.startswith("✅") and "2 × 4" in card and STORE.current().source.ref == str(tiny_dir.resolve()), msg
 
 
@@ -719,7 +719,7 @@ def test_hostile_model_source(world: World, monkeypatch: pytest.MonkeyPatch, sou
     """An API caller's unknown source is refused, not taken for the bundled model (the load is spied on)."""
     calls: list[str] = []
     monkeypatch.setattr(STORE, "load", lambda ref, **kw: calls.append(ref) or STORE.require())
-    card, msg = app.load_model_ui(source, "whatever", "cpu", False, _progress)
+    card, msg = tabs.load_model_ui(source, "whatever", "cpu", False, _progress)
     world.assert_nothing_lost()
     assert calls == [], f"{source!r} loaded {calls}"
     assert_clear(msg, "source")
@@ -727,11 +727,11 @@ def test_hostile_model_source(world: World, monkeypatch: pytest.MonkeyPatch, sou
 
 # ---------------------------------------------------------------- compare
 def _compare(**kw: Any) -> tuple:
-    s = dict(source=app.ACTIVE, kind="Forget item", item="0", text="", max_new=4, sample=False, temperature=1.0)
+    s = dict(source=tabs.ACTIVE, kind="Forget item", item="0", text="", max_new=4, sample=False, temperature=1.0)
     s |= dict(seed=0, k_share=0.2, metric="probability", forget="mine", retain="keep") | kw
     args = [s[k] for k in ("source", "kind", "item", "text", "max_new", "sample", "temperature", "seed", "k_share")]
     req = SimpleNamespace(session_hash="cmp")
-    *_, last = app.compare_ui(*args, s["metric"], s["forget"], s["retain"], copy.deepcopy(EARLIER), req)
+    *_, last = tabs.compare_ui(*args, s["metric"], s["forget"], s["retain"], copy.deepcopy(EARLIER), req)
     return last  # a generator (results as they come): the last output holds them all
 
 
@@ -752,8 +752,8 @@ COMPARES = hostile(
         cp("free-text-blank", "Type a question", kind="Free text", text=" \n\t "),
         cp("free-text-none", "Type a question", kind="Free text", text=None),
         cp("forget-set-unknown", "Unknown set", forget="no_such_set"),
-        cp("forget-set-placeholder", "No forget set is picked", forget=app.NONE),
-        cp("retain-item-without-retain-set", "No retain set is picked", kind="Retain item", retain=app.NONE),
+        cp("forget-set-placeholder", "No forget set is picked", forget=tabs.NONE),
+        cp("retain-item-without-retain-set", "No retain set is picked", kind="Retain item", retain=tabs.NONE),
         cp("max-new-tokens-negative", "max new tokens", max_new=-5),
         cp("max-new-tokens-1e9", "max new tokens", max_new=10**9),
         cp("temperature-zero-sampling", "temperature", sample=True, temperature=0),
@@ -780,22 +780,22 @@ def test_hostile_compare(world: World, kw: dict[str, Any], words: tuple[str, ...
 
 # ---------------------------------------------------------------- audit
 def _audit(**kw: Any) -> list[tuple]:
-    s = dict(source=app.ACTIVE, items=2, neighbours=1, p=0.2, m=1, probes=0, relearn_on=False, surfaces=0)
-    s |= dict(extras=[], retain_model="", forget="mine", retain=app.NONE, holdout="keep") | kw
+    s = dict(source=tabs.ACTIVE, items=2, neighbours=1, p=0.2, m=1, probes=0, relearn_on=False, surfaces=0)
+    s |= dict(extras=[], retain_model="", forget="mine", retain=tabs.NONE, holdout="keep") | kw
     keys = ("items", "neighbours", "p", "m", "probes", "relearn_on", "surfaces", "extras", "retain_model")
     sets = [s["forget"], s["retain"], s["holdout"]]
     req = SimpleNamespace(session_hash="aud")
-    return list(app.audit_ui(s["source"], *[s[k] for k in keys], *sets, copy.deepcopy(EARLIER), req))
+    return list(tabs.audit_ui(s["source"], *[s[k] for k in keys], *sets, copy.deepcopy(EARLIER), req))
 
 
 AUDITS = hostile(
     "test_hostile_audit",
     [
-        cp("holdout-missing", "Pick a holdout set", holdout=app.NONE),
+        cp("holdout-missing", "Pick a holdout set", holdout=tabs.NONE),
         cp("holdout-none", "Pick a holdout set", holdout=None),
         cp("every-set-missing", "Pick a holdout set", forget=None, retain=None, holdout=None),
         cp("forget-none", "No set selected", forget=None),
-        cp("forget-placeholder", "Unknown set", "valid", forget=app.NONE),
+        cp("forget-placeholder", "Unknown set", "valid", forget=tabs.NONE),
         cp("holdout-unknown", "Unknown set", holdout="no_such_set"),
         cp("retain-unknown", "Unknown set", retain="no_such_set"),
         cp("one-item-per-split", "at least 2 items", items=1),
@@ -819,7 +819,7 @@ def test_hostile_audit(world: World, kw: dict[str, Any], words: tuple[str, ...])
     """Refused before any audit starts (a real audit takes seconds: one runs after them all, below)."""
     updates = _audit(**kw)
     assert len(updates) == 1, "an audit was started"
-    assert app.audit_cancel_ui(SimpleNamespace(session_hash="aud")) == "No audit is running."
+    assert tabs.audit_cancel_ui(SimpleNamespace(session_hash="aud")) == "No audit is running."
     world.assert_nothing_lost()
     assert_clear(updates[0][0], *words)
 
@@ -885,15 +885,15 @@ RUN_HANDLERS = hostile(
 def test_hostile_saved_run_path(world: World, handler: str, path: str, words: tuple[str, ...]) -> None:
     arg, req = RUN_PATHS[path](world), SimpleNamespace(session_hash="runs")
     call = {
-        "load": lambda: app.load_run_ui(arg),
-        "delete": lambda: app.delete_run_ui(arg)[0],
-        "export": lambda: app.runs_export_ui(arg, req)[0],
-        "audit-show": lambda: app.audit_show_ui(arg, req)[0],
+        "load": lambda: tabs.load_run_ui(arg),
+        "delete": lambda: tabs.delete_run_ui(arg)[0],
+        "export": lambda: tabs.runs_export_ui(arg, req)[0],
+        "audit-show": lambda: tabs.audit_show_ui(arg, req)[0],
     }[handler]
     msg = call()
     world.assert_nothing_lost()
     assert_clear(msg, *words)
-    assert app.load_run_ui(str(world.run_dir)).startswith("✅"), "the saved run no longer loads"
+    assert tabs.load_run_ui(str(world.run_dir)).startswith("✅"), "the saved run no longer loads"
     STORE.clear_run()
 
 
@@ -947,21 +947,21 @@ DATA = hostile(
 @pytest.mark.parametrize(("handler", "which", "name", "rows", "words"), DATA)
 def test_hostile_data(world: World, handler: str, which: str, name: Any, rows: Any, words: tuple[str, ...]) -> None:
     earlier = copy.deepcopy(EARLIER)
-    picks = {"forget": name, "retain": "keep", "holdout": app.NONE}
+    picks = {"forget": name, "retain": "keep", "holdout": tabs.NONE}
     if handler == "preview":
-        table, msg, plot = app.preview(which, *picks.values(), earlier)
+        table, msg, plot = tabs.preview(which, *picks.values(), earlier)
         assert table["value"] == [] and plot is None
-        normal = app.preview("forget", "mine", "keep", app.NONE, earlier)[0]["value"]
+        normal = tabs.preview("forget", "mine", "keep", tabs.NONE, earlier)[0]["value"]
         ok = len(normal) == 4
     elif handler == "edits":
-        sets, *_, msg = app.save_edits(which, rows, *picks.values(), earlier)
+        sets, *_, msg = tabs.save_edits(which, rows, *picks.values(), earlier)
         assert sets == EARLIER and earlier == EARLIER, "the session's sets changed"
-        *_, normal = app.save_edits("forget", [["Who is Di?", "Di is new."]], "mine", "keep", app.NONE, earlier)
+        *_, normal = tabs.save_edits("forget", [["Who is Di?", "Di is new."]], "mine", "keep", tabs.NONE, earlier)
         ok = normal.startswith("✅")
     else:
-        _, fig, msg = app.check_knowledge_ui(which, *picks.values(), earlier, _progress)
+        _, fig, msg = tabs.check_knowledge_ui(which, *picks.values(), earlier, _progress)
         assert fig is None
-        ok = "answers **" in app.check_knowledge_ui("forget", "mine", "keep", app.NONE, earlier, _progress)[2]
+        ok = "answers **" in tabs.check_knowledge_ui("forget", "mine", "keep", tabs.NONE, earlier, _progress)[2]
     world.assert_nothing_lost()
     assert_clear(msg, *words)
     assert ok, f"a normal {handler} fails afterwards"
@@ -971,7 +971,7 @@ TEACH = hostile(
     "test_hostile_teach",
     [
         pytest.param("no_such_set", 1, ("Unknown set",), id="unknown-set"),
-        pytest.param(app.NONE, 1, ("Select a forget",), id="no-set"),
+        pytest.param(tabs.NONE, 1, ("Select a forget",), id="no-set"),
         pytest.param("mine", -1, ("epochs must be positive",), id="epochs-negative"),
         pytest.param("mine", 0, ("epochs must be positive",), id="epochs-zero"),
         pytest.param("mine", NAN, ("epochs",), id="epochs-nan"),
@@ -983,7 +983,7 @@ TEACH = hostile(
 @pytest.mark.parametrize(("forget", "epochs", "words"), TEACH)
 def test_hostile_teach(world: World, cache_tmp: Path, forget: str, epochs: Any, words: tuple[str, ...]) -> None:
     """Refused with the model as it was (a real teaching takes seconds: one runs after them all, below)."""
-    card, msg = app.teach_ui(forget, app.NONE, epochs, copy.deepcopy(EARLIER), _progress)
+    card, msg = tabs.teach_ui(forget, tabs.NONE, epochs, copy.deepcopy(EARLIER), _progress)
     # a teaching that fails half-way reloads the model from disk: a new object, the same weights
     world.assert_nothing_lost(same_object=False)
     assert "2 × 4" in card and "Taught" not in card
@@ -993,9 +993,9 @@ def test_hostile_teach(world: World, cache_tmp: Path, forget: str, epochs: Any, 
 def test_teach_still_works_after_every_refused_input(world: World, cache_tmp: Path) -> None:
     for case in TEACH:
         forget, epochs, words = case.values
-        assert_clear(app.teach_ui(forget, app.NONE, epochs, copy.deepcopy(EARLIER), _progress)[1], *words)
+        assert_clear(tabs.teach_ui(forget, tabs.NONE, epochs, copy.deepcopy(EARLIER), _progress)[1], *words)
     world.assert_nothing_lost(same_object=False)
-    card, msg = app.teach_ui("mine", app.NONE, 1, copy.deepcopy(EARLIER), _progress)
+    card, msg = tabs.teach_ui("mine", tabs.NONE, 1, copy.deepcopy(EARLIER), _progress)
     assert msg.startswith("✅") and "Taught" in card, msg
 
 
@@ -1013,10 +1013,10 @@ ASKS = hostile(
 
 @pytest.mark.parametrize("max_new", ASKS)
 def test_hostile_ask(world: World, max_new: float) -> None:
-    msg = list(app.ask_ui("Who is Ada 0?", max_new))[-1]  # streamed: the last value is the answer
+    msg = list(tabs.ask_ui("Who is Ada 0?", max_new))[-1]  # streamed: the last value is the answer
     world.assert_nothing_lost()
     assert_clear(msg, "max new tokens")
-    assert isinstance(list(app.ask_ui("Who is Ada 0?", 8))[-1], str)
+    assert isinstance(list(tabs.ask_ui("Who is Ada 0?", 8))[-1], str)
 
 
 ASK_BOTH = hostile(
@@ -1033,10 +1033,10 @@ ASK_BOTH = hostile(
 
 @pytest.mark.parametrize(("question", "max_new", "words"), ASK_BOTH)
 def test_hostile_ask_both(world: World, question: Any, max_new: Any, words: str) -> None:
-    before, after = list(app.ask_both_ui(question, max_new))[-1]  # streamed: the last value holds both
+    before, after = list(tabs.ask_both_ui(question, max_new))[-1]  # streamed: the last value holds both
     world.assert_nothing_lost()
     assert_clear(before, words)
-    assert all(isinstance(a, str) for a in list(app.ask_both_ui("Who is Ada 0?", 8))[-1])
+    assert all(isinstance(a, str) for a in list(tabs.ask_both_ui("Who is Ada 0?", 8))[-1])
 
 
 HUB = hostile(
@@ -1061,7 +1061,7 @@ def test_hostile_hub(world: World, monkeypatch, repo: Any, limit: Any, public: b
     if public:
         monkeypatch.setattr(common, "ACCESS", AccessPolicy(public=True))
     earlier = copy.deepcopy(EARLIER)
-    sets, *_, msg = app.load_hub_ui(repo, "", "train", limit, earlier, "forget", _progress)
+    sets, *_, msg = tabs.load_hub_ui(repo, "", "train", limit, earlier, "forget", _progress)
     world.assert_nothing_lost()
     assert sets == EARLIER and earlier == EARLIER, "the session's sets changed"
     assert_clear(msg, words)
@@ -1091,7 +1091,7 @@ def _serve_rows(monkeypatch: pytest.MonkeyPatch, rows: list[dict[str, Any]]) -> 
 def test_hostile_hub_rows(world: World, monkeypatch: pytest.MonkeyPatch, rows: list, words: tuple[str, ...]) -> None:
     _serve_rows(monkeypatch, rows)
     earlier = copy.deepcopy(EARLIER)
-    sets, *_, msg = app.load_hub_ui("org/name", "", "train", 10, earlier, "forget", _progress)
+    sets, *_, msg = tabs.load_hub_ui("org/name", "", "train", 10, earlier, "forget", _progress)
     world.assert_nothing_lost()
     assert sets == EARLIER and earlier == EARLIER, "the session's sets changed"
     assert_clear(msg, *words)
@@ -1122,10 +1122,10 @@ def test_hostile_hidden_characters(
     question = f"Who is{char} Ada?"
     earlier = copy.deepcopy(EARLIER)
     if via == "edits":
-        sets, *_, msg = app.save_edits("forget", [[question, "Ada is here."]], "mine", "keep", app.NONE, earlier)
+        sets, *_, msg = tabs.save_edits("forget", [[question, "Ada is here."]], "mine", "keep", tabs.NONE, earlier)
     else:
         _serve_rows(monkeypatch, [{"question": question, "answer": "Ada is here."}])
-        sets, *_, msg = app.load_hub_ui("org/name", "", "train", 10, earlier, "forget", _progress)
+        sets, *_, msg = tabs.load_hub_ui("org/name", "", "train", 10, earlier, "forget", _progress)
     world.assert_nothing_lost()
     first, *rest = msg.split("  \n")
     assert first.startswith("✅"), msg
@@ -1149,17 +1149,23 @@ UNFORESEEN = hostile(
     "test_hostile_unforeseen_error",
     [
         pytest.param("edits", "unlearn.data.workspace.apply_edits", RecursionError(), "nested too deeply", id="edits"),
-        pytest.param("hub", "ui.data_sources.load_hub_examples", MemoryError(), "ran out of memory", id="hub-memory"),
+        pytest.param(
+            "hub", "ui.data_tab.sources.load_hub_examples", MemoryError(), "ran out of memory", id="hub-memory"
+        ),
         pytest.param(
             "check",
-            "ui.data_tab.check_examples",
+            "ui.data_tab.handlers.check_examples",
             RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1099511627776 bytes."),
             "ran out of memory",
             id="check-1-tb",
         ),
         pytest.param("preview", "unlearn.data.workspace.table", KeyError("x"), "KeyError", id="preview-key-error"),
-        pytest.param("run", "ui.unlearn_tab.unlearn_job", RuntimeError("CUDA out of memory"), "memory", id="run"),
-        pytest.param("runs", "ui.runs_tab.overview", OSError(13, "Permission denied"), "Permission", id="runs-no-box"),
+        pytest.param(
+            "run", "ui.unlearn_tab.handlers.unlearn_job", RuntimeError("CUDA out of memory"), "memory", id="run"
+        ),
+        pytest.param(
+            "runs", "ui.runs_tab.handlers.overview", OSError(13, "Permission denied"), "Permission", id="runs-no-box"
+        ),
     ],
 )
 
@@ -1171,14 +1177,14 @@ def test_hostile_unforeseen_error(
     """An exception no handler foresaw (forced here) comes back as a ❌ message in the handler's message
     box, every other output skipped, instead of Gradio's red "Error" badges on every output."""
     earlier = copy.deepcopy(EARLIER)
-    picks = ("mine", "keep", app.NONE, earlier)
+    picks = ("mine", "keep", tabs.NONE, earlier)
     calls: dict[str, tuple[Callable[[], Any], int, int | None]] = {  # the call, its outputs, its message box
-        "edits": (lambda: app.save_edits("forget", [["Who is Di?", "Di is new."]], *picks), 5, 4),
-        "hub": (lambda: app.load_hub_ui("org/name", "", "train", 10, earlier, "forget", _progress), 5, 4),
-        "check": (lambda: app.check_knowledge_ui("forget", *picks, _progress), 3, 2),
-        "preview": (lambda: app.preview("forget", *picks), 3, 1),
-        "run": (lambda: list(app.run_ui(*_run_args(), SimpleNamespace(session_hash="guard")))[-1], 3, 0),
-        "runs": (app.runs_view_ui, 3, None),
+        "edits": (lambda: tabs.save_edits("forget", [["Who is Di?", "Di is new."]], *picks), 5, 4),
+        "hub": (lambda: tabs.load_hub_ui("org/name", "", "train", 10, earlier, "forget", _progress), 5, 4),
+        "check": (lambda: tabs.check_knowledge_ui("forget", *picks, _progress), 3, 2),
+        "preview": (lambda: tabs.preview("forget", *picks), 3, 1),
+        "run": (lambda: list(tabs.run_ui(*_run_args(), SimpleNamespace(session_hash="guard")))[-1], 3, 0),
+        "runs": (tabs.runs_view_ui, 3, None),
     }
     call, n, box = calls[handler]
     monkeypatch.setattr(target, _boom(exc))
@@ -1192,7 +1198,7 @@ def test_hostile_unforeseen_error(
     assert earlier == EARLIER, "the session's sets changed"
     world.assert_nothing_lost()
     monkeypatch.undo()
-    assert len(app.preview("forget", *picks)[0]["value"]) == 4, "a normal call fails afterwards"
+    assert len(tabs.preview("forget", *picks)[0]["value"]) == 4, "a normal call fails afterwards"
 
 
 def _rss() -> int:
@@ -1227,10 +1233,12 @@ def test_hostile_memory_after_refusal(world: World, tmp_path: Path, path: str) -
     huge, tokenizer = tmp_path / "huge.jsonl", world.lm.tokenizer
     huge.write_bytes(_item(HUGE_TEXT))
     refuse = {
-        "upload": lambda: app.add_upload(str(huge), "auto", "", "question", "answer", app.NONE, EARLIER, "forget")[-1],
-        "edits": lambda: app.save_edits("forget", [[HUGE_TEXT, "a"]], "mine", "keep", app.NONE, EARLIER)[-1],
+        "upload": lambda: tabs.add_upload(str(huge), "auto", "", "question", "answer", tabs.NONE, EARLIER, "forget")[
+            -1
+        ],
+        "edits": lambda: tabs.save_edits("forget", [[HUGE_TEXT, "a"]], "mine", "keep", tabs.NONE, EARLIER)[-1],
         "knowledge-check": lambda: _as_message(check_item_lengths, [Example(HUGE_TEXT, "a")], "mine", tokenizer),
-        "ask": lambda: list(app.ask_ui(HUGE_TEXT, 8))[-1],
+        "ask": lambda: list(tabs.ask_ui(HUGE_TEXT, 8))[-1],
     }[path]
     assert_clear(refuse(), "2,000,000 characters")  # the first call also fills caches: measured after it
     gc.collect()
@@ -1264,7 +1272,7 @@ def test_hostile_redraw(world: World, panel: str, args: tuple, refused: bool) ->
     import plotly.graph_objects as go
 
     assert _compare()[0].startswith("**Before**")
-    fn = {"tokens": app.tokens_ui, "topk": app.topk_ui, "head": app.head_ui, "lens": app.lens_ui}[panel]
+    fn = {"tokens": tabs.tokens_ui, "topk": tabs.topk_ui, "head": tabs.head_ui, "lens": tabs.lens_ui}[panel]
     req = SimpleNamespace(session_hash="cmp")
     if refused:
         with pytest.warns(UserWarning):
@@ -1273,7 +1281,7 @@ def test_hostile_redraw(world: World, panel: str, args: tuple, refused: bool) ->
     else:
         assert isinstance(fn(*args, req), go.Figure)
     world.assert_nothing_lost()
-    assert isinstance(app.tokens_ui(0.2, req), go.Figure), "a normal redraw fails afterwards"
+    assert isinstance(tabs.tokens_ui(0.2, req), go.Figure), "a normal redraw fails afterwards"
 
 
 # ---------------------------------------------------------------- the corpus

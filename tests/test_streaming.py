@@ -151,15 +151,16 @@ def test_in_thread_raises_the_work_error_and_stops_the_work_nobody_reads() -> No
 def test_ask_and_ask_both_stream_their_answers(app_tiny: LoadedModel, tmp_path) -> None:
     """Ask shows the answer as it is written and ends on the answer generate_answers gives; Ask both
     writes the answer before the run, then the one after it."""
-    import app
     from unlearn.serve.store import STORE, ActiveRun
+
+    from . import tabs
 
     tr = _changed(app_tiny)  # a "run" with random adapters: after writes text
     STORE.set_run(ActiveRun(str(tmp_path / "perturbed"), {"id": "perturbed", "method": "npo"}, tr))
-    asked = list(app.ask_ui(Q, 24))
+    asked = list(tabs.ask_ui(Q, 24))
     answer = generate_answers(app_tiny.model, app_tiny.tokenizer, [Q], 24)[0]
     assert asked[-1] == answer and len(set(asked)) > 3 and asked == sorted(asked, key=len)
-    both = list(app.ask_both_ui(Q, 24))
+    both = list(tabs.ask_both_ui(Q, 24))
     with tr.reference():
         before = generate_answers(app_tiny.model, app_tiny.tokenizer, [Q], 24)[0] or "(no text)"
     assert both[-1] == (before, answer)

@@ -1,2 +1,2 @@
-"""The app's event handlers, one module per tab: gradio in, `unlearn/` and `viz/` calls, gradio out.
-No maths here and no layout (that is app.py)."""
+"""The app's tabs, one package each (data_tab, unlearn_tab, compare_tab, audit_tab, runs_tab): page.py builds a
+tab and wires its events, handlers.py turns gradio values into `unlearn/` and `viz/` calls. No maths here."""

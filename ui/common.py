@@ -19,6 +19,7 @@ from unlearn.serve.access import AccessPolicy
 from unlearn.serve.jobs import Job
 
 MODEL_QUEUE = "model"  # one queue for everything that touches the shared model
+MODEL_Q: dict[str, Any] = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}  # an event's place in it
 SOURCES = {
     "Bundled SmolLM2-135M-Instruct": "bundled",
     "Hugging Face hub id": "hub",

@@ -1,17 +1,22 @@
-"""What more than one tab uses: the saved-run pickers, deleting a run, the sources a comparison or an
-audit may take, and each session's last comparison. Tabs import this module, never each other."""
+"""What more than one tab uses: the set pickers (Picks), the saved-run pickers, loading and deleting a run, the
+sources a comparison or an audit may take, and each session's last comparison. Tabs import this
+module, never each other."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
 from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, error_line, guarded, user_of
 from unlearn.inspection.compare import SessionResults
+from unlearn.model import pair
 from unlearn.serve.store import STORE
-from unlearn.train.runs import STEP_MARK, delete_run, list_runs, run_ref, saved_steps
+from unlearn.train.runs import STEP_MARK, delete_run, list_runs, run_ref, saved_steps, split_ref
 
 RESULTS = SessionResults(KEPT_RESULTS)  # each session's last comparison (its arrays), bounded (--kept-results)
 
@@ -58,7 +63,50 @@ def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tup
     return f"🗑 Deleted {Path(run_dir).name}.", refresh_runs()
 
 
+def activate_run(ref: str, user: str | None = None) -> dict[str, Any]:
+    """Put a saved run (or a step it kept) on the shared model as its *after* (see `pair.activate`)."""
+    return pair.activate(ref, common.ACCESS, user)
+
+
+@guarded()
+def load_run_ui(run_dir: str | None, request: gr.Request | None = None) -> str:
+    """Put a saved run's weights on the loaded model: after a restart the "after" model comes back."""
+    if not run_dir:
+        return "❌ Pick a saved run first."
+    try:
+        record = activate_run(run_dir, user_of(request))
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        return error_line(e)
+    _, step = split_ref(run_dir)
+    at = f" at step {step}" if step is not None else ""
+    return f"✅ Loaded run `{record['id']}`{at} ({record['method']}, {record['status']}): the model is now its *after*."
+
+
 def compare_sources() -> list[tuple[str, str]]:
     active = STORE.active_run()
     now = f"The run on the model now: {active.label}" if active else "The model now (no run yet: after = before)"
     return [(now, ACTIVE), ("The model as loaded, against itself", AGAINST_ITSELF)] + run_choices(steps=True)
+
+
+@dataclass(frozen=True)
+class Picks:
+    """The set pickers of *Model & data* and the session's own sets: what the other tabs read."""
+
+    forget: gr.Dropdown
+    retain: gr.Dropdown
+    holdout: gr.Dropdown
+    user_sets: gr.State
+
+    @property
+    def pickers(self) -> list[gr.Dropdown]:
+        return [self.forget, self.retain, self.holdout]
+
+    @property
+    def sets_in(self) -> list[Any]:
+        """forget, retain, holdout, user_sets: the inputs of every handler that reads the picked sets."""
+        return [*self.pickers, self.user_sets]
+
+    def on_change(self, fn: Callable[..., Any], inputs: list[Any], outputs: Any) -> None:
+        """Call `fn` whenever any picker changes (quietly: no spinner over the tab)."""
+        for p in self.pickers:
+            p.change(fn, inputs, outputs, show_progress="hidden")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import gradio as gr
 
 from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, KEPT_RESULTS, NONE, error_line, guarded, number, user_of
+from ui.forms import slots, takes
 from ui.shared import RESULTS, compare_sources
 from unlearn.audit.audit_record import load_audit
 from unlearn.audit.pipeline import AuditConfig
@@ -32,7 +34,29 @@ from viz.export import figures_json
 
 # ---------------------------------------------------------------- audit
 AUDITS = SessionResults(KEPT_RESULTS)  # each session's last audit record (plain JSON data, ~100 kB), bounded
-N_AUDIT_VIEWS = 19  # what audit_ui returns after the status line
+# audit_ui's and audit_show_ui's outputs, in order: the status line, then every view of the record
+VIEWS = (
+    "message",
+    "headline",
+    "auc_table",
+    "auc_plot",
+    "roc_after",
+    "roc_before",
+    "features",
+    "scatter",
+    "verdicts",
+    "item",
+    "landscape",
+    "surface",
+    "tofu_table",
+    "tofu_plot",
+    "probes",
+    "honesty",
+    "relearn",
+    "quantization",
+    "html",
+    "json",
+)
 AUDIT_KEY = "{}:audit"  # the audit's Job in JOBS, beside the session's unlearning run
 
 
@@ -130,32 +154,33 @@ def _item_views(rec: dict[str, Any], key: str) -> tuple[Any, Any]:
     return land, surface
 
 
-def _audit_views(rec: dict[str, Any], session: str) -> tuple:
+def _audit_views(rec: dict[str, Any], session: str) -> dict[str, Any]:
+    """Every view of an audit record, by slot name (VIEWS)."""
     figs = audit_report.audit_figures(rec)
     first = _audit_item_choices(rec)[0][1]
     land, surface = _item_views(rec, first)
     html_path, json_path = _audit_files(session, rec, figs)
-    return (
-        "  \n".join(audit_report.summary_lines(rec)),
-        audit_report.auc_rows(rec),
-        figs["Membership-inference AUCs"],
-        figs["ROC curves after unlearning"],
-        figs["ROC curves before unlearning"],
-        figs["REMIND feature distributions"],
-        figs["REMIND: the two leading features"],
-        audit_report.verdict_rows(rec),
-        gr.update(choices=_audit_item_choices(rec), value=first),
-        land,
-        surface,
-        gr.update(value=audit_report.metric_rows(rec), headers=audit_report.metric_headers(rec)),
-        figs["TOFU metrics"],
-        figs.get("Adversarial probes"),
-        figs["Honesty"],
-        figs.get("Relearning attack"),
-        figs.get("Quantization attack"),
-        html_path,
-        json_path,
-    )
+    return {
+        "headline": "  \n".join(audit_report.summary_lines(rec)),
+        "auc_table": audit_report.auc_rows(rec),
+        "auc_plot": figs["Membership-inference AUCs"],
+        "roc_after": figs["ROC curves after unlearning"],
+        "roc_before": figs["ROC curves before unlearning"],
+        "features": figs["REMIND feature distributions"],
+        "scatter": figs["REMIND: the two leading features"],
+        "verdicts": audit_report.verdict_rows(rec),
+        "item": gr.update(choices=_audit_item_choices(rec), value=first),
+        "landscape": land,
+        "surface": surface,
+        "tofu_table": gr.update(value=audit_report.metric_rows(rec), headers=audit_report.metric_headers(rec)),
+        "tofu_plot": figs["TOFU metrics"],
+        "probes": figs.get("Adversarial probes"),
+        "honesty": figs["Honesty"],
+        "relearn": figs.get("Relearning attack"),
+        "quantization": figs.get("Quantization attack"),
+        "html": html_path,
+        "json": json_path,
+    }
 
 
 def progress_line(status: Any, took: str) -> str:
@@ -167,61 +192,69 @@ def progress_line(status: Any, took: str) -> str:
     return f"⏳ `{'█' * filled}{'░' * (20 - filled)}` {status}"
 
 
-@guarded(1 + N_AUDIT_VIEWS, 0)
-def audit_ui(
-    source,
-    items,
-    neighbours,
-    p,
-    m,
-    probes,
-    relearn_on,
-    surfaces,
-    extras,
-    retain_model,
-    forget,
-    retain,
-    holdout,
-    user_sets,
-    request: gr.Request,
-):
+@dataclass
+class AuditForm:
+    """The audit's settings as the Audit tab shows them: raw widget values, checked by audit_ui. The
+    order is the API's (`/audit` takes one value per field)."""
+
+    source: Any
+    items: Any
+    neighbours: Any
+    p: Any
+    m: Any
+    probes: Any
+    relearn_on: Any
+    surfaces: Any
+    extras: Any
+    retain_model: Any
+    forget: Any
+    retain: Any
+    holdout: Any
+    user_sets: Any
+
+
+@guarded(len(VIEWS), 0)
+@takes(AuditForm)
+def audit_ui(f: AuditForm, request: gr.Request):
     """Generator: the audit runs in a worker thread; its stage and item are reported as it goes."""
-    skip = [gr.skip()] * N_AUDIT_VIEWS
     try:
         STORE.require()
-        if not holdout or holdout == NONE:
+        if not f.holdout or f.holdout == NONE:
             raise ValueError(
                 "Pick a holdout set in Model & data: items of the same source as the forget set that the model "
                 "never trained on (its own `:holdout` split where it has one, or press *Split a holdout from the "
                 "forget set* there). Membership inference compares the forget set against it."
             )
-        sets = {"forget": ws.resolve(forget, user_sets).examples, "holdout": ws.resolve(holdout, user_sets).examples}
-        if retain and retain != NONE:
-            sets["retain"] = ws.resolve(retain, user_sets).examples
-        cfg = audit_config(items, neighbours, p, m, probes, relearn_on, surfaces, extras)
+        sets = {
+            "forget": ws.resolve(f.forget, f.user_sets).examples,
+            "holdout": ws.resolve(f.holdout, f.user_sets).examples,
+        }
+        if f.retain and f.retain != NONE:
+            sets["retain"] = ws.resolve(f.retain, f.user_sets).examples
+        cfg = audit_config(f.items, f.neighbours, f.p, f.m, f.probes, f.relearn_on, f.surfaces, f.extras)
         if cfg.utility_items != 0:
             sets |= utility_sets(cfg.utility_items)
-        if (retain_model or "").strip():
-            common.ACCESS.check_model(retain_model.strip())
-            rm = load_model(retain_model.strip(), device=str(STORE.require().device))
+        if (f.retain_model or "").strip():
+            common.ACCESS.check_model(f.retain_model.strip())
+            rm = load_model(f.retain_model.strip(), device=str(STORE.require().device))
             cfg.retain_model = (rm.model, rm.tokenizer)
-        if source and source != ACTIVE:
-            pair.activate(source, common.ACCESS, user_of(request))
+        if f.source and f.source != ACTIVE:
+            pair.activate(f.source, common.ACCESS, user_of(request))
     except (DataError, RuntimeError, ValueError, OSError, KeyError, ModelLoadError) as e:
-        yield (error_line(e), *skip)
+        yield slots(VIEWS, message=error_line(e))
         return
     active = STORE.active_run()
     lines = []
     if active is None:
         lines.append("No run on the model: before = after, an audit of the model as loaded (not saved to a run).")
-    elif active.record.get("sets", {}).get("forget") not in (None, forget):
-        lines.append(f"⚠️ This run forgot **{active.record['sets']['forget']}**; you are auditing **{forget}**.")
-    note = source_note(forget, holdout)
+    elif active.record.get("sets", {}).get("forget") not in (None, f.forget):
+        lines.append(f"⚠️ This run forgot **{active.record['sets']['forget']}**; you are auditing **{f.forget}**.")
+    note = source_note(f.forget, f.holdout)
     if note:  # said in full above Run audit and with the findings; here only that it applies
         lines.append("⚠️ Forget and holdout come from different sources: read the AUCs below with that in mind.")
     meta = {
-        "sets": {"forget": forget, "retain": retain if retain != NONE else "", "holdout": holdout},
-        "retain_model": (retain_model or "").strip() or None,
+        "sets": {"forget": f.forget, "retain": f.retain if f.retain != NONE else "", "holdout": f.holdout},
+        "retain_model": (f.retain_model or "").strip() or None,
         "holdout_note": note,
     }
     key = AUDIT_KEY.format(request.session_hash)
@@ -234,23 +267,21 @@ def audit_ui(
                 if time.time() - shown < 1.0:  # at most one update a second: the page redraws each one
                     continue
                 shown = time.time()
-                yield ("  \n".join([*lines, progress_line(ev.payload, took)]), *skip)
+                yield slots(VIEWS, message="  \n".join([*lines, progress_line(ev.payload, took)]))
             elif ev.kind == "error":
                 msg = (
                     f"⏹ Audit cancelled after {took}; the model is as it was and earlier audits are kept."
                     if isinstance(ev.payload, Cancelled)
                     else error_line(ev.payload)
                 )
-                yield ("  \n".join([*lines, msg]), *skip)
+                yield slots(VIEWS, message="  \n".join([*lines, msg]))
             else:
                 rec = ev.payload
                 AUDITS.put(request.session_hash, rec)
                 step = f", as the audit of its step {active.step}" if active and active.step is not None else ""
                 saved = f" Saved beside run `{active.record['id']}`{step}." if active else ""
-                yield (
-                    "  \n".join([*lines, f"✅ Audit finished in {took}.{saved}"]),
-                    *_audit_views(rec, request.session_hash),
-                )
+                done = "  \n".join([*lines, f"✅ Audit finished in {took}.{saved}"])
+                yield slots(VIEWS, message=done, **_audit_views(rec, request.session_hash))
     finally:
         job.cancel()
         JOBS.pop(key, None)
@@ -265,12 +296,11 @@ def audit_cancel_ui(request: gr.Request) -> str:
     return "⏹ Cancelling the audit at the next item…"
 
 
-@guarded(1 + N_AUDIT_VIEWS, 0)
+@guarded(len(VIEWS), 0)
 def audit_show_ui(source: str | None, request: gr.Request):
     """Draw a run's saved audit (no model call)."""
     run = STORE.active_run()
     ref = (run.run_dir if run else None) if source in (None, "", ACTIVE) else source
-    skip = [gr.skip()] * N_AUDIT_VIEWS
     try:
         run_dir, step = split_ref(ref) if ref else (None, None)
         if run_dir:
@@ -278,15 +308,17 @@ def audit_show_ui(source: str | None, request: gr.Request):
         rec = load_audit(Path(run_dir), step) if run_dir else None
         if rec is None:
             what = f"Step {step} of this run" if step is not None else "This run"
-            return (f"❌ {what} has no saved audit yet: press *Run audit*.", *skip)
+            return slots(VIEWS, message=f"❌ {what} has no saved audit yet: press *Run audit*.")
         views = _audit_views(rec, request.session_hash)
     except AccessDenied as e:
-        return (error_line(e), *skip)
+        return slots(VIEWS, message=error_line(e))
     except (ValueError, KeyError, TypeError, IndexError) as e:  # an audit.json of another shape
-        return (f"❌ Its saved audit is damaged ({type(e).__name__}: {e}): press *Run audit* to redo it.", *skip)
+        return slots(
+            VIEWS, message=f"❌ Its saved audit is damaged ({type(e).__name__}: {e}): press *Run audit* to redo it."
+        )
     AUDITS.put(request.session_hash, rec)
     at = f" at step {step}" if step is not None else ""
-    return (f"Saved audit of `{Path(run_dir).name}`{at} from {rec.get('created', '?')}.", *views)
+    return slots(VIEWS, message=f"Saved audit of `{Path(run_dir).name}`{at} from {rec.get('created', '?')}.", **views)
 
 
 @guarded(2, None)

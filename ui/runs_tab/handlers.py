@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from ui import common
-from ui.common import error_line, guarded, user_of
+from ui.common import error_line, guarded
 from ui.shared import delete_run_ui, run_choices
 from unlearn.audit.audit_record import load_audit
 from unlearn.model import pair
@@ -82,31 +82,8 @@ def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, 
     return f"📦 `{record['id']}` exported ({what}): download below.", str(html_path), str(json_path)
 
 
-# ---------------------------------------------------------------- pairs made elsewhere, models leaving the app
-IMPORT_HELP = (
-    "*Before* is the model loaded in Model & data; *after* is the checkpoint given here: a folder written by "
-    "`save_pretrained` (safetensors), a hub id, a `.gguf` file, or a PEFT LoRA adapter folder (put on the loaded "
-    "model). It must be the loaded model changed: same architecture, shapes and tokenizer, else the message says "
-    "what differs. Only the tensors that differ are kept (an adapter as it is, no copy of the base), saved as a run "
-    "of kind *imported*: listed in Runs, compared, audited, exported and deleted like any run."
-)
+# ---------------------------------------------------------------- models leaving the app
 EXPORT_FORMATS = {"Model folder (save_pretrained, safetensors)": "hf", "PEFT adapter (LoRA runs)": "peft"}
-
-
-@guarded()
-def import_ui(after: str, name: str, request: gr.Request | None = None, progress=gr.Progress()) -> str:  # noqa: B008
-    """Pair a checkpoint made elsewhere with the loaded model, save it as a run and put it on the model."""
-    try:
-        record = pair.import_after(
-            after, common.ACCESS, user_of(request), name, progress=lambda f, m: progress(f, desc=m)
-        )
-    except (ValueError, RuntimeError, OSError) as e:  # PairError, ModelLoadError, AccessDenied among them
-        return error_line(e) + "  \nNothing was imported; the model is as it was."
-    a = record["after"]
-    return (
-        f"✅ Imported `{a['name']}` as run `{record['id']}`: {a['summary']}. The model is now its *after*; "
-        "Compare and Audit use it (pick it again there after opening another run)."
-    )
 
 
 @guarded(2, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,10 @@ import gradio as gr
 
 from ui import common
 from ui.common import JOBS, NONE, error_line, guarded, new_tokens, number, user_of
+from ui.forms import takes
 from unlearn.data import workspace as ws
 from unlearn.data.formats import DataError
 from unlearn.inspection.streaming import Emit, TextStreamer, in_thread
-from unlearn.model import pair
 from unlearn.model.scoring import generate_answers
 from unlearn.serve.jobs import Job, unlearn_job
 from unlearn.serve.store import STORE
@@ -23,7 +24,6 @@ from unlearn.train.engine import RunSpec
 from unlearn.train.loop import LoopConfig
 from unlearn.train.methods import METHODS, config_for, describe
 from unlearn.train.run_verdict import retain_weight, run_warnings
-from unlearn.train.runs import split_ref
 from viz.cards import before_after_table, method_card
 from viz.curves import run_curves
 
@@ -89,77 +89,85 @@ def _share(value: Any, label: str) -> float | None:
     return None if x == 0 else x
 
 
+@dataclass
+class RunForm:
+    """The run settings as the Unlearn tab shows them: raw widget values, checked by run_ui. The order
+    is the API's (`/run` takes one value per field)."""
+
+    method_id: Any
+    preset_label: Any
+    mode_label: Any
+    hp_rows: Any
+    steps: Any
+    lr: Any
+    batch_size: Any
+    grad_accum: Any
+    max_length: Any
+    warmup: Any
+    seed: Any
+    lora_r: Any
+    low_memory: Any
+    gu_k: Any
+    coreset_share: Any
+    coreset_mode: Any
+    melu: Any
+    save_every: Any
+    stop_forget: Any
+    keep_retain: Any
+    forget: Any
+    retain: Any
+    user_sets: Any
+
+
 @guarded(3, 0)
-def run_ui(
-    method_id,
-    preset_label,
-    mode_label,
-    hp_rows,
-    steps,
-    lr,
-    batch_size,
-    grad_accum,
-    max_length,
-    warmup,
-    seed,
-    lora_r,
-    low_memory,
-    gu_k,
-    coreset_share,
-    coreset_mode,
-    melu,
-    save_every,
-    stop_forget,
-    keep_retain,
-    forget,
-    retain,
-    user_sets,
-    request: gr.Request,
-):
+@takes(RunForm)
+def run_ui(f: RunForm, request: gr.Request):
     """Generator: start the run in a worker thread, then redraw the curves after every step."""
     no_table = gr.skip()
     try:
         common.ACCESS.check_operator(user_of(request), "run unlearning")
         STORE.require()
-        fset = ws.resolve(forget, user_sets)
-        rset = ws.resolve(retain, user_sets) if retain and retain != NONE else None
+        fset = ws.resolve(f.forget, f.user_sets)
+        rset = ws.resolve(f.retain, f.user_sets) if f.retain and f.retain != NONE else None
         loop = LoopConfig(
-            lr=number(lr, "learning rate"),
-            steps=number(steps, "steps", int),
-            batch_size=number(batch_size, "batch size", int),
-            grad_accum=number(grad_accum, "gradient accumulation", int),
-            max_length=number(max_length, "max length", int),
-            warmup=number(warmup, "warm-up steps", int),
-            seed=number(seed, "seed", int),
+            lr=number(f.lr, "learning rate"),
+            steps=number(f.steps, "steps", int),
+            batch_size=number(f.batch_size, "batch size", int),
+            grad_accum=number(f.grad_accum, "gradient accumulation", int),
+            max_length=number(f.max_length, "max length", int),
+            warmup=number(f.warmup, "warm-up steps", int),
+            seed=number(f.seed, "seed", int),
         )
         loop.validate()
         spec = RunSpec(
-            method_id,
-            PRESET_LABELS.get(preset_label, "quick"),
-            _hparams(method_id, hp_rows),
-            MODE_LABELS.get(mode_label, "lora"),
-            number(lora_r, "LoRA rank", int),
+            f.method_id,
+            PRESET_LABELS.get(f.preset_label, "quick"),
+            _hparams(f.method_id, f.hp_rows),
+            MODE_LABELS.get(f.mode_label, "lora"),
+            number(f.lora_r, "LoRA rank", int),
             loop,
-            low_memory=bool(low_memory),
-            project_retain=number(gu_k or 0, "GU k", int),
-            coreset=number(coreset_share, "coreset share"),
-            coreset_mode=str(coreset_mode),
-            melu=bool(melu),
-            save_every=number(save_every or 0, "save every k steps", int),
-            stop_forget=_share(stop_forget, "stop when forget P̃ is at most"),
-            keep_retain=_share(keep_retain, "keep held-out retain P̃ at least"),
+            low_memory=bool(f.low_memory),
+            project_retain=number(f.gu_k or 0, "GU k", int),
+            coreset=number(f.coreset_share, "coreset share"),
+            coreset_mode=str(f.coreset_mode),
+            melu=bool(f.melu),
+            save_every=number(f.save_every or 0, "save every k steps", int),
+            stop_forget=_share(f.stop_forget, "stop when forget P̃ is at most"),
+            keep_retain=_share(f.keep_retain, "keep held-out retain P̃ at least"),
         )
         config_for(spec.method, spec.preset, **spec.hparams)
     except (DataError, RuntimeError, ValueError, TypeError) as e:
         yield error_line(e), None, no_table
         return
     train, held = ws.split_retain(rset.examples) if rset else ([], [])
-    work = unlearn_job(STORE, spec, [e for e in fset.examples], train, held, {"forget": forget, "retain": retain or ""})
+    work = unlearn_job(
+        STORE, spec, [e for e in fset.examples], train, held, {"forget": f.forget, "retain": f.retain or ""}
+    )
     job = JOBS[request.session_hash] = Job(work)
     history: list[dict[str, Any]] = []
-    title = f"{describe(method_id)['name']} on {forget}"
+    title = f"{describe(f.method_id)['name']} on {f.forget}"
     try:
-        yield f"⏳ Measuring the model before {describe(method_id)['name']}…", None, no_table
+        yield f"⏳ Measuring the model before {describe(f.method_id)['name']}…", None, no_table
         for ev in job.events():
             if ev.kind == "step":
                 s = ev.payload
@@ -186,7 +194,7 @@ def run_ui(
                     msg += f"  \n⏹ {m['stop_reason']}"
                 if str(m.get("training_precision", "")).startswith("fp32 master"):
                     msg += f"  \nPrecision: {m['training_precision']} (a bf16 step at this rate would round away)."
-                for line in run_warnings(m, rset is not None, retain_weight(method_id), spec.keep_retain is not None):
+                for line in run_warnings(m, rset is not None, retain_weight(f.method_id), spec.keep_retain is not None):
                     msg += f"  \n{line}"
                 if out.checkpoints:
                     msg += (
@@ -195,8 +203,8 @@ def run_ui(
                     )
                 table = before_after_table(
                     [
-                        ("forget: " + forget, m["forget_prob_before"], m["forget_prob_after"]),
-                        ("retain, held out: " + (retain or "none"), m["retain_prob_before"], m["retain_prob_after"]),
+                        ("forget: " + f.forget, m["forget_prob_before"], m["forget_prob_after"]),
+                        ("retain, held out: " + (f.retain or "none"), m["retain_prob_before"], m["retain_prob_after"]),
                     ]
                 )
                 yield msg, run_curves(out.history, title), table
@@ -249,25 +257,6 @@ def unlearn_sets_line(forget: str, retain: str) -> str:
         f"Forget **{forget}**, retain **{retain or 'none'}** (picked in *Model & data*; the retain set's "
         "`eval` part, or every other item, is only measured, never trained on)."
     )
-
-
-def activate_run(ref: str, user: str | None = None) -> dict[str, Any]:
-    """Put a saved run (or a step it kept) on the shared model as its *after* (see `pair.activate`)."""
-    return pair.activate(ref, common.ACCESS, user)
-
-
-@guarded()
-def load_run_ui(run_dir: str | None, request: gr.Request | None = None) -> str:
-    """Put a saved run's weights on the loaded model: after a restart the "after" model comes back."""
-    if not run_dir:
-        return "❌ Pick a saved run first."
-    try:
-        record = activate_run(run_dir, user_of(request))
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        return error_line(e)
-    _, step = split_ref(run_dir)
-    at = f" at step {step}" if step is not None else ""
-    return f"✅ Loaded run `{record['id']}`{at} ({record['method']}, {record['status']}): the model is now its *after*."
 
 
 @guarded()

@@ -10,7 +10,7 @@ import gradio as gr
 
 from ui import common
 from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line, guarded, new_tokens, number, user_of
-from ui.data_sources import picker_updates
+from ui.data_tab.sources import picker_updates
 from unlearn.data import workspace as ws
 from unlearn.data.builtin import KNOWLEDGE_NOTES, DataSet
 from unlearn.data.formats import DataError

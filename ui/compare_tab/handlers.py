@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import plotly.graph_objects as go
 
 from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, NONE, error_line, guarded, new_tokens, number, user_of
+from ui.forms import slots, takes
 from ui.shared import RESULTS, compare_sources
 from unlearn.data import workspace as ws
 from unlearn.data.examples import Example
@@ -102,7 +104,7 @@ def _export(session: str, got: dict[str, Any]) -> str:
     return str(path)
 
 
-# compare_ui's outputs in order (app.py wires the same list): figures by their export name
+# compare_ui's outputs in order (the page wires its components by these names): figures by their export name
 SLOTS = (
     "note",
     "before",
@@ -119,16 +121,10 @@ SLOTS = (
     "Attention rollout",
     "download",
 )
-N_PANEL_OUTPUTS = len(SLOTS) - 1  # what compare_ui returns after the note
 
 
 # what a new comparison's first results clear of the last one (the sliders keep their place)
 CLEARED = {s: None for s in SLOTS if s not in ("note", "position", "layer", "head")} | {"before": [], "after": []}
-
-
-def _outputs(**values: Any) -> tuple:
-    """compare_ui's outputs from {slot: value}; the slots not given are left as they are."""
-    return tuple(values.get(s, gr.skip()) for s in SLOTS)
 
 
 def _panel_groups(c: Comparison, k_share: float, metric: str) -> Iterator[dict[str, Any]]:
@@ -189,72 +185,82 @@ def _compare_work(source: str, ex: Example, dec: Decoding, user: str | None) -> 
     return work
 
 
+@dataclass
+class CompareForm:
+    """The comparison's settings as the Compare tab shows them: raw widget values, checked by compare_ui.
+    The order is the API's (`/compare` takes one value per field)."""
+
+    source: Any
+    kind: Any
+    item: Any
+    text: Any
+    max_new: Any
+    sample: Any
+    temperature: Any
+    seed: Any
+    k_share: Any
+    metric: Any
+    forget: Any
+    retain: Any
+    user_sets: Any
+
+
 @guarded(len(SLOTS), 0)
-def compare_ui(
-    source,
-    kind,
-    item,
-    text,
-    max_new,
-    sample,
-    temperature,
-    seed,
-    k_share,
-    metric,
-    forget,
-    retain,
-    user_sets,
-    request: gr.Request,
-):
+@takes(CompareForm)
+def compare_ui(f: CompareForm, request: gr.Request):
     """Probe and generate with both models once, showing each result as it comes: with a gold answer
     the panels first (one forward per model), a group at a time, then both answers token by token;
     free text is scored on the before model's answer, so there the answers come first. The last
     output holds everything, as one call returned before; the session keeps the arrays."""
     try:
         STORE.require()
-        ex = _prompt(kind, item, text, forget, retain, user_sets)
+        ex = _prompt(f.kind, f.item, f.text, f.forget, f.retain, f.user_sets)
         dec = Decoding(
-            new_tokens(max_new), bool(sample), number(temperature, "temperature"), seed=number(seed, "seed", int)
+            new_tokens(f.max_new),
+            bool(f.sample),
+            number(f.temperature, "temperature"),
+            seed=number(f.seed, "seed", int),
         )
         dec.check()
-        k_share = number(k_share, "Min-K% share")
-        if metric not in LENS_METRICS:
-            raise ValueError(f"unknown lens metric {metric!r}: choose one of {', '.join(LENS_METRICS)}")
+        f.k_share = number(f.k_share, "Min-K% share")
+        if f.metric not in LENS_METRICS:
+            raise ValueError(f"unknown lens metric {f.metric!r}: choose one of {', '.join(LENS_METRICS)}")
     except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
-        yield (error_line(e), *[gr.skip()] * N_PANEL_OUTPUTS)
+        yield slots(SLOTS, note=error_line(e))
         return
     generating = f"⏳ Generating (up to {dec.max_new_tokens} new tokens per model)…"
     probes_first = bool(ex.answer.strip())
-    yield _outputs(note="⏳ One forward per model for the panels…" if probes_first else generating)
+    yield slots(SLOTS, note="⏳ One forward per model for the panels…" if probes_first else generating)
     clear = CLEARED  # the first results clear what is left of the last comparison; until then it stays
     got: dict[str, Any] | None = None
     shown: dict[str, Any] = {}  # the panels as drawn, sent again at the end (the page redraws nothing)
     try:
-        with closing(in_thread(_compare_work(source, ex, dec, user_of(request)))) as events:
+        with closing(in_thread(_compare_work(f.source, ex, dec, user_of(request)))) as events:
             for what, value in events:
                 if what == "partial":  # both answers so far
-                    yield _outputs(**clear | _generations(*value))
+                    yield slots(SLOTS, **clear | _generations(*value))
                 elif what == "event":  # probed: every panel, a group at a time
-                    for group in _panel_groups(value, k_share, metric):
+                    for group in _panel_groups(value, f.k_share, f.metric):
                         shown |= group
-                        yield _outputs(**clear | group)
+                        yield slots(SLOTS, **clear | group)
                         clear = {}
                     figs = {k: v for k, v in shown.items() if isinstance(v, go.Figure)}  # in page order
-                    got = {"c": value, "figs": figs, "source": source, "run_dir": None}
+                    got = {"c": value, "figs": figs, "source": f.source, "run_dir": None}
                     RESULTS.put(request.session_hash, got)  # the controls redraw from what the page shows
                     if probes_first and ex.is_qa:
-                        yield _outputs(note=f"Panels drawn. {generating}")
+                        yield slots(SLOTS, note=f"Panels drawn. {generating}")
                 else:
                     c, run_dir = value
                 clear = {}
     except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
-        yield (error_line(e), *[gr.skip()] * N_PANEL_OUTPUTS)
+        yield slots(SLOTS, note=error_line(e))
         return
     assert got is not None and got["c"] is c, "compare() hands its probes over before it returns"
     got["run_dir"] = run_dir
     RESULTS.put(request.session_hash, got)
     left, right = word_diff(c.before.generation or "(no text)", c.after.generation or "(no text)")
-    yield _outputs(
+    yield slots(
+        SLOTS,
         note=_compare_note(c),
         before=left,
         after=right,

@@ -1,0 +1,70 @@
+"""Runs tab, layout and wiring: every saved run with its audit headline; open, export, delete, import."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.common import MODEL_Q
+from ui.import_pair import import_row
+from ui.runs_tab.handlers import (
+    EXPORT_FORMATS,
+    export_model_ui,
+    run_steps_ui,
+    runs_delete_ui,
+    runs_export_ui,
+    runs_view_ui,
+)
+from ui.shared import load_run_ui, run_choices
+from viz.runs import RUNS_HEADERS
+
+
+def build() -> None:
+    """The tab: it reads saved runs from disk, nothing from the other tabs."""
+    with gr.Tab("Runs", id="runs") as runs_tab:
+        gr.Markdown(
+            "Every saved run, newest first, with its audit's headline where it was audited. *Open* puts a "
+            "run's weights on the model (its *after*) for Compare and Audit; *Export* writes one "
+            "self-contained HTML report (settings, curves, audit) and the same as JSON data; *Export the "
+            "model* writes the after model as a standard folder for transformers, vLLM or "
+            "lm-evaluation-harness (`python -m unlearn export` on the command line). A checkpoint unlearned "
+            "elsewhere comes in as a pair below."
+        )
+        runs_table = gr.Dataframe(
+            headers=RUNS_HEADERS,
+            wrap=True,
+            elem_id="runs-table",
+            label="Saved runs (AUCs: forget vs holdout; — = not audited)",
+            column_widths=["14%", "8%", "7%", "13%", "5%", "11%", "11%", "7%", "7%", "7%", "10%"],
+        )
+        runs_plot = gr.Plot(elem_id="plot-runs", show_label=False)
+        with gr.Row():
+            runs_pick = gr.Dropdown(run_choices(), label="Run", scale=4)
+            runs_refresh = gr.Button("Refresh", scale=1)
+            runs_open = gr.Button("Open", scale=1)
+            runs_export = gr.Button("Export", scale=1)
+            runs_delete = gr.Button("Delete", variant="stop", scale=1)
+        runs_msg = gr.Markdown(elem_id="runs-status")
+        with gr.Row():
+            runs_format = gr.Radio(
+                list(EXPORT_FORMATS), value=next(iter(EXPORT_FORMATS)), label="Export the model as", scale=3
+            )
+            runs_model_btn = gr.Button("Export the model", scale=1, elem_id="export-model-btn")
+            runs_model = gr.DownloadButton("Download the model (zip)", scale=1, elem_id="export-model")
+        runs_model_msg = gr.Markdown(elem_id="export-model-msg")
+        import_row("runs", runs_view_ui, [runs_table, runs_plot, runs_pick], api_name="import_pair")
+        runs_steps = gr.Plot(elem_id="plot-run-steps", show_label=False, visible=False)
+        runs_steps_note = gr.Markdown(elem_id="run-steps-note")
+        with gr.Row():
+            runs_html = gr.DownloadButton("Download the run's report (HTML)", elem_id="runs-html")
+            runs_json = gr.DownloadButton("Download the run's data (JSON)", elem_id="runs-json")
+
+    runs_views = [runs_table, runs_plot, runs_pick]
+    runs_tab.select(runs_view_ui, None, runs_views, show_progress="hidden")
+    runs_refresh.click(runs_view_ui, None, runs_views, api_name="runs")
+    runs_open.click(load_run_ui, runs_pick, runs_msg, api_name="open_run", **MODEL_Q)
+    runs_delete.click(runs_delete_ui, runs_pick, [runs_msg, *runs_views], api_name="runs_delete", **MODEL_Q)
+    runs_export.click(runs_export_ui, runs_pick, [runs_msg, runs_html, runs_json], api_name="export_run")
+    runs_pick.change(run_steps_ui, runs_pick, [runs_steps, runs_steps_note], api_name="run_steps")
+    runs_model_btn.click(
+        export_model_ui, [runs_pick, runs_format], [runs_model_msg, runs_model], api_name="export_model", **MODEL_Q
+    )
