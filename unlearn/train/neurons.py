@@ -17,6 +17,8 @@ from transformers import PreTrainedModel
 
 from unlearn.data.prompts import IGNORE
 from unlearn.model.forward import accepts_logits_to_keep
+from unlearn.model.hooks import forward_hooks
+from unlearn.train.covariance import masked_rows, second_moment
 
 Batch = dict[str, torch.Tensor]
 DOWN = re.compile(r"(.*\.layers\.(\d+)\.mlp\.down_proj)$")
@@ -61,15 +63,14 @@ def neuron_stats(model: PreTrainedModel, batches: list[Batch], progress: Callabl
     def hook(i: int):
         def fn(module, inputs, output):
             m = mask_box["mask"]  # (B, T) bool
-            a = inputs[0][m].double()  # (N, d_ff)
+            a = masked_rows(inputs[0], m, torch.float64)  # (N, d_ff)
             abs_sum[i] += a.abs().sum(0)
-            sq_sum[i] += a.pow(2).sum(0)
+            sq_sum[i] += second_moment(a, diagonal=True)  # Σ a_j²: the diagonal of Σ a aᵀ only
             out_sq[i] += output[m].double().pow(2).sum()
 
         return fn
 
-    handles = [mod.register_forward_hook(hook(i)) for i, mod in enumerate(downs.values())]
-    try:
+    with forward_hooks((mod, hook(i)) for i, mod in enumerate(downs.values())):
         for k, b in enumerate(batches):
             labels = b["labels"]
             predicts = torch.zeros_like(labels, dtype=torch.bool)
@@ -81,9 +82,6 @@ def neuron_stats(model: PreTrainedModel, batches: list[Batch], progress: Callabl
             count += int(predicts.sum())
             if progress:
                 progress((k + 1) / len(batches))
-    finally:
-        for h in handles:
-            h.remove()
     n = max(count, 1)
     return NeuronStats((abs_sum / n).float(), (sq_sum / n).float(), (out_sq / n).float(), count)
 

@@ -21,6 +21,8 @@ from peft import LoraConfig
 from peft.tuners.lora import LoraLayer
 from transformers import PreTrainedModel
 
+from unlearn.model.hooks import forward_hooks
+
 ADAPTER = "unlearn"
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -109,16 +111,9 @@ class LoraTrainable(Trainable):
         def inject(_module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
             return args, {**kwargs, "adapter_names": names}
 
-        hooks = [
-            m.register_forward_pre_hook(inject, with_kwargs=True)
-            for m in self.model.modules()
-            if isinstance(m, LoraLayer)
-        ]
-        try:
+        lora_layers = [m for m in self.model.modules() if isinstance(m, LoraLayer)]
+        with forward_hooks(((m, inject) for m in lora_layers), pre=True, with_kwargs=True):
             yield
-        finally:
-            for h in hooks:
-                h.remove()
 
     def side_by_side(self) -> AbstractContextManager[None] | None:
         return self._mixed_rows() if self.mixed_rows else None

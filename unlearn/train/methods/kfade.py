@@ -26,6 +26,8 @@ import torch.nn.functional as F
 
 from unlearn.data.prompts import IGNORE
 from unlearn.model.forward import answer_logits
+from unlearn.model.hooks import forward_hooks
+from unlearn.train.covariance import InputCovariance, masked_second_moment
 from unlearn.train.losses import mean_nll
 from unlearn.train.methods.registry import Batch, EditMethod, MethodInfo, hp, register
 
@@ -74,49 +76,41 @@ class KFade(EditMethod):
 
     def factors(self, layers: dict[str, torch.nn.Linear], retain: list[Batch]):
         """A = E[a aᵀ], S = E[g gᵀ] per layer over the attended retain tokens, labels sampled from the model."""
-        acc_a = {n: None for n in layers}
-        acc_s = {n: None for n in layers}
-        count = 0
+        acc_a = InputCovariance(torch.float32)  # layers reading one input (q/k/v, gate/up) share a product
+        acc_s: dict[str, torch.Tensor | None] = {n: None for n in layers}
         mask_box: dict[str, torch.Tensor] = {}
 
         def fwd_hook(name: str):
             def fn(module, inputs, output):
+                acc_a.add(name, inputs[0])
                 mask = mask_box["m"]
-                key = f"in:{inputs[0].data_ptr()}:{inputs[0].shape[-1]}"  # q/k/v and gate/up share an input
-                if key not in mask_box:
-                    a = inputs[0].detach()[mask].float()  # (N, in)
-                    mask_box[key] = a.T @ a
-                acc_a[name] = mask_box[key] if acc_a[name] is None else acc_a[name] + mask_box[key]
 
                 def on_grad(grad: torch.Tensor) -> None:  # the gradient at this layer's output
-                    g = grad.detach()[mask].float()  # (N, out)
-                    acc_s[name] = g.T @ g if acc_s[name] is None else acc_s[name] + g.T @ g
+                    g = masked_second_moment(grad, mask, torch.float32)  # Σ g gᵀ, (out, out)
+                    acc_s[name] = g if acc_s[name] is None else acc_s[name] + g
 
                 output.register_hook(on_grad)
 
             return fn
 
-        handles = [m.register_forward_hook(fwd_hook(n)) for n, m in layers.items()]
         gen = torch.Generator(device="cpu").manual_seed(self.ctx.seed)
         try:
-            for b in retain:
-                mask = b["attention_mask"].bool()
-                mask_box.clear()
-                mask_box["m"] = mask
-                logits = self.ctx.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-                probs = F.softmax(logits[:, :-1].float().detach(), -1)  # (B, T-1, V)
-                sampled = torch.multinomial(probs.flatten(0, 1).cpu(), 1, generator=gen).view(probs.shape[:2])
-                sampled = sampled.to(logits.device).masked_fill(~mask[:, 1:], IGNORE)
-                # summed (not averaged) so each token's output gradient is its own, as K-FAC wants
-                loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), sampled.flatten(), ignore_index=IGNORE)
-                (loss * (sampled != IGNORE).sum()).backward()
-                count += int(mask.sum())
+            with forward_hooks((m, fwd_hook(n)) for n, m in layers.items()):
+                for b in retain:
+                    mask = b["attention_mask"].bool()
+                    mask_box["m"] = mask
+                    acc_a.batch(mask)
+                    logits = self.ctx.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+                    probs = F.softmax(logits[:, :-1].float().detach(), -1)  # (B, T-1, V)
+                    sampled = torch.multinomial(probs.flatten(0, 1).cpu(), 1, generator=gen).view(probs.shape[:2])
+                    sampled = sampled.to(logits.device).masked_fill(~mask[:, 1:], IGNORE)
+                    # summed (not averaged) so each token's output gradient is its own, as K-FAC wants
+                    loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), sampled.flatten(), ignore_index=IGNORE)
+                    (loss * (sampled != IGNORE).sum()).backward()
         finally:
-            for h in handles:
-                h.remove()
             self.ctx.model.zero_grad(set_to_none=True)
-        n = max(count, 1)
-        return {k: v / n for k, v in acc_a.items()}, {k: v / n for k, v in acc_s.items()}
+        n = max(acc_a.count, 1)
+        return acc_a.mean(), {k: v / n for k, v in acc_s.items()}
 
     @torch.no_grad()
     def retain_logprobs(self, retain: list[Batch]) -> list[torch.Tensor]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from unlearn.model.hooks import forward_hooks
+from unlearn.train.covariance import InputCovariance
 from unlearn.train.methods.common import npo_and_retain
 from unlearn.train.methods.registry import Batch, Method, MethodInfo, hp, register
 from unlearn.train.params import ADAPTER
@@ -88,33 +90,12 @@ class ReGLU(Method):
     @torch.no_grad()
     def covariances(self, layers: dict[str, torch.nn.Module], batches: list[Batch]) -> dict[str, torch.Tensor]:
         """Input covariance per layer over the attended tokens; layers reading the same input share one."""
-        covs: dict[str, torch.Tensor] = {}
-        count = [0]
-        box: dict[str, torch.Tensor] = {}
-
-        def hook(name: str):
-            def fn(module, inputs, output):
-                x = inputs[0][box["m"]].float()  # (N, in)
-                key = f"{x.shape[1]}:{inputs[0].data_ptr()}"  # q/k/v (and gate/up) read one tensor
-                if key not in box:
-                    box[key] = x.T @ x
-                covs[name] = box[key] if name not in covs else covs[name] + box[key]
-
-            return fn
-
-        handles = [m.base_layer.register_forward_hook(hook(n)) for n, m in layers.items()]
-        try:
-            with self.ctx.reference():  # the model before: adapters off
-                for b in batches:
-                    for k in [k for k in box if k != "m"]:
-                        del box[k]
-                    box["m"] = b["attention_mask"].bool()
-                    self.ctx.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
-                    count[0] += int(box["m"].sum())
-        finally:
-            for h in handles:
-                h.remove()
-        return {n: c / max(count[0], 1) for n, c in covs.items()}
+        covs = InputCovariance(torch.float32)  # layers reading one input (q/k/v, gate/up) share a product
+        with forward_hooks((m.base_layer, covs.hook(n)) for n, m in layers.items()), self.ctx.reference():
+            for b in batches:  # the model before: adapters off
+                covs.batch(b["attention_mask"].bool())
+                self.ctx.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+        return covs.mean()
 
     @torch.no_grad()
     def prepare(self, forget: list[Batch], retain: list[Batch]) -> dict[str, float]:
