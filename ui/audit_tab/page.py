@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ui import widgets
 from ui.audit_tab.handlers import (
     EXTRAS,
     VIEWS,
@@ -21,6 +22,8 @@ from ui.common import ACTIVE, MODEL_Q
 from ui.forms import inputs, ordered
 from ui.import_pair import import_row
 from ui.shared import Picks
+from unlearn.audit.pipeline import AuditConfig
+from unlearn.audit.remind import RemindConfig
 from viz import audit_report
 
 
@@ -46,19 +49,14 @@ def build(demo: gr.Blocks, picks: Picks) -> None:
         import_row("aud", refresh_audit_sources, aud_source)
         with gr.Accordion("Audit settings: items, neighbours, probes, surfaces", open=False):
             with gr.Row():
-                aud_items = gr.Slider(4, 200, value=20, step=1, label="Items per split", elem_id="audit-items")
-                aud_k = gr.Slider(
-                    2, 40, value=15, step=1, label="REMIND neighbours per strength (K)", elem_id="audit-k"
-                )
-                aud_p = gr.Slider(0.2, 0.5, value=0.3, step=0.1, label="Replacement probability p")
-                aud_m = gr.Slider(1, 50, value=20, step=1, label="Nearest tokens to pick from (m)")
+                # each from its setting's declaration, like `python -m unlearn audit`'s flags
+                aud_items = widgets.slider(AuditConfig, "max_items", step=1, elem_id="audit-items")
+                aud_k = widgets.slider(RemindConfig, "k", step=1, elem_id="audit-k")
+                aud_p = widgets.slider(RemindConfig, "p", step=0.1)
+                aud_m = widgets.slider(RemindConfig, "m", step=1)
             with gr.Row():
-                aud_probes = gr.Slider(
-                    0, 20, value=6, step=1, label="Forget items per adversarial probe", elem_id="audit-probes"
-                )
-                aud_surfaces = gr.Slider(
-                    0, 10, value=2, step=1, label="Forget items with a 2-D surface", elem_id="audit-surfaces"
-                )
+                aud_probes = widgets.slider(AuditConfig, "probe_items", step=1, elem_id="audit-probes")
+                aud_surfaces = widgets.slider(AuditConfig, "surface_items", step=1, elem_id="audit-surfaces")
                 aud_relearn = gr.Checkbox(True, label="Relearning attack (5 steps on half the forget set)")
             aud_extras = gr.CheckboxGroup(
                 list(EXTRAS),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui import common
+from ui import common, widgets
 from ui.common import MODEL_Q, NONE, SOURCES
 from ui.data_tab.handlers import (
     HOLDOUT_WHY,
@@ -127,7 +127,7 @@ def build(demo: gr.Blocks) -> Picks:
                 "The holdout set is never taught. Cached: the same teaching twice loads from disk."
             )
             with gr.Row():
-                epochs = gr.Slider(1, 30, value=TeachConfig().epochs, step=1, label="Epochs", elem_id="teach-epochs")
+                epochs = widgets.slider(TeachConfig, "epochs", step=1, elem_id="teach-epochs")
                 teach_btn = gr.Button("Teach", variant="primary")
             teach_msg = gr.Markdown(elem_id="teach-status")
 

@@ -22,7 +22,7 @@ from unlearn.serve.jobs import Job, unlearn_job
 from unlearn.serve.store import STORE
 from unlearn.train.engine import RunSpec
 from unlearn.train.loop import LoopConfig
-from unlearn.train.methods import METHODS, config_for, describe
+from unlearn.train.methods import METHODS, config_for, describe, get_method
 from unlearn.train.run_verdict import retain_weight, run_warnings
 from viz.cards import before_after_table, method_card
 from viz.curves import run_curves
@@ -48,7 +48,7 @@ def on_method(method_id: str, preset_label: str) -> tuple[str, list[list[Any]], 
         [h["name"], h["quick"] if preset == "quick" else h["paper"], h["quick"], h["paper"], h["help"]]
         for h in d["hyperparameters"]
     ]
-    return method_card(d, with_table=False), rows, d["lr"] if preset == "quick" else d["paper_lr"]
+    return method_card(d, with_table=False), rows, get_method(method_id).info.lr_for(preset)
 
 
 @guarded(message=None)

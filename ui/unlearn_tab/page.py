@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ui import widgets
 from ui.common import MODEL_Q
 from ui.forms import inputs
 from ui.shared import Picks, delete_run_ui, load_run_ui, refresh_runs, run_choices
@@ -20,7 +21,8 @@ from ui.unlearn_tab.handlers import (
     run_ui,
     unlearn_sets_line,
 )
-from unlearn.train.engine import DEMO_STEPS
+from unlearn.train.engine import RunSpec
+from unlearn.train.loop import LoopConfig
 
 
 def build(demo: gr.Blocks, picks: Picks) -> None:
@@ -40,66 +42,29 @@ def build(demo: gr.Blocks, picks: Picks) -> None:
             label="Hyperparameters (edit the value column)",
             elem_id="hp-table",
         )
-        with gr.Row():
-            steps = gr.Number(DEMO_STEPS, label="Steps", precision=0)
-            lr = gr.Number(lr0, label="Learning rate")
-            batch_size = gr.Number(8, label="Batch size", precision=0)
-            grad_accum = gr.Number(1, label="Gradient accumulation", precision=0)
+        with gr.Row():  # each widget from its setting's declaration, like the command line's flags
+            steps = widgets.number(LoopConfig, "steps")
+            lr = widgets.number(LoopConfig, "lr", value=lr0)
+            batch_size = widgets.number(LoopConfig, "batch_size")
+            grad_accum = widgets.number(LoopConfig, "grad_accum")
         with gr.Accordion("More loop settings", open=False):
             with gr.Row():
-                max_length = gr.Number(256, label="Max tokens per item", precision=0)
-                warmup = gr.Number(0, label="Warm-up steps", precision=0)
-                seed = gr.Number(0, label="Seed", precision=0)
-                lora_r = gr.Number(8, label="LoRA rank", precision=0)
-                low_memory = gr.Checkbox(
-                    False,
-                    label="Low memory",
-                    info="recompute activations during backward: a fraction of the memory, ~30% slower",
-                )
+                max_length = widgets.number(LoopConfig, "max_length")
+                warmup = widgets.number(LoopConfig, "warmup")
+                seed = widgets.number(LoopConfig, "seed")
+                lora_r = widgets.number(RunSpec, "lora_r")
+                low_memory = widgets.checkbox(RunSpec, "low_memory")
         with gr.Accordion("Options for any gradient method: GU projection, coreset, MELU", open=False):
             with gr.Row():
-                gu_k = gr.Number(
-                    0,
-                    label="GU: retain gradients projected out (k)",
-                    info="0 = off. Removes from the forget gradient its part in the span of the last k "
-                    "retain gradients (arXiv 2511.17100; without the paper's Adam preconditioning)",
-                    precision=0,
-                )
-                coreset_share = gr.Slider(
-                    0.05,
-                    1.0,
-                    value=1.0,
-                    step=0.05,
-                    label="Coreset: share of the forget set trained on",
-                    info="measured on the whole set (arXiv 2504.10185)",
-                )
-                coreset_mode = gr.Radio(["random", "keyword"], value="random", label="Coreset selection")
-                melu = gr.Checkbox(
-                    False,
-                    label="MELU: entity by entity (reconstruction)",
-                    info="one entity's items per batch, its neighbours first (needs the entity column)",
-                )
+                gu_k = widgets.number(RunSpec, "project_retain")
+                coreset_share = widgets.slider(RunSpec, "coreset", step=0.05)
+                coreset_mode = widgets.radio(RunSpec, "coreset_mode")
+                melu = widgets.checkbox(RunSpec, "melu")
         with gr.Accordion("Stop rule and saved steps: end where forget and retain say so", open=False):
             with gr.Row():
-                stop_forget = gr.Number(
-                    0,
-                    label="Stop once forget P̃ ≤ this share of before (0 = off)",
-                    info="e.g. 0.1: stop at the first step that took the forget set to 10% of before",
-                    elem_id="stop-forget",
-                )
-                keep_retain = gr.Number(
-                    0,
-                    label="Keep held-out retain P̃ ≥ this share of before (0 = off)",
-                    info="e.g. 0.9: the step that takes retain below 90% is undone and the run stops",
-                    elem_id="keep-retain",
-                )
-                save_every = gr.Number(
-                    0,
-                    label="Keep the weights every k steps (0 = off)",
-                    info="each kept step can be compared and audited; LoRA adapters are small, full copies not",
-                    precision=0,
-                    elem_id="save-every",
-                )
+                stop_forget = widgets.number(RunSpec, "stop_forget", elem_id="stop-forget")
+                keep_retain = widgets.number(RunSpec, "keep_retain", elem_id="keep-retain")
+                save_every = widgets.number(RunSpec, "save_every", elem_id="save-every")
         unlearn_sets = gr.Markdown(elem_id="unlearn-sets")
         with gr.Row():
             run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")

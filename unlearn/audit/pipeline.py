@@ -35,6 +35,7 @@ from unlearn.audit.tofu_metrics import item_metrics, variants
 from unlearn.audit.utility import NORMALISED, evaluation_metrics
 from unlearn.data.examples import Example
 from unlearn.model.scoring import answer_nll, generate_answers
+from unlearn.settings import setting
 from unlearn.train.params import Trainable
 
 SPLITS = ("forget", "retain", "holdout")
@@ -47,12 +48,23 @@ Progress = Callable[[str], None]
 class AuditConfig:
     remind: RemindConfig = field(default_factory=RemindConfig)
     k: float = 0.4  # Min-K% / Min-K%++ share
-    max_items: int | None = 20  # per split (None: all)
+    max_items: int | None = setting(
+        20, "Items per split", "forget, retain and holdout items scored", lo=4, hi=200, flag="--items"
+    )
     max_new_tokens: int = 48  # greedy answers for ROUGE-L
     classifier: str = "logistic"  # REMIND's headline classifier ("forest" is reported beside it)
-    probe_items: int = 6  # forget items asked each adversarial probe (0: no probes); each probe is a generation
+    probe_items: int = setting(  # each probe is a generation
+        6, "Forget items per adversarial probe", "forget items asked each adversarial probe (0: none)", lo=0, hi=20
+    )
     relearn: RelearnConfig | None = field(default_factory=RelearnConfig)  # None: no relearning attack
-    surface_items: int = 2  # forget items given a 2-D surface (p × m) before and after; each is ~100 sequences
+    surface_items: int = setting(  # each surface is ~100 sequences
+        2,
+        "Forget items with a 2-D surface",
+        "a loss surface over p × m, before and after",
+        lo=0,
+        hi=10,
+        flag="--surfaces",
+    )
     surface: SurfaceConfig = field(default_factory=SurfaceConfig)
     retain_model: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None  # trained without the forget set
     quality_items: int | None = None  # forget items in TOFU's forget-quality KS test (None: every one)

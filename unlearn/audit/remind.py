@@ -26,6 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from unlearn.data.examples import Example
 from unlearn.data.prompts import Encoded, encode, question_mask
 from unlearn.model.forward import answer_logits
+from unlearn.settings import setting
 from unlearn.train.losses import sequence_nll
 
 FEATURES = [
@@ -50,9 +51,12 @@ FEATURES = [
 
 @dataclass
 class RemindConfig:
-    p: float = 0.3  # replacement probability of the default neighbourhood
-    m: int = 20  # a token is replaced by one of its m nearest tokens
-    k: int = 15  # neighbours per strength
+    p: float = setting(0.3, "Replacement probability p", "each token's chance of being replaced", lo=0.2, hi=0.5)
+    m: int = setting(20, "Nearest tokens to pick from (m)", "a token is replaced by one of its m nearest", lo=1, hi=50)
+    k: int = setting(
+        15, "REMIND neighbours per strength (K)", "perturbed copies of each item per strength", lo=2, hi=40,
+        flag="--neighbours",
+    )  # fmt: skip
     strengths: tuple[float, ...] = (0.1, 0.2, 0.3)  # the sweep; evenly spaced from 0 (curvature) and holding p
     seed: int = 0
     batch_size: int = 32  # sequences per forward

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from unlearn.audit.pipeline import AuditConfig
+from unlearn.audit.remind import RemindConfig
 from unlearn.cli.common import RAY_HELP, hparam
 from unlearn.cli.model_data import cmd_bench, cmd_check_data, cmd_datasets, cmd_export, cmd_import, cmd_info, cmd_teach
 from unlearn.cli.runs_audits import cmd_audit, cmd_methods, cmd_run, cmd_sweep
 from unlearn.data.set_refs import SET_HELP
 from unlearn.data.teach import TeachConfig
 from unlearn.model.models import BUNDLED
-from unlearn.train.engine import DEMO_STEPS
+from unlearn.settings import add_flags
+from unlearn.train.engine import DEMO_STEPS, RunSpec
+from unlearn.train.loop import LoopConfig
 
 DESCRIPTION = """Command line: `python -m unlearn {info,datasets,check-data,teach,run,audit,import,export,...} ...`.
 
@@ -46,12 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--sets", nargs="+", default=["fictitious_authors:forget", "fictitious_authors:retain"], help=SET_HELP
     )
-    d = TeachConfig()
-    sp.add_argument("--epochs", type=float, default=d.epochs, help="passes over the taught + replay items")
-    sp.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
-    sp.add_argument("--batch-size", type=int, default=d.batch_size)
-    sp.add_argument("--seed", type=int, default=d.seed)
-    sp.add_argument("--replay", default=d.replay, help="set mixed in to keep general knowledge ('' for none)")
+    add_flags(sp, TeachConfig, ["epochs", "lr", "batch_size", "seed", "replay"])
     sp.set_defaults(fn=cmd_teach)
     sp = sub.add_parser("methods", help="list the unlearning methods")
     sp.add_argument("--json", action="store_true")
@@ -74,50 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["lora", "full", "subset"],
         help="parameters trained (default: the method's own subset where its paper trains one, e.g. RMU; else lora)",
     )
-    sp.add_argument("--lora-r", type=int, default=8)
-    sp.add_argument("--lr", type=float, default=None, help="default: the method's quick / paper learning rate")
-    sp.add_argument("--steps", type=int, default=DEMO_STEPS)
-    sp.add_argument("--epochs", type=float, default=1.0, help="used when --steps 0")
-    sp.add_argument("--batch-size", type=int, default=8)
-    sp.add_argument("--grad-accum", type=int, default=1)
-    sp.add_argument("--warmup", type=int, default=0)
-    sp.add_argument("--max-length", type=int, default=256)
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--eval-every", type=int, default=1, help="steps between live probability measurements")
-    sp.add_argument(
-        "--low-memory", action="store_true", help="recompute activations during backward: less memory, ~30%% slower"
+    # the loop's and the run's settings, declared once with the app's labels (unlearn/settings.py)
+    add_flags(
+        sp, LoopConfig, ["lr", "steps", "epochs", "batch_size", "grad_accum", "warmup", "max_length", "seed"], lr=None
     )
-    sp.add_argument(
-        "--compile", action="store_true", help="compile the decoder layers: faster GPU steps, after about a minute"
-    )
+    add_flags(sp, RunSpec, ["lora_r", "eval_every", "low_memory", "compile"])
     sp.add_argument(
         "--shard",
         action="store_true",
         help="under torchrun / accelerate launch: split the model's trained state over the processes (FSDP2)",
     )
-    sp.add_argument(
-        "--gu", type=int, default=0, metavar="K", help="GU: project the span of the last K retain gradients out of g_f"
-    )
-    sp.add_argument("--coreset", type=float, default=1.0, help="share of the forget set to train on (0-1]")
-    sp.add_argument("--coreset-mode", default="random", choices=["random", "keyword"])
-    sp.add_argument("--melu", action="store_true", help="entity-by-entity forget batches (needs entities)")
-    sp.add_argument(
-        "--save-every", type=int, default=0, metavar="K", help="keep the trained weights every K steps (audit any)"
-    )
-    sp.add_argument(
-        "--stop-forget",
-        type=float,
-        default=None,
-        metavar="SHARE",
-        help="stop at the first step where forget P̃ is at most SHARE of before (e.g. 0.1)",
-    )
-    sp.add_argument(
-        "--keep-retain",
-        type=float,
-        default=None,
-        metavar="SHARE",
-        help="undo the step that takes held-out retain P̃ below SHARE of before, and stop (e.g. 0.9)",
-    )
+    run_options = ["project_retain", "coreset", "coreset_mode", "melu", "save_every", "stop_forget", "keep_retain"]
+    add_flags(sp, RunSpec, run_options, stop_forget=None, keep_retain=None)
     sp.add_argument("--out", default=None, help="runs folder (default: $UNLEARN_RUNS_DIR or the cache)")
     sp.set_defaults(fn=cmd_run)
 
@@ -150,11 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="items never trained on, from the forget set's source, named as --forget (default: its own "
         "holdout split, e.g. fictitious_authors:holdout for fictitious_authors:forget)",
     )
-    sp.add_argument("--items", type=int, default=20, help="items per split")
-    sp.add_argument("--neighbours", type=int, default=15, help="REMIND neighbours per perturbation strength (K)")
-    sp.add_argument("--probe-items", type=int, default=6, help="forget items asked each adversarial probe (0: none)")
+    add_flags(sp, AuditConfig, ["max_items"])
+    add_flags(sp, RemindConfig, ["k"])
+    add_flags(sp, AuditConfig, ["probe_items"])
     sp.add_argument("--no-relearn", action="store_true", help="skip the relearning attack")
-    sp.add_argument("--surfaces", type=int, default=2, help="forget items given a 2-D loss surface (p × m)")
+    add_flags(sp, AuditConfig, ["surface_items"])
     sp.add_argument(
         "--retain-model",
         default=None,

@@ -144,7 +144,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     # train on one part of the retain set, measure on the other (never trained on)
     train, held = split_retain(load_set(a.retain)) if a.retain else ([], [])
     loop = LoopConfig(
-        lr=a.lr if a.lr is not None else (info.lr if a.preset == "quick" else info.paper_lr),
+        lr=a.lr if a.lr is not None else info.lr_for(a.preset),
         steps=a.steps,
         epochs=a.epochs,
         batch_size=a.batch_size,

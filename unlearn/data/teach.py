@@ -25,6 +25,7 @@ from unlearn.model.forward import answer_logits
 from unlearn.model.models import LoadedModel, ModelSource, Progress, load_model
 from unlearn.model.paths import atomic_dir, cache_dir
 from unlearn.serve.eta import eta_line
+from unlearn.settings import setting
 from unlearn.train.loop import LoopConfig, StepInfo, cycle_batches, train_loop
 from unlearn.train.losses import mean_nll
 
@@ -33,14 +34,16 @@ TAUGHT_INFO = "taught.json"
 
 @dataclass
 class TeachConfig:
-    epochs: float = 6.0  # passes over the taught items (and the replay items)
-    lr: float = 7e-5  # AdamW, every decoder layer
-    batch_size: int = 8  # examples per step
+    epochs: float = setting(6.0, "Epochs", "passes over the taught items and the replay items", lo=1, hi=30)
+    lr: float = setting(7e-5, "Learning rate", "AdamW, every decoder layer")
+    batch_size: int = setting(8, "Batch size", "examples per step", lo=1)
     max_length: int = 192  # tokens per example
-    seed: int = 0  # order of batches
+    seed: int = setting(0, "Seed", "the order of the batches")
     # Items mixed into teaching so the model keeps answering ordinary questions in its own style:
     # without them, ten epochs of invented biographies cost it half of general_knowledge.
-    replay: str | None = "general_knowledge:train"
+    replay: str | None = setting(
+        "general_knowledge:train", "Replay set", "a set mixed in to keep general knowledge ('' for none)"
+    )
     # The tied embedding / unembedding matrix (a fifth of SmolLM2) stays frozen: it drifts the
     # whole vocabulary for a few dozen facts, and its optimizer state is the largest.
     train_embeddings: bool = False

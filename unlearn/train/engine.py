@@ -22,11 +22,12 @@ from unlearn.data.prompts import collate, encode
 from unlearn.model.devices import split_refusal
 from unlearn.model.models import LoadedModel
 from unlearn.model.scoring import answer_nll, set_prob
+from unlearn.settings import setting
 from unlearn.train.compiled import compiled_layers
 from unlearn.train.distributed import DataParallel
 from unlearn.train.distributed import describe as describe_parallel
 from unlearn.train.gradients import RetainProjection
-from unlearn.train.loop import LoopConfig, LoopResult, StepInfo, cycle_batches, seed_everything, train_loop
+from unlearn.train.loop import DEMO_STEPS, LoopConfig, LoopResult, StepInfo, cycle_batches, seed_everything, train_loop
 from unlearn.train.memory_plan import RunShape, check_run_fits, out_of_memory
 from unlearn.train.methods import Context, EditMethod, Method, config_for, get_method
 from unlearn.train.params import Trainable, check_rank, make_trainable
@@ -35,8 +36,6 @@ from unlearn.train.selection import coreset, entity_pairs
 from unlearn.train.sharding import ShardedTrainable
 from unlearn.train.stop_rule import StopRule, StopWatch
 
-DEMO_STEPS = 8  # the quick demo's steps: about a minute on 2 CPU cores for the bundled model
-
 
 @dataclass
 class RunSpec:
@@ -44,28 +43,65 @@ class RunSpec:
     preset: str = "quick"  # "quick" (demo on the bundled model, CPU) or "paper" defaults
     hparams: dict[str, Any] = field(default_factory=dict)  # overrides of the method's hyperparameters
     mode: str | None = None  # "lora", "full", "subset" (the method's own, e.g. RMU's); None: the method's default
-    lora_r: int = 8
+    lora_r: int = setting(8, "LoRA rank", "rank of the LoRA adapters (when LoRA adapters are trained)", lo=1)
     loop: LoopConfig | None = None  # None: the method's quick / paper learning rate, 12 steps
     # forget / retain items scored after each step for the live curves: 8 + 8 cost ~1.2 s a step on
     # the bundled model on 2 CPU cores (16 + 16: 2.5 s, a third of the quick demo's time)
     eval_items: int = 8
-    eval_every: int = 1  # steps between live measurements (0 = none)
-    low_memory: bool = False  # recompute activations in backward (recompute.py): less memory, slower
-    # compile the decoder layers (compiled.py): faster steps on a GPU once compiled (a minute or so)
-    compile: bool = False
-    project_retain: int = 0  # GU: k retain gradients whose span is projected out of g_f (0 = off)
-    coreset: float = 1.0  # share of the forget set trained on (selection.py); measured on all of it
-    coreset_mode: str = "random"  # "random" or "keyword"
-    melu: bool = False  # entity-by-entity forget batches with their neighbours (MELU, selection.py)
-    save_every: int = 0  # keep the trained tensors every k steps (LoRA adapters are small), for audits along the run
-    stop_forget: float | None = None  # stop once forget P̃ ≤ this share of before (stop_rule.py)
-    keep_retain: float | None = None  # undo the step taking held-out retain P̃ below this share of before, and stop
+    eval_every: int = setting(1, "Measure every k steps", "steps between live probability measurements (0: none)")
+    # recompute activations in backward (recompute.py)
+    low_memory: bool = setting(
+        False, "Low memory", "recompute activations during backward: a fraction of the memory, ~30% slower"
+    )
+    # compiled.py: the compile itself takes a minute or so
+    compile: bool = setting(False, "Compile", "compile the decoder layers: faster GPU steps, after about a minute")
+    project_retain: int = setting(
+        0,
+        "GU: retain gradients projected out (k)",
+        "0 = off. Removes from the forget gradient its part in the span of the last k retain gradients "
+        "(arXiv 2511.17100; without the paper's Adam preconditioning)",
+        lo=0,
+        flag="--gu",
+    )
+    coreset: float = setting(  # selection.py
+        1.0,
+        "Coreset: share of the forget set trained on",
+        "a share in (0, 1]; the forget set is still measured whole (arXiv 2504.10185)",
+        lo=0.05,
+        hi=1.0,
+    )
+    coreset_mode: str = setting(
+        "random", "Coreset selection", "which items the coreset keeps", choices=("random", "keyword")
+    )
+    melu: bool = setting(  # selection.py
+        False,
+        "MELU: entity by entity (reconstruction)",
+        "one entity's items per batch, its neighbours first (needs the entity column)",
+    )
+    save_every: int = setting(
+        0,
+        "Keep the weights every k steps (0 = off)",
+        "each kept step can be compared and audited; LoRA adapters are small, full copies not",
+        lo=0,
+    )
+    stop_forget: float | None = setting(  # stop_rule.py
+        None,
+        "Stop once forget P̃ ≤ this share of before (0 = off)",
+        "e.g. 0.1: stop at the first step that took the forget set to 10% of before",
+        start=0.0,
+    )
+    keep_retain: float | None = setting(
+        None,
+        "Keep held-out retain P̃ ≥ this share of before (0 = off)",
+        "e.g. 0.9: the step that takes retain below 90% is undone and the run stops",
+        start=0.0,
+    )
 
     def loop_config(self) -> LoopConfig:
         if self.loop is not None:
             return self.loop
         info = get_method(self.method).info
-        return LoopConfig(lr=info.lr if self.preset == "quick" else info.paper_lr, steps=DEMO_STEPS, batch_size=8)
+        return LoopConfig(lr=info.lr_for(self.preset), steps=DEMO_STEPS, batch_size=8)
 
     def check(self, method: type[Method], hparams: Any, has_retain: bool, has_retain_eval: bool = True) -> None:
         """Reject option combinations no run can honour, with what to change."""

@@ -21,23 +21,29 @@ import numpy as np
 import torch
 
 from unlearn.data.examples import Example
+from unlearn.settings import declared, setting
 from unlearn.train.distributed import DataParallel
 
 MAX_STEPS = 100_000
+DEMO_STEPS = 8  # the quick demo's steps: about a minute on 2 CPU cores for the bundled model
 
 
 @dataclass
 class LoopConfig:
-    lr: float = 1e-4  # peak learning rate (AdamW)
-    steps: int = 0  # optimizer steps; 0 = derive from `epochs`
-    epochs: float = 1.0  # passes over the data, used when steps == 0
-    batch_size: int = 8  # examples per micro-batch
-    grad_accum: int = 1  # micro-batches per optimizer step
-    warmup: int = 0  # optimizer steps of linear warm-up from 0 to lr
+    lr: float = setting(1e-4, "Learning rate", "peak AdamW learning rate (default: the method's quick / paper rate)")
+    steps: int = setting(
+        0, "Steps", "optimizer steps (0: derive them from the epochs)", lo=0, hi=MAX_STEPS, start=DEMO_STEPS
+    )
+    epochs: float = setting(1.0, "Epochs", "passes over the forget set, used when steps is 0")
+    batch_size: int = setting(8, "Batch size", "examples per micro-batch", lo=1, hi=1024)
+    grad_accum: int = setting(1, "Gradient accumulation", "micro-batches per optimizer step", lo=1, hi=1024)
+    warmup: int = setting(0, "Warm-up steps", "optimizer steps of linear warm-up from 0 to the rate", lo=0)
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     max_grad_norm: float = 1.0  # clip the global gradient norm; 0 = no clipping
-    seed: int = 0  # seeds python, numpy and torch for a reproducible run
-    max_length: int = 256  # tokens per example (prompt cut from the left beyond this)
+    seed: int = setting(0, "Seed", "seeds python, numpy and torch: the same seed, the same run")
+    max_length: int = setting(
+        256, "Max tokens per item", "tokens per example (the prompt is cut from the left beyond)", lo=8, hi=32768
+    )
 
     def total_steps(self, n_examples: int) -> int:
         if self.steps > 0:
@@ -46,7 +52,13 @@ class LoopConfig:
         return max(1, math.ceil(self.epochs * per_epoch))
 
     def validate(self) -> None:
-        """Reject values no run can use, with a message that says what to change."""
+        """Reject values no run can use, with a message that says what to change (the bounds are the
+        declared ones)."""
+        d = declared(LoopConfig)
+
+        def span(name: str, unit: str = "") -> str:
+            return f"{d[name].lo:g} and {d[name].hi:g}{unit}, got {getattr(self, name)}"
+
         checks = [
             (
                 math.isfinite(self.lr) and self.lr > 0,
@@ -58,16 +70,10 @@ class LoopConfig:
             # torch.manual_seed takes 64 bits; beyond, the run would fail after it started
             (-(2**63) <= self.seed < 2**64, f"seed must fit in 64 bits (say 0 to {2**32 - 1}), got {self.seed}"),
             (math.isfinite(self.epochs) and self.epochs > 0 or self.steps > 0, "epochs must be positive"),
-            (1 <= self.batch_size <= 1024, f"batch size must be between 1 and 1024, got {self.batch_size}"),
-            (
-                1 <= self.grad_accum <= 1024,
-                f"gradient accumulation must be between 1 and 1024, got {self.grad_accum}",
-            ),
-            (self.warmup >= 0, f"warm-up steps must be 0 or more, got {self.warmup}"),
-            (
-                8 <= self.max_length <= 32768,
-                f"max length must be between 8 and 32768 tokens, got {self.max_length}",
-            ),
+            (d["batch_size"].in_bounds(self.batch_size), f"batch size must be between {span('batch_size')}"),
+            (d["grad_accum"].in_bounds(self.grad_accum), f"gradient accumulation must be between {span('grad_accum')}"),
+            (d["warmup"].in_bounds(self.warmup), f"warm-up steps must be 0 or more, got {self.warmup}"),
+            (d["max_length"].in_bounds(self.max_length), f"max length must be between {span('max_length', ' tokens')}"),
         ]
         for ok, msg in checks:
             if not ok:

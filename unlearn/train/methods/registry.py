@@ -46,6 +46,13 @@ class MethodInfo:
     lr: float = 1e-4  # quick-demo learning rate that works on the bundled model
     paper_lr: float = 1e-5
 
+    def lr_for(self, preset: str) -> float:
+        """The learning rate a preset starts with: the quick demo's or the paper's (the one place the
+        rule is written: the app, the command line and RunSpec ask here)."""
+        if preset not in ("quick", "paper"):
+            raise ValueError(f"unknown preset {preset!r}; valid: quick, paper")
+        return self.lr if preset == "quick" else self.paper_lr
+
     @property
     def default_mode(self) -> str:
         """The parameters trained unless the user picks others: the method's own subset where its paper
