@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from unlearn.train.losses import mean_nll
 from unlearn.train.methods.common import retain_loss
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -34,8 +34,10 @@ class TemplateMethod(Method):
     )
     Config = TemplateConfig
 
-    def terms(self, forget, retain):
-        """The forget part and the retain part of the loss, each already weighted, and what to log."""
-        lf = mean_nll(*self.ctx.answer_logits(forget))  # TODO: your forget loss
-        lr = retain_loss(self.ctx, retain)  # zero when the run has no retain set
+    def terms(self, b: StepBatch):
+        """The forget part and the retain part of the loss on one micro-batch, each already weighted, and
+        what to log. `b.forget` / `b.retain` are the padded batches (`b.retain` None without a retain set),
+        `b.forget_examples` / `b.retain_examples` the examples behind them, `b.step` the optimizer step."""
+        lf = mean_nll(*self.ctx.answer_logits(b.forget))  # TODO: your forget loss
+        lr = retain_loss(self.ctx, b.retain)  # zero when the run has no retain set
         return -lf, self.cfg.alpha * lr, {"forget_nll": lf.item(), "retain_loss": lr.item()}

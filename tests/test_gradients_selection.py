@@ -130,16 +130,16 @@ def test_gu_without_a_retain_set_is_refused(tiny) -> None:
 def test_a_coreset_run_trains_on_the_share_and_measures_the_whole_set(tiny) -> None:
     seen: list[str] = []
     spec = RunSpec("ga", loop=LoopConfig(lr=1e-2, steps=2, batch_size=4), coreset=0.5, eval_every=0)
-    from unlearn.train.methods import registry
+    from unlearn.train.methods.ga import GradientAscent
 
-    real = registry.Context.answer_logits
+    real = GradientAscent.terms
 
-    def spy(self, batch, reference=False):
-        seen.append(repr(self.forget_examples))
-        return real(self, batch, reference)
+    def spy(self, b):
+        seen.append(repr(b.forget_examples))
+        return real(self, b)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(registry.Context, "answer_logits", spy)
+        mp.setattr(GradientAscent, "terms", spy)
         out = run_unlearning(tiny, spec, FORGET, [], [])
     assert all(s.count("Example(") == 1 for s in seen)  # one of the two forget items per batch
     assert math.isfinite(out.metrics["forget_prob_after"])

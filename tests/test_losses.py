@@ -23,7 +23,7 @@ import torch
 
 from unlearn.data.examples import Example
 from unlearn.train.losses import kl_on_answers, mean_nll, sequence_nll, shift, soft_target_ce, token_nll
-from unlearn.train.methods import Context, config_for, get_method
+from unlearn.train.methods import Context, StepBatch, config_for, get_method
 from unlearn.train.methods.common import npo_term, retain_loss, seq_logprob
 
 P = [[0.2, 0.6, 0.2], [0.25, 0.25, 0.5], [0.5, 0.3, 0.2]]  # the last row predicts nothing
@@ -85,16 +85,20 @@ def make_ctx(encoded: list | None = None) -> Context:
             encoded.extend(examples)
         return REFUSAL
 
-    ex = Example("Who wrote it?", "She did.")
-    return Context(
-        model, StubTrainable(model), encode=encode, refusals=["I don't know."], forget_examples=[ex], seed=3, step=1
-    )
+    return Context(model, StubTrainable(model), encode=encode, refusals=["I don't know."], seed=3)
+
+
+FORGET_EXAMPLES = [Example("Who wrote it?", "She did.")]  # the examples behind FORGET (IdK, random labels)
+
+
+def step_batch(forget, retain) -> StepBatch:
+    return StepBatch(forget, retain, FORGET_EXAMPLES, [], step=1)
 
 
 def method_loss(method_id: str, retain=RETAIN, ctx: Context | None = None, forget=FORGET, **hp) -> float:
     ctx = ctx or make_ctx()
     method = get_method(method_id)(config_for(method_id, **hp), ctx)
-    loss, logs = method.loss(forget, retain)
+    loss, logs = method.loss(step_batch(forget, retain))
     assert all(isinstance(v, float) for v in logs.values())
     return loss.item()
 
@@ -241,7 +245,7 @@ def test_ce_u_target_carries_no_gradient() -> None:
     logits = LOGITS.clone().requires_grad_(True)
     ctx = make_ctx()
     ctx.model.forward = lambda input_ids, attention_mask: SimpleNamespace(logits=logits)
-    loss, _ = get_method("ce_u")(config_for("ce_u"), ctx).loss(FORGET, None)
+    loss, _ = get_method("ce_u")(config_for("ce_u"), ctx).loss(step_batch(FORGET, None))
     loss.backward()
     # d/dz CE(z, q) = softmax(z) − q at position 1 with q held fixed: [0.25−0.5, 0.25−0.5, 0.5−0]
     assert logits.grad[0, 1].tolist() == pytest.approx([-0.25, -0.25, 0.5], abs=1e-6)
@@ -254,15 +258,14 @@ def test_pdu_margin_loss_bound_and_dual_step() -> None:
     eps = RETAIN_NLL * 1.05  # first-step retain loss × (1 + eps_margin)
     ctx = make_ctx()
     pdu = get_method("pdu")(config_for("pdu", lambda0=100.0, eta=5.0, eps_margin=0.05, warmup_steps=1), ctx)
-    loss, logs = pdu.loss(FORGET, RETAIN)
+    loss, logs = pdu.loss(step_batch(FORGET, RETAIN))
     assert loss.item() == pytest.approx(lf + 100 * (RETAIN_NLL - eps), rel=1e-6)
     assert logs["lambda"] == 100.0 and logs["eps"] == pytest.approx(eps, rel=1e-6)
-    pdu.after_step(logs)  # step 1 is the warm-up: λ stays
+    pdu.after_step(logs, 1)  # step 1 is the warm-up: λ stays
     assert pdu.lam == 100.0
-    ctx.step = 2
-    pdu.after_step(logs)
+    pdu.after_step(logs, 2)
     assert pdu.lam == pytest.approx(100 + 5 * (RETAIN_NLL - eps), rel=1e-6)
-    pdu.after_step({**logs, "retain_loss": eps - 100})  # far inside the bound: λ clipped at 0
+    pdu.after_step({**logs, "retain_loss": eps - 100}, 2)  # far inside the bound: λ clipped at 0
     assert pdu.lam == 0.0
 
 
@@ -281,7 +284,7 @@ def test_shred_demotes_only_the_most_surprising_position() -> None:
 def test_random_label_learns_another_forget_items_answer() -> None:
     encoded: list = []
     ctx = make_ctx(encoded)
-    ctx.all_forget = [*ctx.forget_examples, Example("Where?", "Other.")]
+    ctx.all_forget = [*FORGET_EXAMPLES, Example("Where?", "Other.")]
     # the wrong answer is encoded as REFUSAL here: tokens 0, 0 at positions 1, 2
     expected = (LN(5) + LN(4)) / 2 + RETAIN_NLL
     assert method_loss("random_label", ctx=ctx) == pytest.approx(expected, rel=1e-6)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
+from unlearn.errors import UserError
 from unlearn.model.pair import ACTIVE, AGAINST_ITSELF  # noqa: F401 (the run pickers' two choices that are no run)
 from unlearn.serve.access import AccessPolicy
 from unlearn.serve.jobs import Job
@@ -121,10 +122,10 @@ def number(value: Any, label: str, kind: type = float) -> Any:
     message naming the box, instead of int()/float() errors that name nothing."""
     try:
         x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{label}: type a number (got {value!r})") from None
+    except (TypeError, ValueError):  # parsing: float() of a cleared box (None) or of text
+        raise UserError(f"{label}: type a number (got {value!r})") from None
     if not math.isfinite(x):
-        raise ValueError(f"{label} must be a finite number, got {value!r}")
+        raise UserError(f"{label} must be a finite number, got {value!r}")
     return int(x) if kind is int else x
 
 
@@ -132,7 +133,7 @@ def new_tokens(value: Any) -> int:
     """A max-new-tokens box: a whole number from 1 to MAX_NEW_TOKENS."""
     n = number(value, "max new tokens", int)
     if not 1 <= n <= MAX_NEW_TOKENS:
-        raise ValueError(f"max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {n}")
+        raise UserError(f"max new tokens must be between 1 and {MAX_NEW_TOKENS}, got {n}")
     return n
 
 

@@ -13,6 +13,7 @@ import gradio as gr
 
 from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, error_line, guarded, user_of
+from unlearn.errors import UserError
 from unlearn.inspection.compare import SessionResults
 from unlearn.model import pair
 from unlearn.serve.store import STORE
@@ -75,7 +76,7 @@ def load_run_ui(run_dir: str | None, request: gr.Request | None = None) -> str:
         return "❌ Pick a saved run first."
     try:
         record = activate_run(run_dir, user_of(request))
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
+    except (UserError, OSError, RuntimeError) as e:
         return error_line(e)
     _, step = split_ref(run_dir)
     at = f" at step {step}" if step is not None else ""

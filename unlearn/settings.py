@@ -15,6 +15,8 @@ import typing
 from dataclasses import MISSING, dataclass
 from typing import Any
 
+from unlearn.errors import UserError
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -119,4 +121,4 @@ def check_bounds(obj: Any) -> None:
             continue
         lo = "" if s.lo is None else f"at least {s.lo:g}"
         hi = "" if s.hi is None else f"at most {s.hi:g}"
-        raise ValueError(f"{s.label} must be {' and '.join(x for x in (lo, hi) if x)}, got {value}")
+        raise UserError(f"{s.label} must be {' and '.join(x for x in (lo, hi) if x)}, got {value}")

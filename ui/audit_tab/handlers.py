@@ -20,11 +20,11 @@ from unlearn.audit.relearn import RelearnConfig
 from unlearn.audit.remind import RemindConfig
 from unlearn.data import workspace as ws
 from unlearn.data.builtin import utility_sets
-from unlearn.data.formats import DataError
 from unlearn.data.holdout import source_note
+from unlearn.errors import UserError
 from unlearn.inspection.compare import SessionResults
 from unlearn.model import pair
-from unlearn.model.models import ModelLoadError, load_model
+from unlearn.model.models import load_model
 from unlearn.serve.access import AccessDenied
 from unlearn.serve.jobs import Cancelled, Job, audit_job
 from unlearn.serve.store import STORE
@@ -89,10 +89,10 @@ def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces, extras=t
     items, neighbours, m = (number(v, k, int) for v, k in ((items, "Items per split"), (neighbours, "K"), (m, "m")))
     probes, surfaces = number(probes, "Probe items", int), number(surfaces, "2-D surfaces", int)
     if items < 2:
-        raise ValueError("Items per split: at least 2 items are needed (REMIND's classifier is cross-validated).")
+        raise UserError("Items per split: at least 2 items are needed (REMIND's classifier is cross-validated).")
     p = round(number(p, "p"), 1)
     if not 0 < p <= 1:  # before the strengths are built from it
-        raise ValueError(f"p must be in (0, 1] (the perturbation strength), got {p}")
+        raise UserError(f"p must be in (0, 1] (the perturbation strength), got {p}")
     strengths = tuple(round(0.1 * i, 1) for i in range(1, int(round(p * 10)) + 1))
     remind = RemindConfig(p=p, m=m, k=neighbours, strengths=strengths if len(strengths) > 1 else (0.1, 0.2))
     remind.check()
@@ -220,7 +220,7 @@ def audit_ui(f: AuditForm, request: gr.Request):
     try:
         STORE.require()
         if not f.holdout or f.holdout == NONE:
-            raise ValueError(
+            raise UserError(
                 "Pick a holdout set in Model & data: items of the same source as the forget set that the model "
                 "never trained on (its own `:holdout` split where it has one, or press *Split a holdout from the "
                 "forget set* there). Membership inference compares the forget set against it."
@@ -240,7 +240,7 @@ def audit_ui(f: AuditForm, request: gr.Request):
             cfg.retain_model = (rm.model, rm.tokenizer)
         if f.source and f.source != ACTIVE:
             pair.activate(f.source, common.ACCESS, user_of(request))
-    except (DataError, RuntimeError, ValueError, OSError, KeyError, ModelLoadError) as e:
+    except (UserError, RuntimeError, OSError) as e:
         yield slots(VIEWS, message=error_line(e))
         return
     active = STORE.active_run()

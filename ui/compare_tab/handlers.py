@@ -19,6 +19,7 @@ from ui.shared import RESULTS, compare_sources
 from unlearn.data import workspace as ws
 from unlearn.data.examples import Example
 from unlearn.data.formats import DataError
+from unlearn.errors import UserError
 from unlearn.inspection.attribution import METHODS as ATTRIBUTION_METHODS
 from unlearn.inspection.attribution import attribute
 from unlearn.inspection.compare import MAX_TOKENS, Comparison, Decoding, compare
@@ -58,21 +59,21 @@ def compare_items(kind: str, forget: str, retain: str, user_sets: ws.UserSets) -
 def _prompt(kind: str, item: str | None, text: str, forget: str, retain: str, user_sets: ws.UserSets) -> Example:
     if kind == "Free text":
         if not (text or "").strip():
-            raise ValueError("Type a question in the free-text box first.")
+            raise UserError("Type a question in the free-text box first.")
         return Example(text.strip(), "")
     name = forget if kind == "Forget item" else retain
     if not name or name == NONE:
-        raise ValueError(f"No {kind.split()[0].lower()} set is picked: choose one in Model & data.")
+        raise UserError(f"No {kind.split()[0].lower()} set is picked: choose one in Model & data.")
     ds = ws.resolve(name, user_sets)
     if item is None or not str(item).isdigit() or int(item) >= len(ds.examples):
-        raise ValueError("Pick an item first.")
+        raise UserError("Pick an item first.")
     return ds.examples[int(item)]
 
 
 def _session_result(request: gr.Request) -> dict[str, Any]:
     got = RESULTS.get(request.session_hash)
     if got is None:
-        raise ValueError("Press Compare first (results are kept for the most recent sessions only).")
+        raise UserError("Press Compare first (results are kept for the most recent sessions only).")
     return got
 
 
@@ -224,8 +225,8 @@ def compare_ui(f: CompareForm, request: gr.Request):
         dec.check()
         f.k_share = number(f.k_share, "Min-K% share")
         if f.metric not in LENS_METRICS:
-            raise ValueError(f"unknown lens metric {f.metric!r}: choose one of {', '.join(LENS_METRICS)}")
-    except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
+            raise UserError(f"unknown lens metric {f.metric!r}: choose one of {', '.join(LENS_METRICS)}")
+    except (UserError, RuntimeError, OSError) as e:
         yield slots(SLOTS, note=error_line(e))
         return
     generating = f"⏳ Generating (up to {dec.max_new_tokens} new tokens per model)…"
@@ -252,7 +253,7 @@ def compare_ui(f: CompareForm, request: gr.Request):
                 else:
                     c, run_dir = value
                 clear = {}
-    except (DataError, RuntimeError, ValueError, OSError, KeyError) as e:
+    except (UserError, RuntimeError, OSError) as e:
         yield slots(SLOTS, note=error_line(e))
         return
     assert got is not None and got["c"] is c, "compare() hands its probes over before it returns"
@@ -317,7 +318,7 @@ def attribution_ui(method_label: str, request: gr.Request):
         with STORE.lock:
             run = STORE.active_run()
             if got["source"] != AGAINST_ITSELF and (run.run_dir if run else None) != got["run_dir"]:
-                raise ValueError("The model's run changed since your comparison (another user?): press Compare again.")
+                raise UserError("The model's run changed since your comparison (another user?): press Compare again.")
             p = pair.pick(AGAINST_ITSELF if got["source"] == AGAINST_ITSELF else ACTIVE, common.ACCESS)
             with p.before():
                 b = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)

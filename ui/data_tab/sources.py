@@ -17,6 +17,7 @@ from unlearn.data.formats import DataError, read_records
 from unlearn.data.hub_data import PRESETS, load_hub_examples
 from unlearn.data.item_checks import control_char_warning
 from unlearn.data.schemas import ColumnMapping, columns, detect_schema, load_upload
+from unlearn.errors import UserError
 
 
 def picker_updates(user_sets: ws.UserSets, **values: str) -> list[dict]:
@@ -164,7 +165,7 @@ def load_hub_ui(repo: str, config: str, split: str, limit: float, user_sets, whi
         common.ACCESS.check_dataset(repo)
         n = number(limit or 500, "rows to load", int)
         if n < 1:
-            raise ValueError(f"rows to load must be 1 or more, got {n}")
+            raise UserError(f"rows to load must be 1 or more, got {n}")
         schema, examples = load_hub_examples(repo, config or None, split, n)
     except (DataError, ValueError) as e:  # AccessDenied is a ValueError
         return (user_sets, *picker_updates(user_sets), error_line(e))

@@ -15,7 +15,7 @@ from ui import common
 from ui.common import JOBS, NONE, error_line, guarded, new_tokens, number, user_of
 from ui.forms import takes
 from unlearn.data import workspace as ws
-from unlearn.data.formats import DataError
+from unlearn.errors import UserError
 from unlearn.inspection.streaming import Emit, TextStreamer, in_thread
 from unlearn.model.scoring import generate_answers
 from unlearn.serve.jobs import Job, unlearn_job
@@ -62,22 +62,22 @@ def _hparams(method_id: str, rows: Any) -> dict[str, Any]:
     """The edited hyperparameter table back to typed values (numbers stay numbers)."""
     data = rows.values.tolist() if hasattr(rows, "values") else rows or []
     if not isinstance(data, list | tuple):
-        raise ValueError("the hyperparameter table must be rows of [name, value]: reset the method to get it back")
+        raise UserError("the hyperparameter table must be rows of [name, value]: reset the method to get it back")
     defaults = config_for(method_id)
     out: dict[str, Any] = {}
     for row in data:
         if not isinstance(row, list | tuple) or not row or not row[0]:
             continue
         if len(row) < 2:
-            raise ValueError(f"hyperparameter {row[0]}: the row has no value: type one in the value column")
+            raise UserError(f"hyperparameter {row[0]}: the row has no value: type one in the value column")
         name, value = str(row[0]), row[1]
         kind = type(getattr(defaults, name, ""))
         try:
             out[name] = kind(value) if kind in (int, float, str) and not isinstance(value, kind) else value
-        except (TypeError, ValueError):
-            raise ValueError(f"hyperparameter {name}: {value!r} is not a valid {kind.__name__}") from None
+        except (TypeError, ValueError):  # parsing: a cell that is not of the type
+            raise UserError(f"hyperparameter {name}: {value!r} is not a valid {kind.__name__}") from None
         if isinstance(out[name], float) and not math.isfinite(out[name]):
-            raise ValueError(f"hyperparameter {name} must be a finite number, got {value!r}")
+            raise UserError(f"hyperparameter {name} must be a finite number, got {value!r}")
     return out
 
 
@@ -156,7 +156,7 @@ def run_ui(f: RunForm, request: gr.Request):
             keep_retain=_share(f.keep_retain, "keep held-out retain P̃ at least"),
         )
         config_for(spec.method, spec.preset, **spec.hparams)
-    except (DataError, RuntimeError, ValueError, TypeError) as e:
+    except (UserError, RuntimeError) as e:
         yield error_line(e), None, no_table
         return
     train, held = ws.split_retain(rset.examples) if rset else ([], [])

@@ -23,6 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearn.audit.tofu_metrics import rouge_l_recall
 from unlearn.data.examples import Example
+from unlearn.errors import UserError
 from unlearn.inspection.compare import Decoding, generate
 from unlearn.model.scoring import mentions
 
@@ -54,7 +55,7 @@ def probe_prompt(
         if not shots:
             return None
         return "\n".join(f"Q: {e.question}\nA: {e.answer}" for e in shots) + f"\nQ: {q}\nA:", ""
-    raise ValueError(f"unknown probe {kind!r}: choose one of {', '.join(PROBES)}")
+    raise UserError(f"unknown probe {kind!r}: choose one of {', '.join(PROBES)}")
 
 
 def answer(

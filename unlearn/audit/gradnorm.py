@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from unlearn.data.batching import batches
 from unlearn.data.examples import Example
-from unlearn.data.prompts import collate, encode
 from unlearn.model.forward import answer_logits
 from unlearn.train.losses import sequence_nll
 
@@ -64,15 +64,13 @@ def gradient_norms(
 ) -> np.ndarray:
     """‖∇θ L̄(x)‖₂ over every weight, per example (N,). L̄ is the mean NLL of the answer tokens."""
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     params = model_weights(model)
     was_training = model.training
     model.eval()  # no dropout: the score of a fixed model
     out = []
     try:
         with differentiable(params):
-            for i, ex in enumerate(examples):
-                batch = collate([encode(tokenizer, ex, max_length)], pad, device)
+            for i, (_, batch) in enumerate(batches(examples, tokenizer, 1, max_length, device)):
                 total, count = sequence_nll(*answer_logits(model, batch))  # (1,), (1,)
                 loss = (total / count).sum()
                 grads = torch.autograd.grad(loss, params, allow_unused=True)

@@ -20,6 +20,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearn.data.examples import Example
 from unlearn.data.prompts import chat_prompt
+from unlearn.errors import UserError
 
 REFUSALS = re.compile(
     r"\b(i (do not|don't|dont) know|not sure|i am not certain|i'm not certain|cannot answer|can't answer|"
@@ -78,7 +79,7 @@ def multiple_choice(
     rng = np.random.default_rng(seed)
     items = [e for e in examples if e.is_qa and e.perturbed_answers]
     if not items:
-        raise ValueError("multiple choice needs items with wrong answers (TOFU's perturbed_answer field)")
+        raise UserError("multiple choice needs items with wrong answers (TOFU's perturbed_answer field)")
     device = next(model.parameters()).device
     has_template = bool(getattr(tokenizer, "chat_template", None))
     correct = rejected = 0

@@ -40,8 +40,8 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from unlearn.data.batching import batches
 from unlearn.data.examples import Example
-from unlearn.data.prompts import collate, encode
 from unlearn.model.forward import answer_logits
 from unlearn.train.losses import shift
 
@@ -74,10 +74,8 @@ def token_stats(
     """One batched forward per `batch_size` examples; the head over the answer window only. Small
     batches: μ and σ need several (B, W, V) tensors (16 x 60 x 49,152 floats is 190 MB each)."""
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[TokenStats] = []
-    for i in range(0, len(examples), batch_size):
-        batch = collate([encode(tokenizer, ex, max_length) for ex in examples[i : i + batch_size]], pad, device)
+    for _, batch in batches(examples, tokenizer, batch_size, max_length, device):
         logits, target, mask = shift(*answer_logits(model, batch))  # (B, W, V), (B, W), (B, W)
         logp = torch.log_softmax(logits, -1)  # (B, W, V)
         p = logp.exp()

@@ -34,6 +34,7 @@ from unlearn.audit.retain_model import RetainModelScores, forget_ratios, quality
 from unlearn.audit.tofu_metrics import item_metrics, variants
 from unlearn.audit.utility import NORMALISED, evaluation_metrics
 from unlearn.data.examples import Example
+from unlearn.errors import UserError
 from unlearn.model.scoring import answer_nll, generate_answers
 from unlearn.settings import setting
 from unlearn.train.params import Trainable
@@ -257,13 +258,13 @@ def run_audit(
     on the way out puts the model back as it was."""
     cfg = cfg or AuditConfig()
     if any(not 2 <= b <= 16 for b in cfg.quantize_bits):
-        raise ValueError(f"quantization bit widths must be between 2 and 16, got {list(cfg.quantize_bits)}")
+        raise UserError(f"quantization bit widths must be between 2 and 16, got {list(cfg.quantize_bits)}")
     for name, n in (("forget-quality items", cfg.quality_items), ("utility items", cfg.utility_items)):
         if n is not None and n < (1 if name.startswith("forget") else 0):
-            raise ValueError(f"{name} must be a positive number of items (or left out for all), got {n}")
+            raise UserError(f"{name} must be a positive number of items (or left out for all), got {n}")
     missing = [s for s in ("forget", "holdout") if not sets.get(s)]
     if missing:
-        raise ValueError(f"an audit needs a forget set and a holdout set (never trained on); missing: {missing}")
+        raise UserError(f"an audit needs a forget set and a holdout set (never trained on); missing: {missing}")
     items = {s: list(v)[: cfg.max_items] for s, v in sets.items() if s in SPLITS and v}
     evals = {s: list(sets[s])[: cfg.utility_items] for s in EVAL_SETS if sets.get(s) and cfg.utility_items != 0}
     shown = items["forget"][: cfg.surface_items]

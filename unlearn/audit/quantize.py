@@ -35,13 +35,15 @@ import torch
 from peft.tuners.lora import LoraLayer
 from transformers import PreTrainedModel
 
+from unlearn.errors import UserError
+
 GROUP = 128
 
 
 def rtn(w: torch.Tensor, bits: int, group: int = GROUP) -> torch.Tensor:
     """Round-to-nearest, symmetric, per group of `group` input columns; dequantized, in w's dtype."""
     if not 2 <= bits <= 16:
-        raise ValueError(f"bits must be between 2 and 16, got {bits}")
+        raise UserError(f"bits must be between 2 and 16, got {bits}")
     top = 2 ** (bits - 1)
     out = []
     for chunk in torch.split(w.detach().float(), group, dim=-1):  # (out, ≤ group) each

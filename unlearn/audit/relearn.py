@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from unlearn.data.batching import batches
 from unlearn.data.examples import Example
-from unlearn.data.prompts import collate, encode
+from unlearn.errors import UserError
 from unlearn.model.forward import answer_logits
 from unlearn.model.scoring import answer_nll, set_prob
 from unlearn.train.losses import sequence_nll
@@ -78,22 +79,21 @@ def relearn(
     step; recovery per step. The model is left exactly as it was (the run's weights restored)."""
     cfg = cfg or RelearnConfig()
     if len(forget) < 2 or cfg.steps < 1:
-        raise ValueError("the relearning attack needs at least 2 forget items and 1 step")
+        raise UserError("the relearning attack needs at least 2 forget items and 1 step")
     train, held = split(forget, cfg.share, cfg.seed)
     with trainable.reference():
         p_before = set_prob(answer_nll(model, tokenizer, held))
     p_unlearned = set_prob(answer_nll(model, tokenizer, held))
     curve = [p_unlearned]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
     was_training = model.training
     with restored(trainable.params):
         opt = torch.optim.AdamW(trainable.params, lr=cfg.lr, weight_decay=0.0)
         model.train()
         try:
-            for step in range(cfg.steps):
-                rows = [train[(step * cfg.batch_size + i) % len(train)] for i in range(cfg.batch_size)]
-                batch = collate([encode(tokenizer, e) for e in rows], pad, device)
+            # the attack cycles through its items: step s relearns items s·B … s·B + B − 1 (mod n)
+            stream = [train[j % len(train)] for j in range(cfg.steps * cfg.batch_size)]
+            for step, (_, batch) in enumerate(batches(stream, tokenizer, cfg.batch_size, device=device)):
                 total, count = sequence_nll(*answer_logits(model, batch))
                 loss = total.sum() / count.sum()
                 opt.zero_grad(set_to_none=True)

@@ -25,6 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearn.data.examples import Example
 from unlearn.data.prompts import Encoded, encode, question_mask
+from unlearn.errors import UserError
 from unlearn.model.forward import answer_logits
 from unlearn.settings import setting
 from unlearn.train.losses import sequence_nll
@@ -63,12 +64,12 @@ class RemindConfig:
 
     def check(self) -> None:
         if not 0 < self.p <= 1 or self.p not in self.strengths:
-            raise ValueError(f"p must be in (0, 1] and one of the strengths {self.strengths}")
+            raise UserError(f"p must be in (0, 1] and one of the strengths {self.strengths}")
         if self.m < 1 or self.k < 1 or len(self.strengths) < 2:
-            raise ValueError("m and k must be at least 1, and the sweep needs at least two strengths")
+            raise UserError("m and k must be at least 1, and the sweep needs at least two strengths")
         steps = np.diff((0.0, *self.strengths))
         if not np.allclose(steps, steps[0]):
-            raise ValueError(f"strengths must be evenly spaced from 0 (e.g. 0.1, 0.2, 0.3), not {self.strengths}")
+            raise UserError(f"strengths must be evenly spaced from 0 (e.g. 0.1, 0.2, 0.3), not {self.strengths}")
 
 
 @dataclass

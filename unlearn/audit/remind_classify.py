@@ -21,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from unlearn.audit.mia import auc, tpr_at_fpr
+from unlearn.errors import UserError
 
 SPLITS = ("forget", "retain", "holdout")
 CLASSIFIERS = ("logistic", "forest")
@@ -50,7 +51,7 @@ def _model(name: str, seed: int):
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     if name == "forest":
         return make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=200, random_state=seed))
-    raise ValueError(f"unknown classifier {name!r}: choose one of {', '.join(CLASSIFIERS)}")
+    raise UserError(f"unknown classifier {name!r}: choose one of {', '.join(CLASSIFIERS)}")
 
 
 def separate(
@@ -60,11 +61,11 @@ def separate(
     labels = np.asarray(labels)
     present = [s for s in SPLITS if (labels == s).any()]
     if len(present) < 2:
-        raise ValueError("REMIND needs items of at least two splits (forget, retain, holdout) to compare")
+        raise UserError("REMIND needs items of at least two splits (forget, retain, holdout) to compare")
     smallest = min(int((labels == s).sum()) for s in present)
     folds = min(folds, smallest)
     if folds < 2:
-        raise ValueError("each split needs at least 2 items for cross-validation")
+        raise UserError("each split needs at least 2 items for cross-validation")
     y = np.array([present.index(s) for s in labels])
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     proba_present = cross_val_predict(_model(classifier, seed), features, y, cv=cv, method="predict_proba")

@@ -19,6 +19,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from unlearn.audit.remind import answer_losses, nearest_tokens, perturb, perturbable
 from unlearn.data.examples import Example
 from unlearn.data.prompts import encode
+from unlearn.errors import UserError
 
 
 @dataclass
@@ -31,9 +32,9 @@ class SurfaceConfig:
 
     def check(self) -> None:
         if not self.strengths or not self.ranks or self.k < 1:
-            raise ValueError("the surface needs at least one strength, one rank and k ≥ 1")
+            raise UserError("the surface needs at least one strength, one rank and k ≥ 1")
         if any(not 0 < p <= 1 for p in self.strengths) or any(m < 1 for m in self.ranks):
-            raise ValueError("strengths must be in (0, 1] and ranks at least 1")
+            raise UserError("strengths must be in (0, 1] and ranks at least 1")
 
 
 @dataclass

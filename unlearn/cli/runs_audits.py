@@ -10,6 +10,7 @@ from pathlib import Path
 
 from unlearn.cli.common import emit, to_stderr, without
 from unlearn.data.set_refs import load_set, set_name
+from unlearn.errors import UserError
 from unlearn.model.models import load_model
 
 
@@ -18,7 +19,7 @@ def cmd_audit_ray(a: argparse.Namespace) -> int:
     from unlearn.tools.ray_jobs import ray_audit
 
     if a.html:
-        raise ValueError("--html with --ray: the reports are written afterwards, one `audit --run DIR --html` each")
+        raise UserError("--html with --ray: the reports are written afterwards, one `audit --run DIR --html` each")
     rest = without(without(a.argv[1:], "--run", "yes"), "--ray", "maybe")
     rest = [w for w in rest if w != "--json"]
     results = ray_audit(a.ray, a.run, rest, to_stderr)
@@ -34,7 +35,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
     if a.ray is not None:
         return cmd_audit_ray(a)
     if len(a.run) > 1:
-        raise ValueError("several --run need --ray (one audit per task); audit one run at a time without it")
+        raise UserError("several --run need --ray (one audit per task); audit one run at a time without it")
     a.run = a.run[0]
     from unlearn.audit.audit_record import clean, save_audit, to_record
     from unlearn.audit.pipeline import AuditConfig, run_audit
@@ -57,7 +58,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
     if names["holdout"] is None:  # the forget set's own holdout split: the only default that measures membership
         names["holdout"] = own_holdout(names["forget"] or "", selections())
         if names["holdout"] is None:
-            raise ValueError(
+            raise UserError(
                 f"{names['forget']} has no holdout split of its own: give --holdout SET, items never trained on from "
                 "the same source as the forget set (a set on another topic makes the AUCs measure the topic)"
             )

@@ -18,6 +18,7 @@ from pathlib import Path
 from unlearn.data.examples import Example
 from unlearn.data.formats import read_records
 from unlearn.data.schemas import records_to_examples  # the upload reader: TOFU's files take the path a user's would
+from unlearn.errors import UserError
 from unlearn.model.paths import ASSETS
 
 BUILTIN_FILES = {
@@ -66,7 +67,7 @@ class DataSet:
         else:
             keep = [e for e in self.examples if e.split == which]
         if not keep:
-            raise ValueError(f"{self.name} has no items in subset {which!r}; valid: {', '.join(self.subsets())}")
+            raise UserError(f"{self.name} has no items in subset {which!r}; valid: {', '.join(self.subsets())}")
         return replace(self, name=f"{self.name}:{which}", examples=keep)
 
     def subsets(self) -> list[str]:
@@ -107,7 +108,7 @@ def _load_builtin(name: str) -> DataSet:
     if name in TOFU_FILES:
         return read_tofu_file(name)
     if name not in BUILTIN_FILES:
-        raise ValueError(f"unknown built-in set {name!r}; valid: {', '.join(builtin_names())}")
+        raise UserError(f"unknown built-in set {name!r}; valid: {', '.join(builtin_names())}")
     return read_set_file(ASSETS / BUILTIN_FILES[name])
 
 

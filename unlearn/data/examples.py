@@ -16,6 +16,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from unlearn.errors import UserError
+
 # Columns shown (and editable) in the UI table, in this order.
 TABLE_COLUMNS = ["question", "answer", "keywords", "entity", "split"]
 
@@ -53,7 +55,7 @@ class Example:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown Example fields {sorted(unknown)}; valid: {sorted(known)}")
+            raise UserError(f"unknown Example fields {sorted(unknown)}; valid: {sorted(known)}")
         return cls(**d)
 
     def to_row(self) -> list[Any]:

@@ -27,6 +27,8 @@ from itertools import accumulate
 from pathlib import PurePath
 from typing import Any
 
+from unlearn.errors import UserError
+
 TEXT_MODES = ("auto", "lines", "passages")
 MAX_DEPTH = 32  # lists / objects inside each other: data sets need 3 or 4; json recurses once per level
 _BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
@@ -37,7 +39,7 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A file or record the app cannot use; the message says where (file, line or field) and what to do."""
 
 

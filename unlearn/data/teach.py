@@ -17,9 +17,10 @@ from typing import Any
 
 import torch
 
+from unlearn.data.batching import encode_batch
 from unlearn.data.builtin import load_selection
 from unlearn.data.examples import Example
-from unlearn.data.prompts import collate, encode
+from unlearn.errors import UserError
 from unlearn.model.devices import split_refusal
 from unlearn.model.forward import answer_logits
 from unlearn.model.models import LoadedModel, ModelSource, Progress, load_model
@@ -79,10 +80,9 @@ def taught_folder(lm: LoadedModel, examples: list[Example], cfg: TeachConfig) ->
 
 def nll_loss_fn(lm: LoadedModel, max_length: int) -> Callable[[list[Example]], tuple[torch.Tensor, dict[str, float]]]:
     """Plain supervised fine-tuning on answer tokens, ending with EOS so the model learns to stop."""
-    pad = lm.tokenizer.pad_token_id
 
     def loss_fn(batch: list[Example]) -> tuple[torch.Tensor, dict[str, float]]:
-        b = collate([encode(lm.tokenizer, e, max_length, add_eos=True) for e in batch], pad, lm.device)
+        b = encode_batch(batch, lm.tokenizer, max_length, lm.device, add_eos=True)
         loss = mean_nll(*answer_logits(lm.model, b))  # = HF `outputs.loss`, head on the answers only
         return loss, {"loss": float(loss.detach())}
 
@@ -101,7 +101,7 @@ def teach(
     """Return a model that has learnt `examples`: from the cache when taught before, else by
     fine-tuning `lm` in place and saving it. `lm` must not be used afterwards either way."""
     if lm.split:
-        raise ValueError(split_refusal("teach"))
+        raise UserError(split_refusal("teach"))
     cfg = cfg or TeachConfig()
     folder = taught_folder(lm, examples, cfg)
     seen = {e.question for e in examples}

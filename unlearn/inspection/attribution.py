@@ -25,6 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearn.data.examples import Example
 from unlearn.data.prompts import encode, question_mask
+from unlearn.errors import UserError
 from unlearn.model.forward import accepts_logits_to_keep
 
 METHODS = {"ablation": "Feature ablation (one forward per question token)", "ig": "Integrated gradients (slow)"}
@@ -90,9 +91,9 @@ def attribute(
     """Attribution of the answer's log-probability to each question token. The model is unchanged
     (Captum only runs forwards and, for IG, backwards into the embeddings; gradients are cleared)."""
     if method not in METHODS:
-        raise ValueError(f"unknown attribution method {method!r}: choose one of {', '.join(METHODS)}")
+        raise UserError(f"unknown attribution method {method!r}: choose one of {', '.join(METHODS)}")
     if not ex.is_qa:
-        raise ValueError("attribution needs a question (a prompt) and an answer; a plain passage has no prompt")
+        raise UserError("attribution needs a question (a prompt) and an answer; a plain passage has no prompt")
     enc = encode(tokenizer, ex, max_tokens)
     n_prompt = len(enc.input_ids) - enc.n_answer_tokens
     prompt_ids, answer_ids = enc.input_ids[:n_prompt], enc.input_ids[n_prompt:]

@@ -25,6 +25,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from unlearn.data.examples import Example
 from unlearn.data.prompts import chat_prompt
+from unlearn.errors import UserError
 from unlearn.inspection.probe import Probe, probe, rollout
 from unlearn.inspection.streaming import TextStreamer
 
@@ -43,9 +44,9 @@ class Decoding:
 
     def check(self) -> None:
         if not 1 <= self.max_new_tokens <= 512:
-            raise ValueError(f"max new tokens must be between 1 and 512, not {self.max_new_tokens}")
+            raise UserError(f"max new tokens must be between 1 and 512, not {self.max_new_tokens}")
         if self.sample and not (0 < self.temperature <= 5 and 0 < self.top_p <= 1):
-            raise ValueError("sampling needs a temperature in (0, 5] and a top-p in (0, 1]")
+            raise UserError("sampling needs a temperature in (0, 5] and a top-p in (0, 1]")
 
 
 @dataclass
@@ -223,7 +224,7 @@ def compare(
         return c
     generations()
     if not gens["before"]:
-        raise ValueError("the model before generated nothing to score: raise max new tokens or change the prompt")
+        raise UserError("the model before generated nothing to score: raise max new tokens or change the prompt")
     return probes(Example(ex.question, gens["before"]), "the model's generation before")
 
 

@@ -15,6 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearn.data.examples import Example
 from unlearn.data.prompts import encode
+from unlearn.errors import UserError
 from unlearn.model.forward import accepts_logits_to_keep
 from unlearn.model.kernels import eager_attention
 
@@ -46,7 +47,7 @@ def _final_norm(model: PreTrainedModel) -> torch.nn.Module:
     base = getattr(model, "model", None)
     norm = getattr(base, "norm", None)
     if norm is None:
-        raise ValueError(f"{type(model).__name__} has no final norm at `model.norm`: the logit lens needs one")
+        raise UserError(f"{type(model).__name__} has no final norm at `model.norm`: the logit lens needs one")
     return norm
 
 
@@ -67,7 +68,7 @@ def probe(
     with eager_attention(model):  # a fused kernel forms no attention matrix to show
         out = model(input_ids=ids, output_hidden_states=True, output_attentions=True, **keep)
     if not out.attentions or out.attentions[0] is None:
-        raise ValueError("the model returned no attention maps: its architecture has no eager attention")
+        raise UserError("the model returned no attention maps: its architecture has no eager attention")
     logp = torch.log_softmax(out.logits[0, -len(pos) - 1 : -1].float(), -1)  # (A, V)
     nxt = ids[0, 1:]  # (T-1,) the token each position predicts
     want = nxt[pos].unsqueeze(-1)  # (A, 1)

@@ -21,11 +21,13 @@ import torch
 from safetensors import SafetensorError, safe_open
 from transformers import PreTrainedModel
 
+from unlearn.errors import UserError
+
 # Config fields that must agree for the after checkpoint to be the loaded model changed, not another model.
 SAME_MODEL_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads")
 
 
-class PairError(ValueError):
+class PairError(UserError):
     """The after checkpoint cannot be paired with the loaded model; the message says what differs."""
 
 

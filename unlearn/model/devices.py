@@ -6,6 +6,8 @@ import os
 
 import torch
 
+from unlearn.errors import UserError
+
 DEVICE_ENV = "UNLEARN_DEVICE"
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu", "split")
 SPLIT = "split"  # a model too big for one GPU spread over the GPUs and the CPU (Accelerate's device_map "auto")
@@ -27,7 +29,7 @@ def resolve_device(requested: str | None = None) -> torch.device:
     """cuda, then mps, then cpu; `requested` (or $UNLEARN_DEVICE) overrides "auto"."""
     name = (requested or os.environ.get(DEVICE_ENV) or "auto").lower()
     if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
-        raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+        raise UserError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
     if name in ("auto", SPLIT):  # split: the device the model's first layers (and its inputs) go to
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -35,9 +37,9 @@ def resolve_device(requested: str | None = None) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'")
+        raise UserError("device 'cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device 'mps' was asked for but Apple MPS is not available; use 'auto' or 'cpu'")
+        raise UserError("device 'mps' was asked for but Apple MPS is not available; use 'auto' or 'cpu'")
     return torch.device(name)
 
 

@@ -21,6 +21,7 @@ from peft.tuners.lora import LoraLayer
 from safetensors.torch import load_file
 
 from unlearn.audit.audit_record import load_audit
+from unlearn.errors import UserError
 from unlearn.model.models import LoadedModel
 from unlearn.model.paths import atomic_dir
 from unlearn.model.peft_adapter import write_adapter
@@ -52,7 +53,7 @@ def _merged_lora(lm: LoadedModel, run_dir: Path, step: int | None) -> dict[str, 
             if not (isinstance(module, LoraLayer) and ADAPTER in module.lora_A):
                 continue
             if module.use_dora.get(ADAPTER):
-                raise ValueError("a DoRA adapter has no plain merged form here: export it with --format peft")
+                raise UserError("a DoRA adapter has no plain merged form here: export it with --format peft")
             base = module.get_base_layer().weight.detach()
             with torch.no_grad():
                 merged[f"{name}.weight"] = (base + module.get_delta_weight(ADAPTER)).to(base.dtype).cpu()
@@ -72,7 +73,7 @@ def after_state_dict(lm: LoadedModel, run_dir: Path, step: int | None = None) ->
     state = plain_state_dict(lm.model)
     unknown = [n for n in changed if n not in state]
     if unknown:
-        raise ValueError(f"run {Path(run_dir).name} changed {unknown[0]!r}, which the loaded model has not")
+        raise UserError(f"run {Path(run_dir).name} changed {unknown[0]!r}, which the loaded model has not")
     return state | {n: t.to(state[n].dtype) for n, t in changed.items()}
 
 
@@ -151,17 +152,17 @@ def export_run(lm: LoadedModel, run_dir: Path, fmt: str, out: Path, step: int | 
     run_dir, out = Path(run_dir), Path(out).expanduser()
     if fmt not in FORMATS:
         choices = " or ".join(f"{k} ({v})" for k, v in FORMATS.items())
-        raise ValueError(f"unknown export format {fmt!r}: choose {choices}")
+        raise UserError(f"unknown export format {fmt!r}: choose {choices}")
     record = json.loads((run_dir / RUN_FILE).read_text())
     if record["model"]["ref"] != lm.source.ref:
-        raise ValueError(f"run {run_dir.name} was made on {record['model']['name']}: load that model to export it")
+        raise UserError(f"run {run_dir.name} was made on {record['model']['name']}: load that model to export it")
     if fmt == "peft" and record["trainable"] != "lora":
-        raise ValueError(
+        raise UserError(
             f"run {run_dir.name} changed the model's own weights ({record['trainable']}), so it has no adapter: "
             "export it with --format hf"
         )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{out} already exists and is not an empty folder: give a new folder")
+        raise UserError(f"{out} already exists and is not an empty folder: give a new folder")
     if out.is_dir():
         out.rmdir()  # an empty folder is taken; atomic_dir renames the finished export into its place
     with atomic_dir(out) as tmp:

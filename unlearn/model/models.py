@@ -32,6 +32,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from unlearn.errors import UserError
 from unlearn.model.devices import default_dtype, is_split, resolve_device
 from unlearn.model.kernels import EAGER, fast_kernel
 from unlearn.model.paths import atomic_dir, cache_dir
@@ -48,7 +49,7 @@ _PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
 Progress = Callable[[float, str], None]
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError, RuntimeError):
     """A model could not be loaded; the message says why and what to do."""
 
 

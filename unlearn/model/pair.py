@@ -18,6 +18,7 @@ from typing import Any
 
 from safetensors import SafetensorError
 
+from unlearn.errors import UserError
 from unlearn.model.export_run import export_run
 from unlearn.model.import_pair import after_folder, check_vocabulary, save_pair
 from unlearn.model.models import LoadedModel, Progress
@@ -66,7 +67,7 @@ class Pair:
 
 def require_saved(run_dir: str) -> None:
     if str(run_dir).endswith(PENDING):
-        raise ValueError(
+        raise UserError(
             f"{Path(run_dir).name.removesuffix(PENDING)} was interrupted (the app stopped during the run): nothing "
             "was saved, so there is nothing to load or export. Delete it from the list."
         )
@@ -79,7 +80,7 @@ def require_run_folder(run_dir: str) -> None:
     except (OSError, ValueError):  # ValueError: an embedded NUL byte
         ok = False
     if not ok:
-        raise ValueError(f"{str(run_dir)[:200]!r} is not a saved run (no run.json there): pick one from the list.")
+        raise UserError(f"{str(run_dir)[:200]!r} is not a saved run (no run.json there): pick one from the list.")
 
 
 def read_record(run_dir: str, access: AccessPolicy) -> dict[str, Any]:
@@ -98,7 +99,7 @@ def activate(ref: str, access: AccessPolicy, user: str | None = None, store: Mod
     record = read_record(run_dir, access)
     lm = store.require()
     if record["model"]["ref"] != lm.source.ref:
-        raise ValueError(f"This run was made on {record['model']['name']}; load that model first (Model & data).")
+        raise UserError(f"This run was made on {record['model']['name']}; load that model first (Model & data).")
     with store.lock:
         active = store.active_run()
         if active is None or (active.folder, active.step) != (Path(run_dir), step):
@@ -107,7 +108,7 @@ def activate(ref: str, access: AccessPolicy, user: str | None = None, store: Mod
             try:
                 tr = apply_run(lm, Path(run_dir), step)
             except (SafetensorError, RuntimeError, KeyError) as e:  # a damaged weights file or record
-                raise ValueError(
+                raise UserError(
                     f"run {Path(run_dir).name} could not be put on the model ({type(e).__name__}: {e}); "
                     "the model is as loaded. Its files are damaged: delete the run."
                 ) from e
@@ -163,7 +164,7 @@ def import_after(
     (the next Compare or Audit sees it); the record of the new run. On failure nothing changes."""
     after = (after or "").strip()
     if not after:
-        raise ValueError("Give the after checkpoint: a model folder, a hub id, a .gguf file or a PEFT adapter folder.")
+        raise UserError("Give the after checkpoint: a model folder, a hub id, a .gguf file or a PEFT adapter folder.")
     access.check_model(after)
     access.check_operator(user, "import a checkpoint onto the model")
     kind, folder = after_folder(after, progress)  # found (downloaded, converted) before the model is touched

@@ -16,8 +16,9 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.generation.streamers import BaseStreamer
 
+from unlearn.data.batching import batches
 from unlearn.data.examples import Example
-from unlearn.data.prompts import chat_prompt, collate, encode
+from unlearn.data.prompts import chat_prompt
 from unlearn.model.forward import answer_logits
 from unlearn.train.losses import sequence_nll
 
@@ -32,11 +33,8 @@ def answer_nll(
 ) -> np.ndarray:
     """Mean NLL over answer tokens for each example, shape (N,)."""
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[float] = []
-    for i in range(0, len(examples), batch_size):
-        enc = [encode(tokenizer, ex, max_length) for ex in examples[i : i + batch_size]]
-        batch = collate(enc, pad, device)
+    for _, batch in batches(examples, tokenizer, batch_size, max_length, device):
         total, count = sequence_nll(*answer_logits(model, batch))  # (B,), (B,)
         out.extend((total / count).tolist())
     return np.asarray(out, dtype=np.float64)

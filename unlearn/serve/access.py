@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from unlearn.errors import UserError
 from unlearn.model.models import BUNDLED, ModelLoadError, parse_source
 from unlearn.model.paths import cache_dir
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")  # org/name, as the hub spells ids
 
 
-class AccessDenied(ValueError):
+class AccessDenied(UserError):
     """A request the policy refuses; its message says what is allowed instead."""
 
 

@@ -34,12 +34,13 @@ from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel
 
 from unlearn.audit.remind import RemindConfig, answer_losses
 from unlearn.data.prompts import IGNORE
+from unlearn.errors import UserError
 from unlearn.model.kernels import eager_attention, fast_kernel
 from unlearn.tools.flops import matmul_params, peak_matmul_flops, step_flops, steps_per_second, sync_device
 from unlearn.train.compiled import compiled_layers
 from unlearn.train.loop import LoopConfig, StepInfo, seed_everything, train_loop
 from unlearn.train.memory_plan import RunShape, RunTooBig, check_run_fits, human, out_of_memory
-from unlearn.train.methods import Context, config_for, get_method
+from unlearn.train.methods import Context, StepBatch, config_for, get_method
 from unlearn.train.params import make_trainable
 from unlearn.train.recompute import recompute_activations
 
@@ -180,7 +181,7 @@ def time_npo(
                 n,
                 device,
                 on_step,
-                backward_fn=lambda pair, scale: method.backward(pair[0], pair[1], scale),
+                backward_fn=lambda pair, scale: method.backward(StepBatch(pair[0], pair[1]), scale),
             )
         steps_per_s = steps_per_second(stamps, load.warmup)
         body, head = matmul_params(model)
@@ -328,7 +329,7 @@ def bench_gpu(
     shapes = shapes or (GPU_SHAPES if gpu else CPU_SHAPES)
     unknown = [s for s in shapes if s not in SHAPES]
     if unknown:
-        raise ValueError(f"unknown shape {unknown[0]!r}; valid: {', '.join(SHAPES)}")
+        raise UserError(f"unknown shape {unknown[0]!r}; valid: {', '.join(SHAPES)}")
     load = load or (GPU_LOAD if gpu else CPU_LOAD)
     dtype = torch.bfloat16 if gpu else torch.float32  # what models.load_model picks on each
     log("measuring the matmul peak")

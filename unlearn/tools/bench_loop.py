@@ -8,16 +8,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from unlearn.data.batching import Batch, encode_batch
 from unlearn.data.examples import Example
-from unlearn.data.prompts import IGNORE, collate, encode
+from unlearn.data.prompts import IGNORE
 from unlearn.model.models import LoadedModel
 from unlearn.tools.flops import steps_per_second, sync_device
 from unlearn.train.engine import RunSpec, run_unlearning
 from unlearn.train.loop import cycle_batches
 from unlearn.train.methods import config_for
 from unlearn.train.params import make_trainable
-
-Batch = dict[str, torch.Tensor]
 
 if TYPE_CHECKING:
     from unlearn.tools.bench import DemoData
@@ -27,12 +26,11 @@ def encoded_pairs(lm: LoadedModel, data: DemoData, spec: RunSpec, n: int) -> lis
     """The first `n` (forget, retain) batches `run_unlearning` trains on, encoded as it encodes them
     (same shuffling seeds, same padding), so both loops see identical tensors."""
     loop = spec.loop_config()
-    pad = lm.tokenizer.pad_token_id
     forget = cycle_batches(data.forget, loop.batch_size, loop.seed)
     retain = cycle_batches(data.retain_train, loop.batch_size, loop.seed + 1)
 
     def enc(items: list[Example]) -> Batch:
-        return collate([encode(lm.tokenizer, e, loop.max_length) for e in items], pad, lm.device)
+        return encode_batch(items, lm.tokenizer, loop.max_length, lm.device)
 
     return [(enc(next(forget)), enc(next(retain))) for _ in range(n)]
 

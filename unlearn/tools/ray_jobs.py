@@ -27,6 +27,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from unlearn.errors import UserError
 from unlearn.model.paths import PROJECT
 
 ROOT = PROJECT
@@ -92,7 +93,7 @@ def connect(address: str | None) -> Any:
     try:
         import ray
     except ImportError as e:
-        raise ValueError("--ray needs the ray package on this machine and the workers: pip install ray") from e
+        raise UserError("--ray needs the ray package on this machine and the workers: pip install ray") from e
     if not ray.is_initialized():
         # a local cluster's workers import this package from this checkout, as the driver does
         env = {} if address else {"runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}}}

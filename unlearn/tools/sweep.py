@@ -14,6 +14,7 @@ from typing import Any
 
 from unlearn.data.builtin import load_selection
 from unlearn.data.workspace import split_retain
+from unlearn.errors import UserError
 from unlearn.model.models import LoadedModel
 from unlearn.train.engine import RunSpec, run_unlearning
 from unlearn.train.methods import METHODS, describe
@@ -34,7 +35,7 @@ def parse_entry(entry: str) -> tuple[str, dict[str, Any]]:
         elif key == "melu":
             options["melu"] = True
         else:
-            raise ValueError(f"unknown sweep option {key!r} in {entry!r}; valid: gu=K, coreset=F, coreset_kw=F, melu")
+            raise UserError(f"unknown sweep option {key!r} in {entry!r}; valid: gu=K, coreset=F, coreset_kw=F, melu")
     return method, options
 
 

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 import torch
 from transformers import PreTrainedModel
 
+from unlearn.errors import UserError
+
 
 def decoder_layers(model: PreTrainedModel) -> list[torch.nn.Module]:
     """The repeated blocks of the model: the modules of the classes it names as never to be split
@@ -35,7 +37,7 @@ def compiled_layers(model: PreTrainedModel, enabled: bool = True, backend: str =
     only traces, for tests)."""
     layers = decoder_layers(model) if enabled else []
     if enabled and not layers:
-        raise ValueError(f"{type(model).__name__} names no decoder layer class to compile: turn compiling off")
+        raise UserError(f"{type(model).__name__} names no decoder layer class to compile: turn compiling off")
     for layer in layers:
         layer.compile(backend=backend, dynamic=True)
     try:

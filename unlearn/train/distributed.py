@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from unlearn.errors import UserError
+
 T = TypeVar("T")
 LAUNCHED = "WORLD_SIZE"  # set by torchrun and accelerate launch
 
@@ -47,7 +49,7 @@ class DataParallel:
 
     def check_batch(self, batch_size: int) -> None:
         if batch_size % self.size:
-            raise ValueError(
+            raise UserError(
                 f"the batch size ({batch_size}) must be a multiple of the number of processes ({self.size}): "
                 "each process takes an equal share of every batch"
             )
@@ -81,7 +83,7 @@ def wants_shard(shard: bool) -> bool:
     DeepSpeed config is refused: the loop does not hand its optimizer to DeepSpeed's engine, and
     FSDP's full sharding is ZeRO stage 3's partitioning."""
     if os.environ.get(DEEPSPEED_SET, "").lower() in ("1", "true"):
-        raise ValueError(
+        raise UserError(
             "DeepSpeed is not used by this app: for ZeRO-3's sharding launch with assets/accelerate/fsdp.yaml "
             "(FSDP2 splits parameters, gradients and optimizer state the same way), or torchrun ... run --shard"
         )
@@ -94,7 +96,7 @@ def data_parallel(shard: bool = False) -> DataParallel | None:
     shard = wants_shard(shard)
     if not launched():
         if shard:
-            raise ValueError(
+            raise UserError(
                 "--shard splits the model over the processes of a launched run: start it with "
                 "torchrun --nproc-per-node N or accelerate launch"
             )

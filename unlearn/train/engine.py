@@ -16,9 +16,11 @@ from typing import Any
 
 import torch
 
+from unlearn.data.batching import encode_batch
 from unlearn.data.builtin import refusals
 from unlearn.data.examples import Example
-from unlearn.data.prompts import collate, encode
+from unlearn.data.prompts import encode
+from unlearn.errors import UserError
 from unlearn.model.devices import split_refusal
 from unlearn.model.models import LoadedModel
 from unlearn.model.scoring import answer_nll, set_prob
@@ -29,7 +31,7 @@ from unlearn.train.distributed import describe as describe_parallel
 from unlearn.train.gradients import RetainProjection
 from unlearn.train.loop import DEMO_STEPS, LoopConfig, LoopResult, StepInfo, cycle_batches, seed_everything, train_loop
 from unlearn.train.memory_plan import RunShape, check_run_fits, out_of_memory
-from unlearn.train.methods import Context, EditMethod, Method, config_for, get_method
+from unlearn.train.methods import Context, EditMethod, Method, StepBatch, config_for, get_method
 from unlearn.train.params import Trainable, check_rank, make_trainable
 from unlearn.train.recompute import recompute_activations
 from unlearn.train.selection import coreset, entity_pairs
@@ -107,22 +109,22 @@ class RunSpec:
         """Reject option combinations no run can honour, with what to change."""
         info = method.info
         if not 0 < self.coreset <= 1:  # also NaN, which every comparison would let through
-            raise ValueError(f"the coreset share must be above 0 and at most 1, got {self.coreset}")
+            raise UserError(f"the coreset share must be above 0 and at most 1, got {self.coreset}")
         if self.project_retain < 0:
-            raise ValueError(f"the GU projection keeps k ≥ 0 retain gradients, got {self.project_retain}")
+            raise UserError(f"the GU projection keeps k ≥ 0 retain gradients, got {self.project_retain}")
         if info.training_free and (self.project_retain or self.melu or self.low_memory):
-            raise ValueError(
+            raise UserError(
                 f"{info.name} is training-free (no gradients, no batches): turn off the GU projection, "
                 "MELU sampling and low memory"
             )
         if info.lora_only and self.mode != "lora":
-            raise ValueError(f"{info.name} works on LoRA adapters: pick 'LoRA adapters' as the parameters trained")
+            raise UserError(f"{info.name} works on LoRA adapters: pick 'LoRA adapters' as the parameters trained")
         if self.project_retain and not has_retain:
-            raise ValueError("the GU projection needs a retain set (it removes the retain gradients' span)")
+            raise UserError("the GU projection needs a retain set (it removes the retain gradients' span)")
         if self.project_retain and method.own_rule(hparams) is not None:
-            raise ValueError(f"{info.name} already combines the forget and retain gradients: turn off GU")
+            raise UserError(f"{info.name} already combines the forget and retain gradients: turn off GU")
         if not 0 <= self.save_every <= 100_000:
-            raise ValueError(f"save every k steps: k must be 0 (off) or a whole number of steps, got {self.save_every}")
+            raise UserError(f"save every k steps: k must be 0 (off) or a whole number of steps, got {self.save_every}")
         self.stop_rule().check(has_retain_eval)
 
     def stop_rule(self) -> StopRule:
@@ -153,16 +155,16 @@ def _probs(lm: LoadedModel, forget: list[Example], retain_eval: list[Example], m
 
 
 def _batches(
-    items: list[Example], encode_batch: Callable[[list[Example]], dict[str, torch.Tensor]], batch_size: int
+    items: list[Example], encode_items: Callable[[list[Example]], dict[str, torch.Tensor]], batch_size: int
 ) -> list[dict[str, torch.Tensor]]:
-    return [encode_batch(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
+    return [encode_items(items[i : i + batch_size]) for i in range(0, len(items), batch_size)]
 
 
 def _edit(
     method: EditMethod,
     forget: list[Example],
     retain: list[Example],
-    encode_batch: Callable[[list[Example]], dict[str, torch.Tensor]],
+    encode_items: Callable[[list[Example]], dict[str, torch.Tensor]],
     batch_size: int,
     report: Callable[[StepInfo], None],
 ) -> LoopResult:
@@ -172,7 +174,7 @@ def _edit(
     logs = {
         k: float(v)
         for k, v in method.edit(
-            _batches(forget, encode_batch, batch_size), _batches(retain, encode_batch, batch_size)
+            _batches(forget, encode_items, batch_size), _batches(retain, encode_items, batch_size)
         ).items()
     }
     for p in method.ctx.trainable.params:
@@ -212,7 +214,7 @@ def run_unlearning(
     gives "before" (`reference()`) and undoes the run (`reset()`). A cancelled run keeps the whole
     steps it finished, and says so in `outcome.cancelled`."""
     if lm.split:
-        raise ValueError(split_refusal("unlearn"))
+        raise UserError(split_refusal("unlearn"))
     cls = get_method(spec.method)
     if spec.mode is None:
         spec = replace(spec, mode=cls.info.default_mode)
@@ -222,9 +224,9 @@ def run_unlearning(
     if parallel is not None:
         parallel.check_batch(loop.batch_size)
     if not forget:
-        raise ValueError("the forget set is empty: pick a forget set with at least one item")
+        raise UserError("the forget set is empty: pick a forget set with at least one item")
     if cls.info.needs_retain and not retain_train:
-        raise ValueError(f"{cls.info.name} needs a retain set to train on: pick one")
+        raise UserError(f"{cls.info.name} needs a retain set to train on: pick one")
     spec.check(cls, hparams, bool(retain_train), bool(retain_eval))
     train_forget = coreset(forget, spec.coreset, spec.coreset_mode, loop.seed) if spec.coreset < 1 else list(forget)
     t0 = time.perf_counter()
@@ -243,15 +245,14 @@ def run_unlearning(
     trainable = make_trainable(lm.model, mode, pattern, spec.lora_r, targets)
     if parallel is not None and parallel.sharded:
         trainable = ShardedTrainable(trainable, parallel.size)
-    pad = lm.tokenizer.pad_token_id
 
-    def encode_batch(items: list[Example]) -> dict[str, torch.Tensor]:
-        return collate([encode(lm.tokenizer, e, loop.max_length) for e in items], pad, lm.device)
+    def encode_items(items: list[Example]) -> dict[str, torch.Tensor]:
+        return encode_batch(items, lm.tokenizer, loop.max_length, lm.device)
 
     def batch(items: list[Example] | None) -> dict[str, torch.Tensor] | None:
-        return encode_batch(items) if items else None
+        return encode_items(items) if items else None
 
-    ctx = Context(lm.model, trainable, encode=encode_batch, refusals=refusals(), seed=loop.seed)
+    ctx = Context(lm.model, trainable, encode=encode_items, refusals=refusals(), seed=loop.seed)
     ctx.all_forget = train_forget
     ctx.grad_rule = RetainProjection(spec.project_retain) if spec.project_retain else None
     method = cls(hparams, ctx)
@@ -261,12 +262,14 @@ def run_unlearning(
     rule = spec.stop_rule()
     watch = StopWatch(rule, trainable.params, f0, r0) if rule.active else None
     checkpoints: dict[int, dict[str, torch.Tensor]] = {}
+    next_step = 1  # the optimizer step the next micro-batches belong to (1-based): each StepBatch carries it
 
     def report(s: StepInfo) -> None:
+        nonlocal next_step
         if s.step == 1:
             s.logs.update(prepared)
-        method.after_step(s.logs)
-        ctx.step = s.step + 1
+        method.after_step(s.logs, s.step)
+        next_step = s.step + 1
         decision = None
         if watch is not None:  # the rule reads the whole sets, and the curves show the same figures
             s.logs["forget_prob"], s.logs["retain_prob"] = _probs(lm, forget, retain_eval, loop.max_length)
@@ -285,7 +288,7 @@ def run_unlearning(
 
     try:
         if isinstance(method, EditMethod):
-            result = _edit(method, train_forget, retain_train, encode_batch, loop.batch_size, report)
+            result = _edit(method, train_forget, retain_train, encode_items, loop.batch_size, report)
         else:
             if spec.melu:
                 pairs: Iterator[Any] = entity_pairs(train_forget, retain_train, loop.batch_size, loop.seed)
@@ -299,15 +302,14 @@ def run_unlearning(
 
             def backward_fn(pair: tuple[list[Example], list[Example] | None], scale: float):
                 forget_b, retain_b = (parallel.shard(pair[0]), parallel.shard(pair[1])) if parallel else pair
-                ctx.forget_examples, ctx.retain_examples = forget_b, retain_b or []
-                return method.backward(batch(forget_b), batch(retain_b), scale)
+                b = StepBatch(batch(forget_b), batch(retain_b), forget_b, retain_b or [], next_step)
+                return method.backward(b, scale)
 
             if type(method).prepare is not Method.prepare:  # e.g. REGLU's adapter initialisation
                 bs = loop.batch_size
                 prepared.update(
-                    method.prepare(_batches(train_forget, encode_batch, bs), _batches(retain_train, encode_batch, bs))
+                    method.prepare(_batches(train_forget, encode_items, bs), _batches(retain_train, encode_items, bs))
                 )
-            ctx.step = 1
             total = loop.total_steps(len(train_forget))
             with recompute_activations(lm.model, spec.low_memory), compiled_layers(lm.model, spec.compile):
                 result = train_loop(

@@ -18,6 +18,8 @@ from collections import deque
 
 import torch
 
+from unlearn.errors import UserError
+
 Grads = list[torch.Tensor]  # one gradient per trained tensor, in the trainable's order
 EPS = 1e-12
 
@@ -49,7 +51,7 @@ class RetainProjection(GradRule):
 
     def __init__(self, k: int = 3) -> None:
         if k < 1:
-            raise ValueError(f"the projection needs at least 1 retain gradient, got k = {k}")
+            raise UserError(f"the projection needs at least 1 retain gradient, got k = {k}")
         self.k = k
         self.history: list[deque[torch.Tensor]] = []
 

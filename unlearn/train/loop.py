@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from unlearn.data.examples import Example
+from unlearn.errors import UserError
 from unlearn.settings import declared, setting
 from unlearn.train.distributed import DataParallel
 
@@ -77,7 +78,7 @@ class LoopConfig:
         ]
         for ok, msg in checks:
             if not ok:
-                raise ValueError(msg)
+                raise UserError(msg)
 
 
 @dataclass
@@ -148,7 +149,7 @@ def seed_everything(seed: int) -> None:
 def cycle_batches(examples: Sequence[Example], batch_size: int, seed: int) -> Iterator[list[Example]]:
     """Endless batches, reshuffled every epoch with a seeded generator (reproducible order)."""
     if not examples:
-        raise ValueError("no examples to train on: the selected set is empty")
+        raise UserError("no examples to train on: the selected set is empty")
     rng = random.Random(seed)
     while True:
         order = list(range(len(examples)))
@@ -194,7 +195,7 @@ def train_loop(
     seed_everything(cfg.seed)
     params = [p for p in params if p.requires_grad]
     if not params:
-        raise ValueError("nothing to train: no parameter requires a gradient")
+        raise UserError("nothing to train: no parameter requires a gradient")
     masters = MasterWeights(params)
     stepped = masters.optimised(params)
     opt = torch.optim.AdamW(stepped, lr=cfg.lr, weight_decay=cfg.weight_decay)

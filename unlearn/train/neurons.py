@@ -16,6 +16,7 @@ import torch
 from transformers import PreTrainedModel
 
 from unlearn.data.prompts import IGNORE
+from unlearn.errors import UserError
 from unlearn.model.forward import accepts_logits_to_keep
 from unlearn.model.hooks import forward_hooks
 from unlearn.train.covariance import masked_rows, second_moment
@@ -28,7 +29,7 @@ def down_projections(model: PreTrainedModel) -> dict[int, torch.nn.Module]:
     """Layer index -> its MLP `down_proj` module (the peft wrapper if a LoRA run left one)."""
     found = {int(m.group(2)): mod for name, mod in model.named_modules() if (m := DOWN.match(name))}
     if not found:
-        raise ValueError("no `layers.N.mlp.down_proj` modules in this model: the neuron methods need a Llama-style MLP")
+        raise UserError("no `layers.N.mlp.down_proj` modules in this model: the neuron methods need a Llama-style MLP")
     return dict(sorted(found.items()))
 
 

@@ -21,6 +21,7 @@ from peft import LoraConfig
 from peft.tuners.lora import LoraLayer
 from transformers import PreTrainedModel
 
+from unlearn.errors import UserError
 from unlearn.model.hooks import forward_hooks
 
 ADAPTER = "unlearn"
@@ -79,7 +80,7 @@ class LoraTrainable(Trainable):
             names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
             targets = [t for t in (targets or LORA_TARGETS) if t in names]
             if not targets:
-                raise ValueError(f"none of the LoRA target modules {LORA_TARGETS} exist in this model")
+                raise UserError(f"none of the LoRA target modules {LORA_TARGETS} exist in this model")
             # lora_dropout = 0: the unlearning losses compare against the reference exactly
             config = LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0)
         self.mixed_rows = not config.use_dora  # PEFT's mixed-batch forward does not take DoRA
@@ -136,7 +137,7 @@ def check_rank(model: PreTrainedModel, r: Any) -> None:
     top = hidden if isinstance(hidden, int) and hidden > 0 else None
     if isinstance(r, bool) or not isinstance(r, numbers.Integral) or r < 1 or (top is not None and r > top):
         span = f"1 to {top} (the model's hidden size)" if top else "1 or more"
-        raise ValueError(f"LoRA rank must be a whole number from {span}, got {r!r}: 8 or 16 is usual")
+        raise UserError(f"LoRA rank must be a whole number from {span}, got {r!r}: 8 or 16 is usual")
 
 
 def selected_tensors(
@@ -176,7 +177,7 @@ class TensorTrainable(Trainable):
             self.names.append(n)
             self.params.append(p)
         if not self.params:
-            raise ValueError(f"no parameter matches {pattern!r}")
+            raise UserError(f"no parameter matches {pattern!r}")
         for p in self.params:
             p.requires_grad_(True)
         self.offload = offload
@@ -232,6 +233,6 @@ def make_trainable(
         return TensorTrainable(model)
     if mode == "subset":
         if not pattern:
-            raise ValueError("this method trains no subset of its own: use 'lora' or 'full'")
+            raise UserError("this method trains no subset of its own: use 'lora' or 'full'")
         return TensorTrainable(model, pattern)
-    raise ValueError(f"unknown parameter mode {mode!r}; valid: lora, full, subset")
+    raise UserError(f"unknown parameter mode {mode!r}; valid: lora, full, subset")

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 from transformers import PreTrainedModel
 
+from unlearn.errors import UserError
+
 
 @contextmanager
 def recompute_activations(model: PreTrainedModel, enabled: bool = True) -> Iterator[None]:
@@ -21,7 +23,7 @@ def recompute_activations(model: PreTrainedModel, enabled: bool = True) -> Itera
         yield
         return
     if not getattr(model, "supports_gradient_checkpointing", False):
-        raise ValueError(f"{type(model).__name__} does not support low-memory training: turn the option off")
+        raise UserError(f"{type(model).__name__} does not support low-memory training: turn the option off")
     # non-reentrant checkpoints work with frozen embeddings (LoRA); transformers still hooks the
     # embeddings to require gradients, which `finally` removes again
     model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})

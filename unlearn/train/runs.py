@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from unlearn.errors import UserError
 from unlearn.model.models import LoadedModel
 from unlearn.model.paths import atomic_dir, cache_dir
 from unlearn.model.peft_adapter import config_from
@@ -51,7 +52,7 @@ def split_ref(ref: str | Path) -> tuple[str, int | None]:
     if not mark:
         return folder, None
     if not step.isdigit():
-        raise ValueError(f"{str(ref)[:200]!r}: a saved step is written RUN_DIR{STEP_MARK}N, N a step number")
+        raise UserError(f"{str(ref)[:200]!r}: a saved step is written RUN_DIR{STEP_MARK}N, N a step number")
     return folder, int(step)
 
 
@@ -184,7 +185,7 @@ def apply_run(lm: LoadedModel, run_dir: Path, step: int | None = None) -> Traina
     record = json.loads((run_dir / RUN_FILE).read_text())
     if step is not None and step not in saved_steps(record):
         kept = ", ".join(map(str, saved_steps(record))) or "none (run it with 'save every k steps')"
-        raise ValueError(f"run {run_dir.name} kept no weights at step {step}; the steps it kept: {kept}")
+        raise UserError(f"run {run_dir.name} kept no weights at step {step}; the steps it kept: {kept}")
     source = checkpoint_file(run_dir, step) if step is not None else run_dir / WEIGHTS_FILE
     weights = load_file(str(source), device=str(lm.device))
     spec = record["spec"]
@@ -201,7 +202,7 @@ def apply_run(lm: LoadedModel, run_dir: Path, step: int | None = None) -> Traina
     missing = [n for n in weights if n not in params]
     if missing:
         tr.reset()
-        raise ValueError(
+        raise UserError(
             f"run {run_dir.name} does not fit the loaded model (no {missing[0]}): load {record['model']['ref']}"
         )
     with torch.no_grad():
@@ -216,13 +217,13 @@ def delete_run(run_dir: Path, root: Path | None = None) -> None:
     """Delete one run folder (only inside the runs folder)."""
     root = (root or runs_dir()).resolve()
     if "\x00" in str(run_dir):  # resolve() would fail with "embedded null byte", naming nothing useful
-        raise ValueError(f"{str(run_dir)!r} is not a run in {root}")
+        raise UserError(f"{str(run_dir)!r} is not a run in {root}")
     run_dir = Path(run_dir).resolve()
     if run_dir.parent == root and run_dir.name.endswith(PENDING) and _interrupted(run_dir) is not None:
         run_dir.unlink()  # an interrupted run: only its marker exists
         return
     if run_dir.parent != root or not (run_dir / RUN_FILE).is_file():
-        raise ValueError(f"{run_dir} is not a run in {root}")
+        raise UserError(f"{run_dir} is not a run in {root}")
     shutil.rmtree(run_dir)
 
 

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from unlearn.data.examples import Example
+from unlearn.errors import UserError
 
 CORESET_MODES = ("random", "keyword")
 _PROPER = re.compile(r"\b[A-Z][\w'-]+")
@@ -33,9 +34,9 @@ def item_keywords(e: Example) -> set[str]:
 def coreset(examples: Sequence[Example], share: float, mode: str = "random", seed: int = 0) -> list[Example]:
     """ceil(share·n) items (at least one), in their original order."""
     if not 0 < share <= 1:
-        raise ValueError(f"the coreset share must be in (0, 1], got {share}")
+        raise UserError(f"the coreset share must be in (0, 1], got {share}")
     if mode not in CORESET_MODES:
-        raise ValueError(f"unknown coreset mode {mode!r}; valid: {', '.join(CORESET_MODES)}")
+        raise UserError(f"unknown coreset mode {mode!r}; valid: {', '.join(CORESET_MODES)}")
     n = len(examples)
     k = max(1, math.ceil(share * n))
     if k >= n:
@@ -58,7 +59,7 @@ def entity_pairs(
     groups: dict[str, list[Example]] = {}
     for e in forget:
         if not e.entity:
-            raise ValueError(
+            raise UserError(
                 "entity-by-entity sampling (MELU) needs an entity for every forget item: fill the `entity` "
                 "column of the forget set, or turn the option off"
             )

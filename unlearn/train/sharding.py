@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 import torch
 from transformers import PreTrainedModel
 
+from unlearn.errors import UserError
 from unlearn.train.compiled import decoder_layers
 from unlearn.train.params import Trainable
 
@@ -35,7 +36,7 @@ def shard_model(model: PreTrainedModel, size: int) -> None:
     mesh = init_device_mesh(device.type, (size,))
     layers = decoder_layers(model)
     if not layers:
-        raise ValueError(f"{type(model).__name__} names no decoder layer class to shard: run without --shard")
+        raise UserError(f"{type(model).__name__} names no decoder layer class to shard: run without --shard")
     for layer in layers:
         fully_shard(layer, mesh=mesh)
     fully_shard(model, mesh=mesh)

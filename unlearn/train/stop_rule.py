@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from unlearn.errors import UserError
+
 
 @dataclass
 class StopRule:
@@ -42,11 +44,11 @@ class StopRule:
     def check(self, has_retain: bool) -> None:
         for name, v in (("forget", self.forget_share), ("retain", self.retain_share)):
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v < 1.000001):
-                raise ValueError(
+                raise UserError(
                     f"the stop rule's {name} share must be above 0 and at most 1 (e.g. 0.1 or 0.9), got {v}"
                 )
         if self.retain_share is not None and not has_retain:
-            raise ValueError("the stop rule on retain needs a retain set whose held-out part it can measure: pick one")
+            raise UserError("the stop rule on retain needs a retain set whose held-out part it can measure: pick one")
 
 
 class StopWatch:

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import torch
 
 from unlearn.data.prompts import IGNORE
+from unlearn.errors import UserError
 from unlearn.model.forward import answer_forward
 from unlearn.model.kernels import eager_attention
 from unlearn.train.losses import mean_nll, sequence_nll
-from unlearn.train.methods.registry import Batch, Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Batch, Method, MethodInfo, StepBatch, hp, register
 
 
 def answer_queries(labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -93,11 +94,12 @@ class AttnShift(Method):
         with eager_attention(self.ctx.model):  # the maps are the loss's input: the one training forward in eager
             out, labels = answer_forward(self.ctx.model, batch, output_attentions=True)
         if not out.attentions or out.attentions[0] is None:
-            raise ValueError("attention shifting needs attention maps: this architecture has no eager attention")
+            raise UserError("attention shifting needs attention maps: this architecture has no eager attention")
         return out.attentions, out.logits, labels
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
+        forget, retain = b.forget, b.retain
         f_keys = top_prompt_tokens(self.importance(forget), forget["labels"], forget["attention_mask"], c.k)
         f_att, _, _ = self.attentions(forget)
         l_sup = attention_to(f_att, answer_queries(forget["labels"], forget["attention_mask"]), f_keys)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from unlearn.train.gradients import BlurRule
 from unlearn.train.methods.common import npo_and_retain
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Blur(Method):
     def own_rule(cls, cfg):
         return BlurRule(cfg.gamma)
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
-        lf, lr = npo_and_retain(self.ctx, forget, retain, c.beta, c.retain_loss)  # γ enters through the rule
+        lf, lr = npo_and_retain(self.ctx, b.forget, b.retain, c.beta, c.retain_loss)  # γ enters through the rule
         return lf, c.alpha * lr, {"npo": lf.item(), "retain_loss": lr.item()}

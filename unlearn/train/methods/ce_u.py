@@ -19,7 +19,7 @@ import torch
 
 from unlearn.data.prompts import IGNORE
 from unlearn.train.losses import shift, soft_target_ce
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 def drop_first_answer_tokens(labels: torch.Tensor, n: int) -> torch.Tensor:
@@ -53,8 +53,8 @@ class CEU(Method):
     )
     Config = CEUConfig
 
-    def terms(self, forget, retain):
-        logits, labels = self.ctx.answer_logits(forget)
+    def terms(self, b: StepBatch):
+        logits, labels = self.ctx.answer_logits(b.forget)
         labels = drop_first_answer_tokens(labels, self.cfg.skip_first)
         lf = soft_target_ce(logits, ceu_target(logits, labels), labels)
         return lf, self.zero(), {"ce_u": lf.item()}

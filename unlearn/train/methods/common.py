@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from unlearn.errors import UserError
 from unlearn.train.losses import kl_on_answers, mean_nll, sequence_nll
 from unlearn.train.methods.registry import Batch, Context
 
@@ -16,7 +17,7 @@ def retain_loss(ctx: Context, retain: Batch | None, kind: str = "nll") -> torch.
     if retain is None:
         return torch.zeros((), device=next(ctx.model.parameters()).device)
     if kind not in RETAIN_KINDS:
-        raise ValueError(f"unknown retain loss {kind!r}; valid: {', '.join(RETAIN_KINDS)}")
+        raise UserError(f"unknown retain loss {kind!r}; valid: {', '.join(RETAIN_KINDS)}")
     logits, labels = ctx.answer_logits(retain)
     if kind == "nll":
         return mean_nll(logits, labels)

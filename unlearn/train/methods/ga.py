@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from unlearn.train.losses import mean_nll
-from unlearn.train.methods.registry import Method, MethodInfo, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, register
 
 
 @dataclass
@@ -29,6 +29,6 @@ class GradientAscent(Method):
     )
     Config = GAConfig
 
-    def terms(self, forget, retain):
-        lf = mean_nll(*self.ctx.answer_logits(forget))
+    def terms(self, b: StepBatch):
+        lf = mean_nll(*self.ctx.answer_logits(b.forget))
         return -lf, self.zero(), {"forget_nll": lf.item()}

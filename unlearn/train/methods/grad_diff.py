@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from unlearn.train.losses import mean_nll
 from unlearn.train.methods.common import retain_loss
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -32,8 +32,8 @@ class GradDiff(Method):
     )
     Config = GradDiffConfig
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
-        lf = mean_nll(*self.ctx.answer_logits(forget))
-        lr = retain_loss(self.ctx, retain, c.retain_loss)
+        lf = mean_nll(*self.ctx.answer_logits(b.forget))
+        lr = retain_loss(self.ctx, b.retain, c.retain_loss)
         return -c.gamma * lf, c.alpha * lr, {"forget_nll": lf.item(), "retain_loss": lr.item()}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import torch.nn.functional as F
 
 from unlearn.train.methods.common import retain_loss, seq_logprob
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -41,21 +41,21 @@ class IdkDPO(Method):
     )
     Config = IdkDPOConfig
 
-    def refusal_batch(self):
+    def refusal_batch(self, b: StepBatch):
         """The forget questions answered with a refusal, one drawn per example (seeded by run and step)."""
         ctx = self.ctx
         if not ctx.refusals or ctx.encode is None:
             raise ValueError("IdK-DPO needs a list of refusal answers and an encoder: run it through the engine")
-        rng = random.Random(ctx.seed + ctx.step)
-        return ctx.encode([replace(e, answer=rng.choice(ctx.refusals)) for e in ctx.forget_examples])
+        rng = random.Random(ctx.seed + b.step)
+        return ctx.encode([replace(e, answer=rng.choice(ctx.refusals)) for e in b.forget_examples])
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c, ctx = self.cfg, self.ctx
-        idk = self.refusal_batch()
+        idk = self.refusal_batch(b)
         d_idk = seq_logprob(ctx, idk) - seq_logprob(ctx, idk, reference=True)  # (B,)
-        d_f = seq_logprob(ctx, forget) - seq_logprob(ctx, forget, reference=True)  # (B,)
+        d_f = seq_logprob(ctx, b.forget) - seq_logprob(ctx, b.forget, reference=True)  # (B,)
         lf = (-(2.0 / c.beta) * F.logsigmoid(c.beta * (d_idk - d_f))).mean()
-        lr = retain_loss(ctx, retain, c.retain_loss)
+        lr = retain_loss(ctx, b.retain, c.retain_loss)
         return (
             c.gamma * lf,
             c.alpha * lr,

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from unlearn.data.prompts import IGNORE
+from unlearn.errors import UserError
 from unlearn.model.forward import answer_logits
 from unlearn.model.hooks import forward_hooks
 from unlearn.train.covariance import InputCovariance, masked_second_moment
@@ -132,7 +133,7 @@ class KFade(EditMethod):
     def edit(self, forget, retain):
         c, model = self.cfg, self.ctx.model
         if c.steps < 1 or c.kl_budget <= 0 or c.damping <= 0:
-            raise ValueError("K-FADE needs steps ≥ 1, a positive KL budget and a positive damping")
+            raise UserError("K-FADE needs steps ≥ 1, a positive KL budget and a positive damping")
         layers = _linears(model, self.ctx.trainable.params)
         a_fac, s_fac = self.factors(layers, retain)
         a_inv = {n: damped_inverse(a_fac[n], c.damping) for n in layers}

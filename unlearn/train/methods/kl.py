@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from unlearn.train.losses import mean_nll
 from unlearn.train.methods.common import retain_loss
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -31,8 +31,8 @@ class KLMin(Method):
     )
     Config = KLConfig
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
-        lf = mean_nll(*self.ctx.answer_logits(forget))
-        lr = retain_loss(self.ctx, retain, "kl")
+        lf = mean_nll(*self.ctx.answer_logits(b.forget))
+        lr = retain_loss(self.ctx, b.retain, "kl")
         return -c.gamma * lf, c.alpha * lr, {"forget_nll": lf.item(), "retain_kl": lr.item()}

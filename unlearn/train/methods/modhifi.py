@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from unlearn.errors import UserError
 from unlearn.train.methods.registry import EditMethod, MethodInfo, hp, register
 from unlearn.train.methods.ucan import DOWN_PROJ
 from unlearn.train.neurons import contrast, down_weight
@@ -48,7 +49,7 @@ class ModHiFi(EditMethod):
     def edit(self, forget, retain):
         c, model = self.cfg, self.ctx.model
         if c.m < 1:
-            raise ValueError(f"ModHiFi-U removes m ≥ 1 neurons, got m = {c.m}")
+            raise UserError(f"ModHiFi-U removes m ≥ 1 neurons, got m = {c.m}")
         sf, sr, downs = contrast(model, forget, retain)
         w2 = torch.stack([down_weight(m).float().pow(2).sum(0) for m in downs])  # (L, d_ff) ‖W_down[:, j]‖²
         phi_f = sf.sq_mean * w2 / sf.out_sq.clamp(min=1e-12).unsqueeze(1)

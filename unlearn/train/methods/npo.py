@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from unlearn.train.methods.common import npo_term, retain_loss, seq_logprob
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -36,12 +36,12 @@ class NPO(Method):
     )
     Config = NPOConfig
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
-        logp = seq_logprob(self.ctx, forget)
-        ref = seq_logprob(self.ctx, forget, reference=True)
+        logp = seq_logprob(self.ctx, b.forget)
+        ref = seq_logprob(self.ctx, b.forget, reference=True)
         lf = npo_term(logp, ref, c.beta)
-        lr = retain_loss(self.ctx, retain, c.retain_loss)
+        lr = retain_loss(self.ctx, b.retain, c.retain_loss)
         return (
             c.gamma * lf,
             c.alpha * lr,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from unlearn.train.gradients import OrthogonalForget
 from unlearn.train.methods.common import npo_and_retain
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Ofmu(Method):
     def own_rule(cls, cfg):
         return OrthogonalForget(cfg.beta)
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
-        lf, lr = npo_and_retain(self.ctx, forget, retain, c.npo_beta)
+        lf, lr = npo_and_retain(self.ctx, b.forget, b.retain, c.npo_beta)
         return c.gamma * lf, c.alpha * lr, {"npo": lf.item(), "retain_loss": lr.item()}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from unlearn.train.losses import shift
 from unlearn.train.methods.common import retain_loss
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -50,11 +50,11 @@ class PDU(Method):
         self.lam = float(cfg.lambda0)
         self.eps: float | None = None  # set from the first retain loss
 
-    def terms(self, forget, retain):
-        lg, _, mask = shift(*self.ctx.answer_logits(forget))  # (B, T-1, V), mask (B, T-1)
+    def terms(self, b: StepBatch):
+        lg, _, mask = shift(*self.ctx.answer_logits(b.forget))  # (B, T-1, V), mask (B, T-1)
         margin = lg.max(-1).values - lg.mean(-1)  # (B, T-1)
         lf = (margin.pow(2) * mask).sum() / mask.sum().clamp(min=1)
-        lr = retain_loss(self.ctx, retain, "nll")
+        lr = retain_loss(self.ctx, b.retain, "nll")
         if self.eps is None:
             self.eps = lr.item() * (1.0 + self.cfg.eps_margin)
         return (
@@ -68,7 +68,7 @@ class PDU(Method):
             },
         )
 
-    def after_step(self, logs):
-        # ctx.step is the step just taken; dual ascent only once the warm-up is over
-        if self.ctx.step > self.cfg.warmup_steps and "retain_loss" in logs and self.eps is not None:
+    def after_step(self, logs, step):
+        # `step` is the step just taken; dual ascent only once the warm-up is over
+        if step > self.cfg.warmup_steps and "retain_loss" in logs and self.eps is not None:
             self.lam = max(0.0, self.lam + self.cfg.eta * (logs["retain_loss"] - self.eps))

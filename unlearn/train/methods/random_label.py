@@ -12,9 +12,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
+from unlearn.errors import UserError
 from unlearn.train.losses import mean_nll
 from unlearn.train.methods.common import retain_loss
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -38,20 +39,20 @@ class RandomLabel(Method):
     )
     Config = RandomLabelConfig
 
-    def wrong_batch(self):
-        """The current forget questions, each with the answer of a different forget item."""
+    def wrong_batch(self, b: StepBatch):
+        """The forget questions of `b`, each with the answer of a different forget item."""
         ctx = self.ctx
         if ctx.encode is None:
             raise ValueError("random-label forgetting needs an encoder: run it through the engine")
-        pool = sorted({e.answer for e in ctx.all_forget or ctx.forget_examples})
+        pool = sorted({e.answer for e in ctx.all_forget or b.forget_examples})
         if len(pool) < 2:
-            raise ValueError("random-label forgetting needs at least two different forget answers to swap")
-        rng = random.Random(ctx.seed * 7919 + ctx.step)
-        items = [replace(e, answer=rng.choice([a for a in pool if a != e.answer])) for e in ctx.forget_examples]
+            raise UserError("random-label forgetting needs at least two different forget answers to swap")
+        rng = random.Random(ctx.seed * 7919 + b.step)
+        items = [replace(e, answer=rng.choice([a for a in pool if a != e.answer])) for e in b.forget_examples]
         return ctx.encode(items)
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
-        lf = mean_nll(*self.ctx.answer_logits(self.wrong_batch()))
-        lr = retain_loss(self.ctx, retain, c.retain_loss) if c.alpha else self.zero()
+        lf = mean_nll(*self.ctx.answer_logits(self.wrong_batch(b)))
+        lr = retain_loss(self.ctx, b.retain, c.retain_loss) if c.alpha else self.zero()
         return c.gamma * lf, c.alpha * lr, {"wrong_answer_nll": lf.item(), "retain_loss": lr.item()}

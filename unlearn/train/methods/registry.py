@@ -17,6 +17,7 @@ import torch
 from transformers import PreTrainedModel
 
 from unlearn.data.examples import Example
+from unlearn.errors import UserError
 from unlearn.model.forward import answer_logits
 from unlearn.train.gradients import GradRule, split_grads
 from unlearn.train.params import Trainable
@@ -50,7 +51,7 @@ class MethodInfo:
         """The learning rate a preset starts with: the quick demo's or the paper's (the one place the
         rule is written: the app, the command line and RunSpec ask here)."""
         if preset not in ("quick", "paper"):
-            raise ValueError(f"unknown preset {preset!r}; valid: quick, paper")
+            raise UserError(f"unknown preset {preset!r}; valid: quick, paper")
         return self.lr if preset == "quick" else self.paper_lr
 
     @property
@@ -60,18 +61,33 @@ class MethodInfo:
         return "subset" if self.subset and not self.lora_only else "lora"
 
 
+@dataclass(frozen=True)
+class StepBatch:
+    """What one call of a method's loss is about: one micro-batch of the step about to be taken.
+
+    `forget` and `retain` are the padded tensors (`retain` None when the run has no retain set);
+    `forget_examples` and `retain_examples` the raw examples behind them (empty when there are none),
+    for methods that build other batches from them (refusals, wrong answers); `step` the 1-based
+    optimizer step this micro-batch belongs to, for methods that draw per step. The engine builds
+    one per micro-batch; a method reads nothing per-step from its `Context`."""
+
+    forget: Batch
+    retain: Batch | None = None
+    forget_examples: list[Example] = field(default_factory=list)
+    retain_examples: list[Example] = field(default_factory=list)
+    step: int = 1
+
+
 @dataclass
 class Context:
-    """What a loss may use: the model being unlearned, a way to ask the reference (θ₀), the raw
-    examples behind the current batches, and a way to encode other examples (e.g. refusals)."""
+    """What a loss may use for the whole run: the model being unlearned, a way to ask the reference
+    (θ₀), a way to encode other examples (e.g. refusals), and the run's forget set and seed. What
+    changes from call to call (the batches, their examples, the step) comes in a `StepBatch`."""
 
     model: PreTrainedModel
     trainable: Trainable
     encode: Callable[[list[Example]], Batch] | None = None  # examples -> padded batch on the device
     refusals: list[str] = field(default_factory=list)  # "I don't know" answers (IdK methods)
-    forget_examples: list[Example] = field(default_factory=list)  # the examples of the current forget batch
-    retain_examples: list[Example] = field(default_factory=list)  # ... and of the current retain batch
-    step: int = 0  # optimizer step about to be taken (1-based), for schedules such as PDU's dual step
     grad_rule: GradRule | None = None  # e.g. the GU retain-orthogonal projection, for any method
     all_forget: list[Example] = field(default_factory=list)  # every forget item the run trains on
     seed: int = 0  # run seed, for methods that draw random targets (RMU's u, random labels)
@@ -104,20 +120,20 @@ class Method(ABC):
         return None
 
     @abstractmethod
-    def terms(self, forget: Batch, retain: Batch | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """The forget part and the retain part of the loss (each already weighted: γ·L_f, α·L_r;
-        the retain part is `self.zero()` when there is none), and the values to log."""
+    def terms(self, b: StepBatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """The forget part and the retain part of the loss on `b` (each already weighted: γ·L_f, α·L_r;
+        the retain part is `self.zero()` when `b.retain` is None), and the values to log."""
 
-    def loss(self, forget: Batch, retain: Batch | None) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, b: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
         """The method's loss on one forget batch (and retain batch), and the terms to log."""
-        lf, lr, logs = self.terms(forget, retain)
+        lf, lr, logs = self.terms(b)
         return lf + lr, logs
 
-    def backward(self, forget: Batch, retain: Batch | None, scale: float = 1.0) -> tuple[float, dict[str, float]]:
+    def backward(self, b: StepBatch, scale: float = 1.0) -> tuple[float, dict[str, float]]:
         """Accumulate scale·gradient into the trained tensors' `.grad`; return the loss and logs.
         With a gradient rule (the method's own, or the GU switch in the context) the forget and
         retain gradients are taken apart and combined by the rule (gradients.py)."""
-        lf, lr, logs = self.terms(forget, retain)
+        lf, lr, logs = self.terms(b)
         loss = lf + lr
         rule = self.rule or self.ctx.grad_rule
         if rule is None or not torch.isfinite(loss):
@@ -139,8 +155,9 @@ class Method(ABC):
         """A zero loss term on the model's device (no retain part)."""
         return torch.zeros((), device=next(self.ctx.model.parameters()).device)
 
-    def after_step(self, logs: dict[str, float]) -> None:  # noqa: B027 - an optional hook, not abstract
-        """Hook for state a method updates between steps (e.g. a dual variable)."""
+    def after_step(self, logs: dict[str, float], step: int) -> None:  # noqa: B027 - an optional hook, not abstract
+        """Hook for state a method updates between steps (e.g. a dual variable), after optimizer
+        step `step` (1-based) with the logs it reported."""
 
     @classmethod
     def subset_pattern(cls, cfg: Any, n_layers: int) -> str | None:
@@ -152,7 +169,7 @@ class EditMethod(Method):
     """A training-free method: it edits the weights of its subset once, from statistics of the
     forget and retain sets, instead of descending on a loss. The engine calls `edit`, never `terms`."""
 
-    def terms(self, forget, retain):
+    def terms(self, b):
         raise TypeError(f"{self.info.name} is training-free: it edits weights and has no loss to descend on")
 
     @abstractmethod
@@ -172,7 +189,7 @@ def register(cls: type[Method]) -> type[Method]:
 
 def get_method(method_id: str) -> type[Method]:
     if method_id not in METHODS:
-        raise ValueError(f"unknown method {method_id!r}; valid: {', '.join(sorted(METHODS))}")
+        raise UserError(f"unknown method {method_id!r}; valid: {', '.join(sorted(METHODS))}")
     return METHODS[method_id]
 
 
@@ -182,9 +199,9 @@ def config_for(method_id: str, preset: str = "quick", **overrides: Any) -> Any:
     names = {f.name for f in fields(cls)}
     bad = set(overrides) - names
     if bad:
-        raise ValueError(f"{method_id} has no hyperparameter {sorted(bad)}; valid: {sorted(names)}")
+        raise UserError(f"{method_id} has no hyperparameter {sorted(bad)}; valid: {sorted(names)}")
     if preset not in ("quick", "paper"):
-        raise ValueError(f"unknown preset {preset!r}; valid: quick, paper")
+        raise UserError(f"unknown preset {preset!r}; valid: quick, paper")
     cfg = cls()
     if preset == "paper":
         cfg = replace(cfg, **{f.name: f.metadata["paper"] for f in fields(cls) if "paper" in f.metadata})

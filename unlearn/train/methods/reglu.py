@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import torch
 
+from unlearn.errors import UserError
 from unlearn.model.hooks import forward_hooks
 from unlearn.train.covariance import InputCovariance
 from unlearn.train.methods.common import npo_and_retain
-from unlearn.train.methods.registry import Batch, Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Batch, Method, MethodInfo, StepBatch, hp, register
 from unlearn.train.params import ADAPTER
 
 
@@ -84,7 +85,7 @@ class ReGLU(Method):
             if hasattr(m, "lora_A") and ADAPTER in getattr(m, "lora_A", {})
         }
         if not found:
-            raise ValueError("REGLU initialises LoRA adapters: pick 'LoRA adapters' as the parameters trained")
+            raise UserError("REGLU initialises LoRA adapters: pick 'LoRA adapters' as the parameters trained")
         return found
 
     @torch.no_grad()
@@ -119,8 +120,8 @@ class ReGLU(Method):
             total = total + ((u.T @ b) @ a).pow(2).sum()
         return total
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
-        lf, lr = npo_and_retain(self.ctx, forget, retain, c.beta)
+        lf, lr = npo_and_retain(self.ctx, b.forget, b.retain, c.beta)
         reg = self.regulariser()
         return lf, c.alpha * lr + c.mu * reg, {"npo": lf.item(), "retain_loss": lr.item(), "orth_reg": reg.item()}

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from unlearn.model.forward import accepts_logits_to_keep
-from unlearn.train.methods.registry import Batch, Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Batch, Method, MethodInfo, StepBatch, hp, register
 
 
 def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -105,8 +105,9 @@ class RMU(Method):
             self.target = scale * u
         return self.target
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c, ctx = self.cfg, self.ctx
+        forget, retain = b.forget, b.retain
         target = self.steering_target(forget)
         h_f = self.hidden(forget)  # (B, T, d)
         lf = masked_mse(h_f, target.expand_as(h_f), forget["attention_mask"])

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from unlearn.train.losses import shift
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 def surprisal_positions(ref_logits: torch.Tensor, labels: torch.Tensor, share: float) -> torch.Tensor:
@@ -73,11 +73,11 @@ class Shred(Method):
     )
     Config = ShredConfig
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
-        ref, labels = self.ctx.answer_logits(forget, reference=True)
+        ref, labels = self.ctx.answer_logits(b.forget, reference=True)
         t_logp, idx, mask, demote = shred_target(ref, labels, c.share, c.beta, c.top_k)
-        logits, _ = self.ctx.answer_logits(forget)
+        logits, _ = self.ctx.answer_logits(b.forget)
         cur = logits[:, :-1].float().gather(-1, idx)  # (B, T-1, K) the student on the teacher's tokens
         kl = (t_logp.exp() * (t_logp - F.log_softmax(cur, -1))).sum(-1)  # (B, T-1)
         lf = (kl * mask).sum() / mask.sum().clamp(min=1)

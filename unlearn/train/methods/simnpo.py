@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from unlearn.train.losses import sequence_nll
 from unlearn.train.methods.common import retain_loss
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -39,11 +39,11 @@ class SimNPO(Method):
     )
     Config = SimNPOConfig
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
-        nll, n = sequence_nll(*self.ctx.answer_logits(forget))
+        nll, n = sequence_nll(*self.ctx.answer_logits(b.forget))
         lf = (-(2.0 / c.beta) * F.logsigmoid(c.beta * (nll / n - c.delta))).mean()
-        lr = retain_loss(self.ctx, retain, c.retain_loss)
+        lr = retain_loss(self.ctx, b.retain, c.retain_loss)
         return (
             c.gamma * lf,
             c.alpha * lr,

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from unlearn.train.losses import shift, soft_target_ce
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 def undial_target(ref_logits: torch.Tensor, labels: torch.Tensor, beta: float) -> torch.Tensor:
@@ -45,8 +45,8 @@ class Undial(Method):
     )
     Config = UndialConfig
 
-    def terms(self, forget, retain):
-        ref, labels = self.ctx.answer_logits(forget, reference=True)
-        logits, _ = self.ctx.answer_logits(forget)
+    def terms(self, b: StepBatch):
+        ref, labels = self.ctx.answer_logits(b.forget, reference=True)
+        logits, _ = self.ctx.answer_logits(b.forget)
         lf = soft_target_ce(logits, undial_target(ref, labels, self.cfg.beta), labels)
         return lf, self.zero(), {"undial": lf.item()}

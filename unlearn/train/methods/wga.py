@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from unlearn.train.losses import token_nll
 from unlearn.train.methods.common import retain_loss
-from unlearn.train.methods.registry import Method, MethodInfo, hp, register
+from unlearn.train.methods.registry import Method, MethodInfo, StepBatch, hp, register
 
 
 @dataclass
@@ -38,12 +38,12 @@ class WGA(Method):
     )
     Config = WGAConfig
 
-    def terms(self, forget, retain):
+    def terms(self, b: StepBatch):
         c = self.cfg
-        nll, mask = token_nll(*self.ctx.answer_logits(forget))  # (B, T-1), zero off the answer
+        nll, mask = token_nll(*self.ctx.answer_logits(b.forget))  # (B, T-1), zero off the answer
         weight = (-nll).detach().exp() ** c.beta  # p_θ(y_t)^β, no gradient through the weight
         lf = -(weight * nll).sum() / mask.sum().clamp(min=1)
-        lr = retain_loss(self.ctx, retain, c.retain_loss)
+        lr = retain_loss(self.ctx, b.retain, c.retain_loss)
         return (
             c.gamma * lf,
             c.alpha * lr,
