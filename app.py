@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui import common
 from ui.audit_tab import page as audit_page
 from ui.audit_tab.handlers import AUDITS
 from ui.compare_tab import page as compare_page
@@ -19,11 +18,14 @@ from ui.server import parse_args, server_settings
 from ui.shared import RESULTS
 from ui.unlearn_tab import page as unlearn_page
 from unlearn.serve.access import AccessDenied
+from unlearn.serve.server import Server
 from unlearn.serve.store import STORE
 
 
-def build_demo() -> gr.Blocks:
-    """The page: a header and the five tabs in the order of the work (data → unlearn → inspect → audit)."""
+def build_demo(server: Server | None = None) -> gr.Blocks:
+    """The page: a header and the five tabs in the order of the work (data → unlearn → inspect → audit),
+    each handed the app's `server` (its access policy and running jobs; an open local one by default)."""
+    server = server or Server()
     with gr.Blocks(title="Unlearning Inspector") as demo:
         gr.Markdown(
             "# Unlearning Inspector\n"
@@ -31,18 +33,18 @@ def build_demo() -> gr.Blocks:
             "then look inside: before | after, token by token, head by head."
         )
         with gr.Tabs():
-            picks = data_page.build(demo)  # the set pickers the other tabs read
-            unlearn_page.build(demo, picks)
-            compare_page.build(demo, picks)
-            audit_page.build(demo, picks)
-            runs_page.build()
+            picks = data_page.build(demo, server)  # the set pickers the other tabs read
+            unlearn_page.build(demo, picks, server)
+            compare_page.build(demo, picks, server)
+            audit_page.build(demo, picks, server)
+            runs_page.build(server)
     return demo
 
 
 def main() -> None:
     args = parse_args()
     try:
-        common.ACCESS, launch = server_settings(args)
+        access, launch = server_settings(args)
     except AccessDenied as e:
         raise SystemExit(f"error: {e}") from None
     if not args.no_model:
@@ -50,7 +52,7 @@ def main() -> None:
         lm = STORE.load(args.model, device=args.device)
         print(f"Loaded {lm.name} on {lm.device} in {lm.load_seconds:.1f} s", flush=True)
     RESULTS.max_sessions = AUDITS.max_sessions = max(1, args.kept_results)
-    demo = build_demo()
+    demo = build_demo(Server(access))
     demo.queue(max_size=64, default_concurrency_limit=4)
     demo.launch(**launch)
 

@@ -1,5 +1,7 @@
 """Every tab's handlers under one name, for the tests that drive the app without a browser (the app
-itself is only a page: app.build_demo composes the tabs of ui/)."""
+itself is only a page: app.build_demo composes the tabs of ui/). The handlers that need the app's
+Server are bound to SERVER, as a page binds them; a test changes its policy with
+`monkeypatch.setattr(tabs.SERVER, "access", AccessPolicy(...))`."""
 
 # ruff: noqa: F401
 
@@ -7,64 +9,125 @@ from ui.audit_tab.handlers import (
     EXTRAS as AUDIT_EXTRAS,
 )
 from ui.audit_tab.handlers import (
-    audit_cancel_ui,
+    audit_cancel_ui as _audit_cancel_ui,
+)
+from ui.audit_tab.handlers import (
     audit_item_ui,
     audit_sets_line,
-    audit_show_ui,
     audit_sources,
-    audit_ui,
+)
+from ui.audit_tab.handlers import (
+    audit_show_ui as _audit_show_ui,
+)
+from ui.audit_tab.handlers import (
+    audit_ui as _audit_ui,
 )
 from ui.common import ACTIVE, NONE
 from ui.compare_tab.handlers import (
     ATTRIBUTION_METHODS,
-    attribution_ui,
     compare_items,
-    compare_ui,
     head_ui,
     lens_ui,
     tokens_ui,
     topk_ui,
 )
+from ui.compare_tab.handlers import (
+    attribution_ui as _attribution_ui,
+)
+from ui.compare_tab.handlers import (
+    compare_ui as _compare_ui,
+)
 from ui.data_tab.handlers import (
     ask_ui,
     check_knowledge_ui,
-    load_model_ui,
     preview,
     save_edits,
     set_status,
     split_holdout_ui,
-    teach_ui,
+)
+from ui.data_tab.handlers import (
+    load_model_ui as _load_model_ui,
+)
+from ui.data_tab.handlers import (
+    teach_ui as _teach_ui,
 )
 from ui.data_tab.sources import (
     add_upload,
     after_add,
     inspect_upload,
-    load_hub_ui,
 )
+from ui.data_tab.sources import (
+    load_hub_ui as _load_hub_ui,
+)
+from ui.forms import bind
 from ui.import_pair import (
-    import_ui,
+    import_ui as _import_ui,
 )
 from ui.runs_tab.handlers import (
     EXPORT_FORMATS,
-    export_model_ui,
-    run_steps_ui,
-    runs_delete_ui,
-    runs_export_ui,
     runs_view_ui,
+)
+from ui.runs_tab.handlers import (
+    export_model_ui as _export_model_ui,
+)
+from ui.runs_tab.handlers import (
+    run_steps_ui as _run_steps_ui,
+)
+from ui.runs_tab.handlers import (
+    runs_delete_ui as _runs_delete_ui,
+)
+from ui.runs_tab.handlers import (
+    runs_export_ui as _runs_export_ui,
 )
 from ui.shared import (
     RESULTS,
     compare_sources,
-    delete_run_ui,
-    load_run_ui,
     run_choices,
+)
+from ui.shared import activate_run as _activate_run
+from ui.shared import (
+    delete_run_ui as _delete_run_ui,
+)
+from ui.shared import (
+    load_run_ui as _load_run_ui,
 )
 from ui.unlearn_tab.handlers import (
     MODE_LABELS,
     PRESET_LABELS,
     ask_both_ui,
-    cancel_ui,
     on_method,
-    reset_ui,
-    run_ui,
 )
+from ui.unlearn_tab.handlers import (
+    cancel_ui as _cancel_ui,
+)
+from ui.unlearn_tab.handlers import (
+    reset_ui as _reset_ui,
+)
+from ui.unlearn_tab.handlers import (
+    run_ui as _run_ui,
+)
+from unlearn.serve.server import Server
+
+SERVER = Server()
+load_model_ui = bind(_load_model_ui, SERVER)
+teach_ui = bind(_teach_ui, SERVER)
+load_hub_ui = bind(_load_hub_ui, SERVER)
+run_ui = bind(_run_ui, SERVER)
+cancel_ui = bind(_cancel_ui, SERVER)
+reset_ui = bind(_reset_ui, SERVER)
+load_run_ui = bind(_load_run_ui, SERVER)
+delete_run_ui = bind(_delete_run_ui, SERVER)
+compare_ui = bind(_compare_ui, SERVER)
+attribution_ui = bind(_attribution_ui, SERVER)
+audit_ui = bind(_audit_ui, SERVER)
+audit_cancel_ui = bind(_audit_cancel_ui, SERVER)
+audit_show_ui = bind(_audit_show_ui, SERVER)
+runs_delete_ui = bind(_runs_delete_ui, SERVER)
+runs_export_ui = bind(_runs_export_ui, SERVER)
+run_steps_ui = bind(_run_steps_ui, SERVER)
+export_model_ui = bind(_export_model_ui, SERVER)
+import_ui = bind(_import_ui, SERVER)
+
+
+def activate_run(ref: str, user: str | None = None) -> dict:
+    return _activate_run(ref, SERVER, user)

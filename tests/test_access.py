@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 import app
-from ui import common
-from ui.shared import activate_run
 from unlearn.model.models import BUNDLED
 from unlearn.serve.access import AccessDenied, AccessPolicy, parse_auth
 from unlearn.serve.store import STORE
@@ -85,13 +83,13 @@ def test_the_app_refuses_what_the_policy_refuses_and_keeps_the_model(tiny_dir, t
     from unlearn.model.models import load_model
 
     STORE.replace(load_model(str(tiny_dir), device="cpu"))
-    monkeypatch.setattr(common, "ACCESS", AccessPolicy(public=True))
+    monkeypatch.setattr(tabs.SERVER, "access", AccessPolicy(public=True))
     card, msg = tabs.load_model_ui("Local folder (save_pretrained)", str(tiny_dir), "cpu", False, lambda *a, **k: None)
     assert msg.startswith("❌") and "not on its list" in msg and "still in use" in msg
     assert STORE.current().source.ref == str(Path(tiny_dir).resolve())
     with pytest.raises(AccessDenied):
-        activate_run(os.fspath(tmp_path))
-    demo = app.build_demo()  # no "trust remote code" box unless the server allows it
+        tabs.activate_run(os.fspath(tmp_path))
+    demo = app.build_demo(tabs.SERVER)  # no "trust remote code" box unless the server allows it
     trust = [c for c in demo.config["components"] if "Trust remote code" in str(c.get("props", {}).get("label"))]
     assert trust and trust[0]["props"]["visible"] is False
 
@@ -116,8 +114,6 @@ def test_an_upload_over_the_limit_is_refused_and_the_server_stays_up(tiny_dir, t
 
 def test_a_public_server_takes_datasets_from_the_hub_only_and_runs_from_its_folder(tmp_path, monkeypatch) -> None:
     """datasets.load_dataset also reads local folders and files: in public mode only 'org/name' ids."""
-    from ui.runs_tab.handlers import runs_export_ui
-
     public, private = AccessPolicy(public=True), AccessPolicy()
     for ref in ["/etc", str(tmp_path), "../../etc", "~/data", "csv", "json", "org/../../etc", "a\\b/c", ""]:
         with pytest.raises(AccessDenied, match="hub only"):
@@ -125,11 +121,11 @@ def test_a_public_server_takes_datasets_from_the_hub_only_and_runs_from_its_fold
     public.check_dataset("locuslab/TOFU")
     private.check_dataset(str(tmp_path))  # a private server's user may read their own disk
     monkeypatch.setenv("UNLEARN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setattr(common, "ACCESS", public)
+    monkeypatch.setattr(tabs.SERVER, "access", public)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (outside / "run.json").write_text('{"id": "x"}')
-    msg = runs_export_ui(str(outside), type("R", (), {"session_hash": "k"})())[0]
+    msg = tabs.runs_export_ui(str(outside), type("R", (), {"session_hash": "k"})())[0]
     assert msg.startswith("❌") and "not one of this server's saved runs" in msg
 
 
@@ -169,7 +165,7 @@ def test_with_operators_named_only_they_change_the_shared_model(app_tiny, monkey
 
     from .test_app_unlearn import _run
 
-    monkeypatch.setattr(common, "ACCESS", AccessPolicy(public=True, operators=frozenset({"teacher"})))
+    monkeypatch.setattr(tabs.SERVER, "access", AccessPolicy(public=True, operators=frozenset({"teacher"})))
     student, teacher = SimpleNamespace(username="student"), SimpleNamespace(username="teacher")
     only = "Only this server's operators (teacher)"
     updates = list(_run(request=student))

@@ -88,3 +88,31 @@ def test_the_page_has_the_five_tabs_and_nothing_between_them() -> None:
     tabs = next(b for b in demo.blocks.values() if isinstance(b, gr.Tabs))
     assert all(isinstance(c, gr.Tab) for c in tabs.children), [type(c).__name__ for c in tabs.children]
     assert [c.label for c in tabs.children] == ["Model & data", "Unlearn", "Compare", "Audit", "Runs"]
+
+
+def test_a_bound_handler_hides_the_server_from_gradio() -> None:
+    from ui.forms import bind
+
+    def handler(x: int, request: gr.Request, *, server: dict) -> str:
+        return f"{x}:{server['name']}"
+
+    bound = bind(handler, {"name": "s1"})
+    assert bound(3, None) == "3:s1"
+    assert list(inspect.signature(bound).parameters) == ["x", "request"]  # no "server" input or API parameter
+    assert "server" not in bound.__annotations__ and bound.__annotations__["request"] is gr.Request
+    with pytest.raises(TypeError, match="takes no server"):
+        bind(lambda x: x, {})
+
+
+def test_each_app_has_the_server_it_was_given() -> None:
+    """The access policy is handed to build_demo, not a module global rebound at start-up: two apps
+    in one process each follow their own (here: whether the trust-remote-code box shows)."""
+    import app
+    from unlearn.serve.access import AccessPolicy
+    from unlearn.serve.server import Server
+
+    def trust_box_shown(demo: gr.Blocks) -> bool:
+        return next(b.visible for b in demo.blocks.values() if "Trust remote code" in str(getattr(b, "label", "")))
+
+    assert trust_box_shown(app.build_demo(Server(AccessPolicy(allow_remote_code=True))))
+    assert not trust_box_shown(app.build_demo(Server()))

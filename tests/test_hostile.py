@@ -1055,11 +1055,10 @@ HUB = hostile(
 
 @pytest.mark.parametrize(("repo", "limit", "public", "words"), HUB)
 def test_hostile_hub(world: World, monkeypatch, repo: Any, limit: Any, public: bool, words: str) -> None:
-    from ui import common
     from unlearn.serve.access import AccessPolicy
 
     if public:
-        monkeypatch.setattr(common, "ACCESS", AccessPolicy(public=True))
+        monkeypatch.setattr(tabs.SERVER, "access", AccessPolicy(public=True))
     earlier = copy.deepcopy(EARLIER)
     sets, *_, msg = tabs.load_hub_ui(repo, "", "train", limit, earlier, "forget", _progress)
     world.assert_nothing_lost()

@@ -1,4 +1,5 @@
-"""What every tab shares: the model queue's name, the access policy, the "(none)" choice, error text."""
+"""What every tab shares: the model queue's name, the "(none)" choice, error text. The access policy and
+the running jobs are the app's Server (unlearn/serve/server.py), handed to each tab when it is built."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ import gradio as gr
 
 from unlearn.errors import UserError
 from unlearn.model.pair import ACTIVE, AGAINST_ITSELF  # noqa: F401 (the run pickers' two choices that are no run)
-from unlearn.serve.access import AccessPolicy
-from unlearn.serve.jobs import Job
 
 MODEL_QUEUE = "model"  # one queue for everything that touches the shared model
 MODEL_Q: dict[str, Any] = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}  # an event's place in it
@@ -36,8 +35,6 @@ PLACEHOLDERS = {
 NONE = "(none)"
 KEPT_RESULTS = 32  # sessions whose last comparison / audit the server keeps (app.py --kept-results)
 MAX_NEW_TOKENS = 512  # the most a handler generates per answer (the sliders stop lower)
-ACCESS = AccessPolicy()  # replaced by main() from the command line (--public, --allow-model, ...)
-JOBS: dict[str, Job] = {}  # session hash -> its running job, so Cancel stops the right run
 
 
 def error_line(e: Exception) -> str:

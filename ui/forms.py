@@ -84,3 +84,29 @@ def slots(names: Iterable[str], **values: Any) -> tuple:
     if unknown:
         raise KeyError(f"no output slot named {sorted(unknown)}")
     return tuple(values.get(s, gr.skip()) for s in names)
+
+
+def bind(handler: Callable[..., Any], server: Any) -> Callable[..., Any]:
+    """`handler(..., *, server)` with this app's server given: what a page wires. Gradio sees the
+    handler's own parameters (the server is no input and no API parameter) and its annotations, so
+    it still injects gr.Request and gr.Progress; a streaming handler stays a generator function."""
+    sig = inspect.signature(handler)
+    if "server" not in sig.parameters:
+        raise TypeError(f"{handler.__name__} takes no server: wire it as it is")
+
+    if inspect.isgeneratorfunction(handler):
+
+        @functools.wraps(handler)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            yield from handler(*args, server=server, **kwargs)
+
+    else:
+
+        @functools.wraps(handler)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return handler(*args, server=server, **kwargs)
+
+    del call.__wrapped__
+    call.__signature__ = sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "server"])  # type: ignore[attr-defined]
+    call.__annotations__ = {k: v for k, v in typing.get_type_hints(handler).items() if k != "server"}
+    return call

@@ -8,9 +8,10 @@ from typing import Any
 
 import gradio as gr
 
-from ui import common
 from ui.common import MODEL_Q, error_line, guarded, user_of
+from ui.forms import bind
 from unlearn.model import pair
+from unlearn.serve.server import Server
 
 IMPORT_HELP = (
     "*Before* is the model loaded in Model & data; *after* is the checkpoint given here: a folder written by "
@@ -22,11 +23,18 @@ IMPORT_HELP = (
 
 
 @guarded()
-def import_ui(after: str, name: str, request: gr.Request | None = None, progress=gr.Progress()) -> str:  # noqa: B008
+def import_ui(
+    after: str,
+    name: str,
+    request: gr.Request | None = None,
+    progress=gr.Progress(),
+    *,
+    server: Server,  # noqa: B008
+) -> str:
     """Pair a checkpoint made elsewhere with the loaded model, save it as a run and put it on the model."""
     try:
         record = pair.import_after(
-            after, common.ACCESS, user_of(request), name, progress=lambda f, m: progress(f, desc=m)
+            after, server.access, user_of(request), name, progress=lambda f, m: progress(f, desc=m)
         )
     except (ValueError, RuntimeError, OSError) as e:  # PairError, ModelLoadError, AccessDenied among them
         return error_line(e) + "  \nNothing was imported; the model is as it was."
@@ -37,7 +45,7 @@ def import_ui(after: str, name: str, request: gr.Request | None = None, progress
     )
 
 
-def import_row(tab: str, then: Callable[[], Any], shown: Any, api_name: str | bool = False) -> None:
+def import_row(tab: str, server: Server, then: Callable[[], Any], shown: Any, api_name: str | bool = False) -> None:
     """The row in one tab; after an import `then` refreshes that tab's picker(s) `shown`, so it lists the pair."""
     with gr.Accordion(
         "After = a checkpoint made elsewhere (model folder, hub id, .gguf, PEFT adapter)",
@@ -55,6 +63,6 @@ def import_row(tab: str, then: Callable[[], Any], shown: Any, api_name: str | bo
             name = gr.Textbox(label="Name (optional)", scale=2, elem_id=f"{tab}-import-name")
             btn = gr.Button("Import as a pair", scale=1, elem_id=f"{tab}-import-btn")
         msg = gr.Markdown(elem_id=f"{tab}-import-msg")
-    btn.click(import_ui, [path, name], msg, api_name=api_name, **MODEL_Q).then(
+    btn.click(bind(import_ui, server), [path, name], msg, api_name=api_name, **MODEL_Q).then(
         then, None, shown, show_progress="hidden"
     )

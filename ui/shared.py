@@ -11,11 +11,11 @@ from typing import Any
 
 import gradio as gr
 
-from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, error_line, guarded, user_of
 from unlearn.errors import UserError
 from unlearn.inspection.compare import SessionResults
 from unlearn.model import pair
+from unlearn.serve.server import Server
 from unlearn.serve.store import STORE
 from unlearn.train.runs import STEP_MARK, delete_run, list_runs, run_ref, saved_steps, split_ref
 
@@ -42,11 +42,11 @@ def refresh_runs() -> dict:
 
 
 @guarded(2, 0)
-def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tuple[str, dict]:
+def delete_run_ui(run_dir: str | None, request: gr.Request | None = None, *, server: Server) -> tuple[str, dict]:
     if not run_dir:
         return "❌ Pick a saved run first.", gr.update()
     try:
-        common.ACCESS.check_operator(user_of(request), "delete runs")
+        server.access.check_operator(user_of(request), "delete runs")
     except ValueError as e:
         return error_line(e), gr.update()
     if STEP_MARK in str(run_dir):
@@ -64,18 +64,18 @@ def delete_run_ui(run_dir: str | None, request: gr.Request | None = None) -> tup
     return f"🗑 Deleted {Path(run_dir).name}.", refresh_runs()
 
 
-def activate_run(ref: str, user: str | None = None) -> dict[str, Any]:
+def activate_run(ref: str, server: Server, user: str | None = None) -> dict[str, Any]:
     """Put a saved run (or a step it kept) on the shared model as its *after* (see `pair.activate`)."""
-    return pair.activate(ref, common.ACCESS, user)
+    return pair.activate(ref, server.access, user)
 
 
 @guarded()
-def load_run_ui(run_dir: str | None, request: gr.Request | None = None) -> str:
+def load_run_ui(run_dir: str | None, request: gr.Request | None = None, *, server: Server) -> str:
     """Put a saved run's weights on the loaded model: after a restart the "after" model comes back."""
     if not run_dir:
         return "❌ Pick a saved run first."
     try:
-        record = activate_run(run_dir, user_of(request))
+        record = activate_run(run_dir, server, user_of(request))
     except (UserError, OSError, RuntimeError) as e:
         return error_line(e)
     _, step = split_ref(run_dir)

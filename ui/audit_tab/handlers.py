@@ -10,8 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from ui import common
-from ui.common import ACTIVE, AGAINST_ITSELF, JOBS, KEPT_RESULTS, NONE, error_line, guarded, number, user_of
+from ui.common import ACTIVE, AGAINST_ITSELF, KEPT_RESULTS, NONE, error_line, guarded, number, user_of
 from ui.forms import slots, takes
 from ui.shared import RESULTS, compare_sources
 from unlearn.audit.audit_record import load_audit
@@ -27,6 +26,7 @@ from unlearn.model import pair
 from unlearn.model.models import load_model
 from unlearn.serve.access import AccessDenied
 from unlearn.serve.jobs import Cancelled, Job, audit_job
+from unlearn.serve.server import Server
 from unlearn.serve.store import STORE
 from unlearn.train.runs import split_ref
 from viz import audit_report
@@ -57,7 +57,7 @@ VIEWS = (
     "html",
     "json",
 )
-AUDIT_KEY = "{}:audit"  # the audit's Job in JOBS, beside the session's unlearning run
+AUDIT_KEY = "{}:audit"  # the audit's Job in the server's jobs, beside the session's unlearning run
 
 
 @guarded(0, None)
@@ -215,7 +215,7 @@ class AuditForm:
 
 @guarded(len(VIEWS), 0)
 @takes(AuditForm)
-def audit_ui(f: AuditForm, request: gr.Request):
+def audit_ui(f: AuditForm, request: gr.Request, *, server: Server):
     """Generator: the audit runs in a worker thread; its stage and item are reported as it goes."""
     try:
         STORE.require()
@@ -235,11 +235,11 @@ def audit_ui(f: AuditForm, request: gr.Request):
         if cfg.utility_items != 0:
             sets |= utility_sets(cfg.utility_items)
         if (f.retain_model or "").strip():
-            common.ACCESS.check_model(f.retain_model.strip())
+            server.access.check_model(f.retain_model.strip())
             rm = load_model(f.retain_model.strip(), device=str(STORE.require().device))
             cfg.retain_model = (rm.model, rm.tokenizer)
         if f.source and f.source != ACTIVE:
-            pair.activate(f.source, common.ACCESS, user_of(request))
+            pair.activate(f.source, server.access, user_of(request))
     except (UserError, RuntimeError, OSError) as e:
         yield slots(VIEWS, message=error_line(e))
         return
@@ -258,7 +258,7 @@ def audit_ui(f: AuditForm, request: gr.Request):
         "holdout_note": note,
     }
     key = AUDIT_KEY.format(request.session_hash)
-    job = JOBS[key] = Job(audit_job(STORE, sets, cfg, meta))
+    job = server.jobs[key] = Job(audit_job(STORE, sets, cfg, meta))
     t0, shown = time.time(), 0.0
     try:
         for ev in job.events():
@@ -284,12 +284,12 @@ def audit_ui(f: AuditForm, request: gr.Request):
                 yield slots(VIEWS, message=done, **_audit_views(rec, request.session_hash))
     finally:
         job.cancel()
-        JOBS.pop(key, None)
+        server.jobs.pop(key, None)
 
 
 @guarded()
-def audit_cancel_ui(request: gr.Request) -> str:
-    job = JOBS.get(AUDIT_KEY.format(request.session_hash))
+def audit_cancel_ui(request: gr.Request, *, server: Server) -> str:
+    job = server.jobs.get(AUDIT_KEY.format(request.session_hash))
     if job is None:
         return "No audit is running."
     job.cancel()
@@ -297,14 +297,14 @@ def audit_cancel_ui(request: gr.Request) -> str:
 
 
 @guarded(len(VIEWS), 0)
-def audit_show_ui(source: str | None, request: gr.Request):
+def audit_show_ui(source: str | None, request: gr.Request, *, server: Server):
     """Draw a run's saved audit (no model call)."""
     run = STORE.active_run()
     ref = (run.run_dir if run else None) if source in (None, "", ACTIVE) else source
     try:
         run_dir, step = split_ref(ref) if ref else (None, None)
         if run_dir:
-            common.ACCESS.check_run(run_dir)
+            server.access.check_run(run_dir)
         rec = load_audit(Path(run_dir), step) if run_dir else None
         if rec is None:
             what = f"Step {step} of this run" if step is not None else "This run"

@@ -19,15 +19,16 @@ from ui.audit_tab.handlers import (
     refresh_audit_sources,
 )
 from ui.common import ACTIVE, MODEL_Q
-from ui.forms import inputs, ordered
+from ui.forms import bind, inputs, ordered
 from ui.import_pair import import_row
 from ui.shared import Picks
 from unlearn.audit.pipeline import AuditConfig
 from unlearn.audit.remind import RemindConfig
+from unlearn.serve.server import Server
 from viz import audit_report
 
 
-def build(demo: gr.Blocks, picks: Picks) -> None:
+def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
     """The tab: it audits the sets picked in Model & data (`picks`)."""
     with gr.Tab("Audit", id="audit") as audit_tab:
         gr.Markdown(
@@ -46,7 +47,7 @@ def build(demo: gr.Blocks, picks: Picks) -> None:
             aud_source = gr.Dropdown(audit_sources(), value=ACTIVE, label="Audit", scale=4)
             aud_refresh = gr.Button("Refresh runs", scale=1)
             aud_show = gr.Button("Show its saved audit", scale=1)
-        import_row("aud", refresh_audit_sources, aud_source)
+        import_row("aud", server, refresh_audit_sources, aud_source)
         with gr.Accordion("Audit settings: items, neighbours, probes, surfaces", open=False):
             with gr.Row():
                 # each from its setting's declaration, like `python -m unlearn audit`'s flags
@@ -136,15 +137,15 @@ def build(demo: gr.Blocks, picks: Picks) -> None:
     form |= dict(relearn_on=aud_relearn, surfaces=aud_surfaces, extras=aud_extras, retain_model=aud_retain_model)
     form |= dict(forget=picks.forget, retain=picks.retain, holdout=picks.holdout, user_sets=picks.user_sets)
     aud_btn.click(
-        audit_ui,
+        bind(audit_ui, server),
         inputs(AuditForm, form),
         aud_views,
         api_name="audit",
         show_progress_on=aud_msg,  # one spinner: 19 animated overlays cost the audit CPU time on a small machine
         **MODEL_Q,
     )
-    aud_cancel.click(audit_cancel_ui, None, aud_msg, api_name="audit_cancel")
-    aud_show.click(audit_show_ui, aud_source, aud_views, api_name="audit_show")
+    aud_cancel.click(bind(audit_cancel_ui, server), None, aud_msg, api_name="audit_cancel")
+    aud_show.click(bind(audit_show_ui, server), aud_source, aud_views, api_name="audit_show")
     aud_item.change(audit_item_ui, aud_item, [land_plot, surface_plot], api_name="audit_item")
     aud_refresh.click(refresh_audit_sources, None, aud_source)
     audit_tab.select(refresh_audit_sources, None, aud_source, show_progress="hidden")

@@ -12,7 +12,6 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from ui import common
 from ui.common import ACTIVE, AGAINST_ITSELF, NONE, error_line, guarded, new_tokens, number, user_of
 from ui.forms import slots, takes
 from ui.shared import RESULTS, compare_sources
@@ -25,6 +24,7 @@ from unlearn.inspection.attribution import attribute
 from unlearn.inspection.compare import MAX_TOKENS, Comparison, Decoding, compare
 from unlearn.inspection.streaming import Emit, in_thread
 from unlearn.model import pair
+from unlearn.serve.server import Server
 from unlearn.serve.store import STORE
 from viz import panels
 from viz.attribution import attribution_bars
@@ -156,7 +156,7 @@ def _generations(before: str, after: str) -> dict[str, Any]:
     return {"before": [(before, None)] if before else [], "after": [(after, None)] if after else []}
 
 
-def _compare_work(source: str, ex: Example, dec: Decoding, user: str | None) -> Callable[[Emit], Any]:
+def _compare_work(source: str, ex: Example, dec: Decoding, user: str | None, server: Server) -> Callable[[Emit], Any]:
     """The comparison on the shared model, run in a worker thread that holds the model lock for all
     of it: emits the comparison once probed, then both answers so far after every token."""
 
@@ -167,7 +167,7 @@ def _compare_work(source: str, ex: Example, dec: Decoding, user: str | None) -> 
             def on_text(before: str, after: str) -> None:
                 emit((before, after), partial=True)
 
-            p = pair.pick(source, common.ACCESS, user)
+            p = pair.pick(source, server.access, user)
             with p.after():  # the model as after; compare() enters p.reference for the before side
                 c = compare(
                     lm.model,
@@ -208,7 +208,7 @@ class CompareForm:
 
 @guarded(len(SLOTS), 0)
 @takes(CompareForm)
-def compare_ui(f: CompareForm, request: gr.Request):
+def compare_ui(f: CompareForm, request: gr.Request, *, server: Server):
     """Probe and generate with both models once, showing each result as it comes: with a gold answer
     the panels first (one forward per model), a group at a time, then both answers token by token;
     free text is scored on the before model's answer, so there the answers come first. The last
@@ -236,7 +236,7 @@ def compare_ui(f: CompareForm, request: gr.Request):
     got: dict[str, Any] | None = None
     shown: dict[str, Any] = {}  # the panels as drawn, sent again at the end (the page redraws nothing)
     try:
-        with closing(in_thread(_compare_work(f.source, ex, dec, user_of(request)))) as events:
+        with closing(in_thread(_compare_work(f.source, ex, dec, user_of(request), server))) as events:
             for what, value in events:
                 if what == "partial":  # both answers so far
                     yield slots(SLOTS, **clear | _generations(*value))
@@ -308,7 +308,7 @@ def head_ui(layer: float, head: float, request: gr.Request):
 
 
 @guarded(3, 0)
-def attribution_ui(method_label: str, request: gr.Request):
+def attribution_ui(method_label: str, request: gr.Request, *, server: Server):
     """Captum attribution of the compared answer to the question tokens, before and after."""
     method = next((k for k, v in ATTRIBUTION_METHODS.items() if v == method_label), method_label)
     try:
@@ -319,7 +319,7 @@ def attribution_ui(method_label: str, request: gr.Request):
             run = STORE.active_run()
             if got["source"] != AGAINST_ITSELF and (run.run_dir if run else None) != got["run_dir"]:
                 raise UserError("The model's run changed since your comparison (another user?): press Compare again.")
-            p = pair.pick(AGAINST_ITSELF if got["source"] == AGAINST_ITSELF else ACTIVE, common.ACCESS)
+            p = pair.pick(AGAINST_ITSELF if got["source"] == AGAINST_ITSELF else ACTIVE, server.access)
             with p.before():
                 b = attribute(lm.model, lm.tokenizer, c.example, method, MAX_TOKENS)
             if c.has_run:

@@ -18,14 +18,15 @@ from ui.compare_tab.handlers import (
     tokens_ui,
     topk_ui,
 )
-from ui.forms import inputs, ordered
+from ui.forms import bind, inputs, ordered
 from ui.import_pair import import_row
 from ui.shared import Picks, compare_sources
 from unlearn.data import workspace as ws
 from unlearn.inspection.attribution import METHODS as ATTRIBUTION_METHODS
+from unlearn.serve.server import Server
 
 
-def build(demo: gr.Blocks, picks: Picks) -> None:
+def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
     """The tab: its prompts come from the sets picked in Model & data (`picks`)."""
     with gr.Tab("Compare", id="compare") as compare_tab:
         gr.Markdown(
@@ -37,7 +38,7 @@ def build(demo: gr.Blocks, picks: Picks) -> None:
             cmp_source = gr.Dropdown(compare_sources(), value=ACTIVE, label="After =", scale=4)
             cmp_refresh = gr.Button("Refresh runs", scale=1)
             cmp_kind = gr.Radio(PROMPT_KINDS, value=PROMPT_KINDS[0], label="Prompt", scale=3)
-        import_row("cmp", refresh_sources, cmp_source)
+        import_row("cmp", server, refresh_sources, cmp_source)
         with gr.Row():
             chosen = ws.DEFAULT_PICKS
             items0, _ = compare_items(PROMPT_KINDS[0], chosen["forget"], chosen["retain"], {})
@@ -116,12 +117,18 @@ def build(demo: gr.Blocks, picks: Picks) -> None:
     shown |= {"Attention: change per head": change_plot, "Attention: every head": grid_plot, "layer": cmp_layer}
     shown |= {"head": cmp_head, "Attention: one head": head_plot, "Attention rollout": roll_plot}
     shown |= {"download": cmp_download}
-    cmp_btn.click(compare_ui, inputs(CompareForm, form), ordered(SLOTS, shown), api_name="compare", **MODEL_Q)
+    cmp_btn.click(
+        bind(compare_ui, server), inputs(CompareForm, form), ordered(SLOTS, shown), api_name="compare", **MODEL_Q
+    )
     cmp_k.release(tokens_ui, cmp_k, strips_plot, api_name="compare_tokens")
     cmp_pos.release(topk_ui, cmp_pos, topk_plot, api_name="compare_topk")
     lens_metric.change(lens_ui, lens_metric, lens_plot, api_name="compare_lens")
     cmp_layer.release(head_ui, [cmp_layer, cmp_head], head_plot, api_name="compare_head")
     cmp_head.release(head_ui, [cmp_layer, cmp_head], head_plot)
     attr_btn.click(
-        attribution_ui, attr_method, [attr_note, attr_plot, cmp_download], api_name="compare_attribution", **MODEL_Q
+        bind(attribution_ui, server),
+        attr_method,
+        [attr_note, attr_plot, cmp_download],
+        api_name="compare_attribution",
+        **MODEL_Q,
     )

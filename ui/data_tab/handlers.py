@@ -8,7 +8,6 @@ from typing import Any
 
 import gradio as gr
 
-from ui import common
 from ui.common import NONE, PLACEHOLDERS, SOURCES, error_line, guarded, new_tokens, number, user_of
 from ui.data_tab.sources import picker_updates
 from unlearn.data import workspace as ws
@@ -21,6 +20,7 @@ from unlearn.data.teach import TeachConfig, teach
 from unlearn.inspection.streaming import Emit, TextStreamer, in_thread
 from unlearn.model.models import BUNDLED, ModelLoadError
 from unlearn.model.scoring import generate_answers
+from unlearn.serve.server import Server
 from unlearn.serve.store import STORE
 from viz.cards import knowledge_line, model_card
 from viz.sets import knowledge_bars
@@ -41,7 +41,14 @@ def on_source_change(source: str) -> dict:
 
 @guarded(2, 1)
 def load_model_ui(
-    source: str, ref: str, device: str, trust: bool, progress=gr.Progress(), request: gr.Request | None = None
+    source: str,
+    ref: str,
+    device: str,
+    trust: bool,
+    progress=gr.Progress(),  # noqa: B008
+    request: gr.Request | None = None,
+    *,
+    server: Server,
 ) -> tuple[str, str]:
     kind = SOURCES.get(source)
     if kind is None:
@@ -52,8 +59,8 @@ def load_model_ui(
     if kind == "gguf" and not ref.lower().endswith(".gguf"):
         return show_model(), f"❌ {ref} does not end in .gguf: pick the right source or fix the path."
     try:
-        common.ACCESS.check_operator(user_of(request), "load a model")
-        common.ACCESS.check_model(ref, bool(trust))
+        server.access.check_operator(user_of(request), "load a model")
+        server.access.check_model(ref, bool(trust))
         lm = STORE.load(ref, device=device, trust_remote_code=trust, progress=lambda f, m: progress(f, desc=m))
     except (ModelLoadError, ValueError, OSError) as e:
         return show_model(), error_line(e) + "  \nThe previously loaded model is still in use."
@@ -225,10 +232,17 @@ def check_knowledge_ui(
 # ---------------------------------------------------------------- teach and ask
 @guarded(2, 1)
 def teach_ui(
-    forget: str, retain: str, epochs: float, user_sets, progress=gr.Progress(), request: gr.Request | None = None
+    forget: str,
+    retain: str,
+    epochs: float,
+    user_sets,
+    progress=gr.Progress(),  # noqa: B008
+    request: gr.Request | None = None,
+    *,
+    server: Server,
 ):
     try:
-        common.ACCESS.check_operator(user_of(request), "teach the model")
+        server.access.check_operator(user_of(request), "teach the model")
         sets = [ws.resolve(n, user_sets) for n in (forget, retain) if n and n != NONE]
     except ValueError as e:  # DataError, AccessDenied
         return show_model(), error_line(e)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui import common, widgets
+from ui import widgets
 from ui.common import MODEL_Q, NONE, SOURCES
 from ui.data_tab.handlers import (
     HOLDOUT_WHY,
@@ -21,14 +21,16 @@ from ui.data_tab.handlers import (
     teach_ui,
 )
 from ui.data_tab.sources import add_upload, after_add, inspect_upload, load_hub_ui, on_preset
+from ui.forms import bind
 from ui.shared import Picks
 from unlearn.data import workspace as ws
 from unlearn.data.hub_data import PRESETS
 from unlearn.data.teach import TeachConfig
 from unlearn.model.devices import DEVICE_CHOICES
+from unlearn.serve.server import Server
 
 
-def build(demo: gr.Blocks) -> Picks:
+def build(demo: gr.Blocks, server: Server) -> Picks:
     """The tab; returns its set pickers, which the other tabs read."""
     chosen, opts = ws.DEFAULT_PICKS, ws.choices({})
     with gr.Tab("Model & data", id="model"):
@@ -49,7 +51,7 @@ def build(demo: gr.Blocks) -> Picks:
                     trust = gr.Checkbox(
                         False,
                         label="Trust remote code (runs the repository's own code)",
-                        visible=common.ACCESS.allow_remote_code,  # only if the server was started to allow it
+                        visible=server.access.allow_remote_code,  # only if the server was started to allow it
                     )
                 load_btn = gr.Button("Load model", variant="primary")
                 load_msg = gr.Markdown(elem_id="load-msg")
@@ -142,7 +144,7 @@ def build(demo: gr.Blocks) -> Picks:
     sets_in, pickers = picks.sets_in, picks.pickers
     source.change(on_source_change, source, ref)
     load_btn.click(
-        load_model_ui, [source, ref, device, trust], [card, load_msg], api_name="load_model", **MODEL_Q
+        bind(load_model_ui, server), [source, ref, device, trust], [card, load_msg], api_name="load_model", **MODEL_Q
     ).then(set_status, sets_in, status)
     forget.change(holdout_for, [forget, holdout, user_sets], holdout, show_progress="hidden")
     for p in pickers:
@@ -169,14 +171,14 @@ def build(demo: gr.Blocks) -> Picks:
     )
     hub_preset.change(on_preset, hub_preset, [repo, config, split])
     hub_btn.click(
-        load_hub_ui,
+        bind(load_hub_ui, server),
         [repo, config, split, limit, user_sets, add_as],
         [user_sets, *pickers, add_msg],
         api_name="load_hub",
     )
-    teach_btn.click(teach_ui, [forget, retain, epochs, user_sets], [card, teach_msg], api_name="teach", **MODEL_Q).then(
-        set_status, sets_in, status
-    )
+    teach_btn.click(
+        bind(teach_ui, server), [forget, retain, epochs, user_sets], [card, teach_msg], api_name="teach", **MODEL_Q
+    ).then(set_status, sets_in, status)
     ask_btn.click(ask_ui, [question, max_new], answer, api_name="ask", **MODEL_Q)
     question.submit(ask_ui, [question, max_new], answer, **MODEL_Q)
     demo.load(show_model, None, card).then(set_status, sets_in, status).then(

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import gradio as gr
 
-from ui import common
 from ui.common import NONE, error_line, guarded, number
 from unlearn.data import workspace as ws
 from unlearn.data.builtin import DataSet
@@ -18,6 +17,7 @@ from unlearn.data.hub_data import PRESETS, load_hub_examples
 from unlearn.data.item_checks import control_char_warning
 from unlearn.data.schemas import ColumnMapping, columns, detect_schema, load_upload
 from unlearn.errors import UserError
+from unlearn.serve.server import Server
 
 
 def picker_updates(user_sets: ws.UserSets, **values: str) -> list[dict]:
@@ -158,11 +158,13 @@ def on_preset(preset: str) -> tuple[str, dict, str]:
 
 
 @guarded(5, 4)
-def load_hub_ui(repo: str, config: str, split: str, limit: float, user_sets, which: str, progress=gr.Progress()):
+def load_hub_ui(
+    repo: str, config: str, split: str, limit: float, user_sets, which: str, progress=gr.Progress(), *, server: Server  # noqa: B008
+):
     repo, split = (repo or "").strip(), (split or "").strip() or "train"
     progress(0.1, desc=f"Loading {repo} from the hub…")
     try:
-        common.ACCESS.check_dataset(repo)
+        server.access.check_dataset(repo)
         n = number(limit or 500, "rows to load", int)
         if n < 1:
             raise UserError(f"rows to load must be 1 or more, got {n}")

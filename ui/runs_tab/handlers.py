@@ -10,12 +10,12 @@ from typing import Any
 
 import gradio as gr
 
-from ui import common
 from ui.common import error_line, guarded
 from ui.shared import delete_run_ui, run_choices
 from unlearn.audit.audit_record import load_audit
 from unlearn.model import pair
 from unlearn.serve.runs_overview import overview
+from unlearn.serve.server import Server
 from unlearn.train.runs import read_history, split_ref
 from viz.runs import run_report_html, runs_rows, runs_scatter
 from viz.steps import steps_figure
@@ -30,24 +30,24 @@ def runs_view_ui() -> tuple[list[list[Any]], Any, dict]:
 
 
 @guarded(4, 0)
-def runs_delete_ui(run_dir: str | None, request: gr.Request | None = None) -> tuple:
-    msg, _ = delete_run_ui(run_dir, request)
+def runs_delete_ui(run_dir: str | None, request: gr.Request | None = None, *, server: Server) -> tuple:
+    msg, _ = delete_run_ui(run_dir, request, server=server)
     return (msg, *runs_view_ui())
 
 
-def _read_run(run_dir: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _read_run(run_dir: str, server: Server) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A saved run's record and history, after the checks every Runs-tab action makes (raises
     ValueError / OSError with a message: not allowed, interrupted, not a run, damaged)."""
-    return pair.read_record(run_dir, common.ACCESS), read_history(Path(run_dir))
+    return pair.read_record(run_dir, server.access), read_history(Path(run_dir))
 
 
 @guarded(2, 1)
-def run_steps_ui(run_dir: str | None) -> tuple[Any, str]:
+def run_steps_ui(run_dir: str | None, *, server: Server) -> tuple[Any, str]:
     """The picked run along its steps: forget and retain P̃ per step, the steps it kept, where it stopped."""
     if not run_dir:
         return gr.skip(), ""
     try:
-        record, history = _read_run(run_dir)
+        record, history = _read_run(run_dir, server)
     except (OSError, ValueError) as e:
         return gr.skip(), error_line(e)
     kept = record.get("checkpoints", [])
@@ -64,12 +64,12 @@ def run_steps_ui(run_dir: str | None) -> tuple[Any, str]:
 
 
 @guarded(3, 0)
-def runs_export_ui(run_dir: str | None, request: gr.Request) -> tuple[str, Any, Any]:
+def runs_export_ui(run_dir: str | None, request: gr.Request, *, server: Server) -> tuple[str, Any, Any]:
     """One run as a self-contained HTML report (audit included when there is one) and as JSON data."""
     if not run_dir:
         return "❌ Pick a saved run first.", gr.skip(), gr.skip()
     try:
-        record, history = _read_run(run_dir)
+        record, history = _read_run(run_dir, server)
     except (OSError, ValueError) as e:  # JSONDecodeError is a ValueError
         return error_line(e), gr.skip(), gr.skip()
     audit = load_audit(Path(run_dir))
@@ -87,17 +87,17 @@ EXPORT_FORMATS = {"Model folder (save_pretrained, safetensors)": "hf", "PEFT ada
 
 
 @guarded(2, 0)
-def export_model_ui(run_dir: str | None, fmt_label: str, request: gr.Request) -> tuple[str, Any]:
+def export_model_ui(run_dir: str | None, fmt_label: str, request: gr.Request, *, server: Server) -> tuple[str, Any]:
     """The picked run's after model as a zip of a standard folder (see `python -m unlearn export`)."""
     if not run_dir:
         return "❌ Pick a saved run first.", gr.skip()
     fmt = EXPORT_FORMATS.get(fmt_label, fmt_label)
     try:
-        record = pair.read_record(split_ref(run_dir)[0], common.ACCESS)
+        record = pair.read_record(split_ref(run_dir)[0], server.access)
         out = Path(tempfile.gettempdir()) / "unlearning-inspector" / request.session_hash / f"{record['id']}-{fmt}"
         shutil.rmtree(out, ignore_errors=True)  # this session's earlier export of the same run
         try:
-            pair.export(run_dir, fmt, out, common.ACCESS)
+            pair.export(run_dir, fmt, out, server.access)
             archive = shutil.make_archive(str(out), "zip", out)
         finally:
             shutil.rmtree(out, ignore_errors=True)  # the zip is what is downloaded

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.common import MODEL_Q
+from ui.forms import bind
 from ui.import_pair import import_row
 from ui.runs_tab.handlers import (
     EXPORT_FORMATS,
@@ -15,10 +16,11 @@ from ui.runs_tab.handlers import (
     runs_view_ui,
 )
 from ui.shared import load_run_ui, run_choices
+from unlearn.serve.server import Server
 from viz.runs import RUNS_HEADERS
 
 
-def build() -> None:
+def build(server: Server) -> None:
     """The tab: it reads saved runs from disk, nothing from the other tabs."""
     with gr.Tab("Runs", id="runs") as runs_tab:
         gr.Markdown(
@@ -51,7 +53,7 @@ def build() -> None:
             runs_model_btn = gr.Button("Export the model", scale=1, elem_id="export-model-btn")
             runs_model = gr.DownloadButton("Download the model (zip)", scale=1, elem_id="export-model")
         runs_model_msg = gr.Markdown(elem_id="export-model-msg")
-        import_row("runs", runs_view_ui, [runs_table, runs_plot, runs_pick], api_name="import_pair")
+        import_row("runs", server, runs_view_ui, [runs_table, runs_plot, runs_pick], api_name="import_pair")
         runs_steps = gr.Plot(elem_id="plot-run-steps", show_label=False, visible=False)
         runs_steps_note = gr.Markdown(elem_id="run-steps-note")
         with gr.Row():
@@ -61,10 +63,16 @@ def build() -> None:
     runs_views = [runs_table, runs_plot, runs_pick]
     runs_tab.select(runs_view_ui, None, runs_views, show_progress="hidden")
     runs_refresh.click(runs_view_ui, None, runs_views, api_name="runs")
-    runs_open.click(load_run_ui, runs_pick, runs_msg, api_name="open_run", **MODEL_Q)
-    runs_delete.click(runs_delete_ui, runs_pick, [runs_msg, *runs_views], api_name="runs_delete", **MODEL_Q)
-    runs_export.click(runs_export_ui, runs_pick, [runs_msg, runs_html, runs_json], api_name="export_run")
-    runs_pick.change(run_steps_ui, runs_pick, [runs_steps, runs_steps_note], api_name="run_steps")
+    runs_open.click(bind(load_run_ui, server), runs_pick, runs_msg, api_name="open_run", **MODEL_Q)
+    runs_delete.click(
+        bind(runs_delete_ui, server), runs_pick, [runs_msg, *runs_views], api_name="runs_delete", **MODEL_Q
+    )
+    runs_export.click(bind(runs_export_ui, server), runs_pick, [runs_msg, runs_html, runs_json], api_name="export_run")
+    runs_pick.change(bind(run_steps_ui, server), runs_pick, [runs_steps, runs_steps_note], api_name="run_steps")
     runs_model_btn.click(
-        export_model_ui, [runs_pick, runs_format], [runs_model_msg, runs_model], api_name="export_model", **MODEL_Q
+        bind(export_model_ui, server),
+        [runs_pick, runs_format],
+        [runs_model_msg, runs_model],
+        api_name="export_model",
+        **MODEL_Q,
     )

@@ -11,14 +11,14 @@ from typing import Any
 
 import gradio as gr
 
-from ui import common
-from ui.common import JOBS, NONE, error_line, guarded, new_tokens, number, user_of
+from ui.common import NONE, error_line, guarded, new_tokens, number, user_of
 from ui.forms import takes
 from unlearn.data import workspace as ws
 from unlearn.errors import UserError
 from unlearn.inspection.streaming import Emit, TextStreamer, in_thread
 from unlearn.model.scoring import generate_answers
 from unlearn.serve.jobs import Job, unlearn_job
+from unlearn.serve.server import Server
 from unlearn.serve.store import STORE
 from unlearn.train.engine import RunSpec
 from unlearn.train.loop import LoopConfig
@@ -121,11 +121,11 @@ class RunForm:
 
 @guarded(3, 0)
 @takes(RunForm)
-def run_ui(f: RunForm, request: gr.Request):
+def run_ui(f: RunForm, request: gr.Request, *, server: Server):
     """Generator: start the run in a worker thread, then redraw the curves after every step."""
     no_table = gr.skip()
     try:
-        common.ACCESS.check_operator(user_of(request), "run unlearning")
+        server.access.check_operator(user_of(request), "run unlearning")
         STORE.require()
         fset = ws.resolve(f.forget, f.user_sets)
         rset = ws.resolve(f.retain, f.user_sets) if f.retain and f.retain != NONE else None
@@ -163,7 +163,7 @@ def run_ui(f: RunForm, request: gr.Request):
     work = unlearn_job(
         STORE, spec, [e for e in fset.examples], train, held, {"forget": f.forget, "retain": f.retain or ""}
     )
-    job = JOBS[request.session_hash] = Job(work)
+    job = server.jobs[request.session_hash] = Job(work)
     history: list[dict[str, Any]] = []
     title = f"{describe(f.method_id)['name']} on {f.forget}"
     try:
@@ -210,12 +210,12 @@ def run_ui(f: RunForm, request: gr.Request):
                 yield msg, run_curves(out.history, title), table
     finally:
         job.cancel()  # a page that went away, or Cancel, stops the run at the next step
-        JOBS.pop(request.session_hash, None)
+        server.jobs.pop(request.session_hash, None)
 
 
 @guarded()
-def cancel_ui(request: gr.Request) -> str:
-    job = JOBS.get(request.session_hash)
+def cancel_ui(request: gr.Request, *, server: Server) -> str:
+    job = server.jobs.get(request.session_hash)
     if job is None:
         return "Nothing is running."
     job.cancel()
@@ -260,9 +260,9 @@ def unlearn_sets_line(forget: str, retain: str) -> str:
 
 
 @guarded()
-def reset_ui(request: gr.Request | None = None) -> str:
+def reset_ui(request: gr.Request | None = None, *, server: Server) -> str:
     try:
-        common.ACCESS.check_operator(user_of(request), "undo the run")
+        server.access.check_operator(user_of(request), "undo the run")
     except ValueError as e:
         return error_line(e)
     STORE.clear_run()

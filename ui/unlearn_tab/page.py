@@ -6,7 +6,7 @@ import gradio as gr
 
 from ui import widgets
 from ui.common import MODEL_Q
-from ui.forms import inputs
+from ui.forms import bind, inputs
 from ui.shared import Picks, delete_run_ui, load_run_ui, refresh_runs, run_choices
 from ui.unlearn_tab.handlers import (
     MODE_LABELS,
@@ -21,11 +21,12 @@ from ui.unlearn_tab.handlers import (
     run_ui,
     unlearn_sets_line,
 )
+from unlearn.serve.server import Server
 from unlearn.train.engine import RunSpec
 from unlearn.train.loop import LoopConfig
 
 
-def build(demo: gr.Blocks, picks: Picks) -> None:
+def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
     """The tab: the run reads the sets picked in Model & data (`picks`)."""
     with gr.Tab("Unlearn", id="unlearn"):
         first = "npo"
@@ -101,13 +102,15 @@ def build(demo: gr.Blocks, picks: Picks) -> None:
     form |= dict(lora_r=lora_r, low_memory=low_memory, gu_k=gu_k, coreset_share=coreset_share)
     form |= dict(coreset_mode=coreset_mode, melu=melu, save_every=save_every, stop_forget=stop_forget)
     form |= dict(keep_retain=keep_retain, forget=picks.forget, retain=picks.retain, user_sets=picks.user_sets)
-    run_event = run_btn.click(run_ui, inputs(RunForm, form), [run_msg, curves, ba], api_name="run", **MODEL_Q)
-    cancel_btn.click(cancel_ui, None, run_msg, api_name="cancel")
-    reset_btn.click(reset_ui, None, run_msg, api_name="reset", **MODEL_Q)
+    run_event = run_btn.click(
+        bind(run_ui, server), inputs(RunForm, form), [run_msg, curves, ba], api_name="run", **MODEL_Q
+    )
+    cancel_btn.click(bind(cancel_ui, server), None, run_msg, api_name="cancel")
+    reset_btn.click(bind(reset_ui, server), None, run_msg, api_name="reset", **MODEL_Q)
     both_btn.click(ask_both_ui, [both_q, both_n], [before_ans, after_ans], api_name="ask_both", **MODEL_Q)
     both_q.submit(ask_both_ui, [both_q, both_n], [before_ans, after_ans], **MODEL_Q)
     run_event.then(refresh_runs, None, saved)
     refresh_btn.click(refresh_runs, None, saved)
-    load_run_btn.click(load_run_ui, saved, run_msg, api_name="load_run", **MODEL_Q)
-    delete_run_btn.click(delete_run_ui, saved, [run_msg, saved], api_name="delete_run", **MODEL_Q)
+    load_run_btn.click(bind(load_run_ui, server), saved, run_msg, api_name="load_run", **MODEL_Q)
+    delete_run_btn.click(bind(delete_run_ui, server), saved, [run_msg, saved], api_name="delete_run", **MODEL_Q)
     demo.load(unlearn_sets_line, [picks.forget, picks.retain], unlearn_sets)
