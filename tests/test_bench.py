@@ -29,6 +29,10 @@ def test_bench_prints_every_figure_as_one_json_line(tiny_dir: Path, capsys) -> N
     parts = ["generate", "probe", "figures", "attribution"]
     assert sum(out[f"compare_{p}_seconds"] for p in parts) <= out["compare_tab_seconds"] * 1.01
     assert out["compare_prompt_tokens"] > 0
+    # the press without attribution against its floor, timed in the same rounds (issue 19)
+    assert out["compare_floor_seconds"] > 0
+    without = out["compare_generate_seconds"] + out["compare_probe_seconds"] + out["compare_figures_seconds"]
+    assert out["compare_vs_floor_ratio"] >= 0.99 * without / out["compare_floor_seconds"]  # the press holds its parts
     assert out["remind_sequences"] == 2 * 46 and out["remind_sequences_per_s"] > 0
 
 

@@ -4,6 +4,12 @@ What is timed is what a person waits for: both generations, one probe forward pe
 panel's figure (and its JSON, as Gradio sends it), and the attribution button (feature ablation,
 both models). Nothing is cached between repeats; the best of `repeats` is kept, since background
 load only ever slows a run.
+
+The floor, timed in the same rounds, is the work the button press cannot avoid: one bare batched
+greedy `generate` of the same two rows (before and after side by side, the same tokens: greedy on
+the same weights stops where the tab's generation stops) and one bare forward of the prompt per
+model, without attention maps or hidden states. compare_vs_floor_ratio = (generations + probes +
+figures) / floor (issue 19's target: at most 1.3).
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from unlearn.data.examples import Example
-from unlearn.data.prompts import encode
+from unlearn.data.prompts import chat_prompt, encode
 from unlearn.inspection.attribution import attribute
 from unlearn.inspection.compare import MAX_TOKENS, Decoding, compare
 from unlearn.model.models import LoadedModel
@@ -25,6 +33,32 @@ def prompt_near(lm: LoadedModel, items: list[Example], tokens: int = 64) -> tupl
     sizes = [(abs(len(encode(lm.tokenizer, e).input_ids) - tokens), i) for i, e in enumerate(items) if e.is_qa]
     _, i = min(sizes)
     return items[i], len(encode(lm.tokenizer, items[i]).input_ids)
+
+
+def floor_seconds(lm: LoadedModel, tr: Any, ex: Example, dec: Decoding) -> float:
+    """The bare work of one Compare press: a batched greedy generate of both rows, one plain forward
+    of the prompt + answer per model (see the module's docstring)."""
+    tok, model = lm.tokenizer, lm.model
+    has_template = bool(getattr(tok, "chat_template", None))
+    prompt = chat_prompt(tok, ex.question)
+    rows = tok([prompt, prompt], return_tensors="pt", add_special_tokens=not has_template)
+    rows = {k: v[:, -MAX_TOKENS:].to(lm.device) for k, v in rows.items()}
+    ids = torch.tensor([encode(tok, ex, MAX_TOKENS).input_ids], device=lm.device)
+    greedy = dict(do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=tok.pad_token_id)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        pair = tr.side_by_side()
+        if pair is not None:  # LoRA: both rows in one generate, as the tab does
+            with pair:
+                model.generate(**rows, max_new_tokens=dec.max_new_tokens, **greedy)
+        else:
+            with tr.reference():
+                model.generate(**{k: v[:1] for k, v in rows.items()}, max_new_tokens=dec.max_new_tokens, **greedy)
+            model.generate(**{k: v[:1] for k, v in rows.items()}, max_new_tokens=dec.max_new_tokens, **greedy)
+        with tr.reference():
+            model(input_ids=ids)
+        model(input_ids=ids)
+    return time.perf_counter() - t0
 
 
 def time_compare(lm: LoadedModel, run_dir: Path, items: list[Example], repeats: int = 3) -> dict[str, Any]:
@@ -47,7 +81,9 @@ def time_compare(lm: LoadedModel, run_dir: Path, items: list[Example], repeats: 
                 attribute(lm.model, lm.tokenizer, c.example, "ablation", MAX_TOKENS)
             attribute(lm.model, lm.tokenizer, c.example, "ablation", MAX_TOKENS)
             t3 = time.perf_counter()
+            floor = floor_seconds(lm, tr, ex, Decoding())
             row = {
+                "floor": floor,
                 "generate": c.seconds["generate"],
                 "probe": c.seconds["probe"],
                 "figures": t2 - t1,
@@ -68,4 +104,6 @@ def time_compare(lm: LoadedModel, run_dir: Path, items: list[Example], repeats: 
         "compare_figures_seconds": best["figures"],
         "compare_attribution_seconds": best["attribution"],
         "compare_prompt_tokens": n_tokens,
+        "compare_floor_seconds": best["floor"],
+        "compare_vs_floor_ratio": best["panels"] / best["floor"],
     }
