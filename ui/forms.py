@@ -22,6 +22,35 @@ def field_names(form: type) -> list[str]:
     return [f.name for f in dataclasses.fields(form)]
 
 
+def _rewired(
+    handler: Callable[..., Any],
+    adapt: Callable[[tuple, dict[str, Any]], tuple[tuple, dict[str, Any]]],
+    params: list[inspect.Parameter],
+) -> Callable[..., Any]:
+    """`handler` called with `adapt(args, kwargs)`, shown to Gradio with `params` and their annotations
+    (how it finds gr.Request and gr.Progress). A streaming handler stays a generator function: Gradio
+    streams only what it sees as one."""
+    if inspect.isgeneratorfunction(handler):
+
+        @functools.wraps(handler)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            a, kw = adapt(args, kwargs)
+            yield from handler(*a, **kw)
+
+    else:
+
+        @functools.wraps(handler)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            a, kw = adapt(args, kwargs)
+            return handler(*a, **kw)
+
+    del call.__wrapped__  # Gradio must see `params`, not the handler's own signature
+    hints = typing.get_type_hints(handler)
+    call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: hints[p.name] for p in params if p.name in hints}
+    return call
+
+
 def takes(form: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate `handler(values: form, *special)` into a function Gradio calls with one positional
     value per field of `form`, then the handler's own trailing parameters (gr.Request, gr.Progress),
@@ -31,34 +60,16 @@ def takes(form: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
     def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
         own = list(inspect.signature(handler).parameters.values())[1:]  # after the form
-        hints = typing.get_type_hints(handler)
 
-        def build(args: tuple, kwargs: dict[str, Any]) -> tuple[Any, tuple, dict[str, Any]]:
+        def adapt(args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
             if len(args) < len(names) and not set(names) <= set(kwargs) | set(names[: len(args)]):
                 missing = [n for n in names[len(args) :] if n not in kwargs]
                 raise TypeError(f"{handler.__name__}: missing values for {', '.join(missing)}")
             given = dict(zip(names, args, strict=False)) | {n: kwargs.pop(n) for n in names if n in kwargs}
-            return form(**given), args[len(names) :], kwargs
+            return (form(**given), *args[len(names) :]), kwargs
 
-        if inspect.isgeneratorfunction(handler):
-
-            @functools.wraps(handler)
-            def call(*args: Any, **kwargs: Any) -> Any:
-                values, rest, kw = build(args, kwargs)
-                yield from handler(values, *rest, **kw)
-
-        else:
-
-            @functools.wraps(handler)
-            def call(*args: Any, **kwargs: Any) -> Any:
-                values, rest, kw = build(args, kwargs)
-                return handler(values, *rest, **kw)
-
-        del call.__wrapped__  # Gradio must see the fields, not the one form parameter
         plain = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        call.__signature__ = inspect.Signature([inspect.Parameter(n, plain) for n in names] + own)  # type: ignore[attr-defined]
-        call.__annotations__ = {p.name: hints[p.name] for p in own if p.name in hints}
-        return call
+        return _rewired(handler, adapt, [inspect.Parameter(n, plain) for n in names] + own)
 
     return wrap
 
@@ -93,20 +104,5 @@ def bind(handler: Callable[..., Any], server: Any) -> Callable[..., Any]:
     sig = inspect.signature(handler)
     if "server" not in sig.parameters:
         raise TypeError(f"{handler.__name__} takes no server: wire it as it is")
-
-    if inspect.isgeneratorfunction(handler):
-
-        @functools.wraps(handler)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            yield from handler(*args, server=server, **kwargs)
-
-    else:
-
-        @functools.wraps(handler)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return handler(*args, server=server, **kwargs)
-
-    del call.__wrapped__
-    call.__signature__ = sig.replace(parameters=[p for n, p in sig.parameters.items() if n != "server"])  # type: ignore[attr-defined]
-    call.__annotations__ = {k: v for k, v in typing.get_type_hints(handler).items() if k != "server"}
-    return call
+    params = [p for n, p in sig.parameters.items() if n != "server"]
+    return _rewired(handler, lambda args, kwargs: (args, {**kwargs, "server": server}), params)

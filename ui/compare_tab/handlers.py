@@ -223,7 +223,7 @@ def compare_ui(f: CompareForm, request: gr.Request, *, server: Server):
             seed=number(f.seed, "seed", int),
         )
         dec.check()
-        f.k_share = number(f.k_share, "Min-K% share")
+        k_share = number(f.k_share, "Min-K% share")
         if f.metric not in LENS_METRICS:
             raise UserError(f"unknown lens metric {f.metric!r}: choose one of {', '.join(LENS_METRICS)}")
     except (UserError, RuntimeError, OSError) as e:
@@ -241,7 +241,7 @@ def compare_ui(f: CompareForm, request: gr.Request, *, server: Server):
                 if what == "partial":  # both answers so far
                     yield slots(SLOTS, **clear | _generations(*value))
                 elif what == "event":  # probed: every panel, a group at a time
-                    for group in _panel_groups(value, f.k_share, f.metric):
+                    for group in _panel_groups(value, k_share, f.metric):
                         shown |= group
                         yield slots(SLOTS, **clear | group)
                         clear = {}

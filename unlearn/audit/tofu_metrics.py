@@ -18,21 +18,28 @@ log-probabilities and greedy answers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
-from rouge_score import rouge_scorer
-from scipy.stats import ks_2samp
 
 from unlearn.audit.mia import TokenStats
 from unlearn.data.examples import Example
 
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+@functools.cache
+def _rouge() -> Any:
+    """Built on first use: rouge_score imports nltk (~1.5 s), which every `python -m unlearn` command
+    would otherwise pay, since the command line reads the audit's setting declarations."""
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 
 def rouge_l_recall(generated: str, gold: str) -> float:
-    return float(_ROUGE.score(gold, generated)["rougeL"].recall)
+    return float(_rouge().score(gold, generated)["rougeL"].recall)
 
 
 def extraction_strength(hit: np.ndarray) -> float:
@@ -80,6 +87,8 @@ def forget_quality(unlearned_ratios: np.ndarray, retain_model_ratios: np.ndarray
     """KS-test p-value between the two models' forget-set truth ratios; None without a retain-only model."""
     if retain_model_ratios is None:
         return None
+    from scipy.stats import ks_2samp  # here: scipy.stats costs ~1 s at import, only this test uses it
+
     return float(ks_2samp(unlearned_ratios, retain_model_ratios).pvalue)
 
 

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 
 from unlearn.data.examples import Example
-from unlearn.data.prompts import chat_prompt, encode
+from unlearn.data.prompts import encode
 from unlearn.inspection.attribution import attribute
-from unlearn.inspection.compare import MAX_TOKENS, Decoding, compare
+from unlearn.inspection.compare import MAX_TOKENS, Decoding, compare, generate, generate_pair
 from unlearn.model.models import LoadedModel
 from unlearn.train.runs import apply_run
 
@@ -36,28 +36,22 @@ def prompt_near(lm: LoadedModel, items: list[Example], tokens: int = 64) -> tupl
 
 
 def floor_seconds(lm: LoadedModel, tr: Any, ex: Example, dec: Decoding) -> float:
-    """The bare work of one Compare press: a batched greedy generate of both rows, one plain forward
-    of the prompt + answer per model (see the module's docstring)."""
-    tok, model = lm.tokenizer, lm.model
-    has_template = bool(getattr(tok, "chat_template", None))
-    prompt = chat_prompt(tok, ex.question)
-    rows = tok([prompt, prompt], return_tensors="pt", add_special_tokens=not has_template)
-    rows = {k: v[:, -MAX_TOKENS:].to(lm.device) for k, v in rows.items()}
-    ids = torch.tensor([encode(tok, ex, MAX_TOKENS).input_ids], device=lm.device)
-    greedy = dict(do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=tok.pad_token_id)
+    """The bare work of one Compare press: the tab's own batched greedy generation of both rows (no
+    streamer), one plain forward of the prompt + answer per model (see the module's docstring)."""
+    ids = torch.tensor([encode(lm.tokenizer, ex, MAX_TOKENS).input_ids], device=lm.device)
     t0 = time.perf_counter()
-    with torch.no_grad():
-        pair = tr.side_by_side()
-        if pair is not None:  # LoRA: both rows in one generate, as the tab does
-            with pair:
-                model.generate(**rows, max_new_tokens=dec.max_new_tokens, **greedy)
-        else:
-            with tr.reference():
-                model.generate(**{k: v[:1] for k, v in rows.items()}, max_new_tokens=dec.max_new_tokens, **greedy)
-            model.generate(**{k: v[:1] for k, v in rows.items()}, max_new_tokens=dec.max_new_tokens, **greedy)
+    pair = tr.side_by_side()
+    if pair is not None:  # LoRA: both rows in one generate, as the tab does
+        with pair:
+            generate_pair(lm.model, lm.tokenizer, ex.question, dec)
+    else:
         with tr.reference():
-            model(input_ids=ids)
-        model(input_ids=ids)
+            generate(lm.model, lm.tokenizer, ex.question, dec)
+        generate(lm.model, lm.tokenizer, ex.question, dec)
+    with torch.no_grad():
+        with tr.reference():
+            lm.model(input_ids=ids)
+        lm.model(input_ids=ids)
     return time.perf_counter() - t0
 
 
