@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from unlearn.audit.audit_meter import audit_parts
 from unlearn.audit.mia import auc
 from unlearn.audit.pipeline import AuditConfig, run_audit
 from unlearn.audit.remind import RemindConfig
@@ -61,6 +62,16 @@ def test_audit_of_a_run_scores_every_split_and_summarises(tiny: LoadedModel) -> 
     assert "relearn_recovery" in out and len(out["relearn_prob_per_step"]) == CFG.relearn.steps + 1
     assert 0 <= out["probe_affirmative_suffix_rouge_l_after"] <= 1 and "forget_mc_rejection_rate_after" in out
     assert 0 <= out["forget_refusal_rate_after"] <= 1 and 0 <= out["forget_gibberish_rate_before"] <= 1
+    # the audit's own clock: every stage it entered, summed into the parts the bench reports (issue 19)
+    for side in ("before", "after"):
+        for split in ("forget", "retain", "holdout"):
+            assert res.seconds[f"{side}:{split}:remind"] > 0
+        assert res.seconds[f"{side}:probes"] > 0 and res.seconds[f"{side}:honesty"] > 0
+    parts = audit_parts(res.seconds)
+    assert {"remind", "tofu_metrics", "generations", "gradnorm", "probes", "honesty", "relearn", "quantize"} <= set(
+        parts
+    )
+    assert sum(parts.values()) == pytest.approx(sum(res.seconds.values()))
 
 
 def test_without_a_run_before_equals_after_and_bad_sets_are_refused(tiny: LoadedModel) -> None:

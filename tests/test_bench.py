@@ -33,7 +33,18 @@ def test_bench_prints_every_figure_as_one_json_line(tiny_dir: Path, capsys) -> N
     assert out["compare_floor_seconds"] > 0
     without = out["compare_generate_seconds"] + out["compare_probe_seconds"] + out["compare_figures_seconds"]
     assert out["compare_vs_floor_ratio"] >= 0.99 * without / out["compare_floor_seconds"]  # the press holds its parts
+    # the default (gradient) attribution against one bare forward + backward per model, and ablation beside it
+    assert out["compare_fwd_bwd_seconds"] > 0 and out["compare_attribution_ablation_seconds"] > 0
+    ratio = out["compare_attribution_seconds"] / out["compare_fwd_bwd_seconds"]
+    assert math.isclose(out["attribution_vs_fwd_bwd_ratio"], ratio, rel_tol=0.01)  # the JSON rounds
     assert out["remind_sequences"] == 2 * 46 and out["remind_sequences_per_s"] > 0
+    # the audit against its REMIND stages, with its parts (issue 19): every part present, REMIND within the whole
+    assert out["audit_items"] == 4 and out["audit_k"] == 2
+    for part in ("tofu_metrics", "generations", "gradnorm", "surfaces", "probes", "honesty", "relearn", "quantize"):
+        assert out[f"audit_{part}_seconds"] > 0, part
+    assert 0 < out["audit_remind_seconds"] < out["audit_seconds"]
+    ratio = out["audit_seconds"] / out["audit_remind_seconds"]
+    assert math.isclose(out["audit_vs_remind_ratio"], ratio, rel_tol=0.01)
 
 
 def test_an_imported_pair_costs_what_differs(tiny) -> None:

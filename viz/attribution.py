@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from .tokens import AFTER_COLOUR, BEFORE_COLOUR, shown
 
 UNITS = {
+    "gradient": "gradient × input of the answer's log-probability (summed over the embedding)",
     "ablation": "drop in the answer's log-probability when the token is removed",
     "ig": "integrated gradients of the answer's log-probability (summed over the embedding)",
 }

@@ -93,7 +93,7 @@ def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
         with gr.Row():
             attr_method = gr.Radio(
                 list(ATTRIBUTION_METHODS.values()),
-                value=ATTRIBUTION_METHODS["ablation"],
+                value=ATTRIBUTION_METHODS["gradient"],
                 label="Method",
                 scale=3,
             )

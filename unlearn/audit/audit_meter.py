@@ -7,9 +7,13 @@ one unit took on the reference 2-core CPU (README, issue 14's breakdown of a 31-
 the ratios matter, so the estimate holds on faster machines: time left = elapsed × (1 − f) / f,
 where f is the share of the modelled cost done.
 
->>> m = Meter({"a": 1.0, "b": 3.0}, lambda s: None, clock=iter([0.0, 10.0, 20.0]).__next__)
+The meter also keeps each stage's wall time (`seconds()`), so an audit can report its parts.
+
+>>> m = Meter({"a": 1.0, "b": 3.0}, lambda s: None, clock=iter([0.0, 0.0, 10.0, 20.0, 25.0]).__next__)
 >>> m.stage("a"); m.stage("b"); m.status("halfway", done=(1, 2)).fraction
 0.625
+>>> m.seconds()
+{'a': 10.0, 'b': 15.0}
 """
 
 from __future__ import annotations
@@ -60,13 +64,23 @@ class Meter:
         self.t0 = clock()
         self.finished = 0.0  # modelled cost of the stages left behind
         self.current: str | None = None
+        self.started = self.t0  # when the current stage began
+        self.spent: dict[str, float] = {}  # stage -> measured wall seconds (a stage may be entered again)
 
-    def stage(self, key: str) -> None:
+    def stage(self, key: str | None) -> None:
+        """Enter stage `key` (None: leave the current one without entering another)."""
         if key == self.current:
             return
+        now = self.clock()
         if self.current is not None:
             self.finished += self.plan.get(self.current, 0.0)
-        self.current = key
+            self.spent[self.current] = self.spent.get(self.current, 0.0) + now - self.started
+        self.current, self.started = key, now
+
+    def seconds(self) -> dict[str, float]:
+        """Measured wall seconds of every stage so far; the current stage is closed first."""
+        self.stage(None)
+        return dict(self.spent)
 
     def status(self, msg: str, done: tuple[int, int] | None = None) -> Status:
         within = done[0] / done[1] if done and done[1] else 0.0
@@ -90,3 +104,33 @@ def side_plan(side: str, split: str, n: int, k_sequences: int, generate: bool, g
     if gradnorm:
         plan[f"{side}:{split}:gradnorm"] = n * SECONDS["backward"]
     return plan
+
+
+# The audit's parts, as issue 19 names them, from the stage keys run_audit enters
+# ("before:forget:remind", "after:real_authors", "relearn", ...): the last matching rule wins.
+PARTS = (
+    ("tofu_metrics", lambda k: True),  # a split's token statistics and truth-ratio variants, utility sets
+    ("generations", lambda k: k.endswith(":greedy")),
+    ("remind", lambda k: k.endswith(":remind")),
+    ("remind_classify", lambda k: k == "remind:classify"),
+    ("gradnorm", lambda k: k.endswith(":gradnorm")),
+    ("surfaces", lambda k: k.endswith(":surfaces")),
+    ("probes", lambda k: k.endswith(":probes")),
+    ("honesty", lambda k: k.endswith(":honesty")),
+    ("relearn", lambda k: k == "relearn"),
+    ("quantize", lambda k: k == "quantize"),
+    ("retain_model", lambda k: k == "retain_model"),
+)
+
+
+def audit_parts(seconds: dict[str, float]) -> dict[str, float]:
+    """Stage seconds summed into the audit's parts.
+
+    >>> audit_parts({"before:forget": 1.0, "before:forget:remind": 4.0, "after:real_authors": 2.0, "relearn": 3.0})
+    {'tofu_metrics': 3.0, 'remind': 4.0, 'relearn': 3.0}
+    """
+    parts: dict[str, float] = {}
+    for key, s in seconds.items():
+        part = [name for name, match in PARTS if match(key)][-1]
+        parts[part] = parts.get(part, 0.0) + s
+    return parts

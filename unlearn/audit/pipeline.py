@@ -99,6 +99,7 @@ class AuditResult:
     evaluation_items: dict[str, int] = field(default_factory=dict)  # Real Authors / World Facts: items scored
     retain_model: RetainModelScores | None = None
     quality: dict[str, Any] = field(default_factory=dict)  # forget quality and its sample sizes
+    seconds: dict[str, float] = field(default_factory=dict)  # stage ("after:forget:remind", ...) -> wall seconds
 
     def attacks(self) -> list[str]:
         return [a for a in ATTACKS if a in self.after["forget"].attacks]
@@ -181,6 +182,7 @@ def _attack_extras(
                 probed = run_probes(
                     model, tokenizer, forget[: cfg.probe_items], retain, max_new_tokens=32, progress=say
                 )
+                say.stage(f"{side}:honesty")  # timed apart: the audit reports its parts
                 mc = multiple_choice(model, tokenizer, forget) if any(e.perturbed_answers for e in forget) else {}
             for kind, row in probed.items():
                 extra[f"probe_{kind}_rouge_l_{side}"] = row["rouge_l"]
@@ -303,6 +305,7 @@ def run_audit(
         audited = sides["after"]["forget"].metrics["truth_ratio"]
         rest = forget_ratios(model, tokenizer, tested[len(audited) :]) if len(tested) > len(audited) else []
         quality = quality_figures(np.concatenate([audited[: len(tested)], rest]), retain_scores.ratios)
+    say.stage("remind:classify")  # REMIND's classifiers on the after model's landscape features
     labels = np.array([s for s in items for _ in items[s]])
     feats = np.concatenate([sides["after"][s].land.features(cfg.remind.p) for s in items])
     assert feats.shape[1] == len(FEATURES)
@@ -322,4 +325,5 @@ def run_audit(
         {k: len(v) for k, v in evals.items()},
         retain_scores,
         quality,
+        say.seconds(),
     )

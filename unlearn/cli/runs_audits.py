@@ -37,6 +37,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
     if len(a.run) > 1:
         raise UserError("several --run need --ray (one audit per task); audit one run at a time without it")
     a.run = a.run[0]
+    from unlearn.audit.audit_meter import audit_parts
     from unlearn.audit.audit_record import clean, save_audit, to_record
     from unlearn.audit.pipeline import AuditConfig, run_audit
     from unlearn.audit.remind import RemindConfig
@@ -91,6 +92,8 @@ def cmd_audit(a: argparse.Namespace) -> int:
         rm = load_model(a.retain_model, device=a.device)
         cfg.retain_model = (rm.model, rm.tokenizer)
     result = run_audit(lm.model, lm.tokenizer, sets, tr.reference, cfg, say, trainable=tr)
+    parts = sorted(audit_parts(result.seconds).items(), key=lambda kv: -kv[1])
+    say("where the time went: " + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in parts))
     meta = {
         "run": {"id": record["id"], "method": record.get("method"), "model": lm.name, "step": step},
         "sets": names,

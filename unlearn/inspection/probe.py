@@ -80,19 +80,7 @@ def probe(
     top_probs = np.zeros((t, kk), dtype=np.float32)
     top_ids[pos.numpy()] = top.indices.cpu().numpy()
     top_probs[pos.numpy()] = top.values.exp().cpu().numpy()
-    # logit lens: each decoder layer's output through the final norm and the head, at the same
-    # positions (the head is most of the cost: 30 layers x 49,152 words). HF returns the last
-    # layer's output already normed, so it is used as it is
-    norm, head = _final_norm(model), model.get_output_embeddings()
-    layers = out.hidden_states[1:]
-    ranks = np.full((len(layers), t), -1, dtype=np.int64)
-    probs = np.full((len(layers), t), np.nan, dtype=np.float32)
-    for i, h in enumerate(layers):
-        h = h[0, pos] if i == len(layers) - 1 else norm(h[:, pos])[0]  # (A, d)
-        lg = head(h).float()  # (A, V)
-        g = lg.gather(-1, want)  # (A, 1)
-        ranks[i, pos.numpy()] = (lg > g).sum(-1).cpu().numpy()
-        probs[i, pos.numpy()] = torch.softmax(lg, -1).gather(-1, want).squeeze(-1).cpu().numpy()
+    ranks, probs = _lens(model, out.hidden_states[1:], pos, want, t)
     return Probe(
         token_ids=ids[0].cpu().numpy(),
         tokens=[tokenizer.decode([i]) for i in enc.input_ids],
@@ -107,6 +95,38 @@ def probe(
         kv_heads=int(getattr(model.config, "num_key_value_heads", None) or len(out.attentions[0][0])),
         truncated=enc.truncated,
     )
+
+
+LENS_LOGITS = 2**24  # logits formed at once by the lens (64 MiB in fp32): bounds memory on big vocabularies
+
+
+def _lens(
+    model: PreTrainedModel, layers: tuple[torch.Tensor, ...], pos: torch.Tensor, want: torch.Tensor, t: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logit lens: each decoder layer's output through the final norm and the head at positions
+    `pos`, read at the token each predicts (`want`, (A, 1)): its rank (0 = top) and probability,
+    as (L, T) arrays (-1 / NaN where not read). HF returns the last layer's output already normed,
+    so it is used as it is.
+
+    The head is most of the probe's cost (30 layers x A positions x 49,152 words is ~2.5x the
+    model's own forward on the bundled model), so it runs as few large matmuls as memory allows
+    (layers stacked, `LENS_LOGITS` logits at a time) rather than one small matmul per layer."""
+    norm, head = _final_norm(model), model.get_output_embeddings()
+    n_layers, a = len(layers), len(pos)
+    hidden = torch.stack([h[0, pos] for h in layers])  # (L, A, d)
+    hidden = torch.cat([norm(hidden[:-1]), hidden[-1:]])
+    ranks = np.full((n_layers, t), -1, dtype=np.int64)
+    probs = np.full((n_layers, t), np.nan, dtype=np.float32)
+    if a == 0:
+        return ranks, probs
+    vocab = head.weight.shape[0]
+    per_call = max(1, LENS_LOGITS // (a * vocab))  # layers per head matmul
+    for i in range(0, n_layers, per_call):
+        lg = head(hidden[i : i + per_call]).float()  # (c, A, V)
+        g = lg.gather(-1, want.expand(lg.shape[0], -1, -1))  # (c, A, 1)
+        ranks[i : i + per_call, pos.numpy()] = (lg > g).sum(-1).cpu().numpy()
+        probs[i : i + per_call, pos.numpy()] = (g.squeeze(-1) - lg.logsumexp(-1)).exp().cpu().numpy()
+    return ranks, probs
 
 
 def rollout(attentions: np.ndarray) -> np.ndarray:
