@@ -101,15 +101,16 @@ class OrthogonalForget(GradRule):
         return [f - float(coef) * r + r for f, r in zip(g_f, g_r, strict=True)], {"cos_fr": cosine(g_f, g_r)}
 
 
+def grads_of(term: torch.Tensor, params: list[torch.nn.Parameter], keep: bool = False) -> Grads:
+    """∇term over `params` by one backward pass (zeros where the term does not reach)."""
+    if not term.requires_grad:
+        return [torch.zeros_like(p) for p in params]
+    gs = torch.autograd.grad(term, params, retain_graph=keep, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for g, p in zip(gs, params, strict=True)]
+
+
 def split_grads(
     forget_term: torch.Tensor, retain_term: torch.Tensor, params: list[torch.nn.Parameter]
 ) -> tuple[Grads, Grads]:
     """∇L_f and ∇L_r over `params` by two backward passes (zeros where a term does not reach)."""
-
-    def grads(term: torch.Tensor, keep: bool) -> Grads:
-        if not term.requires_grad:
-            return [torch.zeros_like(p) for p in params]
-        gs = torch.autograd.grad(term, params, retain_graph=keep, allow_unused=True)
-        return [torch.zeros_like(p) if g is None else g for g, p in zip(gs, params, strict=True)]
-
-    return grads(forget_term, keep=True), grads(retain_term, keep=False)
+    return grads_of(forget_term, params, keep=True), grads_of(retain_term, params)

@@ -36,18 +36,14 @@ class NPO(Method):
     )
     Config = NPOConfig
 
-    def terms(self, b: StepBatch):
+    # the two parts apart: the forget part is back-propagated before the retain forward (registry.py)
+    def forget_part(self, b: StepBatch):
         c = self.cfg
         logp = seq_logprob(self.ctx, b.forget)
         ref = seq_logprob(self.ctx, b.forget, reference=True)
         lf = npo_term(logp, ref, c.beta)
-        lr = retain_loss(self.ctx, b.retain, c.retain_loss)
-        return (
-            c.gamma * lf,
-            c.alpha * lr,
-            {
-                "npo": lf.item(),
-                "delta": ((logp - ref).mean()).item(),
-                "retain_loss": lr.item(),
-            },
-        )
+        return c.gamma * lf, {"npo": lf.item(), "delta": ((logp - ref).mean()).item()}
+
+    def retain_part(self, b: StepBatch):
+        lr = retain_loss(self.ctx, b.retain, self.cfg.retain_loss)
+        return self.cfg.alpha * lr, {"retain_loss": lr.item()}

@@ -19,7 +19,7 @@ from transformers import PreTrainedModel
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
 from unlearn.model.forward import answer_logits
-from unlearn.train.gradients import GradRule, split_grads
+from unlearn.train.gradients import GradRule, grads_of, split_grads
 from unlearn.train.params import Trainable
 
 Batch = dict[str, torch.Tensor]
@@ -119,10 +119,30 @@ class Method(ABC):
         """The method's own way of combining g_f and g_r (gradients.py); None: it adds them."""
         return None
 
-    @abstractmethod
     def terms(self, b: StepBatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """The forget part and the retain part of the loss on `b` (each already weighted: γ·L_f, α·L_r;
-        the retain part is `self.zero()` when `b.retain` is None), and the values to log."""
+        the retain part is `self.zero()` when `b.retain` is None), and the values to log.
+
+        A method defines either this or the pair `forget_part` / `retain_part`, whose two forwards
+        share no graph: those are back-propagated one after the other (see `backward`)."""
+        if not self.splits():
+            raise NotImplementedError(f"{type(self).__name__} defines neither terms() nor forget_part()/retain_part()")
+        lf, logs_f = self.forget_part(b)
+        lr, logs_r = self.retain_part(b)
+        return lf, lr, {**logs_f, **logs_r}
+
+    def forget_part(self, b: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Optional: the weighted forget part alone and its logs (with `retain_part`, in place of `terms`)."""
+        raise NotImplementedError
+
+    def retain_part(self, b: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Optional: the weighted retain part alone (`self.zero()` when `b.retain` is None) and its logs."""
+        raise NotImplementedError
+
+    @classmethod
+    def splits(cls) -> bool:
+        """Whether the method gives its two parts apart (`forget_part` / `retain_part`)."""
+        return cls.forget_part is not Method.forget_part and cls.retain_part is not Method.retain_part
 
     def loss(self, b: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
         """The method's loss on one forget batch (and retain batch), and the terms to log."""
@@ -132,7 +152,13 @@ class Method(ABC):
     def backward(self, b: StepBatch, scale: float = 1.0) -> tuple[float, dict[str, float]]:
         """Accumulate scale·gradient into the trained tensors' `.grad`; return the loss and logs.
         With a gradient rule (the method's own, or the GU switch in the context) the forget and
-        retain gradients are taken apart and combined by the rule (gradients.py)."""
+        retain gradients are taken apart and combined by the rule (gradients.py).
+
+        A method that gives its parts apart is back-propagated part by part: the forget part's
+        backward runs before the retain part's forward, so a step holds one part's activations at a
+        time rather than both (the same gradient, summed in another order; issue 19's memory target)."""
+        if self.splits():
+            return self._backward_by_part(b, scale)
         lf, lr, logs = self.terms(b)
         loss = lf + lr
         rule = self.rule or self.ctx.grad_rule
@@ -141,10 +167,40 @@ class Method(ABC):
             return float(loss.detach()), logs
         params = [p for p in self.ctx.trainable.params if p.requires_grad]
         g_f, g_r = split_grads(lf, lr, params)
+        return float(loss.detach()), {**logs, **self._apply_rule(rule, g_f, g_r, params, scale)}
+
+    def _backward_by_part(self, b: StepBatch, scale: float) -> tuple[float, dict[str, float]]:
+        rule = self.rule or self.ctx.grad_rule
+        params = [p for p in self.ctx.trainable.params if p.requires_grad]
+        lf, logs_f = self.forget_part(b)
+        if rule is None or not torch.isfinite(lf):
+            if lf.requires_grad:
+                (lf * scale).backward()
+            g_f = None
+        else:
+            g_f = grads_of(lf, params)
+        lf_value = float(lf.detach())  # the forget graph is gone before the retain forward
+        del lf
+        lr, logs_r = self.retain_part(b)
+        loss, logs = lf_value + float(lr.detach()), {**logs_f, **logs_r}
+        if g_f is None or not torch.isfinite(lr):  # a non-finite loss is reported by the loop, not combined
+            if g_f is not None:
+                self._accumulate(params, g_f, scale)
+            if lr.requires_grad:
+                (lr * scale).backward()
+            return loss, logs
+        return loss, {**logs, **self._apply_rule(rule, g_f, grads_of(lr, params), params, scale)}
+
+    @staticmethod
+    def _apply_rule(rule: GradRule, g_f: Any, g_r: Any, params: list[torch.nn.Parameter], scale: float) -> dict:
         combined, rule_logs = rule.combine(g_f, g_r)
-        for p, g in zip(params, combined, strict=True):
+        Method._accumulate(params, combined, scale)
+        return rule_logs
+
+    @staticmethod
+    def _accumulate(params: list[torch.nn.Parameter], grads: Any, scale: float) -> None:
+        for p, g in zip(params, grads, strict=True):
             p.grad = scale * g if p.grad is None else p.grad + scale * g
-        return float(loss.detach()), {**logs, **rule_logs}
 
     def prepare(self, forget: list[Batch], retain: list[Batch]) -> dict[str, float]:
         """Hook before the first step, with the whole forget and retain sets as batches (e.g. REGLU's
