@@ -93,6 +93,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
         else:
             print("\n".join(summary(result)))
         return 0
+    if a.scaling:
+        return _bench_scaling(a)
     if a.pairs:
         from unlearn.tools.bench_pairs import bench_pairs
 
@@ -105,4 +107,23 @@ def cmd_bench(a: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print("targets met: " + ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in result["met"].items()))
+    return 0
+
+
+def _bench_scaling(a: argparse.Namespace) -> int:
+    from unlearn.model.paths import ASSETS
+    from unlearn.tools.bench_scaling import run_scaling
+    from viz.scaling import write_scaling
+
+    def log(msg: str) -> None:  # progress on stderr, so --json leaves one object on stdout
+        print(msg, file=sys.stderr if a.json else sys.stdout, flush=True)
+
+    result = run_scaling(a.model, device=a.device, quick=a.quick, log=log)
+    result["files"] = write_scaling(result, Path(a.out) if a.out else ASSETS, log)
+    if a.json:
+        print(json.dumps(result))
+    else:
+        for name, c in result["curves"].items():
+            print(f"{name}: t ∝ {c['x_label']}^{c['exponent']:.2f}")
+        print("wrote " + ", ".join(result["files"].values()))
     return 0

@@ -187,5 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="NPO steps, Compare and REMIND on random models of Llama-3.2-1B / 3.1-8B shape (a small one on CPU)",
     )
     sp.add_argument("--shapes", default=None, help="with --gpu: comma-separated, of llama-3.2-1b, llama-3.1-8b, small")
+    sp.add_argument(
+        "--scaling",
+        action="store_true",
+        help="how step, Compare and audit time grow with set size, tokens, prompt and K: curves with fitted "
+        "exponents, plotted to scaling.png / scaling.html",
+    )
+    sp.add_argument("--out", default=None, help="with --scaling: folder for the plots (default: assets/)")
     sp.set_defaults(fn=cmd_bench)
     return p
