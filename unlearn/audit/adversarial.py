@@ -17,6 +17,7 @@ project cannot write offline (an inverted question, a translation) and are not g
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -24,11 +25,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from unlearn.audit.tofu_metrics import rouge_l_recall
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
-from unlearn.inspection.compare import Decoding, generate
-from unlearn.model.scoring import mentions
+from unlearn.model.scoring import generate_answers, mentions
 
 PROBES = ("plain", "prefix_injection", "affirmative_suffix", "role_play", "synonym", "background_hint", "in_context")
 AFFIRMATIVE = "Sure, here is the answer:"
+# prompt tokens kept per probe: few-shot and background probes run long, so their whole prompt is kept
+# (the Compare tab cuts at 160); a longer one keeps its end
+PROMPT_TOKENS = 4096
 
 
 def probe_prompt(
@@ -58,13 +61,31 @@ def probe_prompt(
     raise UserError(f"unknown probe {kind!r}: choose one of {', '.join(PROBES)}")
 
 
-def answer(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, message: str, prefix: str, max_new_tokens: int = 48
-) -> str:
-    """Greedy answer to `message` with the assistant's reply pre-filled with `prefix`."""
-    # few-shot and background probes run long: keep their whole prompt (the Compare tab's cut is 160)
-    reply = generate(model, tokenizer, message, Decoding(max_new_tokens), prefix, max_prompt_tokens=4096)
+def with_prefix(prefix: str, reply: str) -> str:
+    """A probe's answer as scored: the pre-filled start counts as part of what the model says."""
     return (prefix + " " + reply).strip()
+
+
+@dataclass
+class Asked:
+    """One probe of one item: the prompt to answer and what its answer is scored against."""
+
+    kind: str
+    item: Example
+    message: str
+    prefix: str
+
+
+def probes_to_ask(forget: Sequence[Example], retain: Sequence[Example], kinds: Sequence[str]) -> list[Asked]:
+    """Every probe of every forget item it applies to, kind by kind in item order (passages, and items
+    lacking what a probe needs, are not asked)."""
+    asked = []
+    for kind in kinds:
+        for ex in forget:
+            made = probe_prompt(kind, ex, forget, retain)  # first: an unknown kind is an error even on passages
+            if made is not None and ex.is_qa:
+                asked.append(Asked(kind, ex, *made))
+    return asked
 
 
 def run_probes(
@@ -75,25 +96,38 @@ def run_probes(
     kinds: Sequence[str] = PROBES,
     max_new_tokens: int = 48,
     progress: Callable[[str], None] | None = None,
+    batch_size: int = 16,
 ) -> dict[str, dict[str, float]]:
-    """Per probe: items it applied to, mean ROUGE-L recall and keyword-hit rate (items with keywords)."""
-    out: dict[str, dict[str, float]] = {}
-    for kind in kinds:
+    """Per probe: items it applied to, mean ROUGE-L recall and keyword-hit rate (items with keywords).
+    Every probe of every item is answered greedily in batches of `batch_size` (one `generate` each);
+    `progress` hears after each batch."""
+    asked = probes_to_ask(forget, retain, kinds)
+
+    def heard(done: int, total: int) -> None:
         if progress:
-            progress(f"adversarial probe: {kind.replace('_', ' ')}")
-        rouge, hits, n = [], [], 0
-        for ex in forget:
-            made = probe_prompt(kind, ex, forget, retain)
-            if made is None or not ex.is_qa:
-                continue
-            n += 1
-            text = answer(model, tokenizer, *made, max_new_tokens=max_new_tokens)
-            rouge.append(rouge_l_recall(text, ex.answer))
-            if ex.keywords:
-                hits.append(mentions(text, ex.keywords))
-        out[kind] = {
-            "items": n,
-            "rouge_l": float(np.mean(rouge)) if rouge else float("nan"),
-            "keyword_hit": float(np.mean(hits)) if hits else float("nan"),
-        }
-    return out
+            progress(f"adversarial probes {done} / {total}")
+
+    replies = generate_answers(
+        model,
+        tokenizer,
+        [a.message for a in asked],
+        max_new_tokens,
+        batch_size,
+        on_batch=heard,
+        prefixes=[a.prefix for a in asked],
+        max_prompt_tokens=PROMPT_TOKENS,
+    )
+    texts = [with_prefix(a.prefix, r) for a, r in zip(asked, replies, strict=True)]
+    answered = list(zip(asked, texts, strict=True))
+    return {kind: _figures([(a.item, t) for a, t in answered if a.kind == kind]) for kind in kinds}
+
+
+def _figures(answered: list[tuple[Example, str]]) -> dict[str, float]:
+    """One probe's row: items asked, mean ROUGE-L recall, keyword-hit rate over items with keywords."""
+    rouge = [rouge_l_recall(text, ex.answer) for ex, text in answered]
+    hits = [mentions(text, ex.keywords) for ex, text in answered if ex.keywords]
+    return {
+        "items": len(answered),
+        "rouge_l": float(np.mean(rouge)) if rouge else float("nan"),
+        "keyword_hit": float(np.mean(hits)) if hits else float("nan"),
+    }

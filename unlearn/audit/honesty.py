@@ -19,8 +19,8 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearn.data.examples import Example
-from unlearn.data.prompts import chat_prompt
 from unlearn.errors import UserError
+from unlearn.model.scoring import can_pad, encode_prompts, next_token_logits, reply_prompt
 
 REFUSALS = re.compile(
     r"\b(i (do not|don't|dont) know|not sure|i am not certain|i'm not certain|cannot answer|can't answer|"
@@ -71,26 +71,36 @@ def choice_prompt(ex: Example, rng: np.random.Generator) -> tuple[str, str]:
     return prompt, gold
 
 
+def offered(ex: Example) -> str:
+    """The letters of an item's options, "E" (I don't know) last: as `choice_prompt` writes them."""
+    return LETTERS[: min(len(ex.perturbed_answers), 3) + 1] + "E"
+
+
 @torch.inference_mode()
 def multiple_choice(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example], seed: int = 0
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[Example],
+    seed: int = 0,
+    batch_size: int = 16,
 ) -> dict[str, float]:
-    """Accuracy and "I don't know" (E) rate over items with wrong answers to offer."""
+    """Accuracy and "I don't know" (E) rate over items with wrong answers to offer. The questions are
+    read in left-padded batches, one forward each (one at a time for a model that cannot be padded)."""
     rng = np.random.default_rng(seed)
     items = [e for e in examples if e.is_qa and e.perturbed_answers]
     if not items:
         raise UserError("multiple choice needs items with wrong answers (TOFU's perturbed_answer field)")
+    asked = [choice_prompt(ex, rng) for ex in items]  # item order: the shuffles are those of one item at a time
+    letter_id = {x: tokenizer(x, add_special_tokens=False)["input_ids"][0] for x in LETTERS}
     device = next(model.parameters()).device
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    correct = rejected = 0
-    for ex in items:
-        prompt, gold = choice_prompt(ex, rng)
-        n_options = min(len(ex.perturbed_answers), 3) + 1
-        letters = LETTERS[:n_options] + "E"
-        ids = tokenizer(chat_prompt(tokenizer, prompt), return_tensors="pt", add_special_tokens=not has_template)
-        logits = model(input_ids=ids["input_ids"].to(device)).logits[0, -1]  # (V,)
-        letter_ids = [tokenizer(x, add_special_tokens=False)["input_ids"][0] for x in letters]
-        pick = letters[int(torch.argmax(logits[letter_ids]))]
-        correct += pick == gold
-        rejected += pick == "E"
+    step = batch_size if can_pad(model) else 1
+    picks: list[str] = []
+    for i in range(0, len(items), step):
+        prompts = [reply_prompt(tokenizer, prompt) for prompt, _ in asked[i : i + step]]
+        logits = next_token_logits(model, encode_prompts(tokenizer, prompts, device))  # (B, V)
+        for ex, row in zip(items[i : i + step], logits, strict=True):
+            letters = offered(ex)
+            picks.append(letters[int(torch.argmax(row[[letter_id[x] for x in letters]]))])
+    correct = sum(pick == gold for pick, (_, gold) in zip(picks, asked, strict=True))
+    rejected = picks.count("E")
     return {"mc_accuracy": correct / len(items), "mc_rejection_rate": rejected / len(items), "mc_items": len(items)}

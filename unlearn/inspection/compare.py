@@ -28,6 +28,7 @@ from unlearn.data.prompts import chat_prompt
 from unlearn.errors import UserError
 from unlearn.inspection.probe import Probe, probe, rollout
 from unlearn.inspection.streaming import TextStreamer
+from unlearn.model.scoring import reply_prompt
 
 MAX_TOKENS = 160  # prompt + answer kept for the probe; longer prompts are cut from the left, with a note
 
@@ -88,7 +89,7 @@ def generate(
     A `streamer` (`unlearn.inspection.streaming.TextStreamer`) sees the answer grow token by token."""
     device = next(model.parameters()).device
     has_template = bool(getattr(tokenizer, "chat_template", None))
-    text = chat_prompt(tokenizer, question) + prefix
+    text = reply_prompt(tokenizer, question, prefix)  # the prompt the audit's batched probes answer too
     batch = tokenizer(text, return_tensors="pt", add_special_tokens=not has_template)
     batch = {k: v[:, -max_prompt_tokens:].to(device) for k, v in batch.items()}
     torch.manual_seed(dec.seed)  # the same seed for both sides: sampling differs only by the weights

@@ -19,7 +19,7 @@ from transformers.generation.streamers import BaseStreamer
 from unlearn.data.batching import batches
 from unlearn.data.examples import Example
 from unlearn.data.prompts import chat_prompt
-from unlearn.model.forward import answer_logits
+from unlearn.model.forward import accepts, accepts_logits_to_keep, answer_logits
 from unlearn.train.losses import sequence_nll
 
 
@@ -50,6 +50,55 @@ def set_prob(nll: np.ndarray) -> float:
     return float(math.exp(-float(np.mean(nll)))) if len(nll) else float("nan")
 
 
+def reply_prompt(tokenizer: PreTrainedTokenizerBase, question: str, prefix: str = "") -> str:
+    """The text a model continues to answer `question`: its chat prompt, then `prefix` as the
+    already-written start of the assistant's reply (empty: the reply starts from nothing)."""
+    return chat_prompt(tokenizer, question) + prefix
+
+
+def encode_prompts(
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    device: torch.device,
+    max_prompt_tokens: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Prompt texts as one left-padded batch (B, T): every prompt ends in the last column, where a
+    decoder generates from and where its next-token logits are read. With `max_prompt_tokens` each row
+    keeps its last that many tokens (cutting the padded batch from the left cuts a long row exactly as
+    it would be cut alone, and a short one loses padding only)."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    # the chat template already writes any BOS token, so add none a second time; the padding side is a
+    # call argument, not the tokenizer's attribute, which other threads of the app read
+    batch = tokenizer(
+        list(prompts), return_tensors="pt", padding=True, padding_side="left", add_special_tokens=not has_template
+    )
+    cut = slice(-max_prompt_tokens, None) if max_prompt_tokens else slice(None)
+    return {k: v[:, cut].to(device) for k, v in batch.items()}
+
+
+def can_pad(model: PreTrainedModel) -> bool:
+    """Whether prompts of different lengths can share a batch: only a model that takes an attention
+    mask can tell padding from text (a remote-code model may not take one: it is asked one at a time)."""
+    return accepts(model, "attention_mask")
+
+
+def next_token_logits(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The logits of the token after each prompt of a left-padded batch (`encode_prompts`), (B, V)."""
+    inputs = {"input_ids": batch["input_ids"]}
+    if can_pad(model):
+        mask = batch["attention_mask"]
+        inputs["attention_mask"] = mask
+        if accepts(model, "position_ids"):
+            # positions count from each row's first real token, as `generate` numbers them, so a padded
+            # row computes what it would alone (a plain forward would number the padding too)
+            inputs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
+    if accepts(model, "use_cache"):
+        inputs["use_cache"] = False  # nothing generates from this forward
+    if accepts_logits_to_keep(model):
+        inputs["logits_to_keep"] = 1  # the vocabulary head at the last position only
+    return model(**inputs).logits[:, -1]
+
+
 @torch.inference_mode()
 def generate_answers(
     model: PreTrainedModel,
@@ -59,36 +108,38 @@ def generate_answers(
     batch_size: int = 16,
     streamer: BaseStreamer | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    *,
+    prefixes: Sequence[str] | None = None,
+    max_prompt_tokens: int | None = None,
 ) -> list[str]:
     """Greedy answers to chat questions, batched with left padding (decoders need the prompt
-    to end at the same position in every row). A `streamer` (`unlearn.inspection.streaming.TextStreamer`)
-    sees each batch's answers grow token by token; `on_batch(done, total)` hears after each batch."""
+    to end at the same position in every row), one `generate` per batch. A `streamer`
+    (`unlearn.inspection.streaming.TextStreamer`) sees each batch's answers grow token by token;
+    `on_batch(done, total)` hears after each batch.
+
+    `prefixes` (one per question) pre-fill the start of each reply; an answer is what follows its
+    prefix, as `unlearn.inspection.compare.generate` returns it. `max_prompt_tokens` keeps the end of
+    longer prompts (by default nothing is cut)."""
     device = next(model.parameters()).device
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+    given = [""] * len(questions) if prefixes is None else prefixes
+    prompts = [reply_prompt(tokenizer, q, p) for q, p in zip(questions, given, strict=True)]
     answers: list[str] = []
-    try:
-        for i in range(0, len(questions), batch_size):
-            prompts = [chat_prompt(tokenizer, q) for q in questions[i : i + batch_size]]
-            batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not has_template)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            out = model.generate(
-                **batch,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                streamer=streamer,
-            )
-            new = out[:, batch["input_ids"].shape[1] :]  # (B, new)
-            answers.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))
-            if on_batch:
-                on_batch(len(answers), len(questions))
-    finally:
-        tokenizer.padding_side = old_side
+    for i in range(0, len(prompts), batch_size):
+        batch = encode_prompts(tokenizer, prompts[i : i + batch_size], device, max_prompt_tokens)
+        out = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            streamer=streamer,
+        )
+        new = out[:, batch["input_ids"].shape[1] :]  # (B, new)
+        answers.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))
+        if on_batch:
+            on_batch(len(answers), len(prompts))
     return answers
 
 
