@@ -9,7 +9,7 @@ import torch
 
 from unlearn.data.examples import Example
 from unlearn.data.prompts import collate, encode
-from unlearn.train.gradients import RetainProjection
+from unlearn.train.gradients import RetainProjection, split_grads
 from unlearn.train.methods import Context, StepBatch, config_for, get_method
 from unlearn.train.params import make_trainable
 
@@ -41,8 +41,6 @@ def _grads(lm, by_part: bool, rule=None) -> tuple[float, list[torch.Tensor]]:
             ((lf + lr) * 0.5).backward()
         else:
             params = [p for p in tr.params if p.requires_grad]
-            from unlearn.train.gradients import split_grads
-
             combined, _ = rule.combine(*split_grads(lf, lr, params))
             for p, g in zip(params, combined, strict=True):
                 p.grad = 0.5 * g
@@ -59,6 +57,24 @@ def test_npo_gives_its_parts_apart_and_the_gradient_is_the_sums(tiny) -> None:
         assert abs(loss_a - loss_b) < 1e-5
         for x, y in zip(ga, gb, strict=True):
             torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-7)
+
+
+def test_a_method_without_a_loss_is_refused_at_registration(monkeypatch) -> None:
+    from unlearn.train.methods import Method, MethodInfo, registry
+
+    monkeypatch.setattr(registry, "METHODS", dict(registry.METHODS))
+
+    class HalfSplit(Method):  # a forget part without its retain part, and no terms()
+        info = MethodInfo(id="half_split", name="Half", paper="none", summary="none", needs_retain=False)
+
+        def forget_part(self, b):
+            return self.zero(), {}
+
+    import pytest
+
+    with pytest.raises(TypeError, match="neither terms"):
+        registry.register(HalfSplit)
+    assert "half_split" not in registry.METHODS
 
 
 def test_the_forget_graph_is_freed_before_the_retain_forward(tiny) -> None:

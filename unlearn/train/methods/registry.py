@@ -125,19 +125,18 @@ class Method(ABC):
 
         A method defines either this or the pair `forget_part` / `retain_part`, whose two forwards
         share no graph: those are back-propagated one after the other (see `backward`)."""
-        if not self.splits():
-            raise NotImplementedError(f"{type(self).__name__} defines neither terms() nor forget_part()/retain_part()")
         lf, logs_f = self.forget_part(b)
         lr, logs_r = self.retain_part(b)
         return lf, lr, {**logs_f, **logs_r}
 
     def forget_part(self, b: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        """Optional: the weighted forget part alone and its logs (with `retain_part`, in place of `terms`)."""
-        raise NotImplementedError
+        """Optional: the weighted forget part alone and its logs (with `retain_part`, in place of `terms`).
+        `register` refuses a method that gives neither this pair nor `terms`, so the base is never called."""
+        raise NotImplementedError(f"{type(self).__name__}.forget_part: give it together with retain_part")
 
     def retain_part(self, b: StepBatch) -> tuple[torch.Tensor, dict[str, float]]:
         """Optional: the weighted retain part alone (`self.zero()` when `b.retain` is None) and its logs."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}.retain_part: give it together with forget_part")
 
     @classmethod
     def splits(cls) -> bool:
@@ -239,6 +238,9 @@ METHODS: dict[str, type[Method]] = {}
 def register(cls: type[Method]) -> type[Method]:
     if cls.info.id in METHODS:
         raise ValueError(f"method {cls.info.id!r} registered twice")
+    # a loss method gives `terms` or both parts; refused here, at start-up, not at its first step
+    if not issubclass(cls, EditMethod) and cls.terms is Method.terms and not cls.splits():
+        raise TypeError(f"method {cls.info.id!r} defines neither terms() nor both forget_part() and retain_part()")
     METHODS[cls.info.id] = cls
     return cls
 
