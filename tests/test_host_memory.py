@@ -1,6 +1,7 @@
 """A CPU process gives freed tensor memory back (issue 19: training memory). Without the fixed mmap
 threshold, glibc serves repeated 16 MiB allocations from its heap after the first free and keeps
-them: the control below holds ~450 MiB after the tensors are gone; with it, ~0."""
+them: the control below holds ~450 MiB here (~100 MiB on the CI machine, whose glibc trims more of
+the heap top) after the tensors are gone; with it, ~0."""
 
 from __future__ import annotations
 
@@ -35,5 +36,8 @@ def _held_mib(mode: str) -> float:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
 def test_freed_tensors_leave_the_process_with_the_fixed_threshold() -> None:
-    assert _held_mib("fix") < 64
-    assert _held_mib("control") > 160  # the allocator behaviour the fix is for (20 x 16 MiB = 320 MiB)
+    fixed, control = _held_mib("fix"), _held_mib("control")
+    assert fixed < 64
+    # The allocator behaviour the fix is for (20 x 16 MiB = 320 MiB per step): how much of it the
+    # heap keeps depends on the machine (450 MiB here, 100 MiB on CI), but it always keeps more.
+    assert control > fixed + 32, (fixed, control)
