@@ -1,10 +1,11 @@
-"""A method that gives its forget and retain parts apart (NPO) is back-propagated part by part, so a
+"""A method that gives its forget and retain parts apart (NPO, GradDiff, ...) is back-propagated part by part, so a
 step holds one part's activations at a time (issue 19: training memory). The gradient is the same as
 the one backward of their sum, with and without a gradient rule, and fewer activations are alive at
 once: the forget part's saved tensors are gone when the retain part's forward starts."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from unlearn.data.examples import Example
@@ -21,16 +22,20 @@ def _batch(lm, items):
     return collate([encode(lm.tokenizer, e, 64) for e in items], lm.tokenizer.pad_token_id, lm.device)
 
 
-def _grads(lm, by_part: bool, rule=None) -> tuple[float, list[torch.Tensor]]:
+# every method with a retain term whose two parts share no graph gives them apart
+SPLITTING = ("npo", "grad_diff", "kl", "simnpo", "wga", "idk_dpo", "random_label", "pdu", "attn_shift")
+
+
+def _grads(lm, by_part: bool, rule=None, method_id: str = "npo") -> tuple[float, list[torch.Tensor]]:
     torch.manual_seed(0)  # the same adapters for both ways
     tr = make_trainable(lm.model, "lora", None, 4)
     with torch.no_grad():  # the adapters start at B = 0: move them so "before" and "after" differ
         for p in tr.params:
             p.add_(torch.randn_like(p) * 0.05)
-    cls = get_method("npo")
-    ctx = Context(lm.model, tr)
+    cls = get_method(method_id)
+    ctx = Context(lm.model, tr, encode=lambda items: _batch(lm, items), refusals=["I do not know."], seed=0)
     ctx.grad_rule = rule
-    method = cls(config_for("npo"), ctx)
+    method = cls(config_for(method_id), ctx)
     b = StepBatch(_batch(lm, FORGET), _batch(lm, RETAIN), FORGET, RETAIN, 1)
     if by_part:
         loss, _ = method.backward(b, 0.5)
@@ -49,11 +54,12 @@ def _grads(lm, by_part: bool, rule=None) -> tuple[float, list[torch.Tensor]]:
     return loss, grads
 
 
-def test_npo_gives_its_parts_apart_and_the_gradient_is_the_sums(tiny) -> None:
-    assert get_method("npo").splits() and not get_method("ga").splits()
+@pytest.mark.parametrize("method_id", SPLITTING)
+def test_a_method_gives_its_parts_apart_and_the_gradient_is_the_sums(tiny, method_id: str) -> None:
+    assert get_method(method_id).splits() and not get_method("ga").splits()
     for rule in (None, RetainProjection):  # the GU rule keeps a history: a fresh one each way
-        loss_a, ga = _grads(tiny, by_part=True, rule=rule and rule(2))
-        loss_b, gb = _grads(tiny, by_part=False, rule=rule and rule(2))
+        loss_a, ga = _grads(tiny, by_part=True, rule=rule and rule(2), method_id=method_id)
+        loss_b, gb = _grads(tiny, by_part=False, rule=rule and rule(2), method_id=method_id)
         assert abs(loss_a - loss_b) < 1e-5
         for x, y in zip(ga, gb, strict=True):
             torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-7)
@@ -69,8 +75,6 @@ def test_a_method_without_a_loss_is_refused_at_registration(monkeypatch) -> None
 
         def forget_part(self, b):
             return self.zero(), {}
-
-    import pytest
 
     with pytest.raises(TypeError, match="neither terms"):
         registry.register(HalfSplit)

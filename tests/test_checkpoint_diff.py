@@ -138,7 +138,6 @@ def test_import_on_the_command_line_then_the_runs_tab_lists_it(tiny_dir, tmp_pat
     assert main(["import", "--model", str(tiny_dir), "--after", str(other)]) == 2  # refused with the message
     assert "num_hidden_layers" in capsys.readouterr().err
 
-
     from . import tabs
 
     rows, _, picker = tabs.runs_view_ui()

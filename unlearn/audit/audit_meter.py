@@ -29,10 +29,11 @@ SECONDS = {
     "utility_item": 0.85,  # one Real Authors / World Facts item: answer, variants, truth ratio
     "backward": 1.1,  # one GradNorm backward pass
     "surface_item": 14.0,  # one 2-D loss surface
-    # one forget item through every adversarial probe, with the stage's multiple choice; batched (issue 19),
-    # measured 2026-12-01 on the 2-core CPU, bundled model, min of 3: 6 items' probes 22.7 s (63.4 s one at a
-    # time) + multiple choice on harry_potter's 69 forget items 23.8 s (26.1 s), so (22.7 + 23.8) / 6
-    "probe_item": 7.8,
+    # one forget item through every adversarial probe, batched (issue 19); measured 2026-11-30 on the
+    # 2-core CPU, bundled model, min of 3: 6 items' probes 22.7 s (63.4 s one at a time)
+    "probe_item": 3.8,
+    # one forget item's multiple-choice question (honesty), batched: harry_potter's 69 items took 23.8 s
+    "choice_item": 0.35,
     "quantized_item": 1.8,  # one forget item scored and answered under one bit width
     "relearn": 51.0,  # the relearning attack, whole
     "reference_item": 1.3,  # one item under the retain-only model

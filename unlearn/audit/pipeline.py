@@ -35,6 +35,7 @@ from unlearn.audit.tofu_metrics import item_metrics, variants
 from unlearn.audit.utility import NORMALISED, evaluation_metrics
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
+from unlearn.model.host_memory import trim as trim_host_memory
 from unlearn.model.scoring import answer_nll, generate_answers
 from unlearn.settings import setting
 from unlearn.train.params import Trainable
@@ -236,6 +237,8 @@ def _plan(
         plan[f"{side}:surfaces"] = surfaces_n * SECONDS["surface_item"]
     for side in ("before", "after"):
         plan[f"{side}:probes"] = min(cfg.probe_items, len(forget)) * SECONDS["probe_item"]
+        if cfg.probe_items:  # multiple choice runs beside the probes, over every forget item that has choices
+            plan[f"{side}:honesty"] = sum(bool(e.perturbed_answers) for e in forget) * SECONDS["choice_item"]
     if cfg.relearn is not None and trainable is not None and len(forget) >= 2:
         plan["relearn"] = SECONDS["relearn"]
     plan["quantize"] = len(cfg.quantize_bits) * len(forget) * SECONDS["quantized_item"]
@@ -312,6 +315,7 @@ def run_audit(
     remind = {c: separate(feats, labels, c) for c in ("logistic", "forest")}
     binary = labels != "retain"
     binary_sep = separate(feats[binary], labels[binary], cfg.classifier)
+    trim_host_memory()  # the relearning steps' and batches' freed memory goes back to the system (host_memory.py)
     return AuditResult(
         items,
         sides["before"],

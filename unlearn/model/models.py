@@ -34,7 +34,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from unlearn.errors import UserError
 from unlearn.model.devices import default_dtype, is_split, resolve_device
-from unlearn.model.host_memory import return_freed_memory
 from unlearn.model.kernels import EAGER, fast_kernel
 from unlearn.model.paths import atomic_dir, cache_dir
 
@@ -295,7 +294,6 @@ def load_model(
     progress: Progress | None = None,
 ) -> LoadedModel:
     """Load `ref` (see `parse_source`) onto the chosen device, ready for inspection."""
-    return_freed_memory()  # a CPU process otherwise keeps its largest training step's memory (host_memory.py)
     t0 = time.perf_counter()
     source = parse_source(ref)
     dev = resolve_device(device)

@@ -11,8 +11,9 @@
 - memory_vs_model_ratio: peak memory of a before/after session (load the model, put a saved run's
   "after" on it from disk, compute before and after on one prompt with every layer's hidden
   states and attentions) over the bytes of the model's own parameters, in a fresh subprocess. Reported
-  beside it, without a target: the peak of an unlearning run, with activations stored
-  (train_memory_vs_model_ratio) and recomputed (train_low_memory_vs_model_ratio, `--low-memory`).
+  beside it: the peak of an unlearning run, with activations stored (train_memory_vs_model_ratio,
+  live tensors) and recomputed (train_low_memory_vs_model_ratio, `--low-memory`), and the resident
+  peak under glibc's heap as the app runs it (train_heap_memory_vs_model_ratio; `memory_session`).
 - demo_run_seconds: wall time of the quick demo (`python -m unlearn run` defaults, live curves on,
   before/after measurement included; model loading excluded, the app loads it once).
 - remind_vs_bare_ratio: REMIND's neighbour sequences per second (`landscape`, default p, m, K and
@@ -48,6 +49,7 @@ import torch
 from unlearn.data.builtin import load_selection
 from unlearn.data.examples import Example
 from unlearn.inspection.compare import Decoding, compare
+from unlearn.model.host_memory import exact_frees
 from unlearn.model.models import LoadedModel, load_model
 from unlearn.model.paths import PROJECT
 from unlearn.tools.bench_audit import QUICK_AUDIT, AuditSizes, time_audit
@@ -161,7 +163,7 @@ def _peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # macOS reports bytes, Linux KiB
 
 
-MEMORY_KINDS = ("compare", "train", "train_low")
+MEMORY_KINDS = ("compare", "train", "train_heap", "train_low")
 
 
 def memory_session(model_ref: str, device: str | None, sz: BenchSizes, kind: str, run_dir: str = "") -> dict[str, int]:
@@ -173,10 +175,16 @@ def memory_session(model_ref: str, device: str | None, sz: BenchSizes, kind: str
       attentions; the kept arrays). The claim under test: "before" costs no second model.
     - train / train_low: load and unlearn (the quick demo's settings, `memory_steps` steps), with
       activations stored or recomputed (`RunSpec.low_memory`). Not the before/after claim: what a
-      training step's activations add, which grows with batch x tokens x layers.
+      training step's activations add, which grows with batch x tokens x layers. On a CPU every freed
+      tensor is returned at once (`host_memory.exact_frees`), so the peak is that of the live tensors,
+      as torch's peak allocation is on a GPU.
+    - train_heap: `train` with glibc's allocator as the app runs it, which keeps freed activations in
+      its heap during a run: the resident peak `top` shows (no target; host_memory.py).
 
     CUDA: torch's peak allocation. CPU: peak RSS minus the RSS just before loading (imports and
     the interpreter are not the session's cost)."""
+    if kind in ("train", "train_low"):
+        exact_frees()
     base = _rss_bytes()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -334,6 +342,7 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
         "peak_bytes": mem["compare"]["peak_bytes"],
         # what a training step adds (no target: it grows with batch x tokens x layers)
         "train_low_memory_vs_model_ratio": round(ratios["train_low"], 4),
+        "train_heap_memory_vs_model_ratio": round(ratios["train_heap"], 4),
         "train_peak_bytes": mem["train"]["peak_bytes"],
         "train_low_peak_bytes": mem["train_low"]["peak_bytes"],
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in cmp.items() if k not in values},
@@ -345,8 +354,8 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
 if __name__ == "__main__":  # the child process of `measure_memory`
     if sys.argv[1:2] != ["memory"] or len(sys.argv) < 6 or sys.argv[5] not in MEMORY_KINDS:
         sys.exit(
-            "usage: python -m unlearn.tools.bench memory MODEL DEVICE quick|full compare|train|train_low [RUN_DIR]"
-            " (use `python -m unlearn bench`)"
+            "usage: python -m unlearn.tools.bench memory MODEL DEVICE quick|full "
+            "compare|train|train_heap|train_low [RUN_DIR] (use `python -m unlearn bench`)"
         )
     sizes = QUICK if sys.argv[4] == "quick" else FULL
     with _threads(sizes.threads):

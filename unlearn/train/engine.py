@@ -22,6 +22,7 @@ from unlearn.data.examples import Example
 from unlearn.data.prompts import encode
 from unlearn.errors import UserError
 from unlearn.model.devices import split_refusal
+from unlearn.model.host_memory import trim as trim_host_memory
 from unlearn.model.models import LoadedModel
 from unlearn.model.scoring import answer_nll, set_prob
 from unlearn.settings import setting
@@ -330,6 +331,7 @@ def run_unlearning(
     except BaseException:
         trainable.reset()  # a failed run leaves the model exactly as it was before
         raise
+    trim_host_memory()  # the steps' freed activations go back to the system, not kept for good (host_memory.py)
     if isinstance(trainable, ShardedTrainable):
         trainable.gather()  # on every process: the main one saves the run without the others
     for p in trainable.params:

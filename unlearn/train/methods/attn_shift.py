@@ -97,22 +97,18 @@ class AttnShift(Method):
             raise UserError("attention shifting needs attention maps: this architecture has no eager attention")
         return out.attentions, out.logits, labels
 
-    def terms(self, b: StepBatch):
-        c = self.cfg
-        forget, retain = b.forget, b.retain
-        f_keys = top_prompt_tokens(self.importance(forget), forget["labels"], forget["attention_mask"], c.k)
+    # the two parts apart: the forget part is back-propagated before the retain forward (registry.py)
+    def forget_part(self, b: StepBatch):
+        forget = b.forget
+        f_keys = top_prompt_tokens(self.importance(forget), forget["labels"], forget["attention_mask"], self.cfg.k)
         f_att, _, _ = self.attentions(forget)
         l_sup = attention_to(f_att, answer_queries(forget["labels"], forget["attention_mask"]), f_keys)
+        return l_sup, {"attn_on_facts": l_sup.item()}
+
+    def retain_part(self, b: StepBatch):
+        c, retain = self.cfg, b.retain
         r_keys = top_prompt_tokens(self.importance(retain), retain["labels"], retain["attention_mask"], c.k)
         r_att, r_logits, r_labels = self.attentions(retain)
         kept = attention_to(r_att, answer_queries(retain["labels"], retain["attention_mask"]), r_keys)
         nll = mean_nll(r_logits, r_labels)
-        return (
-            l_sup,
-            c.lam * (nll - kept),
-            {
-                "attn_on_facts": l_sup.item(),
-                "retain_attn_on_keys": kept.item(),
-                "retain_loss": nll.item(),
-            },
-        )
+        return c.lam * (nll - kept), {"retain_attn_on_keys": kept.item(), "retain_loss": nll.item()}

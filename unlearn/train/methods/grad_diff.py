@@ -32,8 +32,11 @@ class GradDiff(Method):
     )
     Config = GradDiffConfig
 
-    def terms(self, b: StepBatch):
-        c = self.cfg
+    # the two parts apart: the forget part is back-propagated before the retain forward (registry.py)
+    def forget_part(self, b: StepBatch):
         lf = mean_nll(*self.ctx.answer_logits(b.forget))
-        lr = retain_loss(self.ctx, b.retain, c.retain_loss)
-        return -c.gamma * lf, c.alpha * lr, {"forget_nll": lf.item(), "retain_loss": lr.item()}
+        return -self.cfg.gamma * lf, {"forget_nll": lf.item()}
+
+    def retain_part(self, b: StepBatch):
+        lr = retain_loss(self.ctx, b.retain, self.cfg.retain_loss)
+        return self.cfg.alpha * lr, {"retain_loss": lr.item()}

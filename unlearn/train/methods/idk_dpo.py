@@ -49,20 +49,16 @@ class IdkDPO(Method):
         rng = random.Random(ctx.seed + b.step)
         return ctx.encode([replace(e, answer=rng.choice(ctx.refusals)) for e in b.forget_examples])
 
-    def terms(self, b: StepBatch):
+    # the two parts apart: the forget part is back-propagated before the retain forward (registry.py)
+    def forget_part(self, b: StepBatch):
         c, ctx = self.cfg, self.ctx
         idk = self.refusal_batch(b)
         d_idk = seq_logprob(ctx, idk) - seq_logprob(ctx, idk, reference=True)  # (B,)
         d_f = seq_logprob(ctx, b.forget) - seq_logprob(ctx, b.forget, reference=True)  # (B,)
         lf = (-(2.0 / c.beta) * F.logsigmoid(c.beta * (d_idk - d_f))).mean()
-        lr = retain_loss(ctx, b.retain, c.retain_loss)
-        return (
-            c.gamma * lf,
-            c.alpha * lr,
-            {
-                "dpo": lf.item(),
-                "delta_idk": d_idk.mean().item(),
-                "delta_forget": d_f.mean().item(),
-                "retain_loss": lr.item(),
-            },
-        )
+        logs = {"dpo": lf.item(), "delta_idk": d_idk.mean().item(), "delta_forget": d_f.mean().item()}
+        return c.gamma * lf, logs
+
+    def retain_part(self, b: StepBatch):
+        lr = retain_loss(self.ctx, b.retain, self.cfg.retain_loss)
+        return self.cfg.alpha * lr, {"retain_loss": lr.item()}

@@ -31,8 +31,11 @@ class KLMin(Method):
     )
     Config = KLConfig
 
-    def terms(self, b: StepBatch):
-        c = self.cfg
+    # the two parts apart: the forget part is back-propagated before the retain forward (registry.py)
+    def forget_part(self, b: StepBatch):
         lf = mean_nll(*self.ctx.answer_logits(b.forget))
+        return -self.cfg.gamma * lf, {"forget_nll": lf.item()}
+
+    def retain_part(self, b: StepBatch):
         lr = retain_loss(self.ctx, b.retain, "kl")
-        return -c.gamma * lf, c.alpha * lr, {"forget_nll": lf.item(), "retain_kl": lr.item()}
+        return self.cfg.alpha * lr, {"retain_kl": lr.item()}

@@ -50,23 +50,18 @@ class PDU(Method):
         self.lam = float(cfg.lambda0)
         self.eps: float | None = None  # set from the first retain loss
 
-    def terms(self, b: StepBatch):
+    # the two parts apart: the forget part is back-propagated before the retain forward (registry.py)
+    def forget_part(self, b: StepBatch):
         lg, _, mask = shift(*self.ctx.answer_logits(b.forget))  # (B, T-1, V), mask (B, T-1)
         margin = lg.max(-1).values - lg.mean(-1)  # (B, T-1)
         lf = (margin.pow(2) * mask).sum() / mask.sum().clamp(min=1)
+        return lf, {"margin_sq": lf.item()}
+
+    def retain_part(self, b: StepBatch):
         lr = retain_loss(self.ctx, b.retain, "nll")
         if self.eps is None:
             self.eps = lr.item() * (1.0 + self.cfg.eps_margin)
-        return (
-            lf,
-            self.lam * (lr - self.eps),
-            {
-                "margin_sq": lf.item(),
-                "retain_loss": lr.item(),
-                "eps": self.eps,
-                "lambda": self.lam,
-            },
-        )
+        return self.lam * (lr - self.eps), {"retain_loss": lr.item(), "eps": self.eps, "lambda": self.lam}
 
     def after_step(self, logs, step):
         # `step` is the step just taken; dual ascent only once the warm-up is over

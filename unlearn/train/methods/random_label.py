@@ -51,8 +51,12 @@ class RandomLabel(Method):
         items = [replace(e, answer=rng.choice([a for a in pool if a != e.answer])) for e in b.forget_examples]
         return ctx.encode(items)
 
-    def terms(self, b: StepBatch):
-        c = self.cfg
+    # the two parts apart: the forget part is back-propagated before the retain forward (registry.py)
+    def forget_part(self, b: StepBatch):
         lf = mean_nll(*self.ctx.answer_logits(self.wrong_batch(b)))
+        return self.cfg.gamma * lf, {"wrong_answer_nll": lf.item()}
+
+    def retain_part(self, b: StepBatch):
+        c = self.cfg
         lr = retain_loss(self.ctx, b.retain, c.retain_loss) if c.alpha else self.zero()
-        return c.gamma * lf, c.alpha * lr, {"wrong_answer_nll": lf.item(), "retain_loss": lr.item()}
+        return c.alpha * lr, {"retain_loss": lr.item()}

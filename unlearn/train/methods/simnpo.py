@@ -39,17 +39,13 @@ class SimNPO(Method):
     )
     Config = SimNPOConfig
 
-    def terms(self, b: StepBatch):
+    # the two parts apart: the forget part is back-propagated before the retain forward (registry.py)
+    def forget_part(self, b: StepBatch):
         c = self.cfg
         nll, n = sequence_nll(*self.ctx.answer_logits(b.forget))
         lf = (-(2.0 / c.beta) * F.logsigmoid(c.beta * (nll / n - c.delta))).mean()
-        lr = retain_loss(self.ctx, b.retain, c.retain_loss)
-        return (
-            c.gamma * lf,
-            c.alpha * lr,
-            {
-                "simnpo": lf.item(),
-                "forget_nll": ((nll / n).mean()).item(),
-                "retain_loss": lr.item(),
-            },
-        )
+        return c.gamma * lf, {"simnpo": lf.item(), "forget_nll": ((nll / n).mean()).item()}
+
+    def retain_part(self, b: StepBatch):
+        lr = retain_loss(self.ctx, b.retain, self.cfg.retain_loss)
+        return self.cfg.alpha * lr, {"retain_loss": lr.item()}

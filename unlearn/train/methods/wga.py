@@ -38,18 +38,14 @@ class WGA(Method):
     )
     Config = WGAConfig
 
-    def terms(self, b: StepBatch):
+    # the two parts apart: the forget part is back-propagated before the retain forward (registry.py)
+    def forget_part(self, b: StepBatch):
         c = self.cfg
         nll, mask = token_nll(*self.ctx.answer_logits(b.forget))  # (B, T-1), zero off the answer
         weight = (-nll).detach().exp() ** c.beta  # p_θ(y_t)^β, no gradient through the weight
         lf = -(weight * nll).sum() / mask.sum().clamp(min=1)
-        lr = retain_loss(self.ctx, b.retain, c.retain_loss)
-        return (
-            c.gamma * lf,
-            c.alpha * lr,
-            {
-                "wga": lf.item(),
-                "forget_nll": (nll.sum() / mask.sum().clamp(min=1)).item(),
-                "retain_loss": lr.item(),
-            },
-        )
+        return c.gamma * lf, {"wga": lf.item(), "forget_nll": (nll.sum() / mask.sum().clamp(min=1)).item()}
+
+    def retain_part(self, b: StepBatch):
+        lr = retain_loss(self.ctx, b.retain, self.cfg.retain_loss)
+        return self.cfg.alpha * lr, {"retain_loss": lr.item()}
