@@ -159,7 +159,15 @@ def on_preset(preset: str) -> tuple[str, dict, str]:
 
 @guarded(5, 4)
 def load_hub_ui(
-    repo: str, config: str, split: str, limit: float, user_sets, which: str, progress=gr.Progress(), *, server: Server  # noqa: B008
+    repo: str,
+    config: str,
+    split: str,
+    limit: float,
+    user_sets,
+    which: str,
+    progress=gr.Progress(),
+    *,
+    server: Server,  # noqa: B008
 ):
     repo, split = (repo or "").strip(), (split or "").strip() or "train"
     progress(0.1, desc=f"Loading {repo} from the hub…")
