@@ -19,6 +19,7 @@ from transformers import PreTrainedModel
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
 from unlearn.model.forward import answer_logits
+from unlearn.model.prefix import shared_prefix_logits
 from unlearn.train.gradients import GradRule, grads_of, split_grads
 from unlearn.train.params import Trainable
 
@@ -95,10 +96,11 @@ class Context:
     def answer_logits(self, batch: Batch, reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits over the batch's answer window and the labels aligned with them (forward.py);
         `reference=True`: of the model before the run, without gradients."""
+        # rows that open alike (a chat template's system prompt) run their shared opening once (prefix.py)
         if not reference:
-            return answer_logits(self.model, batch)
+            return shared_prefix_logits(self.model, batch) or answer_logits(self.model, batch)
         with torch.no_grad(), self.reference():
-            return answer_logits(self.model, batch)
+            return shared_prefix_logits(self.model, batch) or answer_logits(self.model, batch)
 
     @contextmanager
     def reference(self) -> Iterator[None]:

@@ -1,0 +1,90 @@
+"""Rows that open alike are scored with their shared opening run once (issue 19: the quick demo's
+before/after figures and live curves): the same logits as the full forward, two model calls, and the
+plain forward wherever the sharing cannot apply."""
+
+from __future__ import annotations
+
+import torch
+
+from unlearn.data.examples import Example
+from unlearn.data.prompts import IGNORE
+from unlearn.model.forward import answer_logits
+from unlearn.model.prefix import MIN_SHARED, shared_length, shared_prefix_logits
+from unlearn.model.scoring import answer_nll
+
+
+def _batch(opening: int, lengths: list[int], answers: list[int], seed: int = 0) -> dict[str, torch.Tensor]:
+    """Right-padded rows of random ids: `opening` shared columns, then each row's own tokens, the
+    last `answers[r]` of them labelled."""
+    g = torch.Generator().manual_seed(seed)
+    shared = torch.randint(5, 90, (opening,), generator=g)
+    t = max(lengths)
+    ids = torch.zeros(len(lengths), t, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    labels = torch.full_like(ids, IGNORE)
+    for r, (n, a) in enumerate(zip(lengths, answers, strict=True)):
+        ids[r, :opening] = shared
+        ids[r, opening:n] = torch.randint(5, 90, (n - opening,), generator=g)
+        mask[r, :n] = 1
+        labels[r, n - a : n] = ids[r, n - a : n]
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def test_the_shared_opening_gives_the_full_forwards_logits(tiny) -> None:
+    batch = {k: v.to(tiny.device) for k, v in _batch(12, [20, 17, 23], [4, 3, 6]).items()}
+    assert shared_length(batch) == 12
+    calls: list[int] = []
+    hook = tiny.model.register_forward_pre_hook(lambda m, a, kw: calls.append(1), with_kwargs=True)
+    with torch.no_grad():
+        shared = shared_prefix_logits(tiny.model, batch)
+    hook.remove()
+    assert shared is not None and len(calls) == 2  # the opening once, then the rows' own tokens
+    with torch.no_grad():
+        full = answer_logits(tiny.model, batch)
+    torch.testing.assert_close(shared[1], full[1], rtol=0, atol=0)  # the same window of labels
+    torch.testing.assert_close(shared[0], full[0], rtol=1e-4, atol=1e-5)
+
+
+def test_it_steps_aside_where_it_cannot_apply(tiny) -> None:
+    short = _batch(MIN_SHARED - 1, [20, 17], [4, 3])  # too little shared to be worth a second call
+    one = _batch(12, [20], [4])  # a single row shares nothing with another
+    # an answer starts inside the shared opening (column 12 of 12 shared, window from 11): the opening
+    # run once stops before the window, whose logits must come from the rows' own forward
+    early = _batch(12, [30, 26], [4, 14])
+    assert shared_prefix_logits(tiny.model, short) is None
+    assert shared_prefix_logits(tiny.model, one) is None
+    got = shared_prefix_logits(tiny.model, early)
+    full = answer_logits(tiny.model, early)
+    assert got is not None and got[0].shape == full[0].shape
+    torch.testing.assert_close(got[0], full[0], rtol=1e-4, atol=1e-5)
+
+
+def test_answer_nll_is_unchanged_by_the_sharing(tiny, monkeypatch) -> None:
+    from unlearn.model import scoring
+
+    items = [Example(f"Who wrote book number {i}?", f"Author {i} wrote it.") for i in range(5)]
+    shared = answer_nll(tiny.model, tiny.tokenizer, items)
+    monkeypatch.setattr(scoring, "shared_prefix_logits", lambda model, batch: None)
+    plain = answer_nll(tiny.model, tiny.tokenizer, items)
+    assert abs(shared - plain).max() < 1e-5
+
+
+def test_training_through_the_shared_opening_gives_the_full_forwards_gradient(tiny) -> None:
+    from unlearn.train.losses import mean_nll
+    from unlearn.train.params import make_trainable
+
+    batch = {k: v.to(tiny.device) for k, v in _batch(12, [20, 17, 23], [4, 3, 6], seed=1).items()}
+    torch.manual_seed(0)
+    tr = make_trainable(tiny.model, "lora", None, 4)
+    with torch.no_grad():  # the adapters start at B = 0, which would zero the A gradients: move them
+        for p in tr.params:
+            p.add_(torch.randn_like(p) * 0.05)
+    grads = []
+    for logits_of in (shared_prefix_logits, answer_logits):
+        mean_nll(*logits_of(tiny.model, batch)).backward()
+        grads.append([p.grad.clone() for p in tr.params])
+        for p in tr.params:
+            p.grad = None
+    tr.reset()
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -1,0 +1,71 @@
+"""Score a batch whose rows share their opening tokens by running those tokens once.
+
+Chat-templated items all open with the same system prompt and turn header: on SmolLM2 that is 25 of
+an item's ~55 tokens, so a scoring forward (no gradients) spends close to half its work on tokens
+that are identical in every row. Here the shared opening runs once, as a batch of one, and its KV
+cache is repeated for the rows, which then run only their own tokens. The logits are those of the
+full forward (the same positions, the same mask; float rounding aside: `tests/test_prefix.py`).
+
+Scoring (`scoring.answer_nll`: the before/after figures, the live curves) and training
+(`Context.answer_logits`: every method's forwards) both use it. With gradients the opening's KV is
+repeated for the rows by autograd, so its backward sums the rows' gradients into the one opening: the
+gradient of the full forward, and the opening's activations are kept once instead of once per row.
+
+A model whose forward takes no KV cache, position ids or `logits_to_keep` (remote code, older
+classes), a model inside low-memory training or compiled layers (checkpointing drops the cache, a
+compiled layer would recompile for it), or a batch whose rows share fewer than `MIN_SHARED` tokens,
+gets the plain forward.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import PreTrainedModel
+
+from unlearn.model.forward import Batch, accepts, answer_window
+
+MIN_SHARED = 8  # below this the second call costs more than the tokens it saves
+NEEDS = ("past_key_values", "use_cache", "position_ids", "logits_to_keep", "attention_mask")
+
+
+def shared_length(batch: Batch) -> int:
+    """How many opening columns every row has identical and unpadded, (B, T) -> int."""
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    same = (ids == ids[:1]).all(0) & (mask == 1).all(0)  # (T,)
+    return int(same.int().cumprod(0).sum())
+
+
+def shared_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Answer-window logits (B, W, V) and labels (B, W) as `forward.answer_logits` gives them,
+    computed with the shared opening run once; None where that cannot apply (see the module)."""
+    labels = batch["labels"]
+    window = answer_window(labels)
+    b, t = labels.shape
+    # the rows' own part must hold every logit the window needs, and at least one token
+    p = min(shared_length(batch), window.start, t - 1)
+    if b < 2 or p < MIN_SHARED or not all(accepts(model, a) for a in NEEDS) or _rewritten(model):
+        return None
+    head = model(input_ids=batch["input_ids"][:1, :p], use_cache=True)
+    cache = head.past_key_values
+    if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+        return None
+    cache.batch_repeat_interleave(b)  # (1, H, P, d) -> (B, H, P, d), every layer; autograd sums it back
+    positions = torch.arange(p, t, device=labels.device).expand(b, -1)  # (B, T-P): as in the full forward
+    keep = torch.arange(window.start - p, window.stop - p, device=labels.device)
+    out = model(
+        input_ids=batch["input_ids"][:, p:],
+        attention_mask=batch["attention_mask"],  # (B, T): the opening's columns and the rows' own
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=keep,
+    )
+    return out.logits, labels[:, window]
+
+
+def _rewritten(model: PreTrainedModel) -> bool:
+    """Whether layers checkpoint (recompute.py: HF then drops the cache) or run compiled (compiled.py)."""
+    return any(
+        getattr(m, "gradient_checkpointing", False) and m.training or getattr(m, "_compiled_call_impl", None)
+        for m in model.modules()
+    )
