@@ -88,3 +88,12 @@ def test_training_through_the_shared_opening_gives_the_full_forwards_gradient(ti
     tr.reset()
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_the_flop_count_counts_a_shared_opening_once() -> None:
+    from unlearn.tools.flops import step_flops
+
+    f = _batch(12, [20, 17, 23], [4, 3, 6])  # 60 real tokens, 12 of them shared by 3 rows
+    r = _batch(2, [10, 9], [3, 3])  # shares too little: every token computed
+    # body weights only (n_head = n_lora = 0): forget 4N + reference 2N per token, retain 4N
+    assert step_flops(f, r, n_body=1, n_head=0, n_lora=0) == (60 - 2 * 12) * 6 + 19 * 4

@@ -35,15 +35,23 @@ def shared_length(batch: Batch) -> int:
     return int(same.int().cumprod(0).sum())
 
 
+def shared_columns(batch: Batch) -> int:
+    """How many opening columns `shared_prefix_logits` runs once for this batch (0: none, the plain
+    forward): the rows' shared opening, stopping before the answer window and the last column."""
+    labels = batch["labels"]
+    b, t = labels.shape
+    p = min(shared_length(batch), answer_window(labels).start, t - 1)
+    return p if b >= 2 and p >= MIN_SHARED else 0
+
+
 def shared_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Answer-window logits (B, W, V) and labels (B, W) as `forward.answer_logits` gives them,
     computed with the shared opening run once; None where that cannot apply (see the module)."""
     labels = batch["labels"]
     window = answer_window(labels)
     b, t = labels.shape
-    # the rows' own part must hold every logit the window needs, and at least one token
-    p = min(shared_length(batch), window.start, t - 1)
-    if b < 2 or p < MIN_SHARED or not all(accepts(model, a) for a in NEEDS) or _rewritten(model):
+    p = shared_columns(batch)  # the rows' own part must hold every logit the window needs
+    if not p or not all(accepts(model, a) for a in NEEDS) or _rewritten(model):
         return None
     head = model(input_ids=batch["input_ids"][:1, :p], use_cache=True)
     cache = head.past_key_values

@@ -12,6 +12,7 @@ from unlearn.data.batching import Batch, encode_batch
 from unlearn.data.examples import Example
 from unlearn.data.prompts import IGNORE
 from unlearn.model.models import LoadedModel
+from unlearn.model.prefix import shared_columns
 from unlearn.tools.flops import steps_per_second, sync_device
 from unlearn.train.engine import RunSpec, run_unlearning
 from unlearn.train.loop import cycle_batches
@@ -56,8 +57,17 @@ def bare_loop(
         # the head only over the answer window, as the project does (forward.py), written out here
         cols = (b["labels"] != IGNORE).any(0).nonzero().flatten()
         keep = torch.arange(max(int(cols[0]) - 1, 0), int(cols[-1]) + 1, device=device)  # (W,)
-        logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], logits_to_keep=keep).logits
-        return logits, b["labels"][:, keep]  # (B, W, V), (B, W)
+        ids, mask = b["input_ids"], b["attention_mask"]
+        p = shared_columns(b)  # the same work as the project: the rows' shared opening once (prefix.py)
+        if not p:
+            return model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits, b["labels"][:, keep]
+        cache = model(input_ids=ids[:1, :p], use_cache=True).past_key_values
+        cache.batch_repeat_interleave(len(ids))
+        pos = torch.arange(p, ids.shape[1], device=device).expand(len(ids), -1)
+        out = model(
+            input_ids=ids[:, p:], attention_mask=mask, position_ids=pos, past_key_values=cache, logits_to_keep=keep - p
+        )
+        return out.logits, b["labels"][:, keep]  # (B, W, V), (B, W)
 
     def seq_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         logits = logits[:, :-1].float()  # (B, W-1, V): position t predicts token t+1

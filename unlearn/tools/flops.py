@@ -10,6 +10,7 @@ import time
 import torch
 
 from unlearn.model.forward import answer_window
+from unlearn.model.prefix import shared_columns
 
 Batch = dict[str, torch.Tensor]
 
@@ -59,13 +60,16 @@ def step_flops(
       - retain pass, adapters on, with gradients: as the forget pass.
     A full run trains the body's weights (`body_trained`), and an untied head may be trained too
     (`head_trained`): their backward adds the weight gradients, 2 more FLOPs per weight (6 in all).
+    Rows that open alike run their shared opening once (prefix.py), so its tokens count once.
     Attention scores (4·T·d per token per layer) and the norms are left out: at these lengths they
     are a few percent, so the share of peak is slightly understated, never flattered.
     """
 
     def tokens(b: Batch) -> tuple[float, float]:
         window = answer_window(b["labels"])
-        return float(b["attention_mask"].sum()), float(b["attention_mask"][:, window].sum())
+        # a shared opening runs once, not once per row (prefix.py): only the tokens computed count
+        computed = float(b["attention_mask"].sum()) - (len(b["labels"]) - 1) * shared_columns(b)
+        return computed, float(b["attention_mask"][:, window].sum())
 
     (tf, hf), (tr, hr) = tokens(forget), tokens(retain)
     train_tok = (6 if body_trained else 4) * n_body + 6 * n_lora
