@@ -25,6 +25,29 @@ from unlearn.train.losses import sequence_nll
 
 
 @torch.inference_mode()
+def answer_nll_sums(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[Example],
+    batch_size: int = 16,
+    max_length: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Summed NLL over answer tokens, −log π(y|x), and the number of answer tokens, each (N,)."""
+    device = next(model.parameters()).device
+    # batched in order of length, so a batch pads little (on the quick demo's sets 15-20% faster); the
+    # text's length stands in for the tokens' (no second tokenization)
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].question) + len(examples[i].answer))
+    sums, counts = np.empty(len(examples), dtype=np.float64), np.empty(len(examples), dtype=np.float64)
+    done = 0
+    for _, batch in batches([examples[i] for i in order], tokenizer, batch_size, max_length, device):
+        # rows that open alike (a chat template's system prompt) run their shared opening once (prefix.py)
+        total, count = sequence_nll(*(shared_prefix_logits(model, batch) or answer_logits(model, batch)))  # (B,)
+        rows = order[done : done + len(total)]
+        sums[rows], counts[rows] = total.double().cpu().numpy(), count.double().cpu().numpy()
+        done += len(rows)
+    return sums, counts
+
+
 def answer_nll(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -33,19 +56,8 @@ def answer_nll(
     max_length: int = 256,
 ) -> np.ndarray:
     """Mean NLL over answer tokens for each example, shape (N,)."""
-    device = next(model.parameters()).device
-    # batched in order of length, so a batch pads little (on the quick demo's sets 15-20% faster); the
-    # text's length stands in for the tokens' (no second tokenization)
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].question) + len(examples[i].answer))
-    out = np.empty(len(examples), dtype=np.float64)
-    done = 0
-    for _, batch in batches([examples[i] for i in order], tokenizer, batch_size, max_length, device):
-        # rows that open alike (a chat template's system prompt) run their shared opening once (prefix.py)
-        total, count = sequence_nll(*(shared_prefix_logits(model, batch) or answer_logits(model, batch)))  # (B,)
-        rows = order[done : done + len(total)]
-        out[rows] = (total / count).double().cpu().numpy()
-        done += len(rows)
-    return out
+    sums, counts = answer_nll_sums(model, tokenizer, examples, batch_size, max_length)
+    return sums / counts
 
 
 def answer_prob(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, examples: Sequence[Example]) -> np.ndarray:

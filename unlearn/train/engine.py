@@ -24,7 +24,7 @@ from unlearn.errors import UserError
 from unlearn.model.devices import split_refusal
 from unlearn.model.host_memory import trim as trim_host_memory
 from unlearn.model.models import LoadedModel
-from unlearn.model.scoring import answer_nll, set_prob
+from unlearn.model.scoring import answer_nll, answer_nll_sums, set_prob
 from unlearn.settings import setting
 from unlearn.train.compiled import compiled_layers
 from unlearn.train.distributed import DataParallel
@@ -145,8 +145,21 @@ class RunOutcome:
     stop: dict[str, Any] | None = None  # where and why the stop rule ended the run (StopWatch.stopped)
 
 
-def _probs(lm: LoadedModel, forget: list[Example], retain_eval: list[Example], max_length: int) -> tuple[float, float]:
-    f = set_prob(answer_nll(lm.model, lm.tokenizer, forget, max_length=max_length)) if forget else float("nan")
+def _probs(
+    lm: LoadedModel,
+    forget: list[Example],
+    retain_eval: list[Example],
+    max_length: int,
+    reference: dict[tuple[str, str], float] | None = None,
+) -> tuple[float, float]:
+    """The forget and retain sets' P̃; `reference` (given before the run) receives each forget item's
+    log π(y|x), which is then the reference's (Context.reference_logprob)."""
+    f = float("nan")
+    if forget:
+        sums, counts = answer_nll_sums(lm.model, lm.tokenizer, forget, max_length=max_length)
+        f = set_prob(sums / counts)
+        if reference is not None:
+            reference.update({(e.question, e.answer): -float(v) for e, v in zip(forget, sums, strict=True)})
     r = (
         set_prob(answer_nll(lm.model, lm.tokenizer, retain_eval, max_length=max_length))
         if retain_eval
@@ -231,7 +244,9 @@ def run_unlearning(
     spec.check(cls, hparams, bool(retain_train), bool(retain_eval))
     train_forget = coreset(forget, spec.coreset, spec.coreset_mode, loop.seed) if spec.coreset < 1 else list(forget)
     t0 = time.perf_counter()
-    f0, r0 = _probs(lm, forget, retain_eval, loop.max_length)
+    # the model as it is now is the run's reference: its log-probabilities of the forget items are kept
+    reference: dict[tuple[str, str], float] = {}
+    f0, r0 = _probs(lm, forget, retain_eval, loop.max_length, reference)
     pattern = cls.subset_pattern(hparams, lm.model.config.num_hidden_layers)
     mode = "subset" if cls.info.training_free else spec.mode  # an edit method changes its own tensors
     seed_everything(loop.seed)  # the LoRA initialisation is random too: same seed, same run
@@ -254,6 +269,7 @@ def run_unlearning(
         return encode_items(items) if items else None
 
     ctx = Context(lm.model, trainable, encode=encode_items, refusals=refusals(), seed=loop.seed)
+    ctx.reference_logprobs = reference
     ctx.all_forget = train_forget
     ctx.grad_rule = RetainProjection(spec.project_retain) if spec.project_retain else None
     method = cls(hparams, ctx)

@@ -54,7 +54,7 @@ class IdkDPO(Method):
         c, ctx = self.cfg, self.ctx
         idk = self.refusal_batch(b)
         d_idk = seq_logprob(ctx, idk) - seq_logprob(ctx, idk, reference=True)  # (B,)
-        d_f = seq_logprob(ctx, b.forget) - seq_logprob(ctx, b.forget, reference=True)  # (B,)
+        d_f = seq_logprob(ctx, b.forget) - ctx.reference_logprob(b.forget, b.forget_examples)  # (B,)
         lf = (-(2.0 / c.beta) * F.logsigmoid(c.beta * (d_idk - d_f))).mean()
         logs = {"dpo": lf.item(), "delta_idk": d_idk.mean().item(), "delta_forget": d_f.mean().item()}
         return c.gamma * lf, logs

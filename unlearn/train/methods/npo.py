@@ -40,7 +40,7 @@ class NPO(Method):
     def forget_part(self, b: StepBatch):
         c = self.cfg
         logp = seq_logprob(self.ctx, b.forget)
-        ref = seq_logprob(self.ctx, b.forget, reference=True)
+        ref = self.ctx.reference_logprob(b.forget, b.forget_examples)  # kept from the before-measurement
         lf = npo_term(logp, ref, c.beta)
         return c.gamma * lf, {"npo": lf.item(), "delta": ((logp - ref).mean()).item()}
 

@@ -8,7 +8,7 @@ and its loss. The training loop never names a method.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
@@ -21,6 +21,7 @@ from unlearn.errors import UserError
 from unlearn.model.forward import answer_logits
 from unlearn.model.prefix import shared_prefix_logits
 from unlearn.train.gradients import GradRule, grads_of, split_grads
+from unlearn.train.losses import sequence_nll
 from unlearn.train.params import Trainable
 
 Batch = dict[str, torch.Tensor]
@@ -92,6 +93,9 @@ class Context:
     grad_rule: GradRule | None = None  # e.g. the GU retain-orthogonal projection, for any method
     all_forget: list[Example] = field(default_factory=list)  # every forget item the run trains on
     seed: int = 0  # run seed, for methods that draw random targets (RMU's u, random labels)
+    # log π_θ₀(y|x) of each forget item, keyed by (question, answer): the engine's before-measurement
+    # scores every forget item under the reference anyway, so a step need not score them again
+    reference_logprobs: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def answer_logits(self, batch: Batch, reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits over the batch's answer window and the labels aligned with them (forward.py);
@@ -101,6 +105,17 @@ class Context:
             return shared_prefix_logits(self.model, batch) or answer_logits(self.model, batch)
         with torch.no_grad(), self.reference():
             return shared_prefix_logits(self.model, batch) or answer_logits(self.model, batch)
+
+    def reference_logprob(self, batch: Batch, examples: Sequence[Example]) -> torch.Tensor:
+        """log π_θ₀(y|x) per row of `batch` (B,), whose rows are `examples`: read from
+        `reference_logprobs` when it holds every one of them, else one reference forward. The kept
+        figures come from the same encoding (the run's max length) scored in other batches, so they
+        agree with a fresh forward to float rounding (tests/test_reference_logprobs.py)."""
+        keys = [(e.question, e.answer) for e in examples]
+        if keys and len(keys) == len(batch["labels"]) and all(k in self.reference_logprobs for k in keys):
+            return torch.tensor([self.reference_logprobs[k] for k in keys], device=batch["labels"].device)
+        nll, _ = sequence_nll(*self.answer_logits(batch, reference=True))
+        return -nll
 
     @contextmanager
     def reference(self) -> Iterator[None]:
