@@ -24,7 +24,7 @@ from unlearn.errors import UserError
 from unlearn.model.devices import split_refusal
 from unlearn.model.host_memory import trim as trim_host_memory
 from unlearn.model.models import LoadedModel
-from unlearn.model.scoring import answer_nll, answer_nll_sums, set_prob
+from unlearn.model.scoring import answer_nll_sums, set_prob
 from unlearn.settings import setting
 from unlearn.train.compiled import compiled_layers
 from unlearn.train.distributed import DataParallel
@@ -153,18 +153,15 @@ def _probs(
     reference: dict[tuple[str, str], float] | None = None,
 ) -> tuple[float, float]:
     """The forget and retain sets' P̃; `reference` (given before the run) receives each forget item's
-    log π(y|x), which is then the reference's (Context.reference_logprob)."""
-    f = float("nan")
-    if forget:
-        sums, counts = answer_nll_sums(lm.model, lm.tokenizer, forget, max_length=max_length)
-        f = set_prob(sums / counts)
-        if reference is not None:
-            reference.update({(e.question, e.answer): -float(v) for e, v in zip(forget, sums, strict=True)})
-    r = (
-        set_prob(answer_nll(lm.model, lm.tokenizer, retain_eval, max_length=max_length))
-        if retain_eval
-        else float("nan")
-    )
+    log π(y|x), which is then the reference's (Context.reference_logprob). Both sets are scored in one
+    call: their batches share the chat template's opening and pad less (prefix.py, scoring.py)."""
+    sums, counts = answer_nll_sums(lm.model, lm.tokenizer, forget + retain_eval, max_length=max_length)
+    nll = sums / counts if len(sums) else sums
+    n = len(forget)
+    if reference is not None:
+        reference.update({(e.question, e.answer): -float(v) for e, v in zip(forget, sums[:n], strict=True)})
+    f = set_prob(nll[:n]) if forget else float("nan")
+    r = set_prob(nll[n:]) if retain_eval else float("nan")
     return f, r
 
 
