@@ -97,3 +97,5 @@ def test_the_flop_count_counts_a_shared_opening_once() -> None:
     r = _batch(2, [10, 9], [3, 3])  # shares too little: every token computed
     # body weights only (n_head = n_lora = 0): forget 4N + reference 2N per token, retain 4N
     assert step_flops(f, r, n_body=1, n_head=0, n_lora=0) == (60 - 2 * 12) * 6 + 19 * 4
+    # a run that reads its reference from the before-measurement makes no reference pass: 4N only
+    assert step_flops(f, r, n_body=1, n_head=0, n_lora=0, reference_pass=False) == (60 - 2 * 12) * 4 + 19 * 4

@@ -47,7 +47,9 @@ def bare_loop(
     alpha: float,
 ) -> list[float]:
     """NPO + retain NLL on LoRA params with AdamW, written out by hand; returns a clock reading
-    after each step. B batch, W answer-window columns, V vocabulary."""
+    after each step. B batch, W answer-window columns, V vocabulary. The reference log-probabilities
+    of every forget batch are computed before the first step, as the project's run takes them from its
+    before-measurement, so a step does the same work as the project's."""
     device = params[0].device
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     # bf16 autocast on CUDA, as the project loop does, so both do the same arithmetic
@@ -75,14 +77,14 @@ def bare_loop(
         nll = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE, reduction="none")
         return nll.view(target.shape).sum(1)  # (B,)
 
+    with torch.no_grad(), autocast:  # the reference π_θ₀ is the same model with its adapters off
+        model.disable_adapters()
+        refs = [-seq_nll(*fwd(fb)) for fb, _ in pairs]  # (B,) per forget batch
+        model.enable_adapters()
     stamps = []
-    for fb, rb in pairs:
+    for (fb, rb), ref_logp in zip(pairs, refs, strict=True):
         with autocast:
             logp = -seq_nll(*fwd(fb))  # (B,) log π_θ(y|x)
-            with torch.no_grad():  # the reference π_θ₀ is the same model with its adapters off
-                model.disable_adapters()
-                ref_logp = -seq_nll(*fwd(fb))  # (B,)
-                model.enable_adapters()
             npo = (-(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp))).mean()  # ()
             n_answer = (rb["labels"][:, 1:] != IGNORE).sum().clamp(min=1)
             retain = seq_nll(*fwd(rb)).sum() / n_answer  # () mean token NLL

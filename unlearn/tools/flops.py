@@ -48,6 +48,7 @@ def step_flops(
     n_lora: int,
     body_trained: bool = False,
     head_trained: bool = False,
+    reference_pass: bool = True,
 ) -> float:
     """Training FLOPs of one NPO + retain step, counting real (non-pad) tokens only.
 
@@ -56,7 +57,8 @@ def step_flops(
       - forget pass, adapters on, with gradients: forward 2(N+L); backward through the frozen
         weights still computes activation gradients, 2N, and through LoRA both activation and weight
         gradients, 4L: 4N + 6L per token, and 4H per window row (the head is frozen);
-      - reference pass on the forget batch, adapters off, no gradients: 2N per token, 2H per row;
+      - reference pass on the forget batch, adapters off, no gradients: 2N per token, 2H per row (not
+        when the run reads the reference from its before-measurement: `reference_pass=False`);
       - retain pass, adapters on, with gradients: as the forget pass.
     A full run trains the body's weights (`body_trained`), and an untied head may be trained too
     (`head_trained`): their backward adds the weight gradients, 2 more FLOPs per weight (6 in all).
@@ -74,7 +76,8 @@ def step_flops(
     (tf, hf), (tr, hr) = tokens(forget), tokens(retain)
     train_tok = (6 if body_trained else 4) * n_body + 6 * n_lora
     train_row = (6 if head_trained else 4) * n_head
-    return tf * (train_tok + 2 * n_body) + hf * (train_row + 2 * n_head) + tr * train_tok + hr * train_row
+    ref_tok, ref_row = (2 * n_body, 2 * n_head) if reference_pass else (0, 0)
+    return tf * (train_tok + ref_tok) + hf * (train_row + ref_row) + tr * train_tok + hr * train_row
 
 
 def peak_matmul_flops(device: torch.device, n: int, seconds: float) -> float:
