@@ -123,3 +123,35 @@ def test_model_utility_with_real_authors_and_world_facts_has_nine_parts(tiny: Lo
     expected = 0.0 if min(parts) <= 0 else 9 / sum(1 / v for v in parts)
     assert out["model_utility"] == pytest.approx(expected) and out["model_utility_after"] == out["model_utility"]
     assert "retain_utility_after" not in out
+
+
+def test_each_side_answers_every_set_in_one_generation(tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a decode step's fixed cost is paid once per batch, so the audit asks every set's questions at once
+    from unlearn.audit import pipeline
+    from unlearn.audit.utility import evaluation_metrics
+    from unlearn.data.builtin import utility_sets
+
+    calls, real = [], pipeline.generate_answers
+    monkeypatch.setattr(
+        pipeline, "generate_answers", lambda m, t, qs, *a, **k: calls.append(len(qs)) or real(m, t, qs, *a, **k)
+    )
+    cfg = AuditConfig(
+        remind=RemindConfig(m=3, k=2),
+        max_items=4,
+        max_new_tokens=4,
+        probe_items=0,
+        relearn=None,
+        surface_items=0,
+        gradnorm=False,
+        quantize_bits=(),
+        utility_items=3,
+    )
+    sets = {**_sets(), **utility_sets()}
+    res = run_audit(tiny.model, tiny.tokenizer, sets, cfg=cfg)
+    assert calls == [4 + 4 + 4 + 3 + 3] * 2  # forget, retain, holdout, Real Authors, World Facts; before and after
+    # the same answers and figures as each set asked alone
+    alone = real(tiny.model, tiny.tokenizer, [e.question for e in res.items["holdout"]], cfg.max_new_tokens)
+    assert res.after["holdout"].generations == alone
+    ev = evaluation_metrics(tiny.model, tiny.tokenizer, sets["world_facts"][:3], cfg.max_new_tokens)
+    for name, values in ev.items():
+        np.testing.assert_allclose(res.evaluation["after"]["world_facts"][name], values, rtol=1e-6)

@@ -19,7 +19,14 @@ from unlearn.audit.tofu_metrics import rouge_l_recall
 from unlearn.data.builtin import load_selection
 from unlearn.inspection.compare import Decoding, generate
 from unlearn.model.models import LoadedModel
-from unlearn.model.scoring import encode_prompts, generate_answers, mentions, next_token_logits, reply_prompt
+from unlearn.model.scoring import (
+    encode_prompts,
+    generate_answers,
+    length_batches,
+    mentions,
+    next_token_logits,
+    reply_prompt,
+)
 
 FORGET = load_selection("fictitious_authors:forget").examples[:4]
 RETAIN = load_selection("fictitious_authors:retain").examples
@@ -37,6 +44,10 @@ def _counting(model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> list[i
 
     monkeypatch.setattr(model, "generate", counted)
     return calls
+
+
+def reply_prompt_of(lm: LoadedModel) -> Callable[[Any], str]:
+    return lambda a: reply_prompt(lm.tokenizer, a.message, a.prefix)
 
 
 def _alone(lm: LoadedModel, message: str, prefix: str, max_prompt_tokens: int = PROMPT_TOKENS) -> str:
@@ -61,8 +72,14 @@ def test_batched_probes_answer_and_score_as_one_at_a_time(tiny: LoadedModel, mon
     out = run_probes(
         tiny.model, tiny.tokenizer, FORGET, RETAIN, max_new_tokens=NEW, progress=heard.append, batch_size=5
     )
-    assert calls == [5] * (len(asked) // 5) + ([len(asked) % 5] if len(asked) % 5 else [])
-    assert len(calls) == math.ceil(len(asked) / 5)
+    # batches of at most 5 prompts of similar length (scoring.length_batches), as many as that takes
+    tokens = [
+        len(ids)
+        for ids in tiny.tokenizer(list(map(reply_prompt_of(tiny), asked)), add_special_tokens=False)["input_ids"]
+    ]
+    expected = length_batches([min(n, PROMPT_TOKENS) for n in tokens], 5)
+    assert calls == [len(b) for b in expected] and max(calls) == 5
+    assert len(calls) >= math.ceil(len(asked) / 5)
     assert heard[-1] == f"adversarial probes {len(asked)} / {len(asked)}" and len(heard) == len(calls)
     texts = [with_prefix(a.prefix, t) for a, t in zip(asked, alone, strict=True)]  # as the old loop scored them
     for kind in PROBES:

@@ -67,7 +67,7 @@ def test_out_of_memory_during_a_run_leaves_the_model_as_it_was(tiny, monkeypatch
 
     digest = weights_digest(tiny)
     calls = {"n": 0}
-    real = grad_diff.GradDiff.terms
+    real = grad_diff.GradDiff.forget_part  # a step's first work: the forget part's forward and backward
 
     def failing(self, *args, **kwargs):
         calls["n"] += 1
@@ -75,13 +75,13 @@ def test_out_of_memory_during_a_run_leaves_the_model_as_it_was(tiny, monkeypatch
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(grad_diff.GradDiff, "terms", failing)
+    monkeypatch.setattr(grad_diff.GradDiff, "forget_part", failing)
     spec = RunSpec("grad_diff", mode="full", loop=LoopConfig(lr=1e-2, steps=3, batch_size=1))
     said = f"ran out of memory on {tiny.device.type}; the model is as it was .* LoRA adapters"
     with pytest.raises(RunTooBig, match=said):
         run_unlearning(tiny, spec, FORGET, RETAIN, RETAIN)
     assert calls["n"] == 2 and weights_digest(tiny) == digest
-    monkeypatch.setattr(grad_diff.GradDiff, "terms", real)
+    monkeypatch.setattr(grad_diff.GradDiff, "forget_part", real)
     out = run_unlearning(tiny, spec, FORGET, RETAIN, RETAIN)
     assert len(out.history) == 3
 

@@ -4,6 +4,8 @@ plain forward wherever the sharing cannot apply."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from unlearn.data.examples import Example
@@ -99,3 +101,28 @@ def test_the_flop_count_counts_a_shared_opening_once() -> None:
     assert step_flops(f, r, n_body=1, n_head=0, n_lora=0) == (60 - 2 * 12) * 6 + 19 * 4
     # a run that reads its reference from the before-measurement makes no reference pass: 4N only
     assert step_flops(f, r, n_body=1, n_head=0, n_lora=0, reference_pass=False) == (60 - 2 * 12) * 4 + 19 * 4
+
+
+def test_remind_neighbourhoods_run_their_shared_opening_once(tiny, monkeypatch) -> None:
+    # a neighbourhood changes question tokens only: its rows share the chat template's opening
+    from unlearn.audit import remind
+    from unlearn.audit.remind import RemindConfig, answer_losses, neighbourhoods
+    from unlearn.model.prefix import shared_columns
+
+    ex = Example("Who wrote the red book about the old harbour town?", "Anna Berg wrote it.")
+    (hood,) = neighbourhoods(tiny.model, tiny.tokenizer, [ex], RemindConfig(m=3, k=4))
+    # the tiny model's template has no system prompt: put one before every row, as SmolLM2's has
+    system = tiny.tokenizer("You are a helpful assistant; answer briefly.", add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([system + list(r) for r in hood.rows], device=tiny.device)
+    labels = torch.tensor([[IGNORE] * len(system) + list(hood.labels)], device=tiny.device).expand(len(ids), -1)
+    batch = {"input_ids": ids, "labels": labels, "attention_mask": torch.ones_like(ids)}
+    assert shared_columns(batch) >= MIN_SHARED and (ids != ids[:1]).any()  # shared opening, changed rows
+    calls: list[int] = []
+    hook = tiny.model.register_forward_pre_hook(lambda m, a, kw: calls.append(1), with_kwargs=True)
+    shared = answer_losses(tiny.model, ids, labels, batch_size=8)
+    hook.remove()
+    assert len(calls) == 2 * math.ceil(len(ids) / 8)  # per forward: the opening once, then the rows' own tokens
+    monkeypatch.setattr(remind, "shared_prefix_logits", lambda m, b: None)  # the plain forward
+    torch.testing.assert_close(
+        torch.tensor(shared), torch.tensor(answer_losses(tiny.model, ids, labels, 8)), rtol=1e-5, atol=1e-6
+    )

@@ -25,7 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from unlearn.audit.tofu_metrics import rouge_l_recall
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
-from unlearn.model.scoring import generate_answers, mentions
+from unlearn.model.scoring import GENERATE_BATCH, generate_answers, mentions
 
 PROBES = ("plain", "prefix_injection", "affirmative_suffix", "role_play", "synonym", "background_hint", "in_context")
 AFFIRMATIVE = "Sure, here is the answer:"
@@ -96,7 +96,7 @@ def run_probes(
     kinds: Sequence[str] = PROBES,
     max_new_tokens: int = 48,
     progress: Callable[[str], None] | None = None,
-    batch_size: int = 16,
+    batch_size: int = GENERATE_BATCH,
 ) -> dict[str, dict[str, float]]:
     """Per probe: items it applied to, mean ROUGE-L recall and keyword-hit rate (items with keywords).
     Every probe of every item is answered greedily in batches of `batch_size` (one `generate` each);

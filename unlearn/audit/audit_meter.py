@@ -25,17 +25,22 @@ from collections.abc import Callable
 SECONDS = {
     "sequence": 0.133,  # one REMIND neighbour scored
     "item": 0.3,  # one item's token statistics and variant losses
-    "answer": 0.83,  # one greedy answer (32 new tokens)
-    "utility_item": 0.85,  # one Real Authors / World Facts item: answer, variants, truth ratio
-    "backward": 1.1,  # one GradNorm backward pass
+    # one greedy answer (48 new tokens) of a side's one batched generation for every set: 20 answers took
+    # 6.4 s as one batch on 2026-12-01 (the audit's 100 per side share their decode steps further)
+    "answer": 0.3,
+    "utility_item": 0.4,  # one Real Authors / World Facts item's variants and truth ratio
+    # one item's GradNorm, in batches of 8 (ghost_norm.py): the default audit's 80 took 34.6 s, 2026-12-01
+    "backward": 0.43,
     "surface_item": 14.0,  # one 2-D loss surface
     # one forget item through every adversarial probe, batched (issue 19); measured 2026-11-30 on the
     # 2-core CPU, bundled model, min of 3: 6 items' probes 22.7 s (63.4 s one at a time)
     "probe_item": 3.8,
     # one forget item's multiple-choice question (honesty), batched: harry_potter's 69 items took 23.8 s
     "choice_item": 0.35,
-    "quantized_item": 1.8,  # one forget item scored and answered under one bit width
-    "relearn": 51.0,  # the relearning attack, whole
+    # one forget item (and its retain counterpart) scored and answered under one bit width: 2 x 20 took
+    # 63.6 s in the default audit of 2026-12-01, answering forget and retain apart (now in one batch)
+    "quantized_item": 1.5,
+    "relearn": 22.0,  # the relearning attack, whole (21.6 s in that audit)
     "reference_item": 1.3,  # one item under the retain-only model
 }
 
@@ -99,11 +104,9 @@ class Meter:
         self.report(self.status(msg, done))
 
 
-def side_plan(side: str, split: str, n: int, k_sequences: int, generate: bool, gradnorm: bool) -> dict[str, float]:
+def side_plan(side: str, split: str, n: int, k_sequences: int, gradnorm: bool) -> dict[str, float]:
     """The stages of scoring one split under one model, with their modelled costs."""
     plan = {f"{side}:{split}": n * SECONDS["item"]}
-    if generate:
-        plan[f"{side}:{split}:greedy"] = n * SECONDS["answer"]
     plan[f"{side}:{split}:remind"] = n * k_sequences * SECONDS["sequence"]
     if gradnorm:
         plan[f"{side}:{split}:gradnorm"] = n * SECONDS["backward"]
@@ -113,8 +116,8 @@ def side_plan(side: str, split: str, n: int, k_sequences: int, generate: bool, g
 # The audit's parts, as issue 19 names them, from the stage keys run_audit enters
 # ("before:forget:remind", "after:real_authors", "relearn", ...): the last matching rule wins.
 PARTS = (
-    ("tofu_metrics", lambda k: True),  # a split's token statistics and truth-ratio variants, utility sets
-    ("generations", lambda k: k.endswith(":greedy")),
+    ("tofu_metrics", lambda k: True),  # token statistics and truth-ratio variants of the splits and utility sets
+    ("generations", lambda k: k.endswith(":greedy")),  # every set's greedy answers, one batched call per side
     ("remind", lambda k: k.endswith(":remind")),
     ("remind_classify", lambda k: k == "remind:classify"),
     ("gradnorm", lambda k: k.endswith(":gradnorm")),

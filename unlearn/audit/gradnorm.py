@@ -10,20 +10,24 @@ weights, whose gradient equals that of the merged weight W + BA; the adapter mat
 not weights of the model and are left out). open-unlearning averages per-tensor norms instead; the
 spec and the papers' "gradient norm" is the global one, used here.
 
-One forward and backward per item (a per-example gradient cannot be batched without per-sample
-gradient machinery); `torch.autograd.grad` returns the gradients without writing `.grad`, and the
-`requires_grad` flags are put back as they were.
+Items go through in padded batches, each row's norm taken apart from one forward and backward
+without forming any gradient (ghost_norm.py; on the bundled model, 2 cores: 20 items in 6.0 s in
+batches of 8, 14.6 s with one backward per item). A model whose layers it does not describe takes one
+forward and backward per item; there `torch.autograd.grad` returns the gradients without writing
+`.grad`. Either way the `requires_grad` flags are put back as they were.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from unlearn.audit.ghost_norm import Unsupported, batch_norms, layout
 from unlearn.data.batching import batches
 from unlearn.data.examples import Example
 from unlearn.model.forward import answer_logits
@@ -61,26 +65,65 @@ def gradient_norms(
     examples: Sequence[Example],
     max_length: int = 256,
     progress: Callable[[int, int], None] | None = None,
+    batch_size: int = 8,
 ) -> np.ndarray:
     """‖∇θ L̄(x)‖₂ over every weight, per example (N,). L̄ is the mean NLL of the answer tokens."""
-    device = next(model.parameters()).device
     params = model_weights(model)
     was_training = model.training
     model.eval()  # no dropout: the score of a fixed model
-    out = []
     try:
-        with differentiable(params):
-            for i, (_, batch) in enumerate(batches(examples, tokenizer, 1, max_length, device)):
-                total, count = sequence_nll(*answer_logits(model, batch))  # (1,), (1,)
-                loss = (total / count).sum()
-                grads = torch.autograd.grad(loss, params, allow_unused=True)
-                sq = sum(float(g.float().pow(2).sum()) for g in grads if g is not None)
-                out.append(sq**0.5)
-                if progress:
-                    progress(i + 1, len(examples))
+        try:
+            lay = layout(model, params)
+            return _batched(model, tokenizer, examples, lay, max_length, batch_size, progress)
+        except Unsupported:
+            return _one_by_one(model, tokenizer, examples, params, max_length, progress)
     finally:
         model.train(was_training)
+
+
+def _batched(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[Example],
+    lay: Any,
+    max_length: int,
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> np.ndarray:
+    device = next(model.parameters()).device
+    out: list[float] = []
+    for _, batch in batches(examples, tokenizer, batch_size, max_length, device):
+        out += batch_norms(model, batch, lay).sqrt().tolist()
+        if progress:
+            progress(len(out), len(examples))
     return np.asarray(out, dtype=np.float64)
+
+
+def _one_by_one(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[Example],
+    params: Sequence[torch.nn.Parameter],
+    max_length: int,
+    progress: Callable[[int, int], None] | None,
+) -> np.ndarray:
+    device = next(model.parameters()).device
+    out = []
+    with differentiable(params):
+        for i, (_, batch) in enumerate(batches(examples, tokenizer, 1, max_length, device)):
+            total, count = sequence_nll(*answer_logits(model, batch))  # (1,), (1,)
+            loss = (total / count).sum()
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            sq = sum(float(torch.linalg.vector_norm(g, dtype=_wide(g)) ** 2) for g in grads if g is not None)
+            out.append(sq**0.5)
+            if progress:
+                progress(i + 1, len(examples))
+    return np.asarray(out, dtype=np.float64)
+
+
+def _wide(t: torch.Tensor) -> torch.dtype:
+    """At least fp32 for a sum of squares (bf16 would round it), without narrowing fp64."""
+    return torch.promote_types(t.dtype, torch.float32)
 
 
 def gradnorm_scores(norms: np.ndarray) -> np.ndarray:

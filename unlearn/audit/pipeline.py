@@ -139,15 +139,13 @@ def _side(
     side: str,
     split: str,
     gradnorm: bool,
+    gens: list[str] | None,
 ) -> SideScores:
     where, key = f"{side}, {split}", f"{side}:{split}"  # run_audit entered the stage `key`
     stats = token_stats(model, tokenizer, items)
     flat, _, _ = variants(items)
     variant_losses = answer_nll(model, tokenizer, flat)
-    qa = [e.question for e in items]
-    say.stage(f"{key}:greedy")
-    say(f"{where}: greedy answers (ROUGE-L)")
-    gens = generate_answers(model, tokenizer, qa, cfg.max_new_tokens) if all(qa) else [""] * len(items)
+    gens = gens if gens is not None else [""] * len(items)  # passages: no question to answer
     say.stage(f"{key}:remind")
     land = landscape(
         model, tokenizer, items, cfg.remind, progress=lambda i, n: say(f"{where}: REMIND landscape {i} / {n}", (i, n))
@@ -160,6 +158,29 @@ def _side(
         )
         attacks["gradnorm"] = gradnorm_scores(norms)
     return SideScores(stats, gens, item_metrics(items, stats, gens, variant_losses), attacks, land)
+
+
+def _greedy_answers(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sets: dict[str, list[Example]],
+    cfg: AuditConfig,
+    say: Meter,
+    side: str,
+) -> dict[str, list[str]]:
+    """Greedy answers (ROUGE-L) to every question of every set that has questions, in one batched
+    generation for the side: a decode step's fixed cost is paid once per batch (scoring.py), so one
+    call for the splits and utility sets together is quicker than one per set."""
+    asked = {name: [e.question for e in exs] for name, exs in sets.items() if all(e.question for e in exs)}
+    questions = [q for qs in asked.values() for q in qs]
+    say.stage(f"{side}:greedy")
+    say(f"{side}: greedy answers to {len(questions)} questions (ROUGE-L)")
+
+    def heard(done: int, n: int) -> None:
+        say(f"{side}: greedy answers {done} / {n}", (done, n))
+
+    answers = iter(generate_answers(model, tokenizer, questions, cfg.max_new_tokens, on_batch=heard))
+    return {name: [next(answers) for _ in qs] for name, qs in asked.items()}
 
 
 def _attack_extras(
@@ -228,9 +249,10 @@ def _plan(
     forget = items["forget"]
     plan: dict[str, float] = {}
     for side in ("before", "after"):
+        asked = [exs for exs in items.values() if all(e.question for e in exs)] + list(evals.values())
+        plan[f"{side}:greedy"] = sum(len(exs) for exs in asked) * SECONDS["answer"]
         for split, exs in items.items():
-            generate = all(e.question for e in exs)
-            plan |= side_plan(side, split, len(exs), n_seq, generate, cfg.gradnorm and split != "retain")
+            plan |= side_plan(side, split, len(exs), n_seq, cfg.gradnorm and split != "retain")
         for name, exs in evals.items():
             plan[f"{side}:{name}"] = len(exs) * SECONDS["utility_item"]
     for side in ("before", "after"):
@@ -279,16 +301,17 @@ def run_audit(
     evaluation: dict[str, dict[str, dict[str, np.ndarray]]] = {"before": {}, "after": {}}
     for side, ctx in (("before", before), ("after", nullcontext)):
         with ctx():
+            gens = _greedy_answers(model, tokenizer, items | evals, cfg, say, side)
             for split, exs in items.items():
                 say.stage(f"{side}:{split}")
                 n_seq = len(exs) * (1 + cfg.remind.k * len(cfg.remind.strengths))
                 say(f"{side}: scoring {len(exs)} {split} items (REMIND: {n_seq} sequences)")
                 grad = cfg.gradnorm and split != "retain"  # the attack compares forget with holdout
-                sides[side][split] = _side(model, tokenizer, exs, cfg, say, side, split, grad)
+                sides[side][split] = _side(model, tokenizer, exs, cfg, say, side, split, grad, gens.get(split))
             for name, exs in evals.items():
                 say.stage(f"{side}:{name}")
                 say(f"{side}: model utility on {len(exs)} {name.replace('_', ' ')} items")
-                evaluation[side][name] = evaluation_metrics(model, tokenizer, exs, cfg.max_new_tokens)
+                evaluation[side][name] = evaluation_metrics(model, tokenizer, exs, cfg.max_new_tokens, gens.get(name))
     surf: dict[str, list[Surface]] = {}
     if shown:
         for side, ctx in (("before", before), ("after", nullcontext)):

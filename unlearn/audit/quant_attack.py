@@ -43,12 +43,21 @@ def knowledge_figures(items: Sequence[Example], losses: Sequence[float], answers
 
 
 def knowledge(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, items: Sequence[Example], max_new_tokens: int
-) -> Figures:
-    """`knowledge_figures` of `items` under the model as it computes now."""
-    questions = [e.question for e in items]
-    answers = generate_answers(model, tokenizer, questions, max_new_tokens) if all(questions) else None
-    return knowledge_figures(items, answer_nll(model, tokenizer, items), answers)
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sets: dict[str, Sequence[Example]],
+    max_new_tokens: int,
+) -> dict[str, Figures]:
+    """`knowledge_figures` of each set under the model as it computes now. The questions of every
+    set are answered in one batched generation (a decode step's fixed cost paid once: scoring.py)."""
+    asked = {name: [e.question for e in items] for name, items in sets.items() if items}
+    askable = [q for qs in asked.values() if all(qs) for q in qs]
+    answers = iter(generate_answers(model, tokenizer, askable, max_new_tokens) if askable else [])
+    out = {}
+    for name, qs in asked.items():
+        replies = [next(answers) for _ in qs] if all(qs) else None
+        out[name] = knowledge_figures(sets[name], answer_nll(model, tokenizer, sets[name]), replies)
+    return out
 
 
 def quantization_attack(
@@ -69,8 +78,8 @@ def quantization_attack(
     out: dict[str, Any] = {"quantization_items": {"forget": len(forget), "retain": len(retain)}}
     if baseline is None:
         with before():
-            baseline = {"before": knowledge(model, tokenizer, forget, max_new_tokens)}
-        baseline["after"] = knowledge(model, tokenizer, forget, max_new_tokens)
+            baseline = {"before": knowledge(model, tokenizer, {"forget": forget}, max_new_tokens)["forget"]}
+        baseline["after"] = knowledge(model, tokenizer, {"forget": forget}, max_new_tokens)["forget"]
     base_before, base_after = baseline["before"], baseline["after"]
     for name, value in base_before.items():
         out[f"quantization_forget_{name}_before"] = value
@@ -79,10 +88,11 @@ def quantization_attack(
     for b in bits:
         say(f"quantization attack: the after model at {b} bits")
         with quantized(model, b):
-            for split, items in (("forget", forget), ("retain", retain)):
-                if items:
-                    for name, value in knowledge(model, tokenizer, items, max_new_tokens).items():
-                        out[f"quantization_{b}bit_{split}_{name}"] = value
+            for split, figures in knowledge(
+                model, tokenizer, {"forget": forget, "retain": retain}, max_new_tokens
+            ).items():
+                for name, value in figures.items():
+                    out[f"quantization_{b}bit_{split}_{name}"] = value
         with before(), quantized(model, b):
             out[f"quantization_{b}bit_before_forget_prob"] = set_prob(answer_nll(model, tokenizer, forget))
         out[f"quantization_recovery_{b}bit"] = recovery(

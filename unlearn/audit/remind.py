@@ -27,6 +27,7 @@ from unlearn.data.examples import Example
 from unlearn.data.prompts import Encoded, encode, question_mask
 from unlearn.errors import UserError
 from unlearn.model.forward import answer_logits
+from unlearn.model.prefix import shared_prefix_logits
 from unlearn.settings import setting
 from unlearn.train.losses import sequence_nll
 
@@ -151,7 +152,9 @@ def perturb(
 
 @torch.inference_mode()
 def answer_losses(model: PreTrainedModel, ids: torch.Tensor, labels: torch.Tensor, batch_size: int) -> np.ndarray:
-    """Mean answer NLL of each row of an unpadded (B, T) batch, `batch_size` rows per forward."""
+    """Mean answer NLL of each row of an unpadded (B, T) batch, `batch_size` rows per forward. A
+    neighbourhood's rows change only question tokens, so they share the chat template's opening (and
+    the question up to its first changed token): it runs once per forward (prefix.py)."""
     out = []
     for i in range(0, len(ids), batch_size):
         batch = {
@@ -159,7 +162,7 @@ def answer_losses(model: PreTrainedModel, ids: torch.Tensor, labels: torch.Tenso
             "labels": labels[i : i + batch_size],
             "attention_mask": torch.ones_like(ids[i : i + batch_size]),
         }
-        total, count = sequence_nll(*answer_logits(model, batch))
+        total, count = sequence_nll(*(shared_prefix_logits(model, batch) or answer_logits(model, batch)))
         out.append((total / count).float().cpu().numpy())
     return np.concatenate(out)
 

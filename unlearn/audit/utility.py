@@ -69,12 +69,16 @@ def evaluation_metrics(
     tokenizer: PreTrainedTokenizerBase,
     items: Sequence[Example],
     max_new_tokens: int = 48,
+    answers: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Per item of Real Authors or World Facts: the normalised probability, ROUGE-L recall and truth
-    ratio (the items carry the answer and perturbed answers; no paraphrase, so "correct" = the answer)."""
+    ratio (the items carry the answer and perturbed answers; no paraphrase, so "correct" = the answer).
+    `answers`: the items' greedy answers where the caller generated them (the audit, with its other
+    sets' in one batch)."""
     flat, correct, wrong = variants(items)
     losses = answer_nll(model, tokenizer, flat)
-    answers = generate_answers(model, tokenizer, [e.question for e in items], max_new_tokens)
+    if answers is None:
+        answers = generate_answers(model, tokenizer, [e.question for e in items], max_new_tokens)
     return {
         "probability": np.array([probability(losses[c], losses[w]) for c, w in zip(correct, wrong, strict=True)]),
         "rouge_l": np.array([rouge_l_recall(a, e.answer) for a, e in zip(answers, items, strict=True)]),

@@ -119,13 +119,40 @@ def next_token_logits(model: PreTrainedModel, batch: dict[str, torch.Tensor]) ->
     return model(**inputs).logits[:, -1]
 
 
+# Greedy answers generated at once. A decode step's fixed cost (every layer's launch, the cache update)
+# is paid once per batch, so on the bundled model on 2 cores 20 answers of 48 tokens take 6.4 s as one
+# batch and 10.7 s as 16 + 4, and 40 take 10.5 s as one and 16.2 s as 16 + 16 + 8. On a GPU the KV
+# cache of 64 rows of ~100 tokens is small even for an 8B model.
+GENERATE_BATCH = 64
+# A batch's prompts are left-padded to its longest, and the padding is computed like text (prefill
+# and every decode step's attention). Prompts go in order of length, and a batch closes before a
+# prompt longer than this many times its shortest: padding stays under a third of a batch's columns
+# (the audit's few-shot probes run ~4x longer than its plain questions).
+PAD_SPREAD = 1.5
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, spread: float = PAD_SPREAD) -> list[list[int]]:
+    """Indices grouped into batches in order of length: at most `batch_size` each, and none holding a
+    length over `spread` times its shortest.
+
+    >>> length_batches([10, 40, 12, 11, 45], 3)
+    [[0, 3, 2], [1, 4]]
+    """
+    out: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if not out or len(out[-1]) >= batch_size or lengths[i] > spread * lengths[out[-1][0]]:
+            out.append([])
+        out[-1].append(i)
+    return out
+
+
 @torch.inference_mode()
 def generate_answers(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     questions: Sequence[str],
     max_new_tokens: int = 48,
-    batch_size: int = 16,
+    batch_size: int = GENERATE_BATCH,
     streamer: BaseStreamer | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     *,
@@ -133,7 +160,8 @@ def generate_answers(
     max_prompt_tokens: int | None = None,
 ) -> list[str]:
     """Greedy answers to chat questions, batched with left padding (decoders need the prompt
-    to end at the same position in every row), one `generate` per batch. A `streamer`
+    to end at the same position in every row), one `generate` per batch of prompts of similar length
+    (`length_batches`); the answers come back in the questions' order. A `streamer`
     (`unlearn.inspection.streaming.TextStreamer`) sees each batch's answers grow token by token;
     `on_batch(done, total)` hears after each batch.
 
@@ -143,9 +171,13 @@ def generate_answers(
     device = next(model.parameters()).device
     given = [""] * len(questions) if prefixes is None else prefixes
     prompts = [reply_prompt(tokenizer, q, p) for q, p in zip(questions, given, strict=True)]
-    answers: list[str] = []
-    for i in range(0, len(prompts), batch_size):
-        batch = encode_prompts(tokenizer, prompts[i : i + batch_size], device, max_prompt_tokens)
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]] if prompts else []
+    if max_prompt_tokens:
+        lengths = [min(n, max_prompt_tokens) for n in lengths]
+    answers = [""] * len(prompts)
+    done = 0
+    for rows in length_batches(lengths, batch_size):
+        batch = encode_prompts(tokenizer, [prompts[i] for i in rows], device, max_prompt_tokens)
         out = model.generate(
             **batch,
             max_new_tokens=max_new_tokens,
@@ -157,9 +189,11 @@ def generate_answers(
             streamer=streamer,
         )
         new = out[:, batch["input_ids"].shape[1] :]  # (B, new)
-        answers.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))
+        for i, text in zip(rows, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
+            answers[i] = text.strip()
+        done += len(rows)
         if on_batch:
-            on_batch(len(answers), len(prompts))
+            on_batch(done, len(prompts))
     return answers
 
 
