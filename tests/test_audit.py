@@ -19,6 +19,20 @@ from unlearn.train.params import make_trainable
 CFG = AuditConfig(remind=RemindConfig(m=3, k=2), max_items=4, max_new_tokens=4)
 
 
+# the splits and 3 Real Authors / World Facts items, every attack off
+UTILITY_ONLY = AuditConfig(
+    remind=RemindConfig(m=3, k=2),
+    max_items=4,
+    max_new_tokens=4,
+    probe_items=0,
+    relearn=None,
+    surface_items=0,
+    gradnorm=False,
+    quantize_bits=(),
+    utility_items=3,
+)
+
+
 def _sets() -> dict:
     return {s: load_selection(f"fictitious_authors:{s}").examples for s in ("forget", "retain", "holdout")}
 
@@ -106,17 +120,7 @@ def test_a_retain_only_model_gives_forget_quality_and_privleak(tiny: LoadedModel
 def test_model_utility_with_real_authors_and_world_facts_has_nine_parts(tiny: LoadedModel) -> None:
     from unlearn.data.builtin import utility_sets
 
-    cfg = AuditConfig(
-        remind=RemindConfig(m=3, k=2),
-        max_items=4,
-        max_new_tokens=4,
-        probe_items=0,
-        relearn=None,
-        surface_items=0,
-        gradnorm=False,
-        quantize_bits=(),
-        utility_items=3,
-    )
+    cfg = UTILITY_ONLY
     out = run_audit(tiny.model, tiny.tokenizer, {**_sets(), **utility_sets()}, cfg=cfg).summary()
     assert out["utility_n_parts"] == 9 and out["n_items"]["real_authors"] == 3 and out["n_items"]["world_facts"] == 3
     parts = [out[f"{p}_after"] for p in out["utility_parts"]]
@@ -135,17 +139,7 @@ def test_each_side_answers_every_set_in_one_generation(tiny: LoadedModel, monkey
     monkeypatch.setattr(
         pipeline, "generate_answers", lambda m, t, qs, *a, **k: calls.append(len(qs)) or real(m, t, qs, *a, **k)
     )
-    cfg = AuditConfig(
-        remind=RemindConfig(m=3, k=2),
-        max_items=4,
-        max_new_tokens=4,
-        probe_items=0,
-        relearn=None,
-        surface_items=0,
-        gradnorm=False,
-        quantize_bits=(),
-        utility_items=3,
-    )
+    cfg = UTILITY_ONLY
     sets = {**_sets(), **utility_sets()}
     res = run_audit(tiny.model, tiny.tokenizer, sets, cfg=cfg)
     assert calls == [4 + 4 + 4 + 3 + 3] * 2  # forget, retain, holdout, Real Authors, World Facts; before and after
