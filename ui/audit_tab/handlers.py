@@ -78,7 +78,7 @@ def refresh_audit_sources() -> dict:
 
 EXTRAS = {  # the "Also run" choices: label -> what it switches on
     "TOFU model utility (scores Real Authors and World Facts, 217 questions)": "utility",
-    "GradNorm attack (one backward per item)": "gradnorm",
+    "GradNorm attack (a backward per 8 items)": "gradnorm",
     "Quantization attack (8 and 4 bits)": "quantize",
 }
 

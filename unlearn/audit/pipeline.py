@@ -6,8 +6,9 @@ utility on Real Authors and World Facts, and the attacks that try to bring the k
 Most scores come from three passes per split and model: `token_stats` (one forward per batch, for
 LOSS / zlib / Min-K% / Min-K%++ and the memorisation metrics), the truth-ratio variants (one more
 batched scoring) and REMIND's landscapes (one stacked batch per item), plus greedy generations for
-ROUGE-L and one backward per item for GradNorm. "Before" is the same model inside the run's
-`reference()`. The flat headline figures are built in audit_summary.py.
+ROUGE-L (one batched call per side for every set) and one backward per 8 items for GradNorm
+(ghost_norm.py). "Before" is the same model inside the run's `reference()`. The flat headline figures are
+built in audit_summary.py.
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip Real Authors and World Facts (the utility is then a 'retain utility', not TOFU's model utility)",
     )
-    sp.add_argument("--no-gradnorm", action="store_true", help="skip the GradNorm attack (one backward per item)")
+    sp.add_argument("--no-gradnorm", action="store_true", help="skip the GradNorm attack (a backward per 8 items)")
     sp.add_argument(
         "--quantize",
         type=int,
