@@ -62,11 +62,11 @@ def test_it_steps_aside_where_it_cannot_apply(tiny) -> None:
 
 
 def test_answer_nll_is_unchanged_by_the_sharing(tiny, monkeypatch) -> None:
-    from unlearn.model import scoring
+    from unlearn.model import prefix
 
     items = [Example(f"Who wrote book number {i}?", f"Author {i} wrote it.") for i in range(5)]
     shared = answer_nll(tiny.model, tiny.tokenizer, items)
-    monkeypatch.setattr(scoring, "shared_prefix_logits", lambda model, batch: None)
+    monkeypatch.setattr(prefix, "shared_prefix_logits", lambda model, batch: None)
     plain = answer_nll(tiny.model, tiny.tokenizer, items)
     assert abs(shared - plain).max() < 1e-5
 
@@ -105,8 +105,8 @@ def test_the_flop_count_counts_a_shared_opening_once() -> None:
 
 def test_remind_neighbourhoods_run_their_shared_opening_once(tiny, monkeypatch) -> None:
     # a neighbourhood changes question tokens only: its rows share the chat template's opening
-    from unlearn.audit import remind
     from unlearn.audit.remind import RemindConfig, answer_losses, neighbourhoods
+    from unlearn.model import prefix
     from unlearn.model.prefix import shared_columns
 
     ex = Example("Who wrote the red book about the old harbour town?", "Anna Berg wrote it.")
@@ -122,7 +122,7 @@ def test_remind_neighbourhoods_run_their_shared_opening_once(tiny, monkeypatch) 
     shared = answer_losses(tiny.model, ids, labels, batch_size=8)
     hook.remove()
     assert len(calls) == 2 * math.ceil(len(ids) / 8)  # per forward: the opening once, then the rows' own tokens
-    monkeypatch.setattr(remind, "shared_prefix_logits", lambda m, b: None)  # the plain forward
+    monkeypatch.setattr(prefix, "shared_prefix_logits", lambda m, b: None)  # the plain forward
     torch.testing.assert_close(
         torch.tensor(shared), torch.tensor(answer_losses(tiny.model, ids, labels, 8)), rtol=1e-5, atol=1e-6
     )

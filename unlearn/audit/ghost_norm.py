@@ -52,7 +52,7 @@ class Unsupported(Exception):
 
 
 @dataclass
-class _Layout:
+class Layout:
     """Which module holds each weight whose norm is wanted, by how it is taken apart."""
 
     linear: dict[nn.Linear, tuple[bool, bool]] = field(default_factory=dict)  # module -> (weight?, bias?)
@@ -61,13 +61,13 @@ class _Layout:
     small: dict[nn.Module, list[str]] = field(default_factory=dict)  # module -> its wanted weights' names
 
 
-def layout(model: nn.Module, params: Sequence[nn.Parameter]) -> _Layout:
+def layout(model: nn.Module, params: Sequence[nn.Parameter]) -> Layout:
     """Sort `params` by the module that holds them; `Unsupported` where one fits no rule."""
     owners: dict[int, list[nn.Module]] = {}
     for m in model.modules():
         for p in m.parameters(recurse=False):
             owners.setdefault(id(p), []).append(m)
-    out = _Layout()
+    out = Layout()
     for p in params:
         ms = owners.get(id(p), [])
         for m in ms:  # a subclass with its own forward (a scaled lookup, a quantized layer) breaks the rules
@@ -123,7 +123,7 @@ class _Capture:
 
 
 @contextmanager
-def _hooks(lay: _Layout, cap: _Capture) -> Iterator[None]:
+def _hooks(lay: Layout, cap: _Capture) -> Iterator[None]:
     """Forward hooks that note each module's input and hang a hook on its output for the gradient."""
 
     def on_linear(m: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
@@ -167,7 +167,7 @@ def _hooks(lay: _Layout, cap: _Capture) -> Iterator[None]:
         yield
 
 
-def _embedding_terms(cap: _Capture, lay: _Layout, grads: Sequence[torch.Tensor]) -> None:
+def _embedding_terms(cap: _Capture, lay: Layout, grads: Sequence[torch.Tensor]) -> None:
     """‖∇E‖² of each embedding and, for a tied head, the cross term 2⟨∇E, ∇H⟩, into cap.sq."""
     heads = {e: h for h, e in lay.tied.items()}
     for (m, ids, _), g in zip(cap.starts, grads, strict=True):
@@ -184,7 +184,7 @@ def _embedding_terms(cap: _Capture, lay: _Layout, grads: Sequence[torch.Tensor])
             cap.sq.add_(2 * (picked * (h.float() @ g.transpose(1, 2))).sum((1, 2)).to(cap.sq))
 
 
-def _small_terms(cap: _Capture, lay: _Layout) -> None:
+def _small_terms(cap: _Capture, lay: Layout) -> None:
     """Each row's gradient of the small weights, by autograd through the one module that holds them."""
     for m, x, gy in cap.small:
         with torch.enable_grad():
@@ -196,7 +196,7 @@ def _small_terms(cap: _Capture, lay: _Layout) -> None:
                 cap.sq[r] += sum(float(g.float().square().sum()) for g in grads if g is not None)
 
 
-def batch_norms(model: PreTrainedModel, batch: Batch, lay: _Layout) -> torch.Tensor:
+def batch_norms(model: PreTrainedModel, batch: Batch, lay: Layout) -> torch.Tensor:
     """‖∇θ L̄‖² of each row of `batch` over the weights `lay` was made for, (B,) float64. The weights'
     `requires_grad` flags are the caller's: the backward reads none of them."""
     b = batch["input_ids"].shape[0]

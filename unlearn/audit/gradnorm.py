@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from unlearn.audit.ghost_norm import Unsupported, batch_norms, layout
+from unlearn.audit.ghost_norm import Layout, Unsupported, batch_norms, layout
 from unlearn.data.batching import batches
 from unlearn.data.examples import Example
 from unlearn.model.forward import answer_logits
@@ -85,7 +84,7 @@ def _batched(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     examples: Sequence[Example],
-    lay: Any,
+    lay: Layout,
     max_length: int,
     batch_size: int,
     progress: Callable[[int, int], None] | None,

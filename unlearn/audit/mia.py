@@ -42,8 +42,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearn.data.batching import batches
 from unlearn.data.examples import Example
-from unlearn.model.forward import answer_logits
-from unlearn.model.prefix import shared_prefix_logits
+from unlearn.model.prefix import scoring_logits
 from unlearn.train.losses import shift
 
 K_DEFAULT = 0.4
@@ -79,7 +78,7 @@ def token_stats(
     out: list[TokenStats] = []
     for _, batch in batches(examples, tokenizer, batch_size, max_length, device):
         # rows that open alike (a chat template's system prompt) run their shared opening once (prefix.py)
-        logits, target, mask = shift(*(shared_prefix_logits(model, batch) or answer_logits(model, batch)))
+        logits, target, mask = shift(*scoring_logits(model, batch))
         logp = torch.log_softmax(logits, -1)  # (B, W, V)
         p = logp.exp()
         mu = (p * logp).sum(-1)  # (B, W): E[log p]

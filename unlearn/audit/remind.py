@@ -26,8 +26,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from unlearn.data.examples import Example
 from unlearn.data.prompts import Encoded, encode, question_mask
 from unlearn.errors import UserError
-from unlearn.model.forward import answer_logits
-from unlearn.model.prefix import shared_prefix_logits
+from unlearn.model.prefix import scoring_logits
 from unlearn.settings import setting
 from unlearn.train.losses import sequence_nll
 
@@ -162,7 +161,7 @@ def answer_losses(model: PreTrainedModel, ids: torch.Tensor, labels: torch.Tenso
             "labels": labels[i : i + batch_size],
             "attention_mask": torch.ones_like(ids[i : i + batch_size]),
         }
-        total, count = sequence_nll(*(shared_prefix_logits(model, batch) or answer_logits(model, batch)))
+        total, count = sequence_nll(*scoring_logits(model, batch))
         out.append((total / count).float().cpu().numpy())
     return np.concatenate(out)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedModel
 
-from unlearn.model.forward import Batch, accepts, answer_window
+from unlearn.model.forward import Batch, accepts, answer_logits, answer_window
 
 MIN_SHARED = 8  # below this the second call costs more than the tokens it saves
 NEEDS = ("past_key_values", "use_cache", "position_ids", "logits_to_keep", "attention_mask")
@@ -69,6 +69,12 @@ def shared_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Te
         logits_to_keep=keep,
     )
     return out.logits, labels[:, window]
+
+
+def scoring_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """`forward.answer_logits`, with the rows' shared opening run once wherever that applies: what
+    scoring, token statistics, REMIND and every method's training forward call."""
+    return shared_prefix_logits(model, batch) or answer_logits(model, batch)
 
 
 def _rewritten(model: PreTrainedModel) -> bool:

@@ -19,8 +19,8 @@ from transformers.generation.streamers import BaseStreamer
 from unlearn.data.batching import batches
 from unlearn.data.examples import Example
 from unlearn.data.prompts import chat_prompt
-from unlearn.model.forward import accepts, accepts_logits_to_keep, answer_logits
-from unlearn.model.prefix import shared_prefix_logits
+from unlearn.model.forward import accepts, accepts_logits_to_keep
+from unlearn.model.prefix import scoring_logits
 from unlearn.train.losses import sequence_nll
 
 
@@ -41,7 +41,7 @@ def answer_nll_sums(
     done = 0
     for _, batch in batches([examples[i] for i in order], tokenizer, batch_size, max_length, device):
         # rows that open alike (a chat template's system prompt) run their shared opening once (prefix.py)
-        total, count = sequence_nll(*(shared_prefix_logits(model, batch) or answer_logits(model, batch)))  # (B,)
+        total, count = sequence_nll(*scoring_logits(model, batch))  # (B,)
         rows = order[done : done + len(total)]
         sums[rows], counts[rows] = total.double().cpu().numpy(), count.double().cpu().numpy()
         done += len(rows)

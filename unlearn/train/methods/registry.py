@@ -18,8 +18,7 @@ from transformers import PreTrainedModel
 
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
-from unlearn.model.forward import answer_logits
-from unlearn.model.prefix import shared_prefix_logits
+from unlearn.model.prefix import scoring_logits
 from unlearn.train.gradients import GradRule, grads_of, split_grads
 from unlearn.train.losses import sequence_nll
 from unlearn.train.params import Trainable
@@ -102,9 +101,9 @@ class Context:
         `reference=True`: of the model before the run, without gradients."""
         # rows that open alike (a chat template's system prompt) run their shared opening once (prefix.py)
         if not reference:
-            return shared_prefix_logits(self.model, batch) or answer_logits(self.model, batch)
+            return scoring_logits(self.model, batch)
         with torch.no_grad(), self.reference():
-            return shared_prefix_logits(self.model, batch) or answer_logits(self.model, batch)
+            return scoring_logits(self.model, batch)
 
     def reference_logprob(self, batch: Batch, examples: Sequence[Example]) -> torch.Tensor:
         """log π_θ₀(y|x) per row of `batch` (B,), whose rows are `examples`: read from
