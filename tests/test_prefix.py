@@ -126,3 +126,80 @@ def test_remind_neighbourhoods_run_their_shared_opening_once(tiny, monkeypatch) 
     torch.testing.assert_close(
         torch.tensor(shared), torch.tensor(answer_losses(tiny.model, ids, labels, 8)), rtol=1e-5, atol=1e-6
     )
+
+
+def _grouped(opening: int, questions: list[int], rows: list[tuple[int, int]], seed: int = 2) -> dict[str, torch.Tensor]:
+    """Right-padded rows: `opening` columns shared by all, then group g's question (`questions[g]`
+    random tokens, the same in each of its rows), then each row's own answer of its length (labelled)."""
+    g = torch.Generator().manual_seed(seed)
+    shared = torch.randint(5, 90, (opening,), generator=g).tolist()
+    asked = [torch.randint(5, 90, (n,), generator=g).tolist() for n in questions]
+    seqs = [(shared + asked[q], torch.randint(5, 90, (a,), generator=g).tolist()) for q, a in rows]
+    t = max(len(c) + len(a) for c, a in seqs)
+    ids = torch.zeros(len(rows), t, dtype=torch.long)
+    mask, labels = torch.zeros_like(ids), torch.full_like(ids, IGNORE)
+    for r, (c, a) in enumerate(seqs):
+        ids[r, : len(c) + len(a)] = torch.tensor(c + a)
+        mask[r, : len(c) + len(a)] = 1
+        labels[r, len(c) : len(c) + len(a)] = torch.tensor(a)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def test_rows_sharing_their_question_give_the_full_forwards_answer_losses(tiny) -> None:
+    from unlearn.model.prefix import grouped_prefix_logits
+    from unlearn.train.losses import sequence_nll
+
+    # three answers to question 0, two to question 1 (longer), one to question 2, in mixed order
+    rows = [(0, 5), (1, 3), (0, 2), (2, 7), (1, 6), (0, 4)]
+    for opening in (12, MIN_SHARED - 3):  # with the batch's opening run apart, and without
+        batch = {k: v.to(tiny.device) for k, v in _grouped(opening, [6, 9, 4], rows).items()}
+        calls: list[int] = []
+        hook = tiny.model.register_forward_pre_hook(lambda m, a, kw, seen=calls: seen.append(1), with_kwargs=True)
+        with torch.no_grad():
+            grouped = grouped_prefix_logits(tiny.model, batch)
+        hook.remove()
+        assert grouped is not None
+        assert len(calls) == (3 if opening >= MIN_SHARED else 2)  # opening, the 3 questions, the 6 answers
+        assert grouped[0].shape[1] == 1 + 7  # from the column before an answer to the longest answer's end
+        with torch.no_grad():
+            full = sequence_nll(*answer_logits(tiny.model, batch))
+        got = sequence_nll(*grouped)
+        torch.testing.assert_close(got[1], full[1], rtol=0, atol=0)  # every answer token counted once
+        torch.testing.assert_close(got[0], full[0], rtol=1e-4, atol=1e-4)
+
+
+def test_grouping_steps_aside_where_no_question_repeats(tiny) -> None:
+    from unlearn.model.prefix import grouped_prefix_logits
+
+    distinct = _grouped(12, [6, 9], [(0, 5), (1, 3)])
+    left = _grouped(12, [6], [(0, 5), (0, 3)])
+    pads = [int((m == 0).sum()) for m in left["attention_mask"]]
+    for k in left:  # the same rows left-padded: the question no longer sits in the same columns
+        left[k] = torch.stack([torch.roll(row, n) for row, n in zip(left[k], pads, strict=True)])
+    assert grouped_prefix_logits(tiny.model, distinct) is None
+    assert grouped_prefix_logits(tiny.model, left) is None
+
+
+def test_answer_nll_of_truth_ratio_variants_is_unchanged_by_the_grouping(tiny, monkeypatch) -> None:
+    from unlearn.audit.tofu_metrics import variants
+    from unlearn.model import prefix, scoring
+
+    items = [
+        Example(f"Who wrote book {i}?", f"Author {i} wrote it.", perturbed_answers=[f"Nobody {j}." for j in range(i)])
+        for i in range(1, 5)
+    ]
+    flat, _, _ = variants(items)
+    used: list[bool] = []
+
+    def spy(model, batch):  # noqa: ANN001, ANN202
+        out = prefix.grouped_prefix_logits(model, batch)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(scoring, "grouped_prefix_logits", spy)
+    grouped = answer_nll(tiny.model, tiny.tokenizer, flat, batch_size=6)
+    assert any(used)  # the order put answers to one question in one batch, and they were grouped
+    monkeypatch.setattr(scoring, "grouped_prefix_logits", lambda m, b: None)
+    monkeypatch.setattr(prefix, "shared_prefix_logits", lambda m, b: None)
+    plain = answer_nll(tiny.model, tiny.tokenizer, flat, batch_size=6)
+    assert abs(grouped - plain).max() < 1e-5

@@ -11,6 +11,11 @@ Scoring (`scoring.answer_nll`: the before/after figures, the live curves) and tr
 repeated for the rows by autograd, so its backward sums the rows' gradients into the one opening: the
 gradient of the full forward, and the opening's activations are kept once instead of once per row.
 
+Rows that also share their question (TOFU's truth ratio scores one question with its paraphrased and
+perturbed answers, Real Authors' and World Facts' items one question with four or five answers) go
+one level further (`grouped_prefix_logits`): the batch's opening once, each distinct question once,
+then each row's answer only. On the audit's variant scoring that is about a third of the tokens.
+
 A model whose forward takes no KV cache, position ids or `logits_to_keep` (remote code, older
 classes), a model inside low-memory training or compiled layers (checkpointing drops the cache, a
 compiled layer would recompile for it), or a batch whose rows share fewer than `MIN_SHARED` tokens,
@@ -22,6 +27,7 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedModel
 
+from unlearn.data.prompts import IGNORE
 from unlearn.model.forward import Batch, accepts, answer_logits, answer_window
 
 MIN_SHARED = 8  # below this the second call costs more than the tokens it saves
@@ -75,6 +81,68 @@ def scoring_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, 
     """`forward.answer_logits`, with the rows' shared opening run once wherever that applies: what
     scoring, token statistics, REMIND and every method's training forward call."""
     return shared_prefix_logits(model, batch) or answer_logits(model, batch)
+
+
+def grouped_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Logits (B, W', V) and labels (B, W') for a right-padded batch in which some rows share all
+    their tokens before the answer: the batch's shared opening runs once, each distinct question
+    once (one row per group, padded), and each row then runs only its own tokens from the one before
+    its answer, on its group's KV cache. W' is the longest such tail, so the window differs from
+    `answer_logits`'s, but logit j of a row still predicts its label j + 1 (`losses.shift`): the same
+    per-row sums for `sequence_nll`. None where no two rows share a question, or the sharing cannot
+    apply (see the module)."""
+    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+    b, t = labels.shape
+    answered = labels != IGNORE
+    if b < 2 or not answered.any(1).all() or not all(accepts(model, a) for a in NEEDS) or _rewritten(model):
+        return None
+    starts = answered.int().argmax(1) - 1  # (B,) each row's column before its first answer token
+    lengths = mask.sum(1)
+    columns = torch.arange(t, device=ids.device)
+    if (starts < 1).any() or not torch.equal(mask.bool(), columns < lengths[:, None]):
+        return None  # an answer from the first token, or padding not on the right
+    groups: dict[tuple[int, ...], int] = {}
+    of_row = [groups.setdefault(tuple(ids[r, : starts[r]].tolist()), len(groups)) for r in range(b)]
+    if len(groups) == b:
+        return None
+    first = [of_row.index(g) for g in range(len(groups))]  # a row standing for each group
+    p0 = min(shared_length(batch), int(starts.min()))
+    p0 = p0 if p0 >= MIN_SHARED else 0
+    cache = None
+    if p0:
+        cache = model(input_ids=ids[:1, :p0], use_cache=True).past_key_values
+        if cache is None or not hasattr(cache, "batch_select_indices"):
+            return None
+        cache.batch_repeat_interleave(len(groups))
+    context = starts[first] - p0  # (G,) each question's own columns after the opening
+    lq = int(context.max())
+    context_mask = (columns[:lq] < context[:, None]).long()  # (G, Lq) right-padded
+    if lq:
+        rows = torch.tensor(first, device=ids.device)
+        out = model(
+            input_ids=ids[rows, p0 : p0 + lq] * context_mask,
+            attention_mask=torch.cat([mask.new_ones(len(groups), p0), context_mask], 1),
+            position_ids=torch.arange(p0, p0 + lq, device=ids.device).expand(len(groups), -1),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,  # nothing here is scored: the questions' last tokens run again below
+        )
+        cache = out.past_key_values
+    if cache is None or not hasattr(cache, "batch_select_indices"):
+        return None
+    group = torch.tensor(of_row, device=ids.device)
+    cache.batch_select_indices(group)  # (G, ...) -> (B, ...): each row on its question's cache
+    tail = int((lengths - starts).max())
+    take = (starts[:, None] + columns[:tail]).clamp(max=t - 1)  # (B, W') each row's columns from its start
+    own = (columns[:tail] < (lengths - starts)[:, None]).long()
+    out = model(
+        input_ids=ids.gather(1, take) * own,
+        attention_mask=torch.cat([mask.new_ones(b, p0), context_mask[group], own], 1),
+        position_ids=starts[:, None] + columns[:tail],
+        past_key_values=cache,
+        use_cache=True,
+    )
+    return out.logits, labels.gather(1, take).masked_fill(own == 0, IGNORE)
 
 
 def _rewritten(model: PreTrainedModel) -> bool:

@@ -20,8 +20,25 @@ from unlearn.data.batching import batches
 from unlearn.data.examples import Example
 from unlearn.data.prompts import chat_prompt
 from unlearn.model.forward import accepts, accepts_logits_to_keep
-from unlearn.model.prefix import scoring_logits
+from unlearn.model.prefix import grouped_prefix_logits, scoring_logits
 from unlearn.train.losses import sequence_nll
+
+
+def scoring_order(examples: Sequence[Example]) -> list[int]:
+    """The order examples are scored in: by length, so a batch pads little (on the quick demo's sets
+    15-20% faster; the text's length stands in for the tokens', no second tokenization), with the
+    answers to one question side by side, so that a batch's rows share their question (prefix.py).
+
+    >>> scoring_order([Example("Q1?", "long answer"), Example("Q22?", "a"), Example("Q1?", "b")])
+    [1, 2, 0]
+    """
+    answers: dict[str, list[int]] = {}
+    for ex in examples:
+        answers.setdefault(ex.question, []).append(len(ex.answer))
+    size = {q: len(q) + sum(a) / len(a) for q, a in answers.items()}  # a question's mean row length
+    return sorted(
+        range(len(examples)), key=lambda i: (size[examples[i].question], examples[i].question, len(examples[i].answer))
+    )
 
 
 @torch.inference_mode()
@@ -34,14 +51,13 @@ def answer_nll_sums(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Summed NLL over answer tokens, −log π(y|x), and the number of answer tokens, each (N,)."""
     device = next(model.parameters()).device
-    # batched in order of length, so a batch pads little (on the quick demo's sets 15-20% faster); the
-    # text's length stands in for the tokens' (no second tokenization)
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].question) + len(examples[i].answer))
+    order = scoring_order(examples)
     sums, counts = np.empty(len(examples), dtype=np.float64), np.empty(len(examples), dtype=np.float64)
     done = 0
     for _, batch in batches([examples[i] for i in order], tokenizer, batch_size, max_length, device):
-        # rows that open alike (a chat template's system prompt) run their shared opening once (prefix.py)
-        total, count = sequence_nll(*scoring_logits(model, batch))  # (B,)
+        # rows that open alike (a chat template's system prompt) run their shared opening once, and rows
+        # asking the same question (truth-ratio variants) their question once too (prefix.py)
+        total, count = sequence_nll(*(grouped_prefix_logits(model, batch) or scoring_logits(model, batch)))  # (B,)
         rows = order[done : done + len(total)]
         sums[rows], counts[rows] = total.double().cpu().numpy(), count.double().cpu().numpy()
         done += len(rows)
