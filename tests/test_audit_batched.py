@@ -1,7 +1,7 @@
-"""The audit's greedy generations and multiple-choice reads are batched (left padding, one `generate` or
-one forward per batch) and give what one prompt at a time gives: the Compare tab's `generate` for a
-probe (its assistant prefix and its prompt cut included), an unpadded forward for a multiple-choice
-question."""
+"""The audit's greedy generations and multiple-choice reads are batched (left padding; one joined
+decoding per group of prompts, greedy.py, or one forward per batch) and give what one prompt at a time
+gives: the Compare tab's `generate` for a probe (its assistant prefix and its prompt cut included), an
+unpadded forward for a multiple-choice question."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from unlearn.audit.honesty import choice_prompt, multiple_choice
 from unlearn.audit.tofu_metrics import rouge_l_recall
 from unlearn.data.builtin import load_selection
 from unlearn.inspection.compare import Decoding, generate
+from unlearn.model import greedy
 from unlearn.model.models import LoadedModel
 from unlearn.model.scoring import (
     encode_prompts,
@@ -46,6 +47,19 @@ def _counting(model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> list[i
     return calls
 
 
+def _prefills(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """Records each joined decoding (greedy.decode): the sizes of the batches it prefills."""
+    calls: list[list[int]] = []
+    real = greedy.decode
+
+    def counted(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]], *args: Any) -> Any:
+        calls.append([b["input_ids"].shape[0] for b in batches])
+        return real(model, batches, *args)
+
+    monkeypatch.setattr(greedy, "decode", counted)
+    return calls
+
+
 def reply_prompt_of(lm: LoadedModel) -> Callable[[Any], str]:
     return lambda a: reply_prompt(lm.tokenizer, a.message, a.prefix)
 
@@ -55,8 +69,8 @@ def _alone(lm: LoadedModel, message: str, prefix: str, max_prompt_tokens: int = 
 
 
 def test_batched_probes_answer_and_score_as_one_at_a_time(tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every probe's batched answer is the one-at-a-time answer, token for token; `run_probes` makes one
-    `generate` per batch and scores what the one-at-a-time loop scored."""
+    """Every probe's batched answer is the one-at-a-time answer, token for token; `run_probes` decodes
+    each group of prompts as one and scores what the one-at-a-time loop scored."""
     asked = probes_to_ask(FORGET, RETAIN, PROBES)
     lengths = {len(tiny.tokenizer(reply_prompt(tiny.tokenizer, a.message, a.prefix))["input_ids"]) for a in asked}
     assert len(lengths) > 5 and any(a.prefix for a in asked)  # rows of many lengths pad; some replies pre-filled
@@ -67,19 +81,22 @@ def test_batched_probes_answer_and_score_as_one_at_a_time(tiny: LoadedModel, mon
     )
     assert any(alone) and batched == alone
 
-    calls = _counting(tiny.model, monkeypatch)
+    calls = _prefills(monkeypatch)
     heard: list[str] = []
     out = run_probes(
         tiny.model, tiny.tokenizer, FORGET, RETAIN, max_new_tokens=NEW, progress=heard.append, batch_size=5
     )
-    # batches of at most 5 prompts of similar length (scoring.length_batches), as many as that takes
+    # groups of at most 5 prompts in order of length, each decoded as one; within a group, batches of
+    # similar length prefilled apart (scoring.length_batches, greedy.py)
     tokens = [
         len(ids)
         for ids in tiny.tokenizer(list(map(reply_prompt_of(tiny), asked)), add_special_tokens=False)["input_ids"]
     ]
-    expected = length_batches([min(n, PROMPT_TOKENS) for n in tokens], 5)
-    assert calls == [len(b) for b in expected] and max(calls) == 5
-    assert len(calls) >= math.ceil(len(asked) / 5)
+    lengths = [min(n, PROMPT_TOKENS) for n in tokens]
+    groups = length_batches(lengths, 5, math.inf)
+    assert calls == [[len(b) for b in length_batches([lengths[i] for i in g], 5)] for g in groups]
+    assert max(map(sum, calls)) == 5 and len(calls) == math.ceil(len(asked) / 5)
+    assert any(len(c) > 1 for c in calls)  # prompts of different lengths prefilled apart, decoded together
     assert heard[-1] == f"adversarial probes {len(asked)} / {len(asked)}" and len(heard) == len(calls)
     texts = [with_prefix(a.prefix, t) for a, t in zip(asked, alone, strict=True)]  # as the old loop scored them
     for kind in PROBES:
@@ -99,9 +116,9 @@ def test_batched_prompt_cut_equals_one_at_a_time_cut(tiny: LoadedModel) -> None:
 
 
 def test_probes_with_nothing_to_ask_generate_nothing(tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = _counting(tiny.model, monkeypatch)
+    calls, decoded = _counting(tiny.model, monkeypatch), _prefills(monkeypatch)
     out = run_probes(tiny.model, tiny.tokenizer, [], RETAIN, kinds=("plain",))
-    assert calls == [] and out["plain"]["items"] == 0 and math.isnan(out["plain"]["rouge_l"])
+    assert calls == [] and decoded == [] and out["plain"]["items"] == 0 and math.isnan(out["plain"]["rouge_l"])
 
 
 def test_padded_next_token_logits_equal_unpadded(tiny: LoadedModel) -> None:

@@ -19,6 +19,7 @@ from transformers.generation.streamers import BaseStreamer
 from unlearn.data.batching import batches
 from unlearn.data.examples import Example
 from unlearn.data.prompts import chat_prompt
+from unlearn.model import greedy
 from unlearn.model.forward import accepts, accepts_logits_to_keep
 from unlearn.model.prefix import grouped_prefix_logits, scoring_logits
 from unlearn.train.losses import sequence_nll
@@ -192,25 +193,44 @@ def generate_answers(
         lengths = [min(n, max_prompt_tokens) for n in lengths]
     answers = [""] * len(prompts)
     done = 0
-    for rows in length_batches(lengths, batch_size):
-        batch = encode_prompts(tokenizer, [prompts[i] for i in rows], device, max_prompt_tokens)
-        out = model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            streamer=streamer,
-        )
-        new = out[:, batch["input_ids"].shape[1] :]  # (B, new)
-        for i, text in zip(rows, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
+    # without a streamer (which shows one batch's rows growing together) batches of similar length are
+    # prefilled apart and decoded as one (greedy.py); else each is one `generate`
+    joined = streamer is None and greedy.applies(model)
+    for group in length_batches(lengths, batch_size, math.inf if joined else PAD_SPREAD):
+        parts = [[group[j] for j in sub] for sub in length_batches([lengths[i] for i in group], batch_size)]
+        encoded = [encode_prompts(tokenizer, [prompts[i] for i in rows], device, max_prompt_tokens) for rows in parts]
+        ends = greedy.end_tokens(model, tokenizer.eos_token_id)
+        tokens = greedy.decode(model, encoded, max_new_tokens, ends) if joined else None
+        if tokens is None:
+            tokens = [row for batch in encoded for row in _generate(model, tokenizer, batch, max_new_tokens, streamer)]
+        rows = [i for part in parts for i in part]
+        for i, text in zip(rows, tokenizer.batch_decode(tokens, skip_special_tokens=True), strict=True):
             answers[i] = text.strip()
         done += len(rows)
         if on_batch:
             on_batch(done, len(prompts))
     return answers
+
+
+def _generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    batch: dict[str, torch.Tensor],
+    max_new_tokens: int,
+    streamer: BaseStreamer | None,
+) -> list[list[int]]:
+    """One left-padded batch's greedy new tokens by `model.generate`, (B, new) as lists."""
+    out = model.generate(
+        **batch,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+        streamer=streamer,
+    )
+    return out[:, batch["input_ids"].shape[1] :].tolist()
 
 
 def _norm(text: str) -> str:

@@ -1,0 +1,84 @@
+"""Greedy answers prefilled by length and decoded as one batch (issue 19: the audit's probes and
+answers): the tokens `generate` gives each prompt alone, rows leaving the batch as they end, and
+`generate` itself wherever the joined decoding would not give its tokens."""
+
+from __future__ import annotations
+
+import torch
+
+from unlearn.model import greedy
+from unlearn.model.scoring import encode_prompts, generate_answers, reply_prompt
+
+OPENING = "Background: the harbour town keeps a ledger of every ship, every captain and every cargo. "
+QUESTIONS = [
+    "Who wrote it?",
+    OPENING + "Who kept the ledger?",
+    "Where was the red book about the old harbour town first printed, and when?",
+    OPENING + "Which ship came first to the harbour in the spring of that year?",
+    OPENING + "Why?",
+    "Name the captain.",
+]
+
+
+def _lively(lm) -> None:  # noqa: ANN001
+    """The tiny model's weights redrawn larger: at its init scale every prompt's greedy answer is one
+    token over and over, which would let a decoder that mixes rows up pass."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in lm.model.parameters():
+            if p.dim() == 2:
+                p.normal_(0, 0.3, generator=g)
+
+
+def _alone(lm, question: str, n: int) -> list[int]:  # noqa: ANN001
+    """`generate`'s greedy tokens for one prompt, no padding anywhere."""
+    batch = encode_prompts(lm.tokenizer, [reply_prompt(lm.tokenizer, question)], lm.device)
+    out = lm.model.generate(**batch, max_new_tokens=n, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id)
+    return out[0, batch["input_ids"].shape[1] :].tolist()
+
+
+def _batches(lm, groups: list[list[str]]) -> list[dict[str, torch.Tensor]]:  # noqa: ANN001
+    return [encode_prompts(lm.tokenizer, [reply_prompt(lm.tokenizer, q) for q in g], lm.device) for g in groups]
+
+
+def test_joined_decoding_gives_each_prompt_its_own_greedy_tokens(tiny) -> None:
+    _lively(tiny)
+    order = [0, 2, 1, 3, 4, 5]
+    groups = [[QUESTIONS[i] for i in order[:2]], [QUESTIONS[i] for i in order[2:5]], [QUESTIONS[5]]]  # 2, 3, 1 rows
+    calls: list[int] = []
+    hook = tiny.model.register_forward_pre_hook(lambda m, a, kw: calls.append(1), with_kwargs=True)
+    got = greedy.decode(tiny.model, _batches(tiny, groups), 12, set())
+    hook.remove()
+    assert got == [_alone(tiny, QUESTIONS[i], 12) for i in order]
+    # the second batch's rows share the chat template's opening and the background: one more call for it;
+    # then 11 decode steps for all six rows together
+    assert len(calls) == 3 + 1 + 11
+
+
+def test_a_row_that_ends_leaves_the_batch_and_the_others_go_on(tiny) -> None:
+    _lively(tiny)
+    expected = [_alone(tiny, q, 10) for q in QUESTIONS]
+    # a token some answer writes first at its third step or later, and some other answer never: it ends answers now
+    end = next(t for w in expected for t in w[2:] if t not in w[:2] and any(t not in o for o in expected))
+    got = greedy.decode(tiny.model, _batches(tiny, [QUESTIONS]), 10, {end})
+    cuts = [want.index(end) + 1 if end in want else len(want) for want in expected]
+    assert got == [want[:cut] for want, cut in zip(expected, cuts, strict=True)]
+    assert min(cuts) < 10 and max(cuts) == 10  # one row left early, another wrote all ten
+
+
+def test_generate_answers_reads_the_same_answers_joined_or_not(tiny, monkeypatch) -> None:
+    _lively(tiny)
+    joined = generate_answers(tiny.model, tiny.tokenizer, QUESTIONS, 16, batch_size=4)
+    monkeypatch.setattr(greedy, "applies", lambda model: False)
+    assert generate_answers(tiny.model, tiny.tokenizer, QUESTIONS, 16, batch_size=4) == joined
+
+
+def test_a_generation_config_that_changes_the_logits_is_left_to_generate(tiny, monkeypatch) -> None:
+    tiny.model.generation_config.repetition_penalty = 1.3
+    assert not greedy.applies(tiny.model)
+    assert greedy.decode(tiny.model, _batches(tiny, [QUESTIONS[:2]]), 4, set()) is None
+    called: list[int] = []
+    real = tiny.model.generate
+    monkeypatch.setattr(tiny.model, "generate", lambda **kw: called.append(1) or real(**kw))
+    generate_answers(tiny.model, tiny.tokenizer, QUESTIONS[:2], 4)
+    assert called

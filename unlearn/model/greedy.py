@@ -1,0 +1,162 @@
+"""Greedy answers to prompts of different lengths, prefilled apart and decoded together.
+
+`model.generate` on a left-padded batch computes every padding column like text, in the prefill and in
+every decode step, so `scoring.generate_answers` splits prompts into batches of similar length. But a
+decode step has a fixed cost whatever its batch (every layer's launch, skinny matmuls: on 2 cores a
+row costs about half as much in a batch of 64 as in a batch of 8), and the audit's adversarial probes,
+whose prompts run from 40 to 160 tokens, then decode in four or five small batches.
+
+Here each batch of similar length is prefilled alone (no padding computed beyond its own), the
+batches' KV caches are joined, left-padded to the longest, into one cache, and every row decodes in
+one batch; a row that has written its end-of-sequence token leaves the batch (its cache rows are
+dropped), so the steps after it cost less. Within a batch, rows that open alike (the chat template's
+system prompt, a few-shot probe's worked examples) run that opening once. The tokens are those of
+greedy `generate` (argmax at each step, the same positions, the same mask; float rounding aside:
+`tests/test_greedy.py`).
+
+A model whose generation config adds logits processors (a repetition penalty, banned words, a minimum
+length...), whose cache is not plain per-layer keys and values (sliding windows, state-space layers)
+or whose forward takes no cache or position ids, is left to `generate` (`decode` returns None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from transformers import DynamicCache, GenerationConfig, PreTrainedModel
+
+from unlearn.model.forward import accepts
+
+MIN_SHARED = 8  # shorter openings are not worth the extra call (prefix.py)
+NEEDS = ("past_key_values", "use_cache", "position_ids", "attention_mask")
+# generation-config fields that make `generate` change the logits before its argmax: with any of them
+# set away from its default the tokens would differ, so `generate` does the work
+PROCESSORS = (
+    "repetition_penalty",
+    "encoder_repetition_penalty",
+    "no_repeat_ngram_size",
+    "bad_words_ids",
+    "min_length",
+    "min_new_tokens",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "sequence_bias",
+    "exponential_decay_length_penalty",
+    "renormalize_logits",
+)
+
+
+def applies(model: PreTrainedModel) -> bool:
+    """Whether `decode` gives `generate`'s greedy tokens for this model (see the module)."""
+    config = getattr(model, "generation_config", None) or GenerationConfig()
+    default = GenerationConfig()
+    plain = all(getattr(config, f, None) == getattr(default, f, None) for f in PROCESSORS)
+    return plain and all(accepts(model, a) for a in NEEDS)
+
+
+def end_tokens(model: PreTrainedModel, fallback: int | None) -> set[int]:
+    """The ids that end an answer: the generation config's end-of-sequence ids, as `generate` reads them."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos = fallback if eos is None else eos
+    return set() if eos is None else set(eos if isinstance(eos, list | tuple) else [eos])
+
+
+def _prefill(
+    model: PreTrainedModel, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, DynamicCache, torch.Tensor] | None:
+    """One left-padded batch's next-token logits (B, V), its KV cache and the cache's mask (B, T); None
+    for a cache of another kind. Rows that open alike (a chat template's system prompt, a few-shot
+    probe's worked examples) run that opening once: the cache then holds it, the rows' padding, then
+    their own tokens, and the mask says so."""
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    rows = [r[m.bool()] for r, m in zip(ids, mask, strict=True)]  # each prompt without its padding
+    p = _opening(rows) if len(rows) >= 2 else 0
+    cache = None
+    if p >= MIN_SHARED:
+        cache = model(input_ids=rows[0][None, :p], use_cache=True).past_key_values
+        if type(cache) is not DynamicCache:
+            return None
+        cache.batch_repeat_interleave(len(rows))
+        rest = [r[p:] for r in rows]
+        width = max(len(r) for r in rest)
+        ids = torch.stack([F.pad(r, (width - len(r), 0)) for r in rest])
+        own = torch.stack([F.pad(torch.ones_like(r), (width - len(r), 0)) for r in rest])
+        mask = torch.cat([own.new_ones(len(rows), p), own], 1)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        # from each row's first real token, as `generate` numbers them
+        position_ids=(mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :],
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache = out.past_key_values
+    if type(cache) is not DynamicCache or any(sliding is not None for _, _, sliding in cache):
+        return None
+    return out.logits[:, -1], cache, mask
+
+
+def _opening(rows: Sequence[torch.Tensor]) -> int:
+    """How many first tokens every row has alike, stopping before each row's last (its logits are read)."""
+    n = min(len(r) for r in rows) - 1
+    same = torch.stack([r[:n] == rows[0][:n] for r in rows]).all(0)  # (n,)
+    return int(same.int().cumprod(0).sum())
+
+
+def _join(caches: Sequence[DynamicCache], width: int) -> DynamicCache:
+    """The batches' caches as one, each left-padded with zeros to `width` columns (masked out)."""
+    layers = zip(*[[(k, v) for k, v, _ in c] for c in caches], strict=True)  # per layer: every batch's (k, v)
+    return DynamicCache(
+        [
+            tuple(torch.cat([F.pad(kv[i], (0, 0, width - kv[i].shape[-2], 0)) for kv in per_batch]) for i in (0, 1))
+            for per_batch in layers
+        ]
+    )
+
+
+@torch.inference_mode()
+def decode(
+    model: PreTrainedModel, batches: Sequence[dict[str, torch.Tensor]], max_new_tokens: int, ends: set[int]
+) -> list[list[int]] | None:
+    """Greedy new tokens (an end token included where one was written) for every row of `batches`
+    (left-padded prompts, `scoring.encode_prompts`), in their order; None where `generate` must do it."""
+    if not applies(model):
+        return None
+    firsts, caches, masks = [], [], []
+    for batch in batches:
+        got = _prefill(model, batch)
+        if got is None:
+            return None
+        firsts.append(got[0].argmax(-1))
+        caches.append(got[1])
+        masks.append(got[2])
+    width = max(m.shape[1] for m in masks)
+    mask = torch.cat([F.pad(m, (width - m.shape[1], 0)) for m in masks])
+    cache = _join(caches, width)
+    del caches
+    token = torch.cat(firsts)  # (B,)
+    written: list[list[int]] = [[] for _ in range(len(token))]
+    live = torch.arange(len(token), device=token.device)  # the rows still writing, as indices into `written`
+    stop = torch.tensor(sorted(ends), device=token.device, dtype=token.dtype)
+    for step in range(max_new_tokens):
+        for row, t in zip(live.tolist(), token.tolist(), strict=True):
+            written[row].append(t)
+        going = ~torch.isin(token, stop)  # (B',) rows that did not just end
+        if step == max_new_tokens - 1 or not going.any():
+            break
+        if not going.all():  # finished rows leave the batch: their cache rows are dropped
+            keep = going.nonzero().flatten()
+            cache.batch_select_indices(keep)
+            live, token, mask = live[keep], token[keep], mask[keep]
+        position = mask.sum(1, keepdim=True)  # (B', 1): the new token's position, real tokens counted
+        mask = torch.cat([mask, mask.new_ones(len(mask), 1)], 1)
+        logits = model(
+            input_ids=token[:, None], attention_mask=mask, position_ids=position, past_key_values=cache, use_cache=True
+        ).logits[:, -1]
+        token = logits.argmax(-1)
+    return written
