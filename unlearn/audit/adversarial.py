@@ -99,7 +99,7 @@ def run_probes(
     batch_size: int = GENERATE_BATCH,
 ) -> dict[str, dict[str, float]]:
     """Per probe: items it applied to, mean ROUGE-L recall and keyword-hit rate (items with keywords).
-    Every probe of every item is answered greedily in batches of `batch_size` (one `generate` each);
+    Every probe of every item is answered greedily in groups of `batch_size` decoded as one (greedy.py);
     `progress` hears after each batch."""
     asked = probes_to_ask(forget, retain, kinds)
 

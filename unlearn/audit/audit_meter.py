@@ -22,26 +22,21 @@ import time
 from collections.abc import Callable
 
 # Seconds per unit of work on the reference 2-core CPU (the bundled 135M model); ratios are what count.
+# From the default audit of the bench run of 2026-12-01 06:20-06:56 (REMIND read 0.128 s a sequence
+# there, this table's 0.133 within 4%), each part's seconds over its units.
 SECONDS = {
     "sequence": 0.133,  # one REMIND neighbour scored
-    "item": 0.3,  # one item's token statistics and variant losses
-    # one greedy answer (48 new tokens) of a side's one batched generation for every set: 20 answers took
-    # 6.4 s as one batch on 2026-12-01 (the audit's 100 per side share their decode steps further)
-    "answer": 0.3,
-    "utility_item": 0.4,  # one Real Authors / World Facts item's variants and truth ratio
-    # one item's GradNorm, in batches of 8 (ghost_norm.py): the default audit's 80 took 34.6 s, 2026-12-01
-    "backward": 0.43,
-    "surface_item": 14.0,  # one 2-D loss surface
-    # one forget item through every adversarial probe, batched (issue 19); measured 2026-11-30 on the
-    # 2-core CPU, bundled model, min of 3: 6 items' probes 22.7 s (63.4 s one at a time)
-    "probe_item": 3.8,
-    # one forget item's multiple-choice question (honesty), batched: harry_potter's 69 items took 23.8 s
-    "choice_item": 0.35,
-    # one forget item (and its retain counterpart) scored and answered under one bit width: 2 x 20 took
-    # 63.6 s in the default audit of 2026-12-01, answering forget and retain apart (now in one batch)
-    "quantized_item": 1.5,
-    "relearn": 22.0,  # the relearning attack, whole (21.6 s in that audit)
-    "reference_item": 1.3,  # one item under the retain-only model
+    "item": 0.75,  # one split item's token statistics and truth-ratio variants (grouped by question)
+    "answer": 0.42,  # one greedy answer (48 new tokens) of a side's joined decoding of every set's questions
+    "utility_item": 0.25,  # one Real Authors / World Facts item's variants (its answer is in "answer")
+    "backward": 0.5,  # one item's GradNorm, in batches of 8 (ghost_norm.py)
+    "surface_item": 11.5,  # one 2-D loss surface
+    "probe_item": 3.2,  # one forget item through every adversarial probe, decoded together (greedy.py)
+    "choice_item": 0.48,  # one forget item's multiple-choice question (honesty), batched
+    # one forget item (and its retain counterpart) scored and answered under one bit width
+    "quantized_item": 1.4,
+    "relearn": 23.0,  # the relearning attack, whole
+    "reference_item": 1.3,  # one item under the retain-only model (not in the default audit: not remeasured)
 }
 
 

@@ -177,10 +177,11 @@ def generate_answers(
     max_prompt_tokens: int | None = None,
 ) -> list[str]:
     """Greedy answers to chat questions, batched with left padding (decoders need the prompt
-    to end at the same position in every row), one `generate` per batch of prompts of similar length
-    (`length_batches`); the answers come back in the questions' order. A `streamer`
-    (`unlearn.inspection.streaming.TextStreamer`) sees each batch's answers grow token by token;
-    `on_batch(done, total)` hears after each batch.
+    to end at the same position in every row): up to `batch_size` prompts in order of length decoded
+    as one, each batch of similar length (`length_batches`) prefilled apart (greedy.py); with a
+    `streamer` (`unlearn.inspection.streaming.TextStreamer`), which sees a batch's answers grow token by
+    token, one `generate` per batch of similar length. The answers come back in the questions' order;
+    `on_batch(done, total)` hears after each decoded group.
 
     `prefixes` (one per question) pre-fill the start of each reply; an answer is what follows its
     prefix, as `unlearn.inspection.compare.generate` returns it. `max_prompt_tokens` keeps the end of
