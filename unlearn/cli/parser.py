@@ -8,9 +8,11 @@ from unlearn.audit.pipeline import AuditConfig
 from unlearn.audit.remind import RemindConfig
 from unlearn.cli.common import RAY_HELP, hparam
 from unlearn.cli.model_data import cmd_bench, cmd_check_data, cmd_datasets, cmd_export, cmd_import, cmd_info, cmd_teach
+from unlearn.cli.patching import cmd_patch
 from unlearn.cli.runs_audits import cmd_audit, cmd_methods, cmd_run, cmd_sweep
 from unlearn.data.set_refs import SET_HELP
 from unlearn.data.teach import TeachConfig
+from unlearn.inspection.patching import COMPONENTS, GROUPS
 from unlearn.model.models import BUNDLED
 from unlearn.settings import add_flags
 from unlearn.train.engine import DEMO_STEPS, RunSpec
@@ -155,6 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(fn=cmd_audit)
+
+    sp = sub.add_parser("patch", help="activation patching between a saved run's before and after models")
+    sp.add_argument("--run", required=True, help="a saved run's folder (RUN_DIR#step=N: one of the steps it kept)")
+    sp.add_argument("--set", default=None, help=SET_HELP + "; default: the run's forget set")
+    sp.add_argument("--items", type=int, default=4, help="items patched (each ~100 s on a 2-core CPU, bundled model)")
+    sp.add_argument("--components", nargs="+", default=list(COMPONENTS), choices=COMPONENTS)
+    sp.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS, help="position groups")
+    sp.add_argument("--model", default=None, help="default: the model the run was made on")
+    sp.add_argument("--device", default=None)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_patch)
 
     sp = sub.add_parser("import", help="pair an unlearned checkpoint (after) with its base model (before) as a run")
     model_args(sp)

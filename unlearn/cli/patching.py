@@ -1,0 +1,77 @@
+"""`python -m unlearn patch`: activation patching between a saved run's before and after models, item by
+item (unlearn/inspection/patching.py), with each item's and the set's recovery by layer and component."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unlearn.cli.common import emit
+from unlearn.data.set_refs import load_set
+from unlearn.errors import UserError
+from unlearn.model.models import load_model
+
+
+def _by_layer(values: np.ndarray, components: tuple[str, ...], groups: tuple[str, ...]) -> dict[str, Any]:
+    """(C, G, L) -> {component: {group: [L values]}} (NaN as None: strict JSON)."""
+    return {
+        c: {g: [None if not np.isfinite(v) else round(float(v), 4) for v in values[i, j]] for j, g in enumerate(groups)}
+        for i, c in enumerate(components)
+    }
+
+
+def cmd_patch(a: argparse.Namespace) -> int:
+    from unlearn.inspection.patching import patch_item, set_summary
+    from unlearn.train.runs import apply_run, split_ref
+
+    run_dir, step = split_ref(a.run)
+    record = json.loads((Path(run_dir) / "run.json").read_text())
+    name = a.set or record.get("sets", {}).get("forget")
+    if not name:
+        raise UserError("the run names no forget set: give --set SET")
+    items = [e for e in load_set(name) if e.is_qa][: a.items]
+    if not items:
+        raise UserError(f"{name} has no question-answer items to patch (passages have no question)")
+    lm = load_model(a.model or record["model"]["ref"], device=a.device)
+    tr = apply_run(lm, Path(run_dir), step)
+    started = time.perf_counter()
+    done = []
+    try:
+        for i, ex in enumerate(items, 1):
+            print(f"[{time.perf_counter() - started:5.0f} s] item {i} / {len(items)}", file=sys.stderr, flush=True)
+            done.append(patch_item(lm.model, lm.tokenizer, ex, tr.reference, a.components, a.groups))
+    finally:
+        tr.reset()
+    first = done[0]
+    per_item = [
+        {
+            "question": ex.question,
+            "logp_before": p.logp_before,
+            "logp_after": p.logp_after,
+            "best_layer_recovery": p.best_layer_recovery(),
+            "layers_for_half": p.layers_for_half(),
+            "recovery": _by_layer(p.recovery, p.components, p.groups),
+            "reverse": _by_layer(p.reverse, p.components, p.groups),
+            "layer_recovery": [round(float(v), 4) for v in p.single],
+        }
+        for ex, p in zip(items, done, strict=True)
+    ]
+    mean = np.nanmean(np.stack([p.recovery for p in done]), 0)
+    out = {
+        "run_dir": run_dir,
+        "step": step,
+        "set": name,
+        "layers": first.layers,
+        "per_item": per_item,
+        "recovery_mean": _by_layer(mean, first.components, first.groups),
+        **set_summary(done),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    emit(out, a.json)
+    return 0
