@@ -37,6 +37,7 @@ from unlearn.data.examples import Example
 from unlearn.data.prompts import IGNORE, encode
 from unlearn.errors import UserError
 from unlearn.model.forward import answer_logits
+from unlearn.model.hooks import forward_hooks
 from unlearn.train.losses import sequence_nll
 
 COMPONENTS = ("residual", "attention", "mlp")
@@ -97,19 +98,16 @@ def recorded(model: PreTrainedModel, components: Sequence[str]) -> Iterator[dict
     """Every layer's output of each component in the forwards run inside the block, (1, T, d) each
     (of the last forward, first row)."""
     seen: dict[Key, torch.Tensor] = {}
-    handles = []
-    for i, layer in enumerate(decoder_layers(model)):
-        for c in components:
 
-            def keep(_m: torch.nn.Module, _a: Any, out: Any, key: Key = (c, i)) -> None:
-                seen[key] = _hidden(out)[:1].detach().clone()
+    def keeper(key: Key) -> Callable[..., None]:
+        def keep(_m: torch.nn.Module, _a: Any, out: Any) -> None:
+            seen[key] = _hidden(out)[:1].detach().clone()
 
-            handles.append(_module(layer, c).register_forward_hook(keep))
-    try:
+        return keep
+
+    layers = decoder_layers(model)
+    with forward_hooks((_module(layer, c), keeper((c, i))) for i, layer in enumerate(layers) for c in components):
         yield seen
-    finally:
-        for h in handles:
-            h.remove()
 
 
 @contextmanager
@@ -122,24 +120,22 @@ def patched(
     for r, keys in enumerate(plan):
         for key in keys:
             rows_of.setdefault(key, []).append(r)
-    layers = decoder_layers(model)
-    handles = []
-    for (c, i), rows in rows_of.items():
+
+    def swapper(key: Key, rows: list[int]) -> Callable[..., Any]:
         idx = torch.tensor(rows, device=where.device)
         mask = where[idx].unsqueeze(-1)  # (R', T, 1)
 
-        def swap(_m: torch.nn.Module, _a: Any, out: Any, key: Key = (c, i), idx: Any = idx, mask: Any = mask) -> Any:
+        def swap(_m: torch.nn.Module, _a: Any, out: Any) -> Any:
             hidden = _hidden(out)
             new = hidden.clone()
             new[idx] = torch.where(mask, source[key].to(hidden.dtype), hidden[idx])
             return (new, *out[1:]) if isinstance(out, tuple) else new
 
-        handles.append(_module(layers[i], c).register_forward_hook(swap))
-    try:
+        return swap
+
+    layers = decoder_layers(model)
+    with forward_hooks((_module(layers[i], c), swapper((c, i), rows)) for (c, i), rows in rows_of.items()):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def _logp(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
