@@ -30,7 +30,7 @@ from transformers import DynamicCache, GenerationConfig, PreTrainedModel
 from unlearn.model.forward import accepts
 
 MIN_SHARED = 8  # shorter openings are not worth the extra call (prefix.py)
-NEEDS = ("past_key_values", "use_cache", "position_ids", "attention_mask")
+NEEDS = ("past_key_values", "use_cache", "position_ids", "attention_mask", "logits_to_keep")
 # generation-config fields that make `generate` change the logits before its argmax: with any of them
 # set away from its default the tokens would differ, so `generate` does the work
 PROCESSORS = (
