@@ -82,3 +82,26 @@ def test_a_generation_config_that_changes_the_logits_is_left_to_generate(tiny, m
     monkeypatch.setattr(tiny.model, "generate", lambda **kw: called.append(1) or real(**kw))
     generate_answers(tiny.model, tiny.tokenizer, QUESTIONS[:2], 4)
     assert called
+
+
+def test_a_hybrid_model_with_recurrent_layers_is_left_to_the_plain_paths() -> None:
+    """LFM2's convolution layers keep a state, not keys: no rows to repeat or pick, and padding in the
+    middle would enter the state. Joined decoding and grouped scoring step aside (None), no error."""
+    from transformers import Lfm2Config, Lfm2ForCausalLM
+
+    from tests.test_prefix import _grouped
+    from unlearn.model.prefix import grouped_prefix_logits, shared_prefix_logits
+
+    torch.manual_seed(0)
+    kinds = ["conv", "full_attention", "conv", "full_attention"]
+    cfg = Lfm2Config(
+        vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=2, layer_types=kinds, max_position_embeddings=512,
+    )  # fmt: skip
+    model = Lfm2ForCausalLM(cfg).eval()
+    batch = _grouped(12, [6, 9], [(0, 5), (1, 3), (0, 2)])
+    with torch.no_grad():
+        assert grouped_prefix_logits(model, batch) is None
+        assert shared_prefix_logits(model, batch) is None
+        ids = torch.randint(5, 90, (2, 10))
+        assert greedy.decode(model, [{"input_ids": ids, "attention_mask": torch.ones_like(ids)}], 4, set()) is None

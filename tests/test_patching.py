@@ -119,3 +119,12 @@ def test_the_patch_command_prints_each_item_and_the_set(tiny_dir, tmp_path, caps
     passages.write_text("The harbour town keeps a ledger.\nEvery ship is written in it.\n")
     assert main(["patch", "--run", run_dir, "--set", str(passages)]) == 2  # no questions to patch
     assert "no question-answer items" in capsys.readouterr().err
+
+
+def test_an_item_the_run_left_unchanged_has_no_shares(tiny) -> None:
+    """LoRA adapters at their start (B = 0): after is before, and a share of a zero change would be
+    rounding; the figures are NaN / None, and the set's summary counts no item."""
+    tr = make_trainable(tiny.model, "lora", None, 4)
+    out = patch_item(tiny.model, tiny.tokenizer, ITEM, tr.reference, components=["mlp"], groups=["all"])
+    assert np.isnan(out.recovery).all() and np.isnan(out.best_layer_recovery()) and out.layers_for_half() is None
+    assert set_summary([out])["best_layer_recovery"] is None and set_summary([out])["reach_half"] == 0.0

@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,14 @@ from unlearn.errors import UserError
 from unlearn.model.models import load_model
 
 
+def _num(v: float | None) -> float | None:
+    """A figure for strict JSON: NaN (an item the run left unchanged) and None as null."""
+    return None if v is None or not np.isfinite(v) else round(float(v), 4)
+
+
 def _by_layer(values: np.ndarray, components: tuple[str, ...], groups: tuple[str, ...]) -> dict[str, Any]:
-    """(C, G, L) -> {component: {group: [L values]}} (NaN as None: strict JSON)."""
-    return {
-        c: {g: [None if not np.isfinite(v) else round(float(v), 4) for v in values[i, j]] for j, g in enumerate(groups)}
-        for i, c in enumerate(components)
-    }
+    """(C, G, L) -> {component: {group: [L values]}}."""
+    return {c: {g: [_num(v) for v in values[i, j]] for j, g in enumerate(groups)} for i, c in enumerate(components)}
 
 
 def cmd_patch(a: argparse.Namespace) -> int:
@@ -54,15 +57,18 @@ def cmd_patch(a: argparse.Namespace) -> int:
             "question": ex.question,
             "logp_before": p.logp_before,
             "logp_after": p.logp_after,
-            "best_layer_recovery": p.best_layer_recovery(),
-            "layers_for_half": p.layers_for_half(),
+            "best_layer_recovery": _num(p.best_layer_recovery()),
+            "layers_for_half": _num(p.layers_for_half()),
             "recovery": _by_layer(p.recovery, p.components, p.groups),
             "reverse": _by_layer(p.reverse, p.components, p.groups),
-            "layer_recovery": [round(float(v), 4) for v in p.single],
+            "layer_recovery": [_num(v) for v in p.single],
         }
         for ex, p in zip(items, done, strict=True)
     ]
-    mean = np.nanmean(np.stack([p.recovery for p in done]), 0)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a layer NaN for every item (none changed) stays NaN
+        mean = np.nanmean(np.stack([p.recovery for p in done]), 0)
+        summary = {k: _num(v) if isinstance(v, float) else v for k, v in set_summary(done).items()}
     out = {
         "run_dir": run_dir,
         "step": step,
@@ -70,7 +76,7 @@ def cmd_patch(a: argparse.Namespace) -> int:
         "layers": first.layers,
         "per_item": per_item,
         "recovery_mean": _by_layer(mean, first.components, first.groups),
-        **set_summary(done),
+        **summary,
         "seconds": round(time.perf_counter() - started, 1),
     }
     emit(out, a.json)

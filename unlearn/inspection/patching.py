@@ -43,6 +43,9 @@ from unlearn.train.losses import sequence_nll
 COMPONENTS = ("residual", "attention", "mlp")
 GROUPS = ("question", "answer", "all")
 Key = tuple[str, int]  # (component, layer)
+# Below this change of the answer's summed log-probability (nats) the run left the item as it was: a share
+# of it would be float rounding (a float32 sum of ~50 nats moves in steps of ~1e-5), so none is given.
+MIN_GAP = 0.01
 
 
 @dataclass
@@ -198,8 +201,8 @@ def patch_item(
     plan = [[(c, i)] for c, _, i in rows]
     where = torch.stack([at[g] for _, g, _ in rows])  # (R, T)
     shape = (len(components), len(groups), n_layers)
-    gap = lp_before - lp_after  # how much the run took away (≈ 0: nothing to recover; the shares are NaN)
-    share = (lambda lp, base: (lp - base) / gap) if abs(gap) > 1e-9 else (lambda lp, base: lp * np.nan)
+    gap = lp_before - lp_after  # how much the run took away; under MIN_GAP the shares are NaN
+    share = (lambda lp, base: (lp - base) / gap) if abs(gap) >= MIN_GAP else (lambda lp, base: lp * np.nan)
     recovery = share(_rows(model, batch, from_before, plan, where, max_rows), lp_after).reshape(shape)
     with before():
         reverse = share(_rows(model, batch, from_after, plan, where, max_rows), lp_before).reshape(shape)
@@ -230,10 +233,10 @@ def _single_layer(
 def set_summary(items: Sequence[Patching]) -> dict[str, float | None]:
     """A set's figures: the mean of each item's best single-layer recovery and of its share of layers
     for half (over the items that reach half; `reach_half` says how many do)."""
-    best = [p.best_layer_recovery() for p in items]
+    best = [b for b in (p.best_layer_recovery() for p in items) if np.isfinite(b)]  # items the run changed
     half = [h for h in (p.layers_for_half() for p in items) if h is not None]
     return {
-        "best_layer_recovery": float(np.nanmean(best)) if items else None,
+        "best_layer_recovery": float(np.mean(best)) if best else None,
         "layers_for_half": float(np.mean(half)) if half else None,
         "reach_half": len(half) / len(items) if items else None,
         "items": len(items),

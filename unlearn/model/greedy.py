@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache, GenerationConfig, PreTrainedModel
 
 from unlearn.model.forward import accepts
+from unlearn.model.prefix import plain_cache
 
 MIN_SHARED = 8  # shorter openings are not worth the extra call (prefix.py)
 NEEDS = ("past_key_values", "use_cache", "position_ids", "attention_mask", "logits_to_keep")
@@ -47,6 +48,8 @@ PROCESSORS = (
     "sequence_bias",
     "exponential_decay_length_penalty",
     "renormalize_logits",
+    "guidance_scale",
+    "watermarking_config",
 )
 
 
@@ -58,10 +61,10 @@ def applies(model: PreTrainedModel) -> bool:
     return plain and all(accepts(model, a) for a in NEEDS)
 
 
-def end_tokens(model: PreTrainedModel, fallback: int | None) -> set[int]:
-    """The ids that end an answer: the generation config's end-of-sequence ids, as `generate` reads them."""
+def end_tokens(model: PreTrainedModel) -> set[int]:
+    """The ids that end an answer: the generation config's end-of-sequence ids, as `generate` reads them
+    (with none there, `generate` writes on to the last new token, and so does `decode`)."""
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    eos = fallback if eos is None else eos
     return set() if eos is None else set(eos if isinstance(eos, list | tuple) else [eos])
 
 
@@ -77,8 +80,8 @@ def _prefill(
     p = _opening(rows) if len(rows) >= 2 else 0
     cache = None
     if p >= MIN_SHARED:
-        cache = model(input_ids=rows[0][None, :p], use_cache=True).past_key_values
-        if type(cache) is not DynamicCache:
+        cache = model(input_ids=rows[0][None, :p], use_cache=True, logits_to_keep=1).past_key_values
+        if not plain_cache(cache, sliding=False):
             return None
         cache.batch_repeat_interleave(len(rows))
         rest = [r[p:] for r in rows]
@@ -96,7 +99,7 @@ def _prefill(
         logits_to_keep=1,
     )
     cache = out.past_key_values
-    if type(cache) is not DynamicCache or any(sliding is not None for _, _, sliding in cache):
+    if not plain_cache(cache, sliding=False):  # a window would count the joined batches' padding
         return None
     return out.logits[:, -1], cache, mask
 
@@ -151,7 +154,7 @@ def decode(
             break
         if not going.all():  # finished rows leave the batch: their cache rows are dropped
             keep = going.nonzero().flatten()
-            cache.batch_select_indices(keep)
+            cache.batch_select_indices(keep.cpu())  # CPU indices: a cache on any device, or split over several
             live, token, mask = live[keep], token[keep], mask[keep]
         position = mask.sum(1, keepdim=True)  # (B', 1): the new token's position, real tokens counted
         mask = torch.cat([mask, mask.new_ones(len(mask), 1)], 1)

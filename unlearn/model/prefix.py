@@ -59,9 +59,9 @@ def shared_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Te
     p = shared_columns(batch)  # the rows' own part must hold every logit the window needs
     if not p or not all(accepts(model, a) for a in NEEDS) or _rewritten(model):
         return None
-    head = model(input_ids=batch["input_ids"][:1, :p], use_cache=True)
-    cache = head.past_key_values
-    if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+    # the opening's logits are never read: the head on its last position only
+    cache = model(input_ids=batch["input_ids"][:1, :p], use_cache=True, logits_to_keep=1).past_key_values
+    if not plain_cache(cache):
         return None
     cache.batch_repeat_interleave(b)  # (1, H, P, d) -> (B, H, P, d), every layer; autograd sums it back
     positions = torch.arange(p, t, device=labels.device).expand(b, -1)  # (B, T-P): as in the full forward
@@ -110,8 +110,8 @@ def grouped_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.T
     p0 = p0 if p0 >= MIN_SHARED else 0
     cache = None
     if p0:
-        cache = model(input_ids=ids[:1, :p0], use_cache=True).past_key_values
-        if cache is None or not hasattr(cache, "batch_select_indices"):
+        cache = model(input_ids=ids[:1, :p0], use_cache=True, logits_to_keep=1).past_key_values
+        if not plain_cache(cache):
             return None
         cache.batch_repeat_interleave(len(groups))
     context = starts[first] - p0  # (G,) each question's own columns after the opening
@@ -128,10 +128,11 @@ def grouped_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.T
             logits_to_keep=1,  # nothing here is scored: the questions' last tokens run again below
         )
         cache = out.past_key_values
-    if cache is None or not hasattr(cache, "batch_select_indices"):
+    if not plain_cache(cache):
         return None
     group = torch.tensor(of_row, device=ids.device)
-    cache.batch_select_indices(group)  # (G, ...) -> (B, ...): each row on its question's cache
+    # (G, ...) -> (B, ...): each row on its question's cache; CPU indices index a cache on any device
+    cache.batch_select_indices(group.cpu())
     tail = int((lengths - starts).max())
     take = (starts[:, None] + columns[:tail]).clamp(max=t - 1)  # (B, W') each row's columns from its start
     own = (columns[:tail] < (lengths - starts)[:, None]).long()
@@ -143,6 +144,17 @@ def grouped_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.T
         use_cache=True,
     )
     return out.logits, labels.gather(1, take).masked_fill(own == 0, IGNORE)
+
+
+def plain_cache(cache: object, sliding: bool = True) -> bool:
+    """Whether a cache holds plain per-layer keys and values that rows can be repeated and picked from:
+    a DynamicCache of attention layers (sliding-window ones too where `sliding`: these sequences are far
+    shorter than any window). A hybrid model's linear-attention or state-space layers carry a recurrent
+    state that padding would enter, and have no keys to repeat: such a model gets the plain forward."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
+
+    kinds = (DynamicLayer, DynamicSlidingWindowLayer) if sliding else (DynamicLayer,)
+    return type(cache) is DynamicCache and all(type(layer) in kinds for layer in cache.layers)
 
 
 def _rewritten(model: PreTrainedModel) -> bool:
