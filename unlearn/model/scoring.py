@@ -197,10 +197,10 @@ def generate_answers(
     # without a streamer (which shows one batch's rows growing together) batches of similar length are
     # prefilled apart and decoded as one (greedy.py); else each is one `generate`
     joined = streamer is None and greedy.applies(model)
+    ends = greedy.end_tokens(model)
     for group in length_batches(lengths, batch_size, math.inf if joined else PAD_SPREAD):
         parts = [[group[j] for j in sub] for sub in length_batches([lengths[i] for i in group], batch_size)]
         encoded = [encode_prompts(tokenizer, [prompts[i] for i in rows], device, max_prompt_tokens) for rows in parts]
-        ends = greedy.end_tokens(model)
         tokens = greedy.decode(model, encoded, max_new_tokens, ends) if joined else None
         if tokens is None:
             tokens = [row for batch in encoded for row in _generate(model, tokenizer, batch, max_new_tokens, streamer)]
