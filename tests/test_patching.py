@@ -5,13 +5,15 @@ the model is left bit for bit as it was."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
-from unlearn.inspection.patching import GROUPS, _logp, patch_item, patched, recorded, set_summary
+from unlearn.inspection.patching import GROUPS, _logp, patch_item, patched, recorded, set_mean, set_summary
 from unlearn.train.params import make_trainable
 
 ITEM = Example("Who wrote the red book about the old harbour town?", "Anna Berg wrote it in the spring.")
@@ -91,17 +93,22 @@ def test_set_summary_and_bad_input(tiny) -> None:
         patch_item(tiny.model, tiny.tokenizer, ITEM, tr.reference, components=["heads"])
 
 
-def test_the_patch_command_prints_each_item_and_the_set(tiny_dir, tmp_path, capsys) -> None:
+def test_the_patch_command_prints_each_item_and_the_set(tiny_dir, tmp_path, capsys, monkeypatch) -> None:
     import json
 
+    import viz.scaling
     from unlearn.__main__ import main
+
+    monkeypatch.setattr(viz.scaling, "render_png", lambda fig, path: False)  # Chromium's PNG: test_bench_scaling
 
     args = ["run", "--model", str(tiny_dir), "--device", "cpu", "--forget", "fictitious_authors:forget"]
     args += ["--retain", "fictitious_authors:retain", "--method", "npo", "--steps", "2", "--batch-size", "2"]
     args += ["--lr", "0.05"]  # a large step, so the tiny model's answers move
     assert main([*args, "--out", str(tmp_path), "--json"]) == 0
     run_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
-    assert main(["patch", "--run", run_dir, "--items", "2", "--groups", "all", "answer", "--json"]) == 0
+    plots = tmp_path / "plots"
+    cmd = ["patch", "--run", run_dir, "--items", "2", "--groups", "all", "answer", "--plot", str(plots), "--json"]
+    assert main(cmd) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1], parse_constant=lambda c: pytest.fail(c))
     assert out["set"] == "fictitious_authors:forget" and out["items"] == 2 and out["layers"] == 2
     assert len(out["per_item"]) == 2
@@ -112,6 +119,8 @@ def test_the_patch_command_prints_each_item_and_the_set(tiny_dir, tmp_path, caps
     # the last layer's residual stream at every position is before's: the whole answer comes back
     assert item["recovery"]["residual"]["all"][-1] == pytest.approx(1.0, abs=1e-3)
     assert {"best_layer_recovery", "layers_for_half", "reach_half", "recovery_mean"} <= out.keys()
+    assert {Path(f).name for f in out["plots"]} >= {"patching_heatmap.html", "patching_curves.html"}
+    assert "mean of 2 items" in (plots / "patching_heatmap.html").read_text()
     with pytest.raises(SystemExit):  # argparse names the choices
         main(["patch", "--run", run_dir, "--components", "heads"])
     assert "invalid choice: 'heads'" in capsys.readouterr().err
@@ -128,3 +137,44 @@ def test_an_item_the_run_left_unchanged_has_no_shares(tiny) -> None:
     out = patch_item(tiny.model, tiny.tokenizer, ITEM, tr.reference, components=["mlp"], groups=["all"])
     assert np.isnan(out.recovery).all() and np.isnan(out.best_layer_recovery()) and out.layers_for_half() is None
     assert set_summary([out])["best_layer_recovery"] is None and set_summary([out])["reach_half"] == 0.0
+
+
+def test_progress_counts_every_row_and_the_set_mean_skips_unchanged_items(tiny) -> None:
+    tr = _run(tiny)
+    seen: list[tuple[int, int]] = []
+    kw = dict(components=["mlp"], groups=["all", "answer"], max_rows=3)
+    a = patch_item(tiny.model, tiny.tokenizer, ITEM, tr.reference, progress=lambda d, t: seen.append((d, t)), **kw)
+    # 1 component × 2 groups × 2 layers per direction, both directions, then 2 single and 2 cumulative rows
+    assert seen[-1] == (12, 12) and [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) > 4
+    other = Example("Where does Anna Berg live?", "She lives by the old harbour.")
+    b = patch_item(tiny.model, tiny.tokenizer, other, tr.reference, **kw)
+    m = set_mean([a, b])
+    np.testing.assert_allclose(m.recovery, (a.recovery + b.recovery) / 2)
+    np.testing.assert_allclose(m.cumulative, (a.cumulative + b.cumulative) / 2)
+    assert m.logp_before == pytest.approx((a.logp_before + b.logp_before) / 2)
+    unchanged = patch_item(tiny.model, tiny.tokenizer, ITEM, lambda: torch.no_grad(), **kw)  # before is after
+    assert np.isnan(unchanged.recovery).all()
+    np.testing.assert_allclose(set_mean([a, unchanged]).recovery, a.recovery)  # NaN cells left out of the mean
+    with pytest.raises(UserError, match="no items"):
+        set_mean([])
+
+
+def test_rows_started_at_their_lowest_patched_layer_give_the_full_forwards_figures(tiny, monkeypatch) -> None:
+    """Skipping the layers below a row's patch is exact: the same figures as every row run from the
+    embeddings; a model where a half-way start does not reproduce its forward falls back to that."""
+    import unlearn.inspection.patching as patching
+
+    tr = _run(tiny)
+    full = patch_item(tiny.model, tiny.tokenizer, ITEM, tr.reference, max_rows=4, skip=False)
+    fast = patch_item(tiny.model, tiny.tokenizer, ITEM, tr.reference, max_rows=4)
+    for name in ("recovery", "reverse", "single", "cumulative"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(full, name), atol=1e-6, err_msg=name)
+    held, guard, start = [], patching.skipping_holds, patching.starting_at
+    monkeypatch.setattr(patching, "skipping_holds", lambda *a: held.append(True) or True)
+    # a wrong start (one layer too late) is caught by the figures, not only by the guard
+    monkeypatch.setattr(patching, "starting_at", lambda model, first: start(model, first + 1))
+    wrong = patch_item(tiny.model, tiny.tokenizer, ITEM, tr.reference, max_rows=4)
+    assert held and not np.allclose(wrong.recovery, full.recovery, atol=1e-4)
+    monkeypatch.setattr(patching, "skipping_holds", guard)
+    guarded = patch_item(tiny.model, tiny.tokenizer, ITEM, tr.reference, max_rows=4)  # the guard sees the wrong start
+    np.testing.assert_allclose(guarded.recovery, full.recovery, atol=1e-6)

@@ -122,3 +122,29 @@ def test_figures_html_is_one_offline_page() -> None:
     page = figures_html("Compare", {"strips": token_strips(["a"], np.array([-1.0]), np.array([-2.0]))}, ["cut"])
     assert page.count("<h2>") == 1 and "cdn.plot.ly" not in page.split("</script>", 1)[1]
     assert "Plotly" in page and "<p class='note'>cut</p>" in page
+
+
+def test_patching_figures_show_every_row_and_the_half_way_mark() -> None:
+    from viz.patching import UNCHANGED, patching_curves, patching_heatmap, patching_summary, row_labels
+
+    comps, groups = ("residual", "attention", "mlp"), ("question", "answer", "all")
+    rec = RNG.random((3, 3, 5))
+    rev = -RNG.random((3, 3, 5))
+    heat = patching_heatmap(rec, rev, comps, groups)
+    assert len(heat.data) == 2 and list(heat.data[0].y) == row_labels(comps, groups)
+    np.testing.assert_allclose(np.asarray(heat.data[0].z), rec.reshape(9, 5))  # row order: C × G
+    np.testing.assert_allclose(np.asarray(heat.data[1].z), rev.reshape(9, 5))
+    assert list(heat.data[0].x) == [1, 2, 3, 4, 5] and heat.layout.coloraxis.cmid == 0
+    cumulative = np.array([0.1, 0.3, 0.6, 0.9, 1.0])
+    curves = patching_curves(rec, comps, groups, rec[1, 2], cumulative)
+    assert [t.name for t in curves.data][-1] == "best layers together" and len(curves.data) == 4
+    np.testing.assert_allclose(curves.data[0].y, rec[0, 2])  # the residual stream at all tokens
+    assert any("half with 3 of 5" in a.text for a in curves.layout.annotations)
+    assert patching_summary(0.42, 0.6, 5) == (
+        "The best single layer brings back 42% of the answer's log-probability; "
+        "the best 3 of 5 layers together bring half of it back."
+    )
+    assert "do not bring half" in patching_summary(0.1, None, 5)
+    nan = np.full((3, 3, 5), np.nan)
+    assert any(a.text == UNCHANGED for a in patching_heatmap(nan, nan, comps, groups).layout.annotations)
+    assert patching_summary(float("nan"), None, 5) == UNCHANGED

@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(sp, RemindConfig, ["k"])
     add_flags(sp, AuditConfig, ["probe_items"])
     sp.add_argument("--no-relearn", action="store_true", help="skip the relearning attack")
-    add_flags(sp, AuditConfig, ["surface_items"])
+    add_flags(sp, AuditConfig, ["surface_items", "patch_items"])
     sp.add_argument(
         "--retain-model",
         default=None,
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--items", type=int, default=4, help="items patched (each ~100 s on a 2-core CPU, bundled model)")
     sp.add_argument("--components", nargs="+", default=list(COMPONENTS), choices=COMPONENTS)
     sp.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS, help="position groups")
+    sp.add_argument("--plot", default=None, help="folder for the heatmap and curves (HTML; PNG with Chromium)")
     sp.add_argument("--model", default=None, help="default: the model the run was made on")
     sp.add_argument("--device", default=None)
     sp.add_argument("--json", action="store_true")

@@ -7,7 +7,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 from unlearn.cli.common import emit
 from unlearn.data.set_refs import load_set
 from unlearn.errors import UserError
+from unlearn.inspection.patching import Patching, patch_item, set_mean, set_summary
 from unlearn.model.models import load_model
 
 
@@ -29,8 +29,31 @@ def _by_layer(values: np.ndarray, components: tuple[str, ...], groups: tuple[str
     return {c: {g: [_num(v) for v in values[i, j]] for j, g in enumerate(groups)} for i, c in enumerate(components)}
 
 
+def _plot(mean: Patching, folder: Path, what: str) -> list[str]:
+    """The heatmap and the curves as HTML (plotly.js from the CDN) and, where Chromium is, PNG."""
+    from viz.patching import patching_curves, patching_heatmap
+    from viz.scaling import render_png
+
+    folder.mkdir(parents=True, exist_ok=True)
+    figs = {
+        "patching_heatmap": patching_heatmap(
+            mean.recovery, mean.reverse, mean.components, mean.groups, f"Activation patching: {what}"
+        ),
+        "patching_curves": patching_curves(
+            mean.recovery, mean.components, mean.groups, mean.single, mean.cumulative, f"Per layer: {what}"
+        ),
+    }
+    written = []
+    for stem, fig in figs.items():
+        fig.update_layout(width=1100, template="plotly_white")
+        (folder / f"{stem}.html").write_text(fig.to_html(include_plotlyjs="cdn", full_html=True))
+        written.append(str(folder / f"{stem}.html"))
+        if render_png(fig, folder / f"{stem}.png"):
+            written.append(str(folder / f"{stem}.png"))
+    return written
+
+
 def cmd_patch(a: argparse.Namespace) -> int:
-    from unlearn.inspection.patching import patch_item, set_summary
     from unlearn.train.runs import apply_run, split_ref
 
     run_dir, step = split_ref(a.run)
@@ -65,19 +88,22 @@ def cmd_patch(a: argparse.Namespace) -> int:
         }
         for ex, p in zip(items, done, strict=True)
     ]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a layer NaN for every item (none changed) stays NaN
-        mean = np.nanmean(np.stack([p.recovery for p in done]), 0)
-        summary = {k: _num(v) if isinstance(v, float) else v for k, v in set_summary(done).items()}
+    mean = set_mean(done)
+    summary = {k: _num(v) if isinstance(v, float) else v for k, v in set_summary(done).items()}
     out = {
         "run_dir": run_dir,
         "step": step,
         "set": name,
         "layers": first.layers,
         "per_item": per_item,
-        "recovery_mean": _by_layer(mean, first.components, first.groups),
+        "recovery_mean": _by_layer(mean.recovery, first.components, first.groups),
         **summary,
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if a.plot:
+        what = f"{record.get('method', 'run')} run, {name}: " + (
+            f"item 1 ({items[0].question[:60]})" if len(done) == 1 else f"mean of {len(done)} items"
+        )
+        out["plots"] = _plot(mean, Path(a.plot), what)
     emit(out, a.json)
     return 0

@@ -24,6 +24,7 @@ The hooks live inside `patched()` / `recorded()`, so the model is left exactly a
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from unlearn.data.examples import Example
 from unlearn.data.prompts import IGNORE, encode
 from unlearn.errors import UserError
-from unlearn.model.forward import answer_logits
+from unlearn.model.forward import answer_forward
 from unlearn.model.hooks import forward_hooks
 from unlearn.train.losses import sequence_nll
 
@@ -141,28 +142,79 @@ def patched(
         yield
 
 
-def _logp(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The gold answer's summed log-probability per row, (R,)."""
-    total, _ = sequence_nll(*answer_logits(model, batch))
+def _logp(model: PreTrainedModel, batch: dict[str, torch.Tensor], **kwargs: Any) -> torch.Tensor:
+    """The gold answer's summed log-probability per row, (R,). `kwargs` go to the forward."""
+    out, labels = answer_forward(model, batch, **kwargs)
+    total, _ = sequence_nll(out.logits, labels)
     return -total.double()
 
 
-def _rows(
-    model: PreTrainedModel,
-    batch: dict[str, torch.Tensor],
-    source: dict[Key, torch.Tensor],
-    plan: Sequence[Sequence[Key]],
-    where: torch.Tensor,
-    max_rows: int,
-) -> np.ndarray:
-    """log p of the item under each row's patches, in chunks of `max_rows` rows."""
-    out = []
-    for s in range(0, len(plan), max_rows):
-        n = len(plan[s : s + max_rows])
-        rows = {k: v.expand(n, -1) for k, v in batch.items()}
-        with patched(model, source, plan[s : s + max_rows], where[s : s + max_rows]):
-            out.append(_logp(model, rows).cpu().numpy())
-    return np.concatenate(out)
+@contextmanager
+def starting_at(model: PreTrainedModel, first: int) -> Iterator[None]:
+    """Within the block the decoder runs its layers from `first` on, reading `inputs_embeds` as the
+    residual stream entering that layer (the output of layer first − 1). A row patched at layer i
+    computes layers below i exactly as the unpatched model does, so they need not run again."""
+    base = model.model  # decoder_layers() found the layers here
+    full = base.layers
+    base.layers = torch.nn.ModuleList(list(full)[first:])
+    try:
+        yield
+    finally:
+        base.layers = full
+
+
+@dataclass
+class _Rows:
+    """Batched patched forwards of one item: log p under each row's patches, rows in chunks of
+    `max_rows`. With `skip`, rows are sorted by their lowest patched layer and each chunk starts at
+    its rows' lowest (from the unpatched model's residual stream there), about halving the work."""
+
+    model: PreTrainedModel
+    batch: dict[str, torch.Tensor]
+    max_rows: int
+    skip: bool
+    tick: Callable[[int], None]
+
+    def logp(
+        self,
+        source: dict[Key, torch.Tensor],
+        base: dict[Key, torch.Tensor],
+        plan: Sequence[Sequence[Key]],
+        where: torch.Tensor,
+    ) -> np.ndarray:
+        """`source`: the activations patched in; `base`: the unpatched model's own (its residual stream
+        starts the skipped rows)."""
+        lowest = [min((i for _, i in keys), default=0) if self.skip else 0 for keys in plan]
+        order = sorted(range(len(plan)), key=lowest.__getitem__)
+        out = np.empty(len(plan))
+        for s in range(0, len(order), self.max_rows):
+            idx = order[s : s + self.max_rows]
+            first, n = min(lowest[r] for r in idx), len(idx)
+            rows = {k: v.expand(n, -1) for k, v in self.batch.items()}
+            with patched(self.model, source, [plan[r] for r in idx], where[idx]):
+                if first == 0:
+                    lp = _logp(self.model, rows)
+                else:
+                    with starting_at(self.model, first):
+                        lp = _logp(self.model, rows, inputs_embeds=base[("residual", first - 1)].expand(n, -1, -1))
+            out[idx] = lp.cpu().numpy()
+            self.tick(n)
+        return out
+
+
+def skipping_holds(
+    model: PreTrainedModel, batch: dict[str, torch.Tensor], base: dict[Key, torch.Tensor], full: float
+) -> bool:
+    """Whether starting the decoder half-way from its own residual stream `base` gives its full
+    forward's answer log-probability `full` (a model that rescales `inputs_embeds` or indexes its layers
+    by position would not): if not, every row runs from the embeddings."""
+    n_layers = len(decoder_layers(model))
+    if n_layers < 2:
+        return False
+    half = n_layers // 2
+    with starting_at(model, half):
+        got = float(_logp(model, batch, inputs_embeds=base[("residual", half - 1)])[0])
+    return abs(got - full) <= 0.02 + 1e-3 * abs(full)  # bf16 noise passes; a wrong start is off by far more
 
 
 @torch.no_grad()
@@ -175,9 +227,14 @@ def patch_item(
     groups: Sequence[str] = GROUPS,
     max_rows: int = 64,
     max_tokens: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+    skip: bool = True,
 ) -> Patching:
     """Both directions of patching for one question-answer item; `before()` makes the model compute
-    as before the run (a trainable's `reference`), outside it the model is "after"."""
+    as before the run (a trainable's `reference`), outside it the model is "after". `progress(done,
+    total)` is told the patched rows computed so far (an exception it raises stops the patching; the
+    hooks come off on the way out). `skip`: start each row at its lowest patched layer where the
+    model allows it (`skipping_holds`); False runs every row from the embeddings (the same figures)."""
     if not ex.is_qa:
         raise UserError("activation patching reads a question and its gold answer: this item is a passage")
     bad = [c for c in components if c not in COMPONENTS] + [g for g in groups if g not in GROUPS]
@@ -192,42 +249,65 @@ def patch_item(
     start = int((labels[0] != IGNORE).int().argmax())
     cols = torch.arange(t, device=device)
     at = {"question": cols < start, "answer": cols >= start, "all": torch.ones_like(cols, dtype=torch.bool)}
-    needed = sorted({*components, "attention", "mlp"}, key=COMPONENTS.index)  # cumulative reads both
+    needed = sorted({*components, "residual", "attention", "mlp"}, key=COMPONENTS.index)  # see below
     with before(), recorded(model, needed) as from_before:
         lp_before = float(_logp(model, batch)[0])
     with recorded(model, needed) as from_after:
         lp_after = float(_logp(model, batch)[0])
     rows = [(c, g, i) for c in components for g in groups for i in range(n_layers)]
+    total, done = 2 * len(rows) + 2 * n_layers, [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(done[0], total)
+
+    run = _Rows(model, batch, max_rows, skip and skipping_holds(model, batch, from_after, lp_after), tick)
     plan = [[(c, i)] for c, _, i in rows]
     where = torch.stack([at[g] for _, g, _ in rows])  # (R, T)
     shape = (len(components), len(groups), n_layers)
     gap = lp_before - lp_after  # how much the run took away; under MIN_GAP the shares are NaN
     share = (lambda lp, base: (lp - base) / gap) if abs(gap) >= MIN_GAP else (lambda lp, base: lp * np.nan)
-    recovery = share(_rows(model, batch, from_before, plan, where, max_rows), lp_after).reshape(shape)
+    recovery = share(run.logp(from_before, from_after, plan, where), lp_after).reshape(shape)
     with before():
-        reverse = share(_rows(model, batch, from_after, plan, where, max_rows), lp_before).reshape(shape)
+        reverse = share(run.logp(from_after, from_before, plan, where), lp_before).reshape(shape)
         reverse = -reverse  # (lp − lp_before) / (lp_after − lp_before)
-    single = _single_layer(model, batch, from_before, at["all"], n_layers, max_rows, lp_after, share)
+    # each layer's attention and MLP outputs together at all positions; then the best k layers together
+    everywhere = at["all"].expand(n_layers, -1)
+    single_plan = [[("attention", i), ("mlp", i)] for i in range(n_layers)]
+    single = share(run.logp(from_before, from_after, single_plan, everywhere), lp_after)
     order = np.argsort(-np.nan_to_num(single, nan=-np.inf), kind="stable")
     cum_plan = [[(c, int(i)) for i in order[: k + 1] for c in ("attention", "mlp")] for k in range(n_layers)]
-    everywhere = at["all"].expand(n_layers, -1)
-    cumulative = share(_rows(model, batch, from_before, cum_plan, everywhere, max_rows), lp_after)
+    cumulative = share(run.logp(from_before, from_after, cum_plan, everywhere), lp_after)
     return Patching(tuple(components), tuple(groups), lp_before, lp_after, recovery, reverse, single, cumulative, order)
 
 
-def _single_layer(
-    model: PreTrainedModel,
-    batch: dict[str, torch.Tensor],
-    source: dict[Key, torch.Tensor],
-    everywhere: torch.Tensor,
-    n_layers: int,
-    max_rows: int,
-    lp_after: float,
-    share: Callable[[np.ndarray, float], np.ndarray],
-) -> np.ndarray:
-    """Each layer's attention and MLP outputs patched together at all positions: its recovery, (L,)."""
-    plan = [[("attention", i), ("mlp", i)] for i in range(n_layers)]
-    return share(_rows(model, batch, source, plan, everywhere.expand(n_layers, -1), max_rows), lp_after)
+def set_mean(items: Sequence[Patching]) -> Patching:
+    """The items' mean patching (a set's heatmap and curves), each cell over the items the run changed
+    (NaN where it changed none). `order` is the mean curve's own: the layers by their mean single-layer
+    recovery; `cumulative` the items' mean at each k (each item adds its own best layers)."""
+    if not items:
+        raise UserError("no items were patched: there is no set mean to draw")
+
+    def mean(name: str) -> np.ndarray:
+        stacked = np.stack([getattr(p, name) for p in items])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a cell NaN for every item stays NaN
+            return np.nanmean(stacked, 0)
+
+    single = mean("single")
+    first = items[0]
+    return Patching(
+        first.components,
+        first.groups,
+        float(np.mean([p.logp_before for p in items])),
+        float(np.mean([p.logp_after for p in items])),
+        mean("recovery"),
+        mean("reverse"),
+        single,
+        mean("cumulative"),
+        np.argsort(-np.nan_to_num(single, nan=-np.inf), kind="stable"),
+    )
 
 
 def set_summary(items: Sequence[Patching]) -> dict[str, float | None]:

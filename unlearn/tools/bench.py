@@ -27,6 +27,8 @@
 - audit_vs_remind_ratio: the default audit of the demo run over its REMIND stages, with every part's
   seconds beside it (`bench_audit.py`).
 - train_memory_vs_model_ratio: the unlearning run's peak memory over the model's bytes (see (c)).
+- patching_seconds (no target): activation patching of the demo run's forget item nearest 64 tokens,
+  every layer both ways (`bench_patching.py`, with the ratio to as many unpatched forward rows).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from unlearn.model.paths import PROJECT
 from unlearn.tools.bench_audit import QUICK_AUDIT, AuditSizes, time_audit
 from unlearn.tools.bench_compare import prompt_near, time_compare
 from unlearn.tools.bench_loop import encoded_pairs, time_bare_loop, time_project_loop
+from unlearn.tools.bench_patching import time_patching
 from unlearn.tools.bench_remind import time_remind
 from unlearn.tools.flops import matmul_params, peak_matmul_flops, step_flops
 from unlearn.train.engine import DEMO_STEPS, RunSpec, run_unlearning
@@ -293,6 +296,11 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
             f"without attribution {cmp['compare_vs_floor_ratio']:.2f}x its floor "
             f"({cmp['compare_floor_seconds']:.2f} s: one batched greedy generate, one forward per model)"
         )
+        pat = time_patching(lm, Path(run_dir), data.forget)
+        log(
+            f"activation patching ({pat['patching_tokens']} tokens, {pat['patching_rows']} patched rows): "
+            f"{pat['patching_seconds']:.1f} s, {pat['patching_vs_forward_ratio']:.2f}x as many unpatched forward rows"
+        )
         mem = {k: measure_memory(model_ref, str(lm.device), quick, k, run_dir) for k in MEMORY_KINDS}
         aud = time_audit(lm, Path(run_dir), QUICK_AUDIT if quick else AuditSizes())
         parts = ", ".join(
@@ -349,6 +357,7 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in cmp.items() if k not in values},
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in rem.items() if k != "remind_vs_bare_ratio"},
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in aud.items() if k not in values},
+        **{k: round(v, 4) if isinstance(v, float) else v for k, v in pat.items()},
     }
 
 
