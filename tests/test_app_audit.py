@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from tests.browser import (
@@ -25,8 +26,9 @@ from unlearn.serve.store import STORE
 from . import tabs
 
 SETS = ["fictitious_authors:forget", "fictitious_authors:retain", "fictitious_authors:holdout"]
-QUICK = dict(items=4, neighbours=2, p=0.2, m=3, probes=1, relearn_on=True, surfaces=1, extras=[], retain_model="")
-KEYS = ("items", "neighbours", "p", "m", "probes", "relearn_on", "surfaces", "extras", "retain_model")
+QUICK = dict(items=4, neighbours=2, p=0.2, m=3, probes=1, relearn_on=True, surfaces=1, patched=0, extras=[])
+QUICK |= dict(retain_model="")
+KEYS = ("items", "neighbours", "p", "m", "probes", "relearn_on", "surfaces", "patched", "extras", "retain_model")
 
 
 def _audit(source=tabs.ACTIVE, session="a1", sets=SETS, **kw):
@@ -37,14 +39,18 @@ def _audit(source=tabs.ACTIVE, session="a1", sets=SETS, **kw):
 def test_audit_of_a_run_reports_progress_fills_every_view_and_is_saved(app_tiny) -> None:
     list(_run("grad_diff", steps=2, lr=5e-2))
     weights = {n: p.detach().clone() for n, p in STORE.require().model.named_parameters()}
-    updates = list(_audit(extras=list(tabs.AUDIT_EXTRAS)))
+    updates = list(_audit(extras=list(tabs.AUDIT_EXTRAS), patched=2))
     assert any("⏳" in u[0] for u in updates[:-1]) and all(u[1] is not None for u in updates[-1:])
+    assert any("activation patching: item 2 / 2" in u[0] for u in updates[:-1])
     msg, headline, aucs, auc_fig, roc_a, roc_b, feats, scatter, verdicts, item, land, surf, tofu, *rest = updates[-1]
-    tofu_fig, probes, honesty, relearn, quant, html, figs_json = rest
+    tofu_fig, probes, honesty, relearn, quant, patching, patching_curves, html, figs_json = rest
     assert msg.startswith("✅ Audit finished") and "Saved beside run" in msg
     assert "different sources" not in msg  # fictitious_authors' own holdout
     assert "REMIND" in headline and "not computed" in headline  # no retain-only model: said plainly
     assert "Model utility (TOFU" in headline and "Quantization attack" in headline
+    assert "**Activation patching** (2 forget items)" in headline
+    assert np.asarray(patching.data[0].z, dtype=float).shape == (9, 2)
+    assert "mean of the first 2" in patching.layout.title.text and len(patching_curves.data) == 4
     assert {r[0] for r in aucs} >= {"LOSS", "Min-K%++", "REMIND", "GradNorm"}
     assert quant is not None and len(tofu["headers"]) == 1 + 5  # forget, retain, holdout, Real Authors, World Facts
     assert len(verdicts) == 12 and item["value"] == "forget:0" and len(item["choices"]) == 12

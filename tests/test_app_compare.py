@@ -58,6 +58,13 @@ def test_compare_after_a_run_fills_every_panel_and_redraws_from_kept_arrays(app_
     msg, fig, html = tabs.attribution_ui(tabs.ATTRIBUTION_METHODS["ablation"], req)
     assert "both models" in msg and len(fig.data) == 2
     assert "Attribution" in Path(html).read_text()
+    *notes, (msg, heat, curves) = tabs.patching_ui(req)
+    assert notes[0][0].startswith("⏳") and any("rows" in n[0] for n in notes), "progress while it patches"
+    assert "best single layer" in msg and "layers" in msg, msg
+    z = np.asarray(heat.data[0].z, dtype=float)  # (component · group) × layer
+    assert z.shape == (9, 2) and np.isfinite(z).all()
+    assert len(curves.data) == 4  # residual at all / question tokens, one layer's attention + MLP, cumulative
+    assert "Activation patching" in Path(tabs.attribution_ui(tabs.ATTRIBUTION_METHODS["ablation"], req)[2]).read_text()
 
 
 def _perturbed_run(lm, tmp_path: Path) -> None:
@@ -95,6 +102,8 @@ def test_the_model_against_itself_shows_no_difference(app_tiny) -> None:
     assert "every difference is zero" in out[0]
     _, fig, _ = tabs.attribution_ui(tabs.ATTRIBUTION_METHODS["ablation"], SimpleNamespace(session_hash="self"))
     assert list(fig.data[0].y) == list(fig.data[1].y)  # one model on both sides
+    *_, (msg, _, _) = tabs.patching_ui(SimpleNamespace(session_hash="self"))
+    assert msg.startswith("❌") and "same model" in msg
     assert np.abs(np.asarray(out[3].data[2].z[0])).max() == 0
     assert all(tag is None for _, tag in out[1])
 
@@ -112,6 +121,7 @@ def test_bad_compare_input_gets_a_message_and_keeps_the_last_result(app_tiny) ->
     assert tabs.tokens_ui(0.3, SimpleNamespace(session_hash="c2")) is not None
     req = SimpleNamespace(session_hash="nobody")
     assert tabs.attribution_ui(tabs.ATTRIBUTION_METHODS["ablation"], req)[0].startswith("❌ Press Compare first")
+    assert list(tabs.patching_ui(req))[-1][0].startswith("❌ Press Compare first")
 
 
 def test_free_text_and_item_pickers(app_tiny) -> None:

@@ -170,6 +170,7 @@ def test_audit_without_holdout_does_not_recommend_another_topic(loaded) -> None:
             0,
             False,
             0,
+            0,
             [],
             "",
             "harry_potter",

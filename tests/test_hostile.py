@@ -781,8 +781,8 @@ def test_hostile_compare(world: World, kw: dict[str, Any], words: tuple[str, ...
 # ---------------------------------------------------------------- audit
 def _audit(**kw: Any) -> list[tuple]:
     s = dict(source=tabs.ACTIVE, items=2, neighbours=1, p=0.2, m=1, probes=0, relearn_on=False, surfaces=0)
-    s |= dict(extras=[], retain_model="", forget="mine", retain=tabs.NONE, holdout="keep") | kw
-    keys = ("items", "neighbours", "p", "m", "probes", "relearn_on", "surfaces", "extras", "retain_model")
+    s |= dict(patched=0, extras=[], retain_model="", forget="mine", retain=tabs.NONE, holdout="keep") | kw
+    keys = ("items", "neighbours", "p", "m", "probes", "relearn_on", "surfaces", "patched", "extras", "retain_model")
     sets = [s["forget"], s["retain"], s["holdout"]]
     req = SimpleNamespace(session_hash="aud")
     return list(tabs.audit_ui(s["source"], *[s[k] for k in keys], *sets, copy.deepcopy(EARLIER), req))

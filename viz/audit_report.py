@@ -13,6 +13,7 @@ from .audit_bars import before_after_bars, quantization_figure, relearn_curve
 from .audit_text import fmt as _fmt
 from .audit_text import forget_quality_line, headline, part_name, report_notes, summary_lines, utility_line
 from .export import page_html, table_html
+from .patching import patching_curves, patching_heatmap
 from .surface import surface_heatmaps
 
 ATTACK_NAMES = {
@@ -236,6 +237,27 @@ def honesty_figure(rec: dict[str, Any]) -> go.Figure:
     return before_after_bars(groups, title, "rate")
 
 
+def patching_figures(rec: dict[str, Any]) -> dict[str, go.Figure]:
+    """The set's mean activation patching: the heatmap and the per-layer curves (none if not patched)."""
+    p = rec.get("patching")
+    if not p:
+        return {}
+
+    def arr(name: str) -> np.ndarray:  # null (an unchanged cell) back to NaN
+        return np.asarray(p["mean"][name], dtype=float)
+
+    n = len(p["items"])
+    what = f"mean of the first {n} forget items" if n > 1 else f"forget item #1 ({p['items'][0]['item']})"
+    return {
+        "Activation patching": patching_heatmap(
+            arr("recovery"), arr("reverse"), p["components"], p["groups"], f"Activation patching: {what}"
+        ),
+        "Activation patching per layer": patching_curves(
+            arr("recovery"), p["components"], p["groups"], arr("single"), arr("cumulative"), f"Per layer: {what}"
+        ),
+    }
+
+
 def audit_figures(rec: dict[str, Any], landscapes: int = 12) -> dict[str, go.Figure]:
     """Every figure of an audit, named, in reading order (the report's and the JSON export's)."""
     feats, labels = _features_after(rec)
@@ -276,6 +298,7 @@ def audit_figures(rec: dict[str, Any], landscapes: int = 12) -> dict[str, go.Fig
     quant = quantization_figure(s)
     if quant is not None:
         figs["Quantization attack"] = quant
+    figs |= patching_figures(rec)
     if s.get("relearn_prob_per_step"):
         figs["Relearning attack"] = relearn_curve(
             s["relearn_prob_per_step"],

@@ -129,14 +129,34 @@ def items_line(rec: dict[str, Any]) -> str | None:
     return f"ℹ️ Asked for {asked} items per split; scored {said}."
 
 
+def patching_line(rec: dict[str, Any]) -> str | None:
+    """The set's activation patching in one sentence (None where the audit did not patch)."""
+    s = rec["summary"]
+    n = s.get("patching_items")
+    if not n:
+        return None
+    best, half, reach = (s.get(f"patching_{k}") for k in ("best_layer_recovery", "layers_for_half", "reach_half"))
+    if best is None:
+        return f"**Activation patching** ({n} forget items): the run left their answers as they were."
+    where = (
+        f"half of it comes back with {half:.0%} of the layers on average ({reach:.0%} of the items get there)"
+        if half is not None
+        else "no item gets half of it back even with every layer's attention and MLP outputs patched"
+    )
+    return (
+        f"**Activation patching** ({n} forget items): the best single layer brings back {best:.0%} of the answer's "
+        f"log-probability on average; {where}. Much back from few layers: hidden rather than removed."
+    )
+
+
 def summary_lines(rec: dict[str, Any]) -> list[str]:
     """What the audit found, in sentences: the items scored where fewer than asked, the holdout's source
-    (if it is another), the headline, forget quality and PrivLeak, utility, the quantization attack."""
+    (if it is another), the headline, forget quality and PrivLeak, utility, the quantization attack,
+    activation patching."""
     lines = [line for line in [items_line(rec)] if line]
     lines += ["⚠️ " + rec["holdout_note"]] if rec.get("holdout_note") else []
     lines += [headline(rec), forget_quality_line(rec), utility_line(rec)]
-    quant = quantization_line(rec)
-    return lines + ([quant] if quant else [])
+    return lines + [line for line in (quantization_line(rec), patching_line(rec)) if line]
 
 
 def report_notes(rec: dict[str, Any]) -> list[str]:

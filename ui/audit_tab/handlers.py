@@ -54,6 +54,8 @@ VIEWS = (
     "honesty",
     "relearn",
     "quantization",
+    "patching",
+    "patching_curves",
     "html",
     "json",
 )
@@ -83,9 +85,12 @@ EXTRAS = {  # the "Also run" choices: label -> what it switches on
 }
 
 
-def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces, extras=tuple(EXTRAS)) -> AuditConfig:
+def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces, extras=tuple(EXTRAS), patched=0) -> AuditConfig:
     """The tab's settings; the strength sweep runs from 0.1 up to p in steps of 0.1 (REMIND's features
     read the neighbourhood at p and the curvature at the first steps)."""
+    patched = number(patched, "Forget items patched", int)
+    if patched < 0:
+        raise UserError(f"Forget items patched: 0 (no patching) or more, got {patched}")
     items, neighbours, m = (number(v, k, int) for v, k in ((items, "Items per split"), (neighbours, "K"), (m, "m")))
     probes, surfaces = number(probes, "Probe items", int), number(surfaces, "2-D surfaces", int)
     if items < 2:
@@ -106,6 +111,7 @@ def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces, extras=t
         gradnorm="gradnorm" in on,
         quantize_bits=(8, 4) if "quantize" in on else (),
         utility_items=None if "utility" in on else 0,  # 0: Real Authors and World Facts not scored
+        patch_items=patched,
     )
 
 
@@ -178,6 +184,8 @@ def _audit_views(rec: dict[str, Any], session: str) -> dict[str, Any]:
         "honesty": figs["Honesty"],
         "relearn": figs.get("Relearning attack"),
         "quantization": figs.get("Quantization attack"),
+        "patching": figs.get("Activation patching"),
+        "patching_curves": figs.get("Activation patching per layer"),
         "html": html_path,
         "json": json_path,
     }
@@ -205,6 +213,7 @@ class AuditForm:
     probes: Any
     relearn_on: Any
     surfaces: Any
+    patched: Any
     extras: Any
     retain_model: Any
     forget: Any
@@ -231,7 +240,7 @@ def audit_ui(f: AuditForm, request: gr.Request, *, server: Server):
         }
         if f.retain and f.retain != NONE:
             sets["retain"] = ws.resolve(f.retain, f.user_sets).examples
-        cfg = audit_config(f.items, f.neighbours, f.p, f.m, f.probes, f.relearn_on, f.surfaces, f.extras)
+        cfg = audit_config(f.items, f.neighbours, f.p, f.m, f.probes, f.relearn_on, f.surfaces, f.extras, f.patched)
         if cfg.utility_items != 0:
             sets |= utility_sets(cfg.utility_items)
         if (f.retain_model or "").strip():

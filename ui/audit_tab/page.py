@@ -48,7 +48,7 @@ def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
             aud_refresh = gr.Button("Refresh runs", scale=1)
             aud_show = gr.Button("Show its saved audit", scale=1)
         import_row("aud", server, refresh_audit_sources, aud_source)
-        with gr.Accordion("Audit settings: items, neighbours, probes, surfaces", open=False):
+        with gr.Accordion("Audit settings: items, neighbours, probes, surfaces, patching", open=False):
             with gr.Row():
                 # each from its setting's declaration, like `python -m unlearn audit`'s flags
                 aud_items = widgets.slider(AuditConfig, "max_items", step=1, elem_id="audit-items")
@@ -58,6 +58,7 @@ def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
             with gr.Row():
                 aud_probes = widgets.slider(AuditConfig, "probe_items", step=1, elem_id="audit-probes")
                 aud_surfaces = widgets.slider(AuditConfig, "surface_items", step=1, elem_id="audit-surfaces")
+                aud_patched = widgets.slider(AuditConfig, "patch_items", step=1, elem_id="audit-patched")
                 aud_relearn = gr.Checkbox(True, label="Relearning attack (5 steps on half the forget set)")
             aud_extras = gr.CheckboxGroup(
                 list(EXTRAS),
@@ -123,6 +124,13 @@ def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
         with gr.Row():
             relearn_plot = gr.Plot(elem_id="plot-relearn", show_label=False)
             quant_plot = gr.Plot(elem_id="plot-quantization", show_label=False)
+        gr.Markdown(
+            "#### Activation patching: where the change lives\nThe first forget items, every layer's residual "
+            "stream, attention and MLP output patched between before and after (set *Forget items patched* "
+            "above; the Compare tab does one item)."
+        )
+        patch_plot = gr.Plot(elem_id="plot-audit-patching", show_label=False)
+        patch_curves = gr.Plot(elem_id="plot-audit-patching-curves", show_label=False)
         with gr.Row():
             aud_html = gr.DownloadButton("Download the report (HTML, opens offline)", elem_id="audit-html")
             aud_json = gr.DownloadButton("Download every figure (JSON)", elem_id="audit-json")
@@ -132,9 +140,11 @@ def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
     views |= {"verdicts": verdicts, "item": aud_item, "landscape": land_plot, "surface": surface_plot}
     views |= {"tofu_table": tofu_table, "tofu_plot": tofu_plot, "probes": probe_plot, "honesty": honesty_plot}
     views |= {"relearn": relearn_plot, "quantization": quant_plot, "html": aud_html, "json": aud_json}
+    views |= {"patching": patch_plot, "patching_curves": patch_curves}
     aud_views = ordered(VIEWS, views)
     form = dict(source=aud_source, items=aud_items, neighbours=aud_k, p=aud_p, m=aud_m, probes=aud_probes)
-    form |= dict(relearn_on=aud_relearn, surfaces=aud_surfaces, extras=aud_extras, retain_model=aud_retain_model)
+    form |= dict(relearn_on=aud_relearn, surfaces=aud_surfaces, patched=aud_patched, extras=aud_extras)
+    form |= dict(retain_model=aud_retain_model)
     form |= dict(forget=picks.forget, retain=picks.retain, holdout=picks.holdout, user_sets=picks.user_sets)
     aud_btn.click(
         bind(audit_ui, server),

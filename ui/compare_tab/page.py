@@ -6,6 +6,7 @@ import gradio as gr
 
 from ui.common import ACTIVE, MODEL_Q
 from ui.compare_tab.handlers import (
+    PATCH_ROWS_NOTE,
     PROMPT_KINDS,
     SLOTS,
     CompareForm,
@@ -14,6 +15,7 @@ from ui.compare_tab.handlers import (
     compare_ui,
     head_ui,
     lens_ui,
+    patching_ui,
     refresh_sources,
     tokens_ui,
     topk_ui,
@@ -79,6 +81,18 @@ def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
         )
         lens_metric = gr.Radio(["probability", "rank"], value="probability", label="Lens shows")
         lens_plot = gr.Plot(elem_id="plot-lens", show_label=False)
+        gr.Markdown(
+            "#### Activation patching: where the change lives\n"
+            "The after model runs with one layer's residual stream, attention or MLP output replaced by the "
+            "before model's (at the question, answer or all tokens), and the reverse. If a few layers bring "
+            "the answer back, the knowledge is still in the others: it was hidden, not removed. "
+            "Every layer, component and position group, both ways: "
+            f"{PATCH_ROWS_NOTE}."
+        )
+        patch_btn = gr.Button("Patch layers", elem_id="patch-btn")
+        patch_note = gr.Markdown(elem_id="patch-note")
+        patch_heat = gr.Plot(elem_id="plot-patching", show_label=False)
+        patch_curves = gr.Plot(elem_id="plot-patching-curves", show_label=False)
         gr.Markdown("#### Attention")
         change_plot = gr.Plot(elem_id="plot-head-change", show_label=False)
         grid_plot = gr.Plot(elem_id="plot-heads", show_label=False)
@@ -125,6 +139,9 @@ def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
     lens_metric.change(lens_ui, lens_metric, lens_plot, api_name="compare_lens")
     cmp_layer.release(head_ui, [cmp_layer, cmp_head], head_plot, api_name="compare_head")
     cmp_head.release(head_ui, [cmp_layer, cmp_head], head_plot)
+    patch_btn.click(
+        bind(patching_ui, server), None, [patch_note, patch_heat, patch_curves], api_name="compare_patching", **MODEL_Q
+    )
     attr_btn.click(
         bind(attribution_ui, server),
         attr_method,

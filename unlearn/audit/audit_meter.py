@@ -36,6 +36,7 @@ SECONDS = {
     # one forget item (and its retain counterpart) scored and answered under one bit width
     "quantized_item": 1.4,
     "relearn": 23.0,  # the relearning attack, whole
+    "patch_item": 60.0,  # one forget item's activation patching, every layer both ways (not in the default audit)
     "reference_item": 1.3,  # one item under the retain-only model (not in the default audit: not remeasured)
 }
 
@@ -121,6 +122,7 @@ PARTS = (
     ("honesty", lambda k: k.endswith(":honesty")),
     ("relearn", lambda k: k == "relearn"),
     ("quantize", lambda k: k == "quantize"),
+    ("patching", lambda k: k == "patching"),
     ("retain_model", lambda k: k == "retain_model"),
 )
 

@@ -22,6 +22,7 @@ from unlearn.audit.pipeline import AuditResult
 from unlearn.audit.remind import FEATURES
 from unlearn.audit.remind_classify import SPLITS
 from unlearn.audit.remind_surface import Surface
+from unlearn.inspection.patching import set_mean
 
 AUDIT_FILE = "audit.json"
 VERSION = 2  # 2: corrected figures (PrivLeak as MUSE, nine-part utility, the change score apart)
@@ -54,6 +55,30 @@ def _roc_entry(members: np.ndarray, others: np.ndarray) -> dict[str, Any]:
 
 def _surface(s: Surface) -> dict[str, Any]:
     return {"own": s.own, "strengths": s.strengths, "ranks": s.ranks, "loss": s.loss, "spread": s.spread}
+
+
+def _patching(result: AuditResult) -> dict[str, Any] | None:
+    """The set's mean patching (the figures) and each item's two summary figures."""
+    if not result.patching:
+        return None
+    mean = set_mean(result.patching)
+    items = [e for e in result.items["forget"] if e.is_qa][: len(result.patching)]
+    return {
+        "components": mean.components,
+        "groups": mean.groups,
+        "layers": mean.layers,
+        "mean": {name: getattr(mean, name) for name in ("recovery", "reverse", "single", "cumulative")},
+        "items": [
+            {
+                "item": item_label(e.question, e.answer),
+                "logp_before": p.logp_before,
+                "logp_after": p.logp_after,
+                "best_layer_recovery": p.best_layer_recovery(),
+                "layers_for_half": p.layers_for_half(),
+            }
+            for e, p in zip(items, result.patching, strict=True)
+        ],
+    }
 
 
 def to_record(result: AuditResult, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -107,6 +132,7 @@ def to_record(result: AuditResult, meta: dict[str, Any] | None = None) -> dict[s
             "quantize_bits": list(cfg.quantize_bits),
             "quality_items": cfg.quality_items,
             "utility_items": cfg.utility_items,
+            "patch_items": cfg.patch_items,
         },
         "summary": result.summary(),
         "strengths": cfg.remind.strengths,
@@ -128,6 +154,7 @@ def to_record(result: AuditResult, meta: dict[str, Any] | None = None) -> dict[s
             }
             for i, e in enumerate(result.items["forget"][: len(result.surfaces.get("after", []))])
         ],
+        "patching": _patching(result),
     }
     return clean(record)
 

@@ -19,6 +19,7 @@ from unlearn.audit.honesty import rates
 from unlearn.audit.mia import auc, privleak
 from unlearn.audit.pipeline import EVAL_SETS, AuditResult
 from unlearn.audit.utility import is_model_utility, set_figures, utility
+from unlearn.inspection.patching import set_summary
 
 
 def _membership(r: AuditResult, out: dict[str, Any]) -> None:
@@ -91,4 +92,6 @@ def summarise(r: AuditResult) -> dict[str, Any]:
             if split in r.items:
                 for name, value in rates(getattr(r, side)[split].generations).items():
                     out[f"{split}_{name}_{side}"] = value
+    if r.patching:  # activation patching of the first forget items (inspection/patching.py)
+        out |= {f"patching_{k}": v for k, v in set_summary(r.patching).items()}
     return {**out, **r.extra}

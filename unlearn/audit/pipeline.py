@@ -36,6 +36,7 @@ from unlearn.audit.tofu_metrics import item_metrics, variants
 from unlearn.audit.utility import NORMALISED, evaluation_metrics
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
+from unlearn.inspection.patching import Patching, patch_item
 from unlearn.model.host_memory import trim as trim_host_memory
 from unlearn.model.scoring import answer_nll, generate_answers
 from unlearn.settings import setting
@@ -74,6 +75,15 @@ class AuditConfig:
     utility_items: int | None = None  # Real Authors / World Facts items scored for model utility (None: all; 0: none)
     gradnorm: bool = True  # the GradNorm attack: one backward per forget and holdout item and model
     quantize_bits: tuple[int, ...] = (8, 4)  # the quantization attack's bit widths (empty: no attack)
+    patch_items: int = setting(  # each is ~600 patched forwards of the item (inspection/patching.py)
+        0,
+        "Forget items patched",
+        "activation patching before <-> after on the first forget items, every layer (a minute or two each "
+        "for a 135M model on 2 CPU cores)",
+        lo=0,
+        hi=10,
+        flag="--patch-items",
+    )
 
 
 @dataclass
@@ -102,6 +112,7 @@ class AuditResult:
     retain_model: RetainModelScores | None = None
     quality: dict[str, Any] = field(default_factory=dict)  # forget quality and its sample sizes
     seconds: dict[str, float] = field(default_factory=dict)  # stage ("after:forget:remind", ...) -> wall seconds
+    patching: list[Patching] = field(default_factory=list)  # the first forget items' activation patching
 
     def attacks(self) -> list[str]:
         return [a for a in ATTACKS if a in self.after["forget"].attacks]
@@ -237,6 +248,27 @@ def _attack_extras(
     return extra
 
 
+def _patching(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: list[Example],
+    before: Callable[[], AbstractContextManager[Any]],
+    say: Meter,
+) -> list[Patching]:
+    """Activation patching before <-> after on each of `items` (the model is "after" here)."""
+    if not items:
+        return []
+    say.stage("patching")
+    out = []
+    for j, ex in enumerate(items, 1):
+
+        def heard(done: int, total: int, j: int = j) -> None:
+            say(f"activation patching: item {j} / {len(items)}, {done} / {total} patched rows", (j - 1, len(items)))
+
+        out.append(patch_item(model, tokenizer, ex, before, progress=heard))
+    return out
+
+
 def _plan(
     items: dict[str, list[Example]],
     evals: dict[str, list[Example]],
@@ -296,8 +328,11 @@ def run_audit(
     items = {s: list(v)[: cfg.max_items] for s, v in sets.items() if s in SPLITS and v}
     evals = {s: list(sets[s])[: cfg.utility_items] for s in EVAL_SETS if sets.get(s) and cfg.utility_items != 0}
     shown = items["forget"][: cfg.surface_items]
+    patched_items = [e for e in items["forget"] if e.is_qa][: cfg.patch_items]
     tested = list(sets["forget"])[: cfg.quality_items]
-    say = Meter(_plan(items, evals, cfg, len(shown), len(tested), trainable), progress or (lambda _: None))
+    plan = _plan(items, evals, cfg, len(shown), len(tested), trainable)
+    plan |= {"patching": len(patched_items) * SECONDS["patch_item"]} if patched_items else {}
+    say = Meter(plan, progress or (lambda _: None))
     sides: dict[str, dict[str, SideScores]] = {"before": {}, "after": {}}
     evaluation: dict[str, dict[str, dict[str, np.ndarray]]] = {"before": {}, "after": {}}
     for side, ctx in (("before", before), ("after", nullcontext)):
@@ -320,6 +355,7 @@ def run_audit(
             say(f"{side}: 2-D loss surfaces of {len(shown)} forget items")
             with ctx():
                 surf[side] = surfaces(model, tokenizer, shown, cfg.surface)
+    patching = _patching(model, tokenizer, patched_items, before, say)
     extra = _attack_extras(model, tokenizer, items, before, cfg, say, trainable, sides)
     retain_scores, quality = None, {}
     if cfg.retain_model is not None:
@@ -354,4 +390,5 @@ def run_audit(
         retain_scores,
         quality,
         say.seconds(),
+        patching,
     )

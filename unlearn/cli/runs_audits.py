@@ -72,6 +72,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
         max_items=a.items,
         probe_items=a.probe_items,
         surface_items=a.surfaces,
+        patch_items=a.patch_items,
         quality_items=a.quality_items,
         utility_items=a.utility_items,
         gradnorm=not a.no_gradnorm,
