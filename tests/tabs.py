@@ -37,6 +37,9 @@ from ui.compare_tab.handlers import (
 from ui.compare_tab.handlers import (
     compare_ui as _compare_ui,
 )
+from ui.compare_tab.handlers import (
+    patching_ui as _patching_ui,
+)
 from ui.data_tab.handlers import (
     ask_ui,
     check_knowledge_ui,
@@ -79,6 +82,12 @@ from ui.runs_tab.handlers import (
 from ui.runs_tab.handlers import (
     runs_export_ui as _runs_export_ui,
 )
+from ui.runs_tab.side_by_side import (
+    side_by_side_ui as _side_by_side_ui,
+)
+from ui.runs_tab.side_by_side import (
+    side_items_ui as _side_items_ui,
+)
 from ui.shared import (
     RESULTS,
     compare_sources,
@@ -119,6 +128,9 @@ load_run_ui = bind(_load_run_ui, SERVER)
 delete_run_ui = bind(_delete_run_ui, SERVER)
 compare_ui = bind(_compare_ui, SERVER)
 attribution_ui = bind(_attribution_ui, SERVER)
+patching_ui = bind(_patching_ui, SERVER)
+side_items_ui = bind(_side_items_ui, SERVER)
+side_by_side_ui = bind(_side_by_side_ui, SERVER)
 audit_ui = bind(_audit_ui, SERVER)
 audit_cancel_ui = bind(_audit_cancel_ui, SERVER)
 audit_show_ui = bind(_audit_show_ui, SERVER)

@@ -15,9 +15,11 @@ from ui.runs_tab.handlers import (
     runs_export_ui,
     runs_view_ui,
 )
+from ui.runs_tab.side_by_side import side_by_side_ui, side_items_ui
 from ui.shared import load_run_ui, run_choices
 from unlearn.serve.server import Server
 from viz.runs import RUNS_HEADERS
+from viz.runs_side import SIDE_HEADERS
 
 
 def build(server: Server) -> None:
@@ -59,9 +61,35 @@ def build(server: Server) -> None:
         with gr.Row():
             runs_html = gr.DownloadButton("Download the run's report (HTML)", elem_id="runs-html")
             runs_json = gr.DownloadButton("Download the run's data (JSON)", elem_id="runs-json")
+        gr.Markdown(
+            "#### Runs side by side: which method did better on the same item\nPick 2 to 6 runs (the scatter "
+            "above places them: forget P̃ against retain P̃) and one item: each model's greedy answer, the gold "
+            "answer's token probabilities, and the next-token candidates where it fell most under any run."
+        )
+        with gr.Row():
+            side_runs = gr.Dropdown(
+                run_choices(), multiselect=True, max_choices=6, label="Runs (2 to 6)", scale=4, elem_id="side-runs"
+            )
+            side_item = gr.Dropdown([], label="Item", scale=4, elem_id="side-item")
+            side_new = gr.Slider(4, 64, value=32, step=4, label="Max new tokens", scale=2)
+            side_btn = gr.Button("Side by side", scale=1, elem_id="side-btn")
+        side_note = gr.Markdown(elem_id="side-note")
+        side_table = gr.Dataframe(headers=SIDE_HEADERS, wrap=True, elem_id="side-table", label="One row per model")
+        side_strips = gr.Plot(elem_id="plot-side-strips", show_label=False)
+        side_topk = gr.Plot(elem_id="plot-side-topk", show_label=False)
 
     runs_views = [runs_table, runs_plot, runs_pick]
-    runs_tab.select(runs_view_ui, None, runs_views, show_progress="hidden")
+    runs_tab.select(runs_view_ui, None, runs_views, show_progress="hidden").then(
+        lambda: gr.update(choices=run_choices()), None, side_runs, show_progress="hidden"
+    )
+    side_runs.change(bind(side_items_ui, server), side_runs, [side_item, side_note], api_name="side_items")
+    side_btn.click(
+        bind(side_by_side_ui, server),
+        [side_runs, side_item, side_new],
+        [side_note, side_table, side_strips, side_topk],
+        api_name="side_by_side",
+        **MODEL_Q,
+    )
     runs_refresh.click(runs_view_ui, None, runs_views, api_name="runs")
     runs_open.click(bind(load_run_ui, server), runs_pick, runs_msg, api_name="open_run", **MODEL_Q)
     runs_delete.click(
