@@ -63,3 +63,33 @@ def test_half_written_and_damaged_runs_are_skipped(tmp_path) -> None:
 def test_delete_refuses_folders_outside_the_runs_folder(tmp_path) -> None:
     with pytest.raises(ValueError, match="not a run"):
         delete_run(tmp_path.parent, root=tmp_path)
+
+
+def test_a_tensor_run_goes_on_after_a_lora_run_was_on_the_model(tiny_dir, tmp_path) -> None:
+    """PEFT keeps its wrapper on a module after a LoRA run is taken off (`down_proj.base_layer.weight`):
+    a full or subset run saved under the plain names still goes on, and one saved under the wrapped
+    names goes on a fresh model (the Runs tab's side by side and Compare switch runs this way)."""
+    lm = load_model(str(tiny_dir), device="cpu")
+    before = _logits(lm)
+    spec = RunSpec("grad_diff", mode="full", loop=LoopConfig(lr=1e-2, steps=2, batch_size=1))
+    full_dir = save_run(run_unlearning(lm, spec, FORGET, RETAIN, RETAIN), lm, {"forget": "f"}, root=tmp_path)
+    after_full = _logits(lm)
+    lm = load_model(str(tiny_dir), device="cpu")
+    spec = RunSpec("grad_diff", mode="lora", loop=LoopConfig(lr=1e-2, steps=2, batch_size=1))
+    out = run_unlearning(lm, spec, FORGET, RETAIN, RETAIN)
+    out.trainable.reset()  # the LoRA run off: its wrappers stay
+    assert any(".base_layer." in n for n, _ in lm.model.named_parameters())
+    tr = apply_run(lm, full_dir)
+    assert torch.allclose(_logits(lm), after_full, atol=1e-6)
+    tr.reset()
+    assert torch.equal(_logits(lm), before)
+    # a run made on the wrapped model names its tensors `...base_layer.weight`: a fresh model takes it too
+    spec = RunSpec("grad_diff", mode="full", loop=LoopConfig(lr=1e-2, steps=2, batch_size=1))
+    wrapped_dir = save_run(run_unlearning(lm, spec, FORGET, RETAIN, RETAIN), lm, {"forget": "f"}, root=tmp_path)
+    after_wrapped = _logits(lm)
+    from safetensors.torch import load_file
+
+    assert any(".base_layer." in n for n in load_file(str(wrapped_dir / "weights.safetensors")))
+    fresh = load_model(str(tiny_dir), device="cpu")
+    apply_run(fresh, wrapped_dir)
+    assert torch.allclose(_logits(fresh), after_wrapped, atol=1e-6)

@@ -178,6 +178,21 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
     return [json.loads(x) for x in lines if x.strip()]
 
 
+def _current_name(name: str, names: set[str]) -> str:
+    """A saved tensor's name on the model as it is now. Once a LoRA run has been on a module, PEFT keeps
+    its wrapper after the adapters are removed (`down_proj.weight` is then `down_proj.base_layer.weight`),
+    and a run made on such a model saved the wrapped name: the same tensor either way. `names`: the
+    model's parameter names."""
+    if name in names:
+        return name
+    plain = name.replace(".base_layer.", ".")
+    head, _, leaf = plain.rpartition(".")
+    for candidate in (plain, f"{head}.base_layer.{leaf}"):
+        if candidate in names:
+            return candidate
+    return name  # not on this model: apply_run says so
+
+
 def apply_run(lm: LoadedModel, run_dir: Path, step: int | None = None) -> Trainable:
     """Put a saved run's weights (at its end, or at a saved `step`) onto `lm` (which must be the run's
     base model): the model is then "after", and the returned trainable gives "before" and reset."""
@@ -197,6 +212,8 @@ def apply_run(lm: LoadedModel, run_dir: Path, step: int | None = None) -> Traina
         # embeddings too: an imported checkpoint may have changed them (runs made here never do). On a GPU
         # an imported pair's before side waits in CPU memory: it may be a whole second model
         offload = record.get("kind") == "imported" and lm.device.type == "cuda"
+        names = {n for n, _ in lm.model.named_parameters()}
+        weights = {_current_name(n, names): w for n, w in weights.items()}
         tr = TensorTrainable(lm.model, "|".join(map(re.escape, weights)), skip_embeddings=False, offload=offload)
     params = dict(lm.model.named_parameters())
     missing = [n for n in weights if n not in params]
