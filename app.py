@@ -13,6 +13,7 @@ from ui.audit_tab import page as audit_page
 from ui.audit_tab.handlers import AUDITS
 from ui.compare_tab import page as compare_page
 from ui.data_tab import page as data_page
+from ui.guide_tab import page as guide_page
 from ui.runs_tab import page as runs_page
 from ui.server import parse_args, server_settings
 from ui.shared import RESULTS
@@ -23,14 +24,16 @@ from unlearn.serve.store import STORE
 
 
 def build_demo(server: Server | None = None) -> gr.Blocks:
-    """The page: a header and the five tabs in the order of the work (data → unlearn → inspect → audit),
-    each handed the app's `server` (its access policy and running jobs; an open local one by default)."""
+    """The page: a header, the five tabs in the order of the work (data → unlearn → inspect → audit →
+    runs) and the guided demo, each handed the app's `server` (its access policy and running jobs; an
+    open local one by default)."""
     server = server or Server()
     with gr.Blocks(title="Unlearning Inspector") as demo:
         gr.Markdown(
             "# Unlearning Inspector\n"
             "Load a language model, choose what it should **forget** and what it must **retain**, unlearn, "
-            "then look inside: before | after, token by token, head by head."
+            "then look inside: before | after, token by token, head by head. New to unlearning? The **Guided "
+            "demo** tab tells the story in six steps."
         )
         with gr.Tabs():
             picks = data_page.build(demo, server)  # the set pickers the other tabs read
@@ -38,6 +41,7 @@ def build_demo(server: Server | None = None) -> gr.Blocks:
             compare_page.build(demo, picks, server)
             audit_page.build(demo, picks, server)
             runs_page.build(server)
+            guide_page.build(server)  # the story in six buttons, for a class (it uses the model as the tabs do)
     return demo
 
 

@@ -468,10 +468,62 @@ def screenshot_pairs(page, url: str, out: Path, after: str) -> None:
     page.screenshot(path=str(cmp), full_page=True, clip={"x": 0, "y": 0, "width": 1400, "height": bottom + 10})
 
 
+GUIDE_DONE = {1: "We follow", 2: "saved as", 3: "Before the run", 4: "fell most", 5: "logit lens", 6: "An audit in"}
+
+
+def guide_in_browser(page, timeout: float = 600_000) -> dict[str, float]:
+    """On an open app: the Guided demo's six buttons in order, each waited for; seconds per step and in all."""
+    page.get_by_role("tab", name="Guided demo").click()
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    for i, text in GUIDE_DONE.items():
+        t0 = time.perf_counter()
+        page.locator(f"#guide-btn-{i}").click()
+        page.locator(f"#guide-note-{i}").get_by_text(text).wait_for(timeout=timeout)
+        times[str(i)] = round(time.perf_counter() - t0, 1)
+    times["total"] = round(time.perf_counter() - start, 1)
+    return times
+
+
+def screenshot_guide_tab(page, url: str, out: Path) -> None:
+    """The Guided demo end to end, the whole page halved in size (it is long); prints each step's seconds."""
+    open_app(page, url)
+    print(json.dumps(guide_in_browser(page)))
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out), full_page=True, scale="css")
+    _halve(out)
+
+
+def _halve(path: Path) -> None:
+    from PIL import Image
+
+    im = Image.open(path)
+    im.resize((im.width // 2, im.height // 2), Image.LANCZOS).save(path)
+
+
+def screenshot_runs_side(page, url: str, out: Path, names: tuple[str, ...] = ("npo", "rmu")) -> None:
+    """Runs side by side: the first saved run whose label holds each of `names`, on the first item."""
+    open_app(page, url)
+    page.get_by_role("tab", name="Runs").click()
+    for name in names:
+        page.locator("#side-runs input").click()
+        page.get_by_role("option", name=name).first.click()
+    page.keyboard.press("Escape")
+    page.locator("#side-note").get_by_text("Items of").wait_for(timeout=60_000)
+    page.locator("#side-btn").click()
+    page.locator("#side-note").get_by_text("computed in").wait_for(timeout=600_000)
+    page.locator("#plot-side-topk .js-plotly-plot").wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    edge = "(([sel, edge]) => document.querySelector(sel).getBoundingClientRect()[edge] + window.scrollY)"
+    top = page.evaluate(edge, ["#side-runs", "top"]) - 130
+    bottom = page.evaluate(edge, ["#plot-side-topk", "bottom"]) + 10
+    page.screenshot(path=str(out), full_page=True, clip={"x": 0, "y": top, "width": 1400, "height": bottom - top})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="bundled")
-    tabs = ["model", "knowledge", "unlearn", "compare", "audit", "steps", "pairs"]
+    tabs = ["model", "knowledge", "unlearn", "compare", "audit", "steps", "pairs", "guide", "side"]
     ap.add_argument("--tab", default="model", choices=tabs)
     ap.add_argument("--out", default=None, help="default: assets/screenshot_<tab>.png")
     ap.add_argument(
@@ -489,6 +541,8 @@ def main() -> None:
         "audit": "screenshot_audit.png",
         "steps": "screenshot_run_steps.png",
         "pairs": "screenshot_pairs.png",
+        "guide": "screenshot_guide.png",
+        "side": "screenshot_runs_side.png",
     }
     out = Path(args.out or ROOT / "assets" / names[args.tab])
     model = args.model
@@ -501,6 +555,8 @@ def main() -> None:
             "unlearn": screenshot_unlearn_tab,
             "compare": screenshot_compare_tab,
             "audit": screenshot_audit_tab,
+            "guide": screenshot_guide_tab,
+            "side": screenshot_runs_side,
         }
         if args.tab == "audit":
             screenshot_audit_tab(page, url, out, args.run)

@@ -63,6 +63,15 @@ from ui.data_tab.sources import (
     load_hub_ui as _load_hub_ui,
 )
 from ui.forms import bind
+from ui.guide_tab.handlers import (
+    audit_ui as _guide_audit_ui,
+)
+from ui.guide_tab.handlers import (
+    changed_ui as _guide_changed_ui,
+)
+from ui.guide_tab.handlers import (
+    unlearn_ui as _guide_unlearn_ui,
+)
 from ui.import_pair import (
     import_ui as _import_ui,
 )
@@ -131,6 +140,9 @@ attribution_ui = bind(_attribution_ui, SERVER)
 patching_ui = bind(_patching_ui, SERVER)
 side_items_ui = bind(_side_items_ui, SERVER)
 side_by_side_ui = bind(_side_by_side_ui, SERVER)
+guide_unlearn_ui = bind(_guide_unlearn_ui, SERVER)
+guide_changed_ui = bind(_guide_changed_ui, SERVER)
+guide_audit_ui = bind(_guide_audit_ui, SERVER)
 audit_ui = bind(_audit_ui, SERVER)
 audit_cancel_ui = bind(_audit_cancel_ui, SERVER)
 audit_show_ui = bind(_audit_show_ui, SERVER)

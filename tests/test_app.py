@@ -51,6 +51,7 @@ def test_demo_builds_with_stable_api_names() -> None:
     assert compare_panels | {"compare_items", "run", "cancel", "ask_both", "load_run"} <= names
     audit_and_runs = {"audit", "audit_cancel", "audit_show", "audit_item", "runs", "open_run", "runs_delete"}
     assert audit_and_runs | {"export_run", "run_steps", "side_items", "side_by_side"} <= names
+    assert {f"guide_{s}" for s in ("knows", "unlearn", "changed", "token", "layer", "audit")} <= names
 
 
 def test_loading_a_bad_model_keeps_the_previous_one(loaded) -> None:

@@ -74,7 +74,13 @@ def build(server: Server) -> None:
             side_new = gr.Slider(4, 64, value=32, step=4, label="Max new tokens", scale=2)
             side_btn = gr.Button("Side by side", scale=1, elem_id="side-btn")
         side_note = gr.Markdown(elem_id="side-note")
-        side_table = gr.Dataframe(headers=SIDE_HEADERS, wrap=True, elem_id="side-table", label="One row per model")
+        side_table = gr.Dataframe(
+            headers=SIDE_HEADERS,
+            wrap=True,
+            elem_id="side-table",
+            label="One row per model",
+            column_widths=["17%", "39%", "14%", "14%", "16%"],
+        )
         side_strips = gr.Plot(elem_id="plot-side-strips", show_label=False)
         side_topk = gr.Plot(elem_id="plot-side-topk", show_label=False)
 
