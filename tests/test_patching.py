@@ -178,3 +178,25 @@ def test_rows_started_at_their_lowest_patched_layer_give_the_full_forwards_figur
     monkeypatch.setattr(patching, "skipping_holds", guard)
     guarded = patch_item(tiny.model, tiny.tokenizer, ITEM, tr.reference, max_rows=4)  # the guard sees the wrong start
     np.testing.assert_allclose(guarded.recovery, full.recovery, atol=1e-6)
+
+
+def test_a_full_run_patches_as_a_lora_run_does(tiny) -> None:
+    """Tensors swapped in place (full and subset runs, imported checkpoints) instead of adapters: the
+    same end points (every layer's outputs give before's answer, the last residual stream at all tokens
+    too) and the model back bit for bit."""
+    torch.manual_seed(1)
+    original = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
+    tr = make_trainable(tiny.model, "full", None, 4)
+    with torch.no_grad():
+        for p in tr.params:
+            if p.dim() == 2 and p.shape[0] != tiny.model.config.vocab_size:  # the decoder's matrices
+                p.add_(torch.randn_like(p) * 0.05)
+    changed = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
+    out = patch_item(tiny.model, tiny.tokenizer, ITEM, tr.reference, groups=["all"])
+    assert abs(out.logp_before - out.logp_after) > 0.05
+    assert out.cumulative[-1] == pytest.approx(1.0, abs=1e-4)
+    assert out.recovery[out.components.index("residual"), 0, -1] == pytest.approx(1.0, abs=1e-4)
+    now = dict(tiny.model.named_parameters())
+    assert all(torch.equal(now[n], w) for n, w in changed.items())  # after, as it was
+    tr.reset()
+    assert all(torch.equal(p, original[n]) for n, p in tiny.model.named_parameters())
