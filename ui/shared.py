@@ -111,3 +111,13 @@ class Picks:
         """Call `fn` whenever any picker changes (quietly: no spinner over the tab)."""
         for p in self.pickers:
             p.change(fn, inputs, outputs, show_progress="hidden")
+
+
+def step_line(history: list[dict[str, Any]], s: Any) -> str:
+    """An unlearning run's step (a StepInfo) as the status line; its logs are appended to `history`,
+    which the live curves are drawn from."""
+    history.append({"step": s.step, **s.logs})
+    msg = f"⏳ Step {s.step} / {s.total} · {s.seconds:.0f} s"
+    if "forget_prob" in s.logs:
+        msg += f" · forget P̃ {s.logs['forget_prob']:.4f} · retain P̃ {s.logs['retain_prob']:.4f}"
+    return msg

@@ -15,6 +15,7 @@ import gradio as gr
 import numpy as np
 
 from ui.common import KEPT_RESULTS, error_line, guarded, user_of
+from ui.shared import step_line
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
 from unlearn.inspection.compare import Comparison, Decoding, SessionResults, compare
@@ -114,12 +115,8 @@ def unlearn_ui(request: gr.Request, *, server: Server):
         yield "⏳ Measuring the model before unlearning…", gr.skip(), gr.skip()
         for ev in job.events():
             if ev.kind == "step":
-                s = ev.payload
-                history.append({"step": s.step, **s.logs})
-                msg = f"⏳ Step {s.step} / {s.total} · {s.seconds:.0f} s"
-                if "forget_prob" in s.logs:
-                    msg += f" · forget P̃ {s.logs['forget_prob']:.3f} · retain P̃ {s.logs['retain_prob']:.3f}"
-                yield msg, run_curves(history, title, s.total), gr.skip()
+                msg = step_line(history, ev.payload)
+                yield msg, run_curves(history, title, ev.payload.total), gr.skip()
             elif ev.kind == "error":
                 yield error_line(ev.payload) + "  \nThe model is as it was before.", gr.skip(), gr.skip()
             else:

@@ -13,6 +13,7 @@ import gradio as gr
 
 from ui.common import NONE, error_line, guarded, new_tokens, number, user_of
 from ui.forms import takes
+from ui.shared import step_line
 from unlearn.data import workspace as ws
 from unlearn.errors import UserError
 from unlearn.inspection.streaming import Emit, TextStreamer, in_thread
@@ -170,12 +171,8 @@ def run_ui(f: RunForm, request: gr.Request, *, server: Server):
         yield f"⏳ Measuring the model before {describe(f.method_id)['name']}…", None, no_table
         for ev in job.events():
             if ev.kind == "step":
-                s = ev.payload
-                history.append({"step": s.step, **s.logs})
-                msg = f"⏳ Step {s.step} / {s.total} · {s.seconds:.0f} s"
-                if "forget_prob" in s.logs:
-                    msg += f" · forget P̃ {s.logs['forget_prob']:.4f} · retain P̃ {s.logs['retain_prob']:.4f}"
-                yield msg, run_curves(history, title, s.total), no_table
+                msg = step_line(history, ev.payload)
+                yield msg, run_curves(history, title, ev.payload.total), no_table
             elif ev.kind == "error":
                 yield (
                     error_line(ev.payload) + "  \nThe model is as it was before this run.",
