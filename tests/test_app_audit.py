@@ -151,6 +151,9 @@ def test_kept_steps_are_compared_audited_and_drawn_from_the_tabs(app_tiny) -> No
     assert shown["visible"]
     forget = next(t for t in fig.data if t.name == "forget")
     assert list(forget.marker.symbol) == ["diamond", "diamond"] and "audited: 1" in note
+    # the run's page: what it was, its settings, before -> after; its end not audited (only step 1)
+    assert note.startswith(f"**{Path(run_dir).name}**") and "Settings:" in note and "forget P̃" in note
+    assert "Not audited yet" in note
 
 
 def test_show_without_a_saved_audit_says_so(app_tiny) -> None:

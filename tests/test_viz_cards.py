@@ -54,3 +54,36 @@ def test_an_edit_run_shows_its_statistics_as_bars_not_loss_curves() -> None:
     assert fig.layout.annotations[0].text.startswith("what the edit reported")
     trained = run_curves([{"step": 1, "lr": 1e-3, "npo": 1.0}, {"step": 2, "lr": 1e-3, "npo": 0.5}])
     assert not [t for t in trained.data if t.type == "bar"]  # a training run keeps its loss curves
+
+
+def test_a_run_card_says_what_the_run_was_and_what_its_audit_found() -> None:
+    from viz.runs import run_card
+
+    record = {
+        "id": "20261201-090059-npo",
+        "method": "npo",
+        "model": {"name": "SmolLM2-135M-Instruct"},
+        "trainable": "lora",
+        "sets": {"forget": "harry_potter", "retain": "general_knowledge"},
+        "status": "finished",
+        "steps": 8,
+        "seconds": 88.5,
+        "created": "2026-12-01T09:00:59",
+        "metrics": {"forget_prob_before": 0.1493, "forget_prob_after": 0.0005, "retain_prob_before": 0.476},
+        "spec": {"lora_r": 8, "loop": {"lr": 5e-5}},
+        "hparams": {"beta": 0.1},
+    }
+    card = run_card(record, None)
+    assert card.startswith("**20261201-090059-npo**: npo on SmolLM2-135M-Instruct (lora), forget **harry_potter**")
+    assert "forget P̃ 0.149 → 0.001; retain P̃ 0.476 → —" in card  # a figure the run lacks: a dash
+    assert "Settings: lora_r 8, beta 0.1." in card and "Not audited yet" in card
+    audit = {
+        "created": "2026-12-01T10:00",
+        "labels": ["forget", "forget", "holdout"],
+        "verdicts": ["looks forgotten", "residual memorisation", "never seen"],
+        "summary": {"items": {"forget": 2, "holdout": 1}, "remind_auc": 0.75, "loss_auc_after": 0.5},
+    }
+    audit["summary"] |= {"retain_utility_before": 0.5, "retain_utility_after": 0.4, "utility_parts": []}
+    card = run_card(record, audit)
+    assert "Audit (2026-12-01T10:00): Forget vs holdout ROC-AUC" in card and "REMIND 0.75" in card
+    assert "Retain utility 0.500 → 0.400" in card

@@ -9,6 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from .audit_report import report_notes, report_sections
+from .audit_text import headline, utility_line
 from .curves import run_curves
 from .export import page_html, table_html
 
@@ -91,6 +92,32 @@ def runs_scatter(rows: Sequence[dict[str, Any]]) -> go.Figure:
     if not by_method:
         fig.add_annotation(text="No finished runs yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     return fig
+
+
+def run_card(record: dict[str, Any], audit: dict[str, Any] | None) -> str:
+    """A saved run's page in Markdown: what it was, its settings, before → after and its audit's headline
+    (the figures are the steps plot beside it; everything downloads with *Export*)."""
+    m = record.get("metrics", {})
+    sets = ", ".join(f"{k} **{v}**" for k, v in record.get("sets", {}).items() if v)
+    lines = [
+        f"**{record.get('id')}**: {record.get('method')} on {record.get('model', {}).get('name', '?')} "
+        f"({record.get('trainable')}), {sets}; {record.get('status')} after {record.get('steps')} steps in "
+        f"{record.get('seconds')} s, {record.get('created')}."
+    ]
+    ba = [
+        f"{s} P̃ {_f(m.get(f'{s}_prob_before'))} → {_f(m.get(f'{s}_prob_after'))}"
+        for s in ("forget", "retain")
+        if m.get(f"{s}_prob_before") is not None
+    ]
+    lines += ["; ".join(ba)] if ba else []
+    settings = {**record.get("spec", {}), **record.get("hparams", {})}
+    shown = ", ".join(f"{k} {v}" for k, v in settings.items() if not isinstance(v, (dict, list)) and v is not None)
+    lines.append(f"Settings: {shown}.")
+    if audit is None:
+        lines.append("Not audited yet (the Audit tab, or `python -m unlearn audit --run DIR`).")
+    else:
+        lines += [f"Audit ({audit.get('created', '?')}): {headline(audit)}", utility_line(audit)]
+    return "  \n".join(lines)
 
 
 def run_report_html(record: dict[str, Any], history: Sequence[dict[str, Any]], audit: dict[str, Any] | None) -> str:

@@ -17,7 +17,7 @@ from unlearn.model import pair
 from unlearn.serve.runs_overview import overview
 from unlearn.serve.server import Server
 from unlearn.train.runs import read_history, split_ref
-from viz.runs import run_report_html, runs_rows, runs_scatter
+from viz.runs import run_card, run_report_html, runs_rows, runs_scatter
 from viz.steps import steps_figure
 
 
@@ -43,7 +43,8 @@ def _read_run(run_dir: str, server: Server) -> tuple[dict[str, Any], list[dict[s
 
 @guarded(2, 1)
 def run_steps_ui(run_dir: str | None, *, server: Server) -> tuple[Any, str]:
-    """The picked run along its steps: forget and retain P̃ per step, the steps it kept, where it stopped."""
+    """The picked run's page: what it was, its settings, before → after and its audit's headline, then
+    along its steps: forget and retain P̃ per step, the steps it kept, where it stopped."""
     if not run_dir:
         return gr.skip(), ""
     try:
@@ -52,6 +53,7 @@ def run_steps_ui(run_dir: str | None, *, server: Server) -> tuple[Any, str]:
         return gr.skip(), error_line(e)
     kept = record.get("checkpoints", [])
     audited = [k for k in kept if load_audit(Path(run_dir), k) is not None]
+    card = run_card(record, load_audit(Path(run_dir)))
     note = (
         f"Kept steps {', '.join(map(str, kept))}: pick `{record['id']} at step N` in Compare or Audit"
         + (f" (audited: {', '.join(map(str, audited))})." if audited else ".")
@@ -60,7 +62,7 @@ def run_steps_ui(run_dir: str | None, *, server: Server) -> tuple[Any, str]:
     )
     if record.get("stop"):
         note += f"  \nStop rule: {record.get('metrics', {}).get('stop_reason', '')}"
-    return gr.update(value=steps_figure(record, history), visible=True), note
+    return gr.update(value=steps_figure(record, history), visible=True), f"{card}  \n{note}"
 
 
 @guarded(3, 0)
