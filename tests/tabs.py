@@ -37,7 +37,7 @@ from ui.compare_tab.handlers import (
 from ui.compare_tab.handlers import (
     compare_ui as _compare_ui,
 )
-from ui.compare_tab.handlers import (
+from ui.compare_tab.patching import (
     patching_ui as _patching_ui,
 )
 from ui.data_tab.handlers import (

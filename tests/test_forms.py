@@ -79,15 +79,16 @@ def test_the_output_slots_are_unique() -> None:
     assert len(set(SLOTS)) == len(SLOTS) and len(set(VIEWS)) == len(VIEWS)
 
 
-def test_the_page_has_the_five_tabs_and_nothing_between_them() -> None:
+def test_the_page_has_the_six_tabs_and_nothing_between_them() -> None:
     """Each tab builds itself (ui/<tab>/page.py); a component a page put beside its tab inside gr.Tabs
-    would show in the browser as a sixth tab, with another tab's name."""
+    would show in the browser as another tab, with another tab's name. The five tabs of the work, then
+    the guided demo."""
     import app
 
     demo = app.build_demo()
     tabs = next(b for b in demo.blocks.values() if isinstance(b, gr.Tabs))
     assert all(isinstance(c, gr.Tab) for c in tabs.children), [type(c).__name__ for c in tabs.children]
-    assert [c.label for c in tabs.children] == ["Model & data", "Unlearn", "Compare", "Audit", "Runs"]
+    assert [c.label for c in tabs.children] == ["Model & data", "Unlearn", "Compare", "Audit", "Runs", "Guided demo"]
 
 
 def test_a_bound_handler_hides_the_server_from_gradio() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from unlearn.errors import UserError
 from unlearn.inspection.attribution import METHODS as ATTRIBUTION_METHODS
 from unlearn.inspection.attribution import attribute
 from unlearn.inspection.compare import MAX_TOKENS, Comparison, Decoding, compare
-from unlearn.inspection.patching import Patching, patch_item
 from unlearn.inspection.streaming import Emit, in_thread
 from unlearn.model import pair
 from unlearn.serve.server import Server
@@ -32,7 +30,6 @@ from viz import panels
 from viz.attribution import attribution_bars
 from viz.export import figures_html
 from viz.lens import METRICS as LENS_METRICS
-from viz.patching import patching_curves, patching_heatmap, patching_summary
 from viz.tokens import word_diff
 
 # ---------------------------------------------------------------- compare
@@ -336,75 +333,8 @@ def attribution_ui(method_label: str, request: gr.Request, *, server: Server):
     return note, fig, _export(request.session_hash, got)
 
 
-# what a press costs, as the page says it (measured on the bundled model, 2 CPU cores: docs/guide.md)
-PATCH_ROWS_NOTE = "600 patched forward rows for 30 layers, about a minute for a 135M model on 2 CPU cores"
-
-
 def _same_run(got: dict[str, Any]) -> None:
     """A follow-up computation (attribution, patching) must see the models the comparison saw."""
     run = STORE.active_run()
     if got["source"] != AGAINST_ITSELF and (run.run_dir if run else None) != got["run_dir"]:
         raise UserError("The model's run changed since your comparison (another user?): press Compare again.")
-
-
-def patching_figures(p: Patching) -> dict[str, go.Figure]:
-    """The item's heatmap and curves, by their export names."""
-    return {
-        "Activation patching": patching_heatmap(p.recovery, p.reverse, p.components, p.groups),
-        "Activation patching: per layer": patching_curves(p.recovery, p.components, p.groups, p.single, p.cumulative),
-    }
-
-
-def _patching_work(got: dict[str, Any], server: Server, user: str | None) -> Callable[[Emit], Patching]:
-    """Both directions of patching for the compared item, in a worker thread holding the model lock;
-    emits (rows done, rows in all) as it goes."""
-
-    def work(emit: Emit) -> Patching:
-        with STORE.lock:
-            lm = STORE.require()
-            _same_run(got)
-            p = pair.pick(got["source"], server.access, user)
-            with p.after():
-                return patch_item(
-                    lm.model,
-                    lm.tokenizer,
-                    got["c"].example,
-                    p.reference,
-                    max_tokens=MAX_TOKENS,
-                    progress=lambda done, total: emit((done, total), partial=True),
-                )
-
-    return work
-
-
-@guarded(3, 0)
-def patching_ui(request: gr.Request, *, server: Server):
-    """Activation patching on the compared item (unlearn/inspection/patching.py): a progress line while
-    the patched forwards run, then the heatmap, the per-layer curves and the one-line summary."""
-    try:
-        got = _session_result(request)
-        if not got["c"].has_run:
-            raise UserError("Before and after are the same model here: pick a run in 'After =' and press Compare.")
-    except (UserError, ValueError) as e:
-        yield error_line(e), gr.skip(), gr.skip()
-        return
-    yield "⏳ Patching every layer's residual stream, attention and MLP output, both ways…", gr.skip(), gr.skip()
-    started = time.perf_counter()
-    try:
-        with closing(in_thread(_patching_work(got, server, user_of(request)))) as events:
-            for what, value in events:
-                if what == "partial":
-                    done, total = value
-                    note = f"⏳ Patched forwards: {done} / {total} rows ({time.perf_counter() - started:.0f} s)"
-                    yield note, gr.skip(), gr.skip()
-                else:
-                    p = value
-    except (UserError, RuntimeError, ValueError) as e:
-        yield error_line(e), gr.skip(), gr.skip()
-        return
-    figs = patching_figures(p)
-    got.setdefault("later", {}).update(figs)
-    seconds = time.perf_counter() - started
-    note = f"{patching_summary(p.best_layer_recovery(), p.layers_for_half(), p.layers)} ({seconds:.0f} s)"
-    heat, curves = figs.values()
-    yield note, heat, curves

@@ -6,7 +6,6 @@ import gradio as gr
 
 from ui.common import ACTIVE, MODEL_Q
 from ui.compare_tab.handlers import (
-    PATCH_ROWS_NOTE,
     PROMPT_KINDS,
     SLOTS,
     CompareForm,
@@ -15,11 +14,11 @@ from ui.compare_tab.handlers import (
     compare_ui,
     head_ui,
     lens_ui,
-    patching_ui,
     refresh_sources,
     tokens_ui,
     topk_ui,
 )
+from ui.compare_tab.patching import PATCH_ROWS_NOTE, patching_ui
 from ui.forms import bind, inputs, ordered
 from ui.import_pair import import_row
 from ui.shared import Picks, compare_sources
