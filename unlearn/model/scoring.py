@@ -138,9 +138,10 @@ def next_token_logits(model: PreTrainedModel, batch: dict[str, torch.Tensor]) ->
 
 # Greedy answers generated at once. A decode step's fixed cost (every layer's launch, the cache update)
 # is paid once per batch, so on the bundled model on 2 cores 20 answers of 48 tokens take 6.4 s as one
-# batch and 10.7 s as 16 + 4, and 40 take 10.5 s as one and 16.2 s as 16 + 16 + 8. On a GPU the KV
-# cache of 64 rows of ~100 tokens is small even for an 8B model.
-GENERATE_BATCH = 64
+# batch and 10.7 s as 16 + 4, and 40 take 10.5 s as one and 16.2 s as 16 + 16 + 8; the audit's 100
+# questions 26.6 s as one batch and 28.7 s as 64 + 36 (best of two each, the same answers). On a GPU
+# the KV cache of 128 rows of ~150 tokens is about 2.5 GB for an 8B model (32 layers, 8 KV heads, bf16).
+GENERATE_BATCH = 128
 # A batch's prompts are left-padded to its longest, and the padding is computed like text (prefill
 # and every decode step's attention). Prompts go in order of length, and a batch closes before a
 # prompt longer than this many times its shortest: padding stays under a third of a batch's columns
