@@ -27,7 +27,9 @@ from collections.abc import Callable
 SECONDS = {
     "sequence": 0.133,  # one REMIND neighbour scored
     "item": 0.75,  # one split item's token statistics and truth-ratio variants (grouped by question)
-    "answer": 0.42,  # one greedy answer (48 new tokens) of a side's joined decoding of every set's questions
+    # one greedy answer (48 new tokens), a side's 100 decoded as one batch (0.29 s in the 10:23 bench run,
+    # scaled by that run's REMIND rate to this table's)
+    "answer": 0.35,
     "utility_item": 0.25,  # one Real Authors / World Facts item's variants (its answer is in "answer")
     "backward": 0.5,  # one item's GradNorm, in batches of 8 (ghost_norm.py)
     "surface_item": 11.5,  # one 2-D loss surface
