@@ -101,3 +101,12 @@ def test_the_biggest_drop_and_the_figures() -> None:
     assert rows[0][1:] == ["Anna Berg.", "", "", ""]
     assert rows[1] == ["r1", "(no text)", "0.500 → 0.010", "—", "REMIND AUC 0.71"]
     assert side_rows(["r"], ["x"], [{"forget_prob_before": 0.1}])[0][-1] == "not audited"
+
+
+def test_the_run_picked_above_joins_the_side_by_side_picker() -> None:
+    from ui.runs_tab.side_by_side import add_to_side
+
+    assert add_to_side("r2", ["r1"])["value"] == ["r1", "r2"]
+    assert add_to_side("r1", ["r1"])["value"] == ["r1"] and add_to_side(None, None)["value"] == []
+    full = [f"r{i}" for i in range(6)]
+    assert "value" not in add_to_side("r9", full)  # six already: a warning, the picker as it is

@@ -15,7 +15,7 @@ from ui.runs_tab.handlers import (
     runs_export_ui,
     runs_view_ui,
 )
-from ui.runs_tab.side_by_side import side_by_side_ui, side_items_ui
+from ui.runs_tab.side_by_side import add_to_side, side_by_side_ui, side_items_ui
 from ui.shared import load_run_ui, run_choices
 from unlearn.serve.server import Server
 from viz.runs import RUNS_HEADERS
@@ -47,6 +47,7 @@ def build(server: Server) -> None:
             runs_open = gr.Button("Open", scale=1)
             runs_export = gr.Button("Export", scale=1)
             runs_delete = gr.Button("Delete", variant="stop", scale=1)
+            runs_side_add = gr.Button("Add to side by side", scale=1, elem_id="side-add")
         runs_msg = gr.Markdown(elem_id="runs-status")
         with gr.Row():
             runs_format = gr.Radio(
@@ -62,9 +63,10 @@ def build(server: Server) -> None:
             runs_html = gr.DownloadButton("Download the run's report (HTML)", elem_id="runs-html")
             runs_json = gr.DownloadButton("Download the run's data (JSON)", elem_id="runs-json")
         gr.Markdown(
-            "#### Runs side by side: which method did better on the same item\nPick 2 to 6 runs (the scatter "
-            "above places them: forget P̃ against retain P̃) and one item: each model's greedy answer, the gold "
-            "answer's token probabilities, and the next-token candidates where it fell most under any run."
+            "#### Runs side by side: which method did better on the same item\nPick 2 to 6 runs (here, or the "
+            "run in *Run* above with *Add to side by side*, after finding it in the table and the scatter) and "
+            "one item: each model's greedy answer, the gold answer's token probabilities, and the next-token "
+            "candidates where it fell most under any run."
         )
         with gr.Row():
             side_runs = gr.Dropdown(
@@ -89,6 +91,7 @@ def build(server: Server) -> None:
         lambda: gr.update(choices=run_choices()), None, side_runs, show_progress="hidden"
     )
     side_runs.change(bind(side_items_ui, server), side_runs, [side_item, side_note], api_name="side_items")
+    runs_side_add.click(add_to_side, [runs_pick, side_runs], side_runs, show_progress="hidden")
     side_btn.click(
         bind(side_by_side_ui, server),
         [side_runs, side_item, side_new],

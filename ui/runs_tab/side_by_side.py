@@ -39,6 +39,22 @@ def _forget_items(run_dir: str, server: Server) -> tuple[str, list[Example]]:
     return name, items
 
 
+@guarded(message=None)
+def add_to_side(run_dir: str | None, picked: list[str] | None) -> dict:
+    """The run picked above (in the table's and scatter's order) joins the side-by-side picker.
+
+    >>> add_to_side("b", ["a"])["value"], add_to_side("a", ["a"])["value"], add_to_side(None, ["a"])["value"]
+    (['a', 'b'], ['a'], ['a'])
+    """
+    picked = list(picked or [])
+    if run_dir and run_dir not in picked:
+        if len(picked) >= MAX_RUNS:
+            gr.Warning(f"Side by side takes at most {MAX_RUNS} runs: remove one first.")
+            return gr.update()
+        picked.append(run_dir)
+    return gr.update(value=picked)
+
+
 @guarded(2, 1)
 def side_items_ui(run_dirs: list[str] | None, *, server: Server) -> tuple[dict, str]:
     """The item picker: the first picked run's forget set."""
