@@ -118,13 +118,15 @@ def runs_side_by_side(
     if other:
         raise UserError(f"{', '.join(Path(d).name for d in other)} was made on another model: load it first")
 
+    tokens: list[str] = []
+
     def view(label: str, figures: dict[str, Any]) -> View:
-        tokens, gold, top_tokens, top_probs = answer_view(lm.model, lm.tokenizer, ex)
+        answer_tokens, gold, top_tokens, top_probs = answer_view(lm.model, lm.tokenizer, ex)
+        tokens[:] = answer_tokens  # the same tokens under every model: the item's own
         answer = generate(lm.model, lm.tokenizer, ex.question, dec)
         return View(label, answer, gold, top_tokens, top_probs, figures)
 
     progress("before: the model as loaded")
-    tokens = answer_view(lm.model, lm.tokenizer, ex)[0]
     views = [view("before (the model as loaded)", {})]
     for i, d in enumerate(run_dirs, 1):
         r = records[d]
