@@ -5,17 +5,29 @@ small model is a large share of its work (SmolLM2-135M: a 576 x 49,152 matrix, a
 weights) and its logits the largest tensor of a step (B x T x V floats, 49,152 per position).
 Asking the model for the logits of the answer window alone (HF `logits_to_keep`) cuts both
 memory and time of every step without changing any value a loss sees.
+
+The window is shared by the batch's rows (`logits_to_keep` takes one set of columns), so a row with
+a long question and a short answer beside one with a short question and a long answer gets the
+head on both spans: on a batch of eight harry_potter items about twice the answers' own positions.
+`answer_logits` therefore gathers each row's own answer span in front of the head (`answer_rows`,
+a pre-hook on the output embeddings, so that a model's own logit scaling or soft-capping after its
+head still applies) and returns the rows compacted: logit j of a row still predicts its label j + 1
+(`losses.shift`), which is all a loss reads, and every method's (logits, labels) pairs come from the
+same function, so a reference pass and the pass it is compared with share one layout.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel
 
 from unlearn.data.prompts import IGNORE
+from unlearn.model.hooks import forward_hooks
 
 Batch = dict[str, torch.Tensor]
 
@@ -66,8 +78,62 @@ def answer_forward(model: PreTrainedModel, batch: Batch, **kwargs: Any) -> tuple
     return out, batch["labels"][:, window]
 
 
+def answer_rows(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's own answer span within a window's labels (B, K): the columns to keep, (B, W) indices
+    from the one before the row's first answer token to its last (repeating the last beyond it), and
+    the labels at them, IGNORE beyond the span. W is the longest span, at most K.
+
+    >>> labels = torch.tensor([[IGNORE, IGNORE, 5, 6], [IGNORE, 7, IGNORE, IGNORE]])
+    >>> take, kept = answer_rows(labels)
+    >>> take.tolist(), kept.tolist()
+    ([[1, 2, 3], [0, 1, 1]], [[-100, 5, 6], [-100, 7, -100]])
+    """
+    answered = labels != IGNORE
+    b, k = labels.shape
+    has = answered.any(1)
+    first = torch.where(has, answered.int().argmax(1) - 1, 0).clamp(min=0)  # (B,)
+    last = torch.where(has, k - 1 - answered.flip(1).int().argmax(1), first)  # (B,)
+    width = int((last - first).max()) + 1 if b else 1
+    cols = first[:, None] + torch.arange(width, device=labels.device)  # (B, W)
+    take = torch.minimum(cols, last[:, None])
+    return take, labels.gather(1, take).masked_fill(cols > last[:, None], IGNORE)
+
+
+@contextmanager
+def head_rows(model: PreTrainedModel, take: torch.Tensor) -> Iterator[list[bool]]:
+    """Inside the block, a head input of (B, K, H) (the answer window's hidden states) has each row's
+    `take` columns gathered first, (B, W, H): the head then runs on those positions only. Yields a
+    list that holds True once that happened (a model without a separate head module computes the
+    window, and the caller gathers its logits instead)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    fired: list[bool] = []
+    if not isinstance(head, torch.nn.Module):
+        yield fired
+        return
+
+    def gather(_module: torch.nn.Module, args: tuple) -> tuple | None:
+        x = args[0] if args else None
+        if fired or not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[0] != take.shape[0]:
+            return None
+        if x.shape[1] < int(take.max()) + 1:
+            return None  # not the window's hidden states: leave this call alone
+        fired.append(True)
+        return (x.gather(1, take[..., None].expand(-1, -1, x.shape[-1])), *args[1:])
+
+    with forward_hooks([(head, gather)], pre=True):
+        yield fired
+
+
+def gather_rows(logits: torch.Tensor, take: torch.Tensor) -> torch.Tensor:
+    """Window logits (B, K, V) -> (B, W, V) at each row's `take` columns."""
+    return logits.gather(1, take[..., None].expand(-1, -1, logits.shape[-1]))
+
+
 def answer_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (B, W, V) over the answer window and the labels aligned with them (B, W): what
-    `losses.token_nll` and friends take, exactly as they would take the full-width pair."""
-    out, labels = answer_forward(model, batch)
-    return out.logits, labels
+    """Logits (B, W, V) of each row's own answer span and the labels aligned with them (B, W)
+    (`answer_rows`): what `losses.token_nll` and friends take, giving the values they would give on
+    the full-width pair."""
+    take, labels = answer_rows(batch["labels"][:, answer_window(batch["labels"])])
+    with head_rows(model, take) as fired:
+        out, _ = answer_forward(model, batch)
+    return (out.logits if fired else gather_rows(out.logits, take)), labels

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from unlearn.model.forward import answer_window
+from unlearn.model.forward import answer_rows, answer_window
 from unlearn.model.prefix import shared_columns
 
 Batch = dict[str, torch.Tensor]
@@ -53,10 +53,10 @@ def step_flops(
     """Training FLOPs of one NPO + retain step, counting real (non-pad) tokens only.
 
     Per token, a forward matmul costs 2 FLOPs per weight. With N the body's weights, L the LoRA
-    weights and H the head's (applied only to the answer window's rows, forward.py):
+    weights and H the head's (applied only to each row's answer span, forward.py):
       - forget pass, adapters on, with gradients: forward 2(N+L); backward through the frozen
         weights still computes activation gradients, 2N, and through LoRA both activation and weight
-        gradients, 4L: 4N + 6L per token, and 4H per window row (the head is frozen);
+        gradients, 4L: 4N + 6L per token, and 4H per answer-span row (the head is frozen);
       - reference pass on the forget batch, adapters off, no gradients: 2N per token, 2H per row (not
         when the run reads the reference from its before-measurement: `reference_pass=False`);
       - retain pass, adapters on, with gradients: as the forget pass.
@@ -68,10 +68,11 @@ def step_flops(
     """
 
     def tokens(b: Batch) -> tuple[float, float]:
-        window = answer_window(b["labels"])
+        # the head runs on each row's own answer span, padded to the longest (forward.answer_rows)
+        take, _ = answer_rows(b["labels"][:, answer_window(b["labels"])])
         # a shared opening runs once, not once per row (prefix.py): only the tokens computed count
         computed = float(b["attention_mask"].sum()) - (len(b["labels"]) - 1) * shared_columns(b)
-        return computed, float(b["attention_mask"][:, window].sum())
+        return computed, float(take.numel())
 
     (tf, hf), (tr, hr) = tokens(forget), tokens(retain)
     train_tok = (6 if body_trained else 4) * n_body + 6 * n_lora
