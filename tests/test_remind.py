@@ -112,3 +112,20 @@ def test_batched_losses_equal_one_row_at_a_time(tiny: LoadedModel) -> None:
     together = answer_losses(tiny.model, ids, labels, batch_size=3)
     alone = np.concatenate([answer_losses(tiny.model, ids[i : i + 1], labels[i : i + 1], 1) for i in range(3)])
     np.testing.assert_allclose(together, alone, rtol=1e-5)
+
+
+def test_landscape_gives_each_items_token_statistics_as_their_own_forward_does(tiny: LoadedModel) -> None:
+    """The audit reads LOSS / Min-K% / Min-K%++ inputs from REMIND's row 0 instead of a forward of its own."""
+    from unlearn.audit.mia import token_stats
+
+    land = landscape(tiny.model, tiny.tokenizer, EXAMPLES, RemindConfig(m=3, k=4, batch_size=5))
+    own = token_stats(tiny.model, tiny.tokenizer, EXAMPLES)
+    assert len(land.stats) == len(EXAMPLES)
+    for got, want in zip(land.stats, own, strict=True):
+        for name in ("logp", "mu"):
+            np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-5, atol=1e-6)
+        # σ = sqrt(E[log p²] − μ²) as the Min-K%++ reference computes it: the subtraction of two near-equal
+        # numbers (~35 each here) turns float32 rounding of another batch into ~1e-4 of σ
+        np.testing.assert_allclose(got.sigma, want.sigma, rtol=1e-3)
+        np.testing.assert_array_equal(got.hit, want.hit)
+    np.testing.assert_allclose(land.loss, [s.loss for s in land.stats], rtol=1e-6)

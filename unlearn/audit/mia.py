@@ -63,6 +63,23 @@ class TokenStats:
         return float(-self.logp.mean())
 
 
+def logit_stats(logits: torch.Tensor, labels: torch.Tensor) -> list[TokenStats]:
+    """Each row's `TokenStats` from its answer logits and labels (`forward.answer_logits`' pair)."""
+    logits, target, mask = shift(logits, labels)
+    logp = torch.log_softmax(logits, -1)  # (B, W, V)
+    p = logp.exp()
+    mu = (p * logp).sum(-1)  # (B, W): E[log p]
+    sigma = ((p * logp.square()).sum(-1) - mu.square()).clamp_min(1e-12).sqrt()  # (B, W)
+    gold = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, W)
+    hit = logits.argmax(-1) == target  # (B, W)
+    out = []
+    for r in range(target.shape[0]):
+        m = mask[r]
+        arrays = (gold[r, m], mu[r, m], sigma[r, m], hit[r, m])
+        out.append(TokenStats(*(a.cpu().numpy() for a in arrays)))
+    return out
+
+
 @torch.inference_mode()
 def token_stats(
     model: PreTrainedModel,
@@ -73,22 +90,13 @@ def token_stats(
 ) -> list[TokenStats]:
     """One batched forward per `batch_size` examples; the head over the answer window only. Small
     batches: μ and σ need several (B, W, V) tensors (8 x 60 x 49,152 floats is 94 MB each; 20 items
-    take 2.4 s in batches of 4 and 2.1 s in batches of 8 on the bundled model, 2 cores)."""
+    take 2.4 s in batches of 4 and 2.1 s in batches of 8 on the bundled model, 2 cores). The audit
+    reads the same figures from REMIND's forward of each item (remind.py), which computes them anyway."""
     device = next(model.parameters()).device
     out: list[TokenStats] = []
     for _, batch in batches(examples, tokenizer, batch_size, max_length, device):
         # rows that open alike (a chat template's system prompt) run their shared opening once (prefix.py)
-        logits, target, mask = shift(*scoring_logits(model, batch))
-        logp = torch.log_softmax(logits, -1)  # (B, W, V)
-        p = logp.exp()
-        mu = (p * logp).sum(-1)  # (B, W): E[log p]
-        sigma = ((p * logp.square()).sum(-1) - mu.square()).clamp_min(1e-12).sqrt()  # (B, W)
-        gold = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, W)
-        hit = logits.argmax(-1) == target  # (B, W)
-        for r in range(target.shape[0]):
-            m = mask[r]
-            arrays = (gold[r, m], mu[r, m], sigma[r, m], hit[r, m])
-            out.append(TokenStats(*(a.cpu().numpy() for a in arrays)))
+        out += logit_stats(*scoring_logits(model, batch))
     return out
 
 

@@ -3,9 +3,10 @@ by every single-point metric, every membership-inference attack and REMIND, plus
 utility on Real Authors and World Facts, and the attacks that try to bring the knowledge back
 (adversarial probes, relearning, quantization).
 
-Most scores come from three passes per split and model: `token_stats` (one forward per batch, for
-LOSS / zlib / Min-K% / Min-K%++ and the memorisation metrics), the truth-ratio variants (one more
-batched scoring) and REMIND's landscapes (one stacked batch per item), plus greedy generations for
+Most scores come from two passes per split and model: REMIND's landscapes (one stacked batch per
+item, whose row 0 is the item itself: its token statistics for LOSS / zlib / Min-K% / Min-K%++ and the
+memorisation metrics are read there, `mia.logit_stats`) and the truth-ratio variants (one more
+batched scoring), plus greedy generations for
 ROUGE-L (one batched call per side for every set) and one backward per 8 items for GradNorm
 (ghost_norm.py). "Before" is the same model inside the run's `reference()`. The flat headline figures are
 built in audit_summary.py.
@@ -25,7 +26,7 @@ from unlearn.audit.adversarial import run_probes
 from unlearn.audit.audit_meter import SECONDS, Meter, side_plan
 from unlearn.audit.gradnorm import gradient_norms, gradnorm_scores
 from unlearn.audit.honesty import multiple_choice
-from unlearn.audit.mia import TokenStats, auc, change_score, reference_score, scores, token_stats
+from unlearn.audit.mia import TokenStats, auc, change_score, reference_score, scores
 from unlearn.audit.quant_attack import knowledge_figures, quantization_attack
 from unlearn.audit.relearn import RelearnConfig, relearn
 from unlearn.audit.remind import FEATURES, Landscape, RemindConfig, landscape
@@ -154,7 +155,6 @@ def _side(
     gens: list[str] | None,
 ) -> SideScores:
     where, key = f"{side}, {split}", f"{side}:{split}"  # run_audit entered the stage `key`
-    stats = token_stats(model, tokenizer, items)
     flat, _, _ = variants(items)
     variant_losses = answer_nll(model, tokenizer, flat)
     gens = gens if gens is not None else [""] * len(items)  # passages: no question to answer
@@ -162,6 +162,9 @@ def _side(
     land = landscape(
         model, tokenizer, items, cfg.remind, progress=lambda i, n: say(f"{where}: REMIND landscape {i} / {n}", (i, n))
     )
+    # each item's own token statistics come from REMIND's forward of the item itself (its landscape's
+    # centre), not from a forward of their own: the same logits, float rounding aside
+    stats = land.stats
     attacks = scores(stats, items, cfg.k)
     if gradnorm:
         say.stage(f"{key}:gradnorm")
@@ -354,7 +357,9 @@ def run_audit(
             say.stage(f"{side}:surfaces")
             say(f"{side}: 2-D loss surfaces of {len(shown)} forget items")
             with ctx():
-                surf[side] = surfaces(model, tokenizer, shown, cfg.surface)
+                # the first forget items' REMIND neighbours at its rank and strengths are cells of their surfaces
+                land = sides[side]["forget"].land
+                surf[side] = surfaces(model, tokenizer, shown, cfg.surface, land, cfg.remind.m)
     patching = _patching(model, tokenizer, patched_items, before, say)
     extra = _attack_extras(model, tokenizer, items, before, cfg, say, trainable, sides)
     retain_scores, quality = None, {}

@@ -17,12 +17,13 @@ Replacing tokens keeps a sequence's length, so the neighbours of one example sta
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from unlearn.audit.mia import TokenStats, logit_stats
 from unlearn.data.examples import Example
 from unlearn.data.prompts import Encoded, encode, question_mask
 from unlearn.errors import UserError
@@ -80,6 +81,9 @@ class Landscape:
     strengths: np.ndarray  # (J,)
     neighbours: np.ndarray  # (N, J, K) losses of the perturbed examples
     replaced: np.ndarray  # (N, J, K) share of question tokens actually replaced
+    # each example's own token statistics (mia.py), read from the forward that gave `loss`: the audit's
+    # LOSS / zlib / Min-K% / Min-K%++ and TOFU figures take them from here instead of a forward of their own
+    stats: list[TokenStats] = field(default_factory=list)
 
     def features(self, p: float) -> np.ndarray:
         """(N, 15) in the order of `FEATURES`, the neighbourhood statistics read at strength p."""
@@ -150,10 +154,17 @@ def perturb(
 
 
 @torch.inference_mode()
-def answer_losses(model: PreTrainedModel, ids: torch.Tensor, labels: torch.Tensor, batch_size: int) -> np.ndarray:
+def answer_losses(
+    model: PreTrainedModel,
+    ids: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    first: list[TokenStats] | None = None,
+) -> np.ndarray:
     """Mean answer NLL of each row of an unpadded (B, T) batch, `batch_size` rows per forward. A
     neighbourhood's rows change only question tokens, so they share the chat template's opening (and
-    the question up to its first changed token): it runs once per forward (prefix.py)."""
+    the question up to its first changed token): it runs once per forward (prefix.py). With `first`
+    (a list), row 0's token statistics (mia.py) are appended to it, read from the same logits."""
     out = []
     for i in range(0, len(ids), batch_size):
         batch = {
@@ -161,8 +172,11 @@ def answer_losses(model: PreTrainedModel, ids: torch.Tensor, labels: torch.Tenso
             "labels": labels[i : i + batch_size],
             "attention_mask": torch.ones_like(ids[i : i + batch_size]),
         }
-        total, count = sequence_nll(*scoring_logits(model, batch))
+        logits, kept = scoring_logits(model, batch)
+        total, count = sequence_nll(logits, kept)
         out.append((total / count).float().cpu().numpy())
+        if first is not None and i == 0:
+            first += logit_stats(logits[:1], kept[:1])
     return np.concatenate(out)
 
 
@@ -223,11 +237,12 @@ def landscape(
     hoods = neighbourhoods(model, tokenizer, examples, cfg, max_length)
     own = np.zeros(len(hoods))
     losses = np.zeros((len(hoods), len(cfg.strengths), cfg.k))
+    stats: list[TokenStats] = []
     for i, h in enumerate(hoods):
         stack = torch.tensor(h.rows, device=device)  # (1 + J·K, T)
         labels = torch.tensor([h.labels], device=device).expand(len(h.rows), -1)
-        values = answer_losses(model, stack, labels, cfg.batch_size)
+        values = answer_losses(model, stack, labels, cfg.batch_size, first=stats)
         own[i], losses[i] = values[0], values[1:].reshape(losses.shape[1:])
         if progress:
             progress(i + 1, len(hoods))
-    return Landscape(own, np.asarray(cfg.strengths), losses, np.stack([h.replaced for h in hoods]))
+    return Landscape(own, np.asarray(cfg.strengths), losses, np.stack([h.replaced for h in hoods]), stats)
