@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from unlearn.audit.remind import answer_losses, nearest_tokens, perturb, perturbable
+from unlearn.audit.remind import Landscape, answer_losses, nearest_tokens, perturb, perturbable
 from unlearn.data.examples import Example
 from unlearn.data.prompts import encode
 from unlearn.errors import UserError
@@ -48,6 +48,15 @@ class Surface:
     spread: np.ndarray  # (M, P) std over the k neighbours of a cell
 
 
+Cells = dict[tuple[int, float], np.ndarray]  # (rank m, strength p) -> neighbour losses already measured
+
+
+def landscape_cells(land: Landscape, i: int, m: int) -> Cells:
+    """Item i's REMIND neighbour losses as surface cells: REMIND draws its K neighbours at each strength
+    of its sweep from the m nearest tokens, the distribution of the surface's cell (m, p)."""
+    return {(m, float(p)): land.neighbours[i, j] for j, p in enumerate(land.strengths)}
+
+
 @torch.inference_mode()
 def surface(
     model: PreTrainedModel,
@@ -55,25 +64,44 @@ def surface(
     example: Example,
     cfg: SurfaceConfig | None = None,
     max_length: int = 256,
+    known: Cells | None = None,
+    own: float | None = None,
 ) -> Surface:
+    """The surface of one example. A cell of `known` holding at least k losses (REMIND's neighbours at the
+    same rank and strength: `landscape_cells`) takes its first k instead of scoring k new neighbours, and
+    `own` (the example's loss, REMIND's row 0) saves scoring the example itself. Each cell's neighbours are
+    still drawn, so the other cells get the same neighbours either way."""
     cfg = cfg or SurfaceConfig()
     cfg.check()
+    known = {cell: v for cell, v in (known or {}).items() if len(v) >= cfg.k}
     rng = np.random.default_rng(cfg.seed)
     enc = encode(tokenizer, example, max_length)
     ids = np.asarray(enc.input_ids)
     pos = perturbable(tokenizer, example, enc)
     near = nearest_tokens(model.get_input_embeddings().weight, [ids[i] for i in pos], max(cfg.ranks))
-    rows = [ids]
+    rows = [] if own is not None else [ids]
     for m in cfg.ranks:
         nearest_m = {t: choices[:m] for t, choices in near.items()}  # replace only among the m nearest
         for p in cfg.strengths:
-            rows += [perturb(ids, pos, p, nearest_m, rng)[0] for _ in range(cfg.k)]
+            drawn = [perturb(ids, pos, p, nearest_m, rng)[0] for _ in range(cfg.k)]
+            if (m, float(p)) not in known:
+                rows += drawn
     device = next(model.parameters()).device
-    stack = torch.tensor(np.stack(rows), device=device)  # (1 + M·P·k, T)
-    labels = torch.tensor([enc.labels], device=device).expand(len(rows), -1)
-    values = answer_losses(model, stack, labels, cfg.batch_size)
-    grid = values[1:].reshape(len(cfg.ranks), len(cfg.strengths), cfg.k)  # (M, P, k)
-    return Surface(float(values[0]), np.asarray(cfg.strengths), np.asarray(cfg.ranks), grid.mean(-1), grid.std(-1))
+    values = np.zeros(0)
+    if rows:
+        stack = torch.tensor(np.stack(rows), device=device)  # (rows, T)
+        labels = torch.tensor([enc.labels], device=device).expand(len(rows), -1)
+        values = answer_losses(model, stack, labels, cfg.batch_size)
+    if own is None:
+        own, values = float(values[0]), values[1:]
+    scored = iter(values.reshape(-1, cfg.k))
+    cells = [
+        known[(m, float(p))][: cfg.k] if (m, float(p)) in known else next(scored)
+        for m in cfg.ranks
+        for p in cfg.strengths
+    ]
+    grid = np.stack(cells).reshape(len(cfg.ranks), len(cfg.strengths), cfg.k)  # (M, P, k)
+    return Surface(float(own), np.asarray(cfg.strengths), np.asarray(cfg.ranks), grid.mean(-1), grid.std(-1))
 
 
 def surfaces(
@@ -81,5 +109,14 @@ def surfaces(
     tokenizer: PreTrainedTokenizerBase,
     examples: Sequence[Example],
     cfg: SurfaceConfig | None = None,
+    land: Landscape | None = None,
+    m: int | None = None,
 ) -> list[Surface]:
-    return [surface(model, tokenizer, ex, cfg) for ex in examples]
+    """The surfaces of `examples`; with `land`, REMIND's landscape of the same examples (in order) under
+    the same model drawn from the `m` nearest tokens, its cells and own losses are reused (see `surface`)."""
+    if land is None or m is None:
+        return [surface(model, tokenizer, ex, cfg) for ex in examples]
+    return [
+        surface(model, tokenizer, ex, cfg, known=landscape_cells(land, i, m), own=float(land.loss[i]))
+        for i, ex in enumerate(examples)
+    ]
