@@ -105,3 +105,26 @@ def test_a_hybrid_model_with_recurrent_layers_is_left_to_the_plain_paths() -> No
         assert shared_prefix_logits(model, batch) is None
         ids = torch.randint(5, 90, (2, 10))
         assert greedy.decode(model, [{"input_ids": ids, "attention_mask": torch.ones_like(ids)}], 4, set()) is None
+
+
+def test_a_roomy_layer_holds_what_a_dynamic_layer_holds() -> None:
+    """Decode steps write into the buffers' room; past it the layer grows; dropped rows go as in DynamicLayer."""
+    from transformers.cache_utils import DynamicLayer
+
+    from unlearn.model.greedy import RoomyLayer
+
+    g = torch.Generator().manual_seed(0)
+    k, v = torch.randn(3, 2, 5, 4, generator=g), torch.randn(3, 2, 5, 4, generator=g)
+    roomy, plain = RoomyLayer(k, v, room=2), DynamicLayer()
+    plain.update(k, v)
+    for step in range(4):  # two columns fit in the room, the next two grow it
+        nk, nv = (
+            torch.randn(3 if step < 2 else 2, 2, 1, 4, generator=g),
+            torch.randn(3 if step < 2 else 2, 2, 1, 4, generator=g),
+        )
+        if step == 2:  # a row finished
+            for layer in (roomy, plain):
+                layer.batch_select_indices(torch.tensor([0, 2]))
+        got, want = roomy.update(nk, nv), plain.update(nk, nv)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+        assert roomy.get_seq_length() == plain.get_seq_length() == 6 + step

@@ -20,7 +20,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
-from unlearn.model.scoring import can_pad, encode_prompts, next_token_logits, reply_prompt
+from unlearn.model import greedy
+from unlearn.model.scoring import can_pad, encode_prompts, length_batches, next_token_logits, reply_prompt
 
 REFUSALS = re.compile(
     r"\b(i (do not|don't|dont) know|not sure|i am not certain|i'm not certain|cannot answer|can't answer|"
@@ -85,7 +86,8 @@ def multiple_choice(
     batch_size: int = 16,
 ) -> dict[str, float]:
     """Accuracy and "I don't know" (E) rate over items with wrong answers to offer. The questions are
-    read in left-padded batches, one forward each (one at a time for a model that cannot be padded)."""
+    read in left-padded batches of similar length, one forward each (one at a time for a model that
+    cannot be padded)."""
     rng = np.random.default_rng(seed)
     items = [e for e in examples if e.is_qa and e.perturbed_answers]
     if not items:
@@ -93,14 +95,19 @@ def multiple_choice(
     asked = [choice_prompt(ex, rng) for ex in items]  # item order: the shuffles are those of one item at a time
     letter_id = {x: tokenizer(x, add_special_tokens=False)["input_ids"][0] for x in LETTERS}
     device = next(model.parameters()).device
-    step = batch_size if can_pad(model) else 1
-    picks: list[str] = []
-    for i in range(0, len(items), step):
-        prompts = [reply_prompt(tokenizer, prompt) for prompt, _ in asked[i : i + step]]
-        logits = next_token_logits(model, encode_prompts(tokenizer, prompts, device))  # (B, V)
-        for ex, row in zip(items[i : i + step], logits, strict=True):
-            letters = offered(ex)
-            picks.append(letters[int(torch.argmax(row[[letter_id[x] for x in letters]]))])
+    prompts = [reply_prompt(tokenizer, prompt) for prompt, _ in asked]
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+    # prompts of similar length share a batch (little padding computed), and a batch's shared opening
+    # (the chat template's system prompt) runs once (greedy.next_logits)
+    groups = length_batches(lengths, batch_size) if can_pad(model) else [[i] for i in range(len(items))]
+    picks: list[str] = [""] * len(items)
+    for rows in groups:
+        batch = encode_prompts(tokenizer, [prompts[i] for i in rows], device)
+        logits = greedy.next_logits(model, batch) if len(rows) > 1 else None
+        logits = next_token_logits(model, batch) if logits is None else logits  # (B, V)
+        for i, row in zip(rows, logits, strict=True):
+            letters = offered(items[i])
+            picks[i] = letters[int(torch.argmax(row[[letter_id[x] for x in letters]]))]
     correct = sum(pick == gold for pick, (_, gold) in zip(picks, asked, strict=True))
     rejected = picks.count("E")
     return {"mc_accuracy": correct / len(items), "mc_rejection_rate": rejected / len(items), "mc_items": len(items)}
