@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from unlearn.data.batching import encode_batch
@@ -145,6 +146,24 @@ class RunOutcome:
     stop: dict[str, Any] | None = None  # where and why the stop rule ended the run (StopWatch.stopped)
 
 
+def _item_nll(
+    lm: LoadedModel,
+    forget: list[Example],
+    retain_eval: list[Example],
+    max_length: int,
+    reference: dict[tuple[str, str], float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each forget and retain item's mean answer NLL; `reference` (given before the run) receives each
+    forget item's log π(y|x), which is then the reference's (Context.reference_logprob). Both sets are
+    scored in one call: their batches share the chat template's opening and pad less (prefix.py, scoring.py)."""
+    sums, counts = answer_nll_sums(lm.model, lm.tokenizer, forget + retain_eval, max_length=max_length)
+    nll = sums / counts if len(sums) else sums
+    n = len(forget)
+    if reference is not None:
+        reference.update({(e.question, e.answer): -float(v) for e, v in zip(forget, sums[:n], strict=True)})
+    return nll[:n], nll[n:]
+
+
 def _probs(
     lm: LoadedModel,
     forget: list[Example],
@@ -152,17 +171,9 @@ def _probs(
     max_length: int,
     reference: dict[tuple[str, str], float] | None = None,
 ) -> tuple[float, float]:
-    """The forget and retain sets' P̃; `reference` (given before the run) receives each forget item's
-    log π(y|x), which is then the reference's (Context.reference_logprob). Both sets are scored in one
-    call: their batches share the chat template's opening and pad less (prefix.py, scoring.py)."""
-    sums, counts = answer_nll_sums(lm.model, lm.tokenizer, forget + retain_eval, max_length=max_length)
-    nll = sums / counts if len(sums) else sums
-    n = len(forget)
-    if reference is not None:
-        reference.update({(e.question, e.answer): -float(v) for e, v in zip(forget, sums[:n], strict=True)})
-    f = set_prob(nll[:n]) if forget else float("nan")
-    r = set_prob(nll[n:]) if retain_eval else float("nan")
-    return f, r
+    """The forget and retain sets' P̃ (`_item_nll`)."""
+    f, r = _item_nll(lm, forget, retain_eval, max_length, reference)
+    return set_prob(f), set_prob(r)
 
 
 def _batches(
@@ -276,6 +287,7 @@ def run_unlearning(
     rule = spec.stop_rule()
     watch = StopWatch(rule, trainable.params, f0, r0) if rule.active else None
     checkpoints: dict[int, dict[str, torch.Tensor]] = {}
+    end: list[float] = []  # the whole sets' P̃ (forget, retain) measured at the last step, if it was reached
     next_step = 1  # the optimizer step the next micro-batches belong to (1-based): each StepBatch carries it
 
     def report(s: StepInfo) -> None:
@@ -288,7 +300,13 @@ def run_unlearning(
         if watch is not None:  # the rule reads the whole sets, and the curves show the same figures
             s.logs["forget_prob"], s.logs["retain_prob"] = _probs(lm, forget, retain_eval, loop.max_length)
             decision = watch.after_step(s.step, s.logs["forget_prob"], s.logs["retain_prob"])
-        elif spec.eval_every and (s.step % spec.eval_every == 0 or s.step == s.total):
+        elif spec.eval_every and s.step == s.total:
+            # the run's last weights: the whole sets are measured once for the end figures, and the curve's
+            # last point is read from the same scores (the sample is the sets' first items)
+            f, r = _item_nll(lm, forget, retain_eval, loop.max_length)
+            end[:] = [set_prob(f), set_prob(r)]
+            s.logs["forget_prob"], s.logs["retain_prob"] = set_prob(f[: len(sample_f)]), set_prob(r[: len(sample_r)])
+        elif spec.eval_every and s.step % spec.eval_every == 0:
             s.logs["forget_prob"], s.logs["retain_prob"] = _probs(lm, sample_f, sample_r, loop.max_length)
         if decision == "retain":
             s.logs["undone"] = 1.0
@@ -354,7 +372,12 @@ def run_unlearning(
     history = result.history[:-1] if stopped and stopped["undone"] else result.history
     cancelled = result.cancelled and stopped is None  # the rule ended it, not Cancel
     # with the stop rule the whole sets were measured after every step: the last kept figures are the end's
-    f1, r1 = watch.kept if watch is not None else _probs(lm, forget, retain_eval, loop.max_length)
+    if watch is not None:
+        f1, r1 = watch.kept
+    elif end and not result.cancelled:  # measured at the last step, on these same weights
+        f1, r1 = end
+    else:
+        f1, r1 = _probs(lm, forget, retain_eval, loop.max_length)
     metrics = {
         "forget_prob_before": f0,
         "forget_prob_after": f1,
