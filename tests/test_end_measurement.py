@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import unlearn.train.engine as engine
+import unlearn.train.set_probs as set_probs
 from unlearn.data.builtin import load_selection
 from unlearn.data.workspace import split_retain
 from unlearn.model.models import LoadedModel
@@ -18,13 +18,13 @@ RETAIN_TRAIN, RETAIN_EVAL = split_retain(load_selection("general_knowledge").exa
 
 def _spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    scored = engine.answer_nll_sums
+    scored = set_probs.answer_nll_sums
 
     def counted(model, tokenizer, examples, **kw):
         calls.append(len(examples))
         return scored(model, tokenizer, examples, **kw)
 
-    monkeypatch.setattr(engine, "answer_nll_sums", counted)
+    monkeypatch.setattr(set_probs, "answer_nll_sums", counted)
     return calls
 
 

@@ -15,6 +15,7 @@ from unlearn.train.losses import sequence_nll
 from unlearn.train.methods import Context
 from unlearn.train.methods.common import seq_logprob
 from unlearn.train.params import make_trainable
+from unlearn.train.set_probs import set_probs
 
 FORGET = [Example(f"Who wrote book number {i}?", f"Author {i} wrote it, long ago.") for i in range(6)]
 RETAIN = [Example(f"What is {i} plus {i}?", f"It is {2 * i}.") for i in range(1, 7)]
@@ -28,7 +29,7 @@ def _spec() -> engine.RunSpec:
 
 def test_the_kept_reference_equals_a_fresh_reference_forward(tiny) -> None:
     kept: dict[tuple[str, str], float] = {}
-    engine._probs(tiny, FORGET, [], 256, kept)
+    set_probs(tiny, FORGET, [], 256, kept)
     assert set(kept) == {(e.question, e.answer) for e in FORGET}
     tr = make_trainable(tiny.model, "lora", None, 4)
     batch = collate([encode(tiny.tokenizer, e, 256) for e in FORGET[:4]], tiny.tokenizer.pad_token_id, tiny.device)

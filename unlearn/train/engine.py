@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import torch
 
 from unlearn.data.batching import encode_batch
@@ -25,7 +24,7 @@ from unlearn.errors import UserError
 from unlearn.model.devices import split_refusal
 from unlearn.model.host_memory import trim as trim_host_memory
 from unlearn.model.models import LoadedModel
-from unlearn.model.scoring import answer_nll_sums, set_prob
+from unlearn.model.scoring import set_prob
 from unlearn.settings import setting
 from unlearn.train.compiled import compiled_layers
 from unlearn.train.distributed import DataParallel
@@ -37,6 +36,7 @@ from unlearn.train.methods import Context, EditMethod, Method, StepBatch, config
 from unlearn.train.params import Trainable, check_rank, make_trainable
 from unlearn.train.recompute import recompute_activations
 from unlearn.train.selection import coreset, entity_pairs
+from unlearn.train.set_probs import item_nll, set_probs
 from unlearn.train.sharding import ShardedTrainable
 from unlearn.train.stop_rule import StopRule, StopWatch
 
@@ -146,36 +146,6 @@ class RunOutcome:
     stop: dict[str, Any] | None = None  # where and why the stop rule ended the run (StopWatch.stopped)
 
 
-def _item_nll(
-    lm: LoadedModel,
-    forget: list[Example],
-    retain_eval: list[Example],
-    max_length: int,
-    reference: dict[tuple[str, str], float] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each forget and retain item's mean answer NLL; `reference` (given before the run) receives each
-    forget item's log π(y|x), which is then the reference's (Context.reference_logprob). Both sets are
-    scored in one call: their batches share the chat template's opening and pad less (prefix.py, scoring.py)."""
-    sums, counts = answer_nll_sums(lm.model, lm.tokenizer, forget + retain_eval, max_length=max_length)
-    nll = sums / counts if len(sums) else sums
-    n = len(forget)
-    if reference is not None:
-        reference.update({(e.question, e.answer): -float(v) for e, v in zip(forget, sums[:n], strict=True)})
-    return nll[:n], nll[n:]
-
-
-def _probs(
-    lm: LoadedModel,
-    forget: list[Example],
-    retain_eval: list[Example],
-    max_length: int,
-    reference: dict[tuple[str, str], float] | None = None,
-) -> tuple[float, float]:
-    """The forget and retain sets' P̃ (`_item_nll`)."""
-    f, r = _item_nll(lm, forget, retain_eval, max_length, reference)
-    return set_prob(f), set_prob(r)
-
-
 def _batches(
     items: list[Example], encode_items: Callable[[list[Example]], dict[str, torch.Tensor]], batch_size: int
 ) -> list[dict[str, torch.Tensor]]:
@@ -254,7 +224,7 @@ def run_unlearning(
     t0 = time.perf_counter()
     # the model as it is now is the run's reference: its log-probabilities of the forget items are kept
     reference: dict[tuple[str, str], float] = {}
-    f0, r0 = _probs(lm, forget, retain_eval, loop.max_length, reference)
+    f0, r0 = set_probs(lm, forget, retain_eval, loop.max_length, reference)
     pattern = cls.subset_pattern(hparams, lm.model.config.num_hidden_layers)
     mode = "subset" if cls.info.training_free else spec.mode  # an edit method changes its own tensors
     seed_everything(loop.seed)  # the LoRA initialisation is random too: same seed, same run
@@ -298,16 +268,16 @@ def run_unlearning(
         next_step = s.step + 1
         decision = None
         if watch is not None:  # the rule reads the whole sets, and the curves show the same figures
-            s.logs["forget_prob"], s.logs["retain_prob"] = _probs(lm, forget, retain_eval, loop.max_length)
+            s.logs["forget_prob"], s.logs["retain_prob"] = set_probs(lm, forget, retain_eval, loop.max_length)
             decision = watch.after_step(s.step, s.logs["forget_prob"], s.logs["retain_prob"])
         elif spec.eval_every and s.step == s.total:
             # the run's last weights: the whole sets are measured once for the end figures, and the curve's
             # last point is read from the same scores (the sample is the sets' first items)
-            f, r = _item_nll(lm, forget, retain_eval, loop.max_length)
+            f, r = item_nll(lm, forget, retain_eval, loop.max_length)
             end[:] = [set_prob(f), set_prob(r)]
             s.logs["forget_prob"], s.logs["retain_prob"] = set_prob(f[: len(sample_f)]), set_prob(r[: len(sample_r)])
         elif spec.eval_every and s.step % spec.eval_every == 0:
-            s.logs["forget_prob"], s.logs["retain_prob"] = _probs(lm, sample_f, sample_r, loop.max_length)
+            s.logs["forget_prob"], s.logs["retain_prob"] = set_probs(lm, sample_f, sample_r, loop.max_length)
         if decision == "retain":
             s.logs["undone"] = 1.0
         elif spec.save_every and s.step % spec.save_every == 0:
@@ -377,7 +347,7 @@ def run_unlearning(
     elif end and not result.cancelled:  # measured at the last step, on these same weights
         f1, r1 = end
     else:
-        f1, r1 = _probs(lm, forget, retain_eval, loop.max_length)
+        f1, r1 = set_probs(lm, forget, retain_eval, loop.max_length)
     metrics = {
         "forget_prob_before": f0,
         "forget_prob_after": f1,
