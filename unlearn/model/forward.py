@@ -19,7 +19,7 @@ same function, so a reference pass and the pass it is compared with share one la
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -118,22 +118,32 @@ def head_rows(model: PreTrainedModel, take: torch.Tensor) -> Iterator[list[bool]
         if x.shape[1] < int(take.max()) + 1:
             return None  # not the window's hidden states: leave this call alone
         fired.append(True)
-        return (x.gather(1, take[..., None].expand(-1, -1, x.shape[-1])), *args[1:])
+        return (gather_rows(x, take), *args[1:])
 
     with forward_hooks([(head, gather)], pre=True):
         yield fired
 
 
-def gather_rows(logits: torch.Tensor, take: torch.Tensor) -> torch.Tensor:
-    """Window logits (B, K, V) -> (B, W, V) at each row's `take` columns."""
-    return logits.gather(1, take[..., None].expand(-1, -1, logits.shape[-1]))
+def gather_rows(x: torch.Tensor, take: torch.Tensor) -> torch.Tensor:
+    """(B, K, D) -> (B, W, D) at each row's `take` columns: the window's hidden states before the head,
+    or its logits where the head ran on the whole window."""
+    return x.gather(1, take[..., None].expand(-1, -1, x.shape[-1]))
 
 
 def answer_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (B, W, V) of each row's own answer span and the labels aligned with them (B, W)
     (`answer_rows`): what `losses.token_nll` and friends take, giving the values they would give on
     the full-width pair."""
-    take, labels = answer_rows(batch["labels"][:, answer_window(batch["labels"])])
+    window = batch["labels"][:, answer_window(batch["labels"])]
+    return span_logits(model, window, lambda: answer_forward(model, batch)[0])
+
+
+def span_logits(
+    model: PreTrainedModel, window_labels: torch.Tensor, forward: Callable[[], Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run `forward` (a model call whose head input is the window of `window_labels`, (B, K)) with the
+    head on each row's answer span only; its logits (B, W, V) and labels (B, W) (`answer_rows`)."""
+    take, labels = answer_rows(window_labels)
     with head_rows(model, take) as fired:
-        out, _ = answer_forward(model, batch)
-    return (out.logits if fired else gather_rows(out.logits, take)), labels
+        logits = forward().logits
+    return (logits if fired else gather_rows(logits, take)), labels

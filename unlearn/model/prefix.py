@@ -28,7 +28,7 @@ import torch
 from transformers import PreTrainedModel
 
 from unlearn.data.prompts import IGNORE
-from unlearn.model.forward import Batch, accepts, answer_logits, answer_rows, answer_window, gather_rows, head_rows
+from unlearn.model.forward import Batch, accepts, answer_logits, answer_window, span_logits
 
 MIN_SHARED = 8  # below this the second call costs more than the tokens it saves
 NEEDS = ("past_key_values", "use_cache", "position_ids", "logits_to_keep", "attention_mask")
@@ -66,17 +66,19 @@ def shared_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Te
     cache.batch_repeat_interleave(b)  # (1, H, P, d) -> (B, H, P, d), every layer; autograd sums it back
     positions = torch.arange(p, t, device=labels.device).expand(b, -1)  # (B, T-P): as in the full forward
     keep = torch.arange(window.start - p, window.stop - p, device=labels.device)
-    take, kept = answer_rows(labels[:, window])  # each row's own answer span only (forward.py)
-    with head_rows(model, take) as fired:
-        out = model(
+    # the head on each row's own answer span only (forward.py)
+    return span_logits(
+        model,
+        labels[:, window],
+        lambda: model(
             input_ids=batch["input_ids"][:, p:],
             attention_mask=batch["attention_mask"],  # (B, T): the opening's columns and the rows' own
             position_ids=positions,
             past_key_values=cache,
             use_cache=True,
             logits_to_keep=keep,
-        )
-    return (out.logits if fired else gather_rows(out.logits, take)), kept
+        ),
+    )
 
 
 def scoring_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
