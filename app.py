@@ -45,20 +45,28 @@ def build_demo(server: Server | None = None) -> gr.Blocks:
     return demo
 
 
-def main() -> None:
-    args = parse_args()
+def serve(argv: list[str] | None = None, block: bool = True) -> gr.Blocks:
+    """Start the app from its command-line flags (`argv`; None reads sys.argv). `block=False` returns the
+    running app at once, to be stopped with `close()`: the browser tests start it so, in their own process,
+    instead of paying the libraries' import (~15 s on 2 cores) once per test."""
+    args = parse_args(argv)
     try:
         access, launch = server_settings(args)
     except AccessDenied as e:
         raise SystemExit(f"error: {e}") from None
     if not args.no_model:
-        print(f"Loading {args.model} (the first time converts the bundled GGUF, ~30 s)…", flush=True)
+        print(f"Loading {args.model} (the first time converts the bundled GGUF, ~10 s)…", flush=True)
         lm = STORE.load(args.model, device=args.device)
         print(f"Loaded {lm.name} on {lm.device} in {lm.load_seconds:.1f} s", flush=True)
     RESULTS.max_sessions = AUDITS.max_sessions = max(1, args.kept_results)
     demo = build_demo(Server(access))
     demo.queue(max_size=64, default_concurrency_limit=4)
-    demo.launch(**launch)
+    demo.launch(**launch, prevent_thread_lock=not block)
+    return demo
+
+
+def main() -> None:
+    serve()
 
 
 if __name__ == "__main__":

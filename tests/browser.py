@@ -83,9 +83,40 @@ def app_server(
 
 
 @contextmanager
-def running_app(model: str, env: dict[str, str] | None = None, timeout: float = 180) -> Iterator[str]:
-    """Start `app.py --model MODEL` on a free port; yield its URL; stop it afterwards."""
-    with app_server(model, env, timeout=timeout) as (url, _):
+def app_in_process(
+    model: str, env: dict[str, str] | None = None, args: list[str] | None = None
+) -> Iterator[tuple[str, None]]:
+    """`app.py --model MODEL [ARGS]` started as `main` starts it, in this process and without blocking;
+    yields its URL (and None where `app_server` gives the process); stops it and puts `env` back
+    afterwards. A test that needs the server's own process (to kill it, or to read its memory) takes
+    `app_server`; the others save the ~15 s a fresh process spends importing the libraries."""
+    if str(ROOT) not in sys.path:  # run as a script (tests/browser.py), the app's folder is not on the path
+        sys.path.insert(0, str(ROOT))
+    import app
+    from unlearn.serve.store import STORE
+
+    port = free_port()
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    demo = None
+    try:
+        demo = app.serve(["--model", model, "--port", str(port), *(args or [])], block=False)
+        yield f"http://127.0.0.1:{port}/", None
+    finally:
+        if demo is not None:
+            demo.close()
+        STORE.clear_run()  # the next test starts from a model without this one's run
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def running_app(model: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """The app on MODEL, started in this process (`app_in_process`); yields its URL."""
+    with app_in_process(model, env) as (url, _):
         yield url
 
 

@@ -97,13 +97,13 @@ def test_the_app_refuses_what_the_policy_refuses_and_keeps_the_model(tiny_dir, t
 def test_an_upload_over_the_limit_is_refused_and_the_server_stays_up(tiny_dir, tmp_path) -> None:
     from gradio_client import Client, handle_file
 
-    from .browser import app_server
+    from .browser import app_in_process
 
     small, big = tmp_path / "small.jsonl", tmp_path / "big.jsonl"
     small.write_text('{"question": "Who is Ada?", "answer": "Ada is a test."}\n')
     big.write_text('{"question": "Who is Ada?", "answer": "Ada is a test."}\n' * 200)  # ~11 kB
     env = {"UNLEARN_CACHE_DIR": str(tmp_path / "cache")}
-    with app_server(str(tiny_dir), env, args=["--max-file-size", "4kb"]) as (url, _):
+    with app_in_process(str(tiny_dir), env, args=["--max-file-size", "4kb"]) as (url, _):
         c = Client(url, verbose=False)
         args = ["auto", "", "question", "answer", tabs.NONE, "forget"]
         with pytest.raises(Exception, match="(?i)size|large|exceed"):
@@ -133,13 +133,13 @@ def test_a_public_server_asks_for_a_login_and_refuses_what_is_not_listed(tiny_di
     """The flags end to end: --public with --auth, --operator and --allow-model, through gradio_client."""
     from gradio_client import Client
 
-    from .browser import app_server
+    from .browser import app_in_process
     from .sessions import run_args
 
     env = {"UNLEARN_CACHE_DIR": str(tmp_path / "cache")}
     args = ["--public", "--auth", "teacher:s3cret", "--auth", "student:pw", "--operator", "teacher"]
     args += ["--allow-model", str(tiny_dir)]
-    with app_server(str(tiny_dir), env, args=args) as (url, _):
+    with app_in_process(str(tiny_dir), env, args=args) as (url, _):
         with pytest.raises(Exception):  # noqa: B017 -- the client's error type for a refused login varies
             Client(url, verbose=False)
         with pytest.raises(Exception):  # noqa: B017

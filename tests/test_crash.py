@@ -76,7 +76,7 @@ def test_sigkill_of_the_server_during_a_run_then_restart(tiny_dir: Path, tmp_pat
     Every finished run must come back byte for byte and each killed run be listed as interrupted."""
     from gradio_client import Client
 
-    from .browser import app_server
+    from .browser import app_in_process, app_server
     from .sessions import run_args, wait_training
 
     env, root = {"UNLEARN_CACHE_DIR": str(tmp_path)}, tmp_path / "runs"
@@ -93,7 +93,7 @@ def test_sigkill_of_the_server_during_a_run_then_restart(tiny_dir: Path, tmp_pat
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
         assert _files(root) == finished  # every finished run byte for byte, nothing of the killed one
-    with app_server(str(tiny_dir), env) as (url, _):
+    with app_in_process(str(tiny_dir), env) as (url, _):  # the restart: a new app reading the same disk
         c = Client(url, verbose=False)
         table, _, pick = c.predict(api_name="/runs")
         assert sorted(row[2] for row in table["data"]) == ["finished"] * 2 + ["interrupted"] * 2, table
