@@ -4,6 +4,8 @@ trains the tiny model as one process does with the same global batch: data paral
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
+
+from unlearn.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,12 +29,21 @@ def _items(path: Path, answer: str, n: int) -> Path:
     return path
 
 
-def _run(cmd: list[str], out: Path, tiny_dir: Path, data: Path, mode: str = "full", extra: tuple = ()) -> dict:
-    args = ["-m", "unlearn", "run", "--model", str(tiny_dir), "--method", "grad_diff", "--mode", mode, *extra]
+def _run(cmd: list[str] | None, out: Path, tiny_dir: Path, data: Path, mode: str = "full", extra: tuple = ()) -> dict:
+    """`python -m unlearn run ...` under the launcher `cmd`; None runs the one-process reference in this
+    process (`main` as `python -m unlearn` calls it), which saves a fresh interpreter's imports."""
+    args = ["run", "--model", str(tiny_dir), "--method", "grad_diff", "--mode", mode, *extra]
     args += ["--forget", str(data / "forget.jsonl"), "--retain", str(data / "retain.jsonl"), "--steps", "3"]
     args += ["--batch-size", "2", "--lr", "1e-3", "--eval-every", "0", "--out", str(out), "--json"]
+    if cmd is None:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert main(args) == 0
+        return json.loads(printed.getvalue().strip().splitlines()[-1])
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd + args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    proc = subprocess.run(
+        [*cmd, "-m", "unlearn", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -41,7 +54,7 @@ def single(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     data = tmp_path_factory.mktemp("sets")
     _items(data / "forget.jsonl", "It is red and round.", 4)
     _items(data / "retain.jsonl", "It is blue and square.", 4)
-    return data, _run([sys.executable], data / "one", tiny_dir, data)
+    return data, _run(None, data / "one", tiny_dir, data)
 
 
 def test_two_processes_train_as_one_with_the_same_global_batch(single, tiny_dir: Path, tmp_path: Path) -> None:
@@ -75,7 +88,7 @@ def test_two_sharded_processes_train_as_one(single, tiny_dir: Path, tmp_path: Pa
     data, one_full = single
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node", "2"]
     for mode in ("full", "lora"):
-        one = one_full if mode == "full" else _run([sys.executable], tmp_path / f"one_{mode}", tiny_dir, data, mode)
+        one = one_full if mode == "full" else _run(None, tmp_path / f"one_{mode}", tiny_dir, data, mode)
         two = _run(torchrun, tmp_path / f"two_{mode}", tiny_dir, data, mode, ("--shard",))
         assert (two["world_size"], two["sharded"], one["sharded"]) == (2, True, False)
         a, b = _weights(one), _weights(two)
@@ -89,12 +102,10 @@ def test_two_sharded_processes_train_as_one(single, tiny_dir: Path, tmp_path: Pa
         assert worst < 1e-5 < moved, (mode, worst, moved)
 
 
-def test_shard_without_a_launcher_says_how_to_launch(tiny_dir: Path, tmp_path: Path) -> None:
+def test_shard_without_a_launcher_says_how_to_launch(tiny_dir: Path, tmp_path: Path, capsys) -> None:
     _items(tmp_path / "forget.jsonl", "It is red and round.", 2)
-    args = ["-m", "unlearn", "run", "--model", str(tiny_dir), "--forget", str(tmp_path / "forget.jsonl"), "--shard"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-    assert proc.returncode == 2 and "torchrun --nproc-per-node N" in proc.stderr
+    args = ["run", "--model", str(tiny_dir), "--forget", str(tmp_path / "forget.jsonl"), "--shard"]
+    assert main(args) == 2 and "torchrun --nproc-per-node N" in capsys.readouterr().err
 
 
 def test_the_accelerate_config_decides_sharding(monkeypatch) -> None:

@@ -218,16 +218,38 @@ def memory_session(model_ref: str, device: str | None, sz: BenchSizes, kind: str
     return {"model_bytes": model_bytes, "peak_bytes": peak}
 
 
-def measure_memory(model_ref: str, device: str, quick: bool, kind: str, run_dir: str = "") -> dict[str, int]:
-    """Run `memory_session` in a child interpreter, so this process's earlier peaks do not count."""
+def measure_memory(model_ref: str, device: str, quick: bool, kinds: tuple[str, ...], run_dir: str = "") -> dict:
+    """Run `memory_session` of each kind in a child interpreter of its own, so no earlier peak counts;
+    returns {kind: its figures}. On a CPU the children run side by side: a child's peak is its own
+    resident set, which another process does not change, and each child spends most of its time
+    importing the libraries. A GPU's memory is one pool, so there they run one after another."""
     root = str(PROJECT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     size = "quick" if quick else "full"
-    cmd = [sys.executable, "-m", "unlearn.tools.bench", "memory", model_ref, device, size, kind, run_dir]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the {kind} memory measurement failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def start(kind: str) -> tuple[subprocess.Popen, Any]:
+        # output to a file, not a pipe: a child whose pipe fills while another is read would stall
+        cmd = [sys.executable, "-m", "unlearn.tools.bench", "memory", model_ref, device, size, kind, run_dir]
+        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        return subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=root), (out, err)
+
+    def read(file: Any) -> str:
+        with file:
+            file.seek(0)
+            return file.read()
+
+    def result(kind: str, started: tuple[subprocess.Popen, Any]) -> dict[str, int]:
+        proc, (out, err) = started
+        proc.wait()
+        printed, said = read(out), read(err)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the {kind} memory measurement failed:\n{said[-2000:]}")
+        return json.loads(printed.strip().splitlines()[-1])
+
+    if device.startswith("cpu"):
+        running = {kind: start(kind) for kind in kinds}
+        return {kind: result(kind, started) for kind, started in running.items()}
+    return {kind: result(kind, start(kind)) for kind in kinds}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,7 +323,7 @@ def _measure(model_ref: str, device: str | None, sz: BenchSizes, quick: bool, lo
             f"activation patching ({pat['patching_tokens']} tokens, {pat['patching_rows']} patched rows): "
             f"{pat['patching_seconds']:.1f} s, {pat['patching_vs_forward_ratio']:.2f}x as many unpatched forward rows"
         )
-        mem = {k: measure_memory(model_ref, str(lm.device), quick, k, run_dir) for k in MEMORY_KINDS}
+        mem = measure_memory(model_ref, str(lm.device), quick, MEMORY_KINDS, run_dir)
         aud = time_audit(lm, Path(run_dir), QUICK_AUDIT if quick else AuditSizes())
         parts = ", ".join(
             f"{k.removeprefix('audit_').removesuffix('_seconds')} {v:.1f}"
