@@ -61,7 +61,11 @@ def serve(argv: list[str] | None = None, block: bool = True) -> gr.Blocks:
     RESULTS.max_sessions = AUDITS.max_sessions = max(1, args.kept_results)
     demo = build_demo(Server(access))
     demo.queue(max_size=64, default_concurrency_limit=4)
-    demo.launch(**launch, prevent_thread_lock=not block)
+    try:
+        demo.launch(**launch, prevent_thread_lock=not block)
+    except BaseException:  # a server started before the failure must not outlive it (in a test's process)
+        demo.close()
+        raise
     return demo
 
 

@@ -100,12 +100,14 @@ def app_in_process(
     os.environ.update(env or {})
     demo = None
     try:
-        demo = app.serve(["--model", model, "--port", str(port), *(args or [])], block=False)
-        yield f"http://127.0.0.1:{port}/", None
-    finally:
-        if demo is not None:
-            demo.close()
-        STORE.clear_run()  # the next test starts from a model without this one's run
+        try:
+            demo = app.serve(["--model", model, "--port", str(port), *(args or [])], block=False)
+            yield f"http://127.0.0.1:{port}/", None
+        finally:
+            if demo is not None:
+                demo.close()
+            STORE.clear_run()  # the next test starts from a model without this one's run
+    finally:  # the environment is put back even if stopping failed
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

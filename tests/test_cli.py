@@ -32,9 +32,16 @@ def test_a_bad_model_exits_2_with_a_message(capsys) -> None:
 
 
 @pytest.mark.bundled
-def test_any_gguf_file_loads_through_the_same_conversion(cache_tmp) -> None:
+def test_any_gguf_file_loads_through_the_same_conversion(cache_tmp, monkeypatch) -> None:
+    import gguf
+
     from unlearn.model.models import bundled_gguf_path, load_model
 
+    parses = []
+    made = gguf.GGUFReader.__init__
+    monkeypatch.setattr(gguf.GGUFReader, "__init__", lambda self, *a, **k: parses.append(a) or made(self, *a, **k))
     lm = load_model(str(bundled_gguf_path()), device="cpu")
+    # transformers reads the file for the tokenizer, the config and the weights: one parse (gguf_once.py)
+    assert len(parses) == 1, parses
     assert lm.source.kind == "gguf" and lm.info()["layers"] == 30
     assert Path(lm.path).parent.parent == cache_tmp

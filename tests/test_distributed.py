@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from unlearn.__main__ import main
@@ -36,9 +37,13 @@ def _run(cmd: list[str] | None, out: Path, tiny_dir: Path, data: Path, mode: str
     args += ["--forget", str(data / "forget.jsonl"), "--retain", str(data / "retain.jsonl"), "--steps", "3"]
     args += ["--batch-size", "2", "--lr", "1e-3", "--eval-every", "0", "--out", str(out), "--json"]
     if cmd is None:
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            assert main(args) == 0
+        printed, threads = io.StringIO(), torch.get_num_threads()
+        torch.set_num_threads(1)  # as the launched processes run (OMP_NUM_THREADS=1 below)
+        try:
+            with contextlib.redirect_stdout(printed):
+                assert main(args) == 0
+        finally:
+            torch.set_num_threads(threads)
         return json.loads(printed.getvalue().strip().splitlines()[-1])
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(

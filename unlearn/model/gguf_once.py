@@ -5,7 +5,9 @@ again for the weights, and builds gguf's tensor-name table once per weight. For 
 each parse takes ~8 s (49,152 vocabulary strings read field by field from a memory map) and the tables
 ~10 s: 45 s of a conversion whose dequantizing takes 3 s. Inside `parsed_once()` the three reads share
 one parsed reader and the table is built once per (architecture, layers). Both are read-only, so sharing
-them changes nothing in what is converted (a test compares the weights with an unpatched conversion).
+them changes nothing in what is converted: the bundled model's converted weights, config and tokenizer files were
+byte for byte those of an unpatched conversion (2026-12-01); the tests check that a shared reader reads what a
+fresh parse reads, and that a real conversion constructs one reader.
 
 transformers imports `GGUFReader` and `get_tensor_name_map` from the `gguf` module at each call, so
 swapping the module's attributes for the block reaches them; they are put back on the way out.

@@ -232,7 +232,7 @@ def measure_memory(model_ref: str, device: str, quick: bool, kinds: tuple[str, .
     def start(kind: str) -> tuple[subprocess.Popen, Any]:
         # output to a file, not a pipe: a child whose pipe fills while another is read would stall
         cmd = [sys.executable, "-m", "unlearn.tools.bench", "memory", model_ref, device, size, kind, run_dir]
-        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        out, err = (tempfile.TemporaryFile("w+", errors="replace") for _ in range(2))
         return subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=root), (out, err)
 
     def read(file: Any) -> str:
@@ -248,10 +248,20 @@ def measure_memory(model_ref: str, device: str, quick: bool, kinds: tuple[str, .
             raise RuntimeError(f"the {kind} memory measurement failed:\n{said[-2000:]}")
         return json.loads(printed.strip().splitlines()[-1])
 
-    if quick and device.startswith("cpu"):
-        running = {kind: start(kind) for kind in kinds}
+    if not (quick and device.startswith("cpu")):
+        return {kind: result(kind, start(kind)) for kind in kinds}
+    running: dict[str, tuple[subprocess.Popen, Any]] = {}
+    try:
+        for kind in kinds:
+            running[kind] = start(kind)
         return {kind: result(kind, started) for kind, started in running.items()}
-    return {kind: result(kind, start(kind)) for kind in kinds}
+    finally:  # one child failed (or Ctrl-C): the others are stopped, not left running
+        for proc, files in running.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for file in files:
+                file.close()
 
 
 # ---------------------------------------------------------------------------------------------
