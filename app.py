@@ -18,6 +18,7 @@ from ui.runs_tab import page as runs_page
 from ui.server import parse_args, server_settings
 from ui.shared import RESULTS
 from ui.unlearn_tab import page as unlearn_page
+from unlearn.model.models import BUNDLED
 from unlearn.serve.access import AccessDenied
 from unlearn.serve.server import Server
 from unlearn.serve.store import STORE
@@ -55,7 +56,8 @@ def serve(argv: list[str] | None = None, block: bool = True) -> gr.Blocks:
     except AccessDenied as e:
         raise SystemExit(f"error: {e}") from None
     if not args.no_model:
-        print(f"Loading {args.model} (the first time converts the bundled GGUF, ~10 s)…", flush=True)
+        first = " (the first time converts the bundled GGUF, ~10 s)" if args.model == BUNDLED else ""
+        print(f"Loading {args.model}{first}…", flush=True)
         lm = STORE.load(args.model, device=args.device)
         print(f"Loaded {lm.name} on {lm.device} in {lm.load_seconds:.1f} s", flush=True)
     RESULTS.max_sessions = AUDITS.max_sessions = max(1, args.kept_results)

@@ -20,7 +20,7 @@ from unlearn.train.methods import config_for
 from unlearn.train.params import make_trainable
 
 if TYPE_CHECKING:
-    from unlearn.tools.bench import DemoData
+    from unlearn.tools.bench_setup import DemoData
 
 
 def encoded_pairs(lm: LoadedModel, data: DemoData, spec: RunSpec, n: int) -> list[tuple[Batch, Batch]]:

@@ -22,7 +22,7 @@ from peft import LoraConfig, get_peft_model
 
 from unlearn.model.import_pair import import_checkpoint
 from unlearn.model.models import LoadedModel
-from unlearn.tools.bench import _rss_bytes
+from unlearn.tools.bench_memory import _rss_bytes
 from unlearn.train.params import LoraTrainable, TensorTrainable, Trainable, plain_state_dict
 from unlearn.train.runs import WEIGHTS_FILE, apply_run
 

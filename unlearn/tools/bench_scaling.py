@@ -54,7 +54,7 @@ from unlearn.data.examples import Example
 from unlearn.data.prompts import encode
 from unlearn.inspection.compare import Comparison, Decoding, compare
 from unlearn.model.models import LoadedModel, load_model
-from unlearn.tools.bench import _threads, demo_data
+from unlearn.tools.bench_setup import demo_data, threads
 from unlearn.tools.flops import sync_device
 from unlearn.train.engine import RunSpec, run_unlearning
 from unlearn.train.loop import StepInfo
@@ -265,7 +265,7 @@ def run_scaling(model_ref: str, device: str | None = None, quick: bool = False, 
     """Every curve of the module's docstring on `model_ref`; `log` hears one line per point."""
     sz = QUICK if quick else FULL
     t0 = time.perf_counter()
-    with _threads(sz.threads):
+    with threads(sz.threads):
         lm = load_model(model_ref, device=device)
         curves = {**_training_curves(lm, sz, log), **_inspection_curves(lm, sz, log)}
     for name, c in curves.items():
