@@ -25,7 +25,7 @@ from unlearn.train.engine import run_unlearning
 from unlearn.train.runs import apply_run
 
 
-def _rss_bytes() -> int:
+def rss_bytes() -> int:
     """Resident set size now (Linux /proc), else the peak so far."""
     try:
         pages = int(Path("/proc/self/statm").read_text().split()[1])
@@ -70,7 +70,7 @@ def memory_session(model_ref: str, device: str | None, sz: BenchSizes, kind: str
     the interpreter are not the session's cost)."""
     if kind in ("train", "train_low"):
         exact_frees()
-    base = _rss_bytes()
+    base = rss_bytes()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     lm = load_model(model_ref, device=device)

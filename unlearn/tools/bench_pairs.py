@@ -22,7 +22,7 @@ from peft import LoraConfig, get_peft_model
 
 from unlearn.model.import_pair import import_checkpoint
 from unlearn.model.models import LoadedModel
-from unlearn.tools.bench_memory import _rss_bytes
+from unlearn.tools.bench_memory import rss_bytes
 from unlearn.train.params import LoraTrainable, TensorTrainable, Trainable, plain_state_dict
 from unlearn.train.runs import WEIGHTS_FILE, apply_run
 
@@ -65,7 +65,7 @@ def _adapter_checkpoint(lm: LoadedModel, out: Path) -> None:
 
 def measure_pair(lm: LoadedModel, checkpoint: Path, runs: Path) -> dict[str, Any]:
     gc.collect()
-    rss0 = _rss_bytes()
+    rss0 = rss_bytes()
     t0 = time.perf_counter()
     run = import_checkpoint(lm, checkpoint, root=runs)
     seconds = time.perf_counter() - t0
@@ -75,7 +75,7 @@ def measure_pair(lm: LoadedModel, checkpoint: Path, runs: Path) -> dict[str, Any
         "import_seconds": round(seconds, 2),
         "stored_bytes": (run / WEIGHTS_FILE).stat().st_size,
         "held_bytes": held_bytes(tr),
-        "rss_growth_bytes": max(_rss_bytes() - rss0, 0),
+        "rss_growth_bytes": max(rss_bytes() - rss0, 0),
     }
     tr.reset()
     return figures
