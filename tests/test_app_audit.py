@@ -21,6 +21,7 @@ from tests.browser import (
 )
 from tests.test_app import require_chromium
 from tests.test_app_unlearn import _run
+from unlearn.audit.pipeline import AuditConfig
 from unlearn.serve.store import STORE
 
 from . import tabs
@@ -99,6 +100,17 @@ def test_bad_audit_input_gets_a_message(app_tiny, kw, match) -> None:
     last = list(_audit(session="bad", **kw))[-1]
     assert last[0].startswith("❌") or match in last[0], last[0]
     assert match in last[0], last[0]
+
+
+def test_the_quantization_attack_runs_at_4_bits_and_adds_8_only_when_asked() -> None:
+    from ui.audit_tab.handlers import DEFAULT_EXTRAS, EXTRAS, audit_config
+
+    base = dict(items=4, neighbours=2, p=0.2, m=3, probes=0, relearn_on=False, surfaces=0)
+    assert audit_config(**base).quantize_bits == (4,)  # the tab's default, as the paper's attack
+    assert audit_config(**base, extras=DEFAULT_EXTRAS).quantize_bits == (4,)
+    assert audit_config(**base, extras=list(EXTRAS)).quantize_bits == (8, 4)  # with the 8-bit control
+    assert audit_config(**base, extras=[]).quantize_bits == ()
+    assert AuditConfig().quantize_bits == (4,) and AuditConfig().surface_items == 1
 
 
 def test_the_sets_line_names_the_three_sets_and_warns_of_a_holdout_from_another_source() -> None:

@@ -16,7 +16,7 @@ from unlearn.data.builtin import load_selection
 from unlearn.model.models import LoadedModel
 from unlearn.train.params import make_trainable
 
-CFG = AuditConfig(remind=RemindConfig(m=3, k=2), max_items=4, max_new_tokens=4)
+CFG = AuditConfig(remind=RemindConfig(m=3, k=2), max_items=4, max_new_tokens=4, quantize_bits=(8, 4))
 
 
 # the splits and 3 Real Authors / World Facts items, every attack off

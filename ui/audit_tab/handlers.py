@@ -81,11 +81,15 @@ def refresh_audit_sources() -> dict:
 EXTRAS = {  # the "Also run" choices: label -> what it switches on
     "TOFU model utility (scores Real Authors and World Facts, 217 questions)": "utility",
     "GradNorm attack (a backward per 8 items)": "gradnorm",
-    "Quantization attack (8 and 4 bits)": "quantize",
+    "Quantization attack (4 bits, the paper's attack)": "quantize",
+    "Quantization at 8 bits too (a control: restores little)": "quantize8",
 }
+DEFAULT_EXTRAS = [label for label, key in EXTRAS.items() if key != "quantize8"]  # the audit's defaults
 
 
-def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces, extras=tuple(EXTRAS), patched=0) -> AuditConfig:
+def audit_config(
+    items, neighbours, p, m, probes, relearn_on, surfaces, extras=tuple(DEFAULT_EXTRAS), patched=0
+) -> AuditConfig:
     """The tab's settings; the strength sweep runs from 0.1 up to p in steps of 0.1 (REMIND's features
     read the neighbourhood at p and the curvature at the first steps)."""
     patched = number(patched, "Forget items patched", int)
@@ -109,7 +113,7 @@ def audit_config(items, neighbours, p, m, probes, relearn_on, surfaces, extras=t
         relearn=RelearnConfig() if relearn_on else None,
         surface_items=surfaces,
         gradnorm="gradnorm" in on,
-        quantize_bits=(8, 4) if "quantize" in on else (),
+        quantize_bits=tuple(b for b, key in ((8, "quantize8"), (4, "quantize")) if key in on),
         utility_items=None if "utility" in on else 0,  # 0: Real Authors and World Facts not scored
         patch_items=patched,
     )

@@ -6,6 +6,7 @@ import gradio as gr
 
 from ui import widgets
 from ui.audit_tab.handlers import (
+    DEFAULT_EXTRAS,
     EXTRAS,
     VIEWS,
     AuditForm,
@@ -62,7 +63,7 @@ def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
                 aud_relearn = gr.Checkbox(True, label="Relearning attack (5 steps on half the forget set)")
             aud_extras = gr.CheckboxGroup(
                 list(EXTRAS),
-                value=list(EXTRAS),
+                value=DEFAULT_EXTRAS,
                 label="Also run",
                 info="without Real Authors and World Facts the utility is a 'retain utility', not TOFU's",
                 elem_id="audit-extras",

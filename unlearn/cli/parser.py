@@ -149,9 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--quantize",
         type=int,
         nargs="*",
-        default=[8, 4],
+        default=list(AuditConfig.quantize_bits),
         metavar="BITS",
-        help="bit widths of the quantization attack (default: 8 4; give none to skip it)",
+        help="bit widths of the quantization attack (default: 4, the paper's attack; `8 4` adds 8 bits as a "
+        "control; give none to skip it)",
     )
     sp.add_argument("--html", default=None, help="also write the report here (and FILE.figures.json beside it)")
     sp.add_argument("--seed", type=int, default=0)

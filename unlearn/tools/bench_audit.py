@@ -1,8 +1,8 @@
 """Time the default audit of a saved run, part by part, against its REMIND forwards.
 
 The audit is the one `python -m unlearn audit` and the Audit tab run with their defaults (20 items
-per split, K = 15 neighbours per strength, 6 probed forget items, 2 loss surfaces, the relearning
-attack, GradNorm, 8- and 4-bit quantization), on TOFU-shaped data so that every part has work:
+per split, K = 15 neighbours per strength, 6 probed forget items, 1 loss surface, the relearning
+attack, GradNorm, 4-bit quantization), on TOFU-shaped data so that every part has work:
 the built-in fictitious_authors forget / retain / holdout splits (they carry paraphrased and
 perturbed answers, so the truth ratio and the multiple-choice honesty check run) and TOFU's Real
 Authors and World Facts capped at the same 20 items (model utility). The run audited is the bench's
