@@ -62,9 +62,7 @@ class AuditConfig:
         6, "Forget items per adversarial probe", "forget items asked each adversarial probe (0: none)", lo=0, hi=20
     )
     relearn: RelearnConfig | None = field(default_factory=RelearnConfig)  # None: no relearning attack
-    # each surface is ~90 sequences per side, ~20 s on 2 CPU cores for the bundled model: one by default
-    # (the Audit tab draws one at a time; 2 took the audit past 1.5× its REMIND time, issue 19)
-    surface_items: int = setting(
+    surface_items: int = setting(  # ~90 sequences a side, ~20 s on 2 CPU cores for the bundled model (issue 19)
         1,
         "Forget items with a 2-D surface",
         "a loss surface over p × m, before and after",
@@ -77,9 +75,7 @@ class AuditConfig:
     quality_items: int | None = None  # forget items in TOFU's forget-quality KS test (None: every one)
     utility_items: int | None = None  # Real Authors / World Facts items scored for model utility (None: all; 0: none)
     gradnorm: bool = True  # the GradNorm attack: one backward per forget and holdout item and model
-    # the quantization attack's bit widths (empty: no attack). 4 bits is the paper's attack (arXiv
-    # 2410.16454: 4-bit restores forgotten knowledge, 8-bit little, as measured here: docs/measurements.md);
-    # 8 is a control to ask for, ~25 s more on 2 CPU cores for the bundled model
+    # quantization attack's bit widths (empty: none): 4 is arXiv 2410.16454's attack, 8 a control to ask for
     quantize_bits: tuple[int, ...] = (4,)
     patch_items: int = setting(  # each is ~600 patched forwards of the item (inspection/patching.py)
         0,
