@@ -45,6 +45,11 @@ def test_bench_prints_every_figure_as_one_json_line(tiny_dir: Path, capsys) -> N
     assert 0 < out["audit_remind_seconds"] < out["audit_seconds"]
     ratio = out["audit_seconds"] / out["audit_remind_seconds"]
     assert math.isclose(out["audit_vs_remind_ratio"], ratio, rel_tol=0.01)
+    # the quick demo against its floor: both whole sets scored before and after, its steps at the bare rate
+    floor = sum(out[f"demo_{p}_seconds"] for p in ("scoring_before", "bare_steps", "scoring_after"))
+    assert all(out[f"demo_{p}_seconds"] > 0 for p in ("scoring_before", "bare_steps", "scoring_after"))
+    assert math.isclose(out["demo_floor_seconds"], floor, rel_tol=0.01)
+    assert math.isclose(out["demo_vs_floor_ratio"], out["demo_run_seconds"] / floor, rel_tol=0.01)
     # activation patching of one item (issue 20): 2 directions x 3 components x 3 groups x 2 layers + 2 x 2 rows
     assert out["patching_seconds"] > 0 and out["patching_rows"] == 40 and out["patching_tokens"] > 0
     assert out["patching_vs_forward_ratio"] > 0
