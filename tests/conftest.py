@@ -25,7 +25,9 @@ from unlearn.serve.store import STORE
 # against 889 s serial; one thread each: 598 s).
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
-    _THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+    # the cores this process may run on (a container's cpuset), not every core of the host
+    _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    _THREADS = max(1, _CORES // _WORKERS)
     os.environ["OMP_NUM_THREADS"] = str(_THREADS)  # read by the processes tests start
     torch.set_num_threads(_THREADS)
 

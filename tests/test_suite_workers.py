@@ -16,7 +16,8 @@ def test_each_worker_and_its_child_processes_get_their_share_of_the_cores() -> N
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers == 1:
         pytest.skip("run serially: torch keeps its default of one thread per core")
-    share = max(1, (os.cpu_count() or 1) // workers)  # e.g. 2 cores, 2 workers: 1 thread each
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    share = max(1, cores // workers)  # e.g. 2 cores, 2 workers: 1 thread each
     assert torch.get_num_threads() == share
     child = subprocess.run(
         [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
