@@ -247,7 +247,7 @@ def test_teaching_reports_steps_and_the_time_left(tiny, cache_tmp) -> None:
 
 # ---------------------------------------------------------------- in the browser
 def _press_until_it_says(page, button: str, message: str, expected: str, tries: int = 3) -> None:
-    """Press `button` until `message` says `expected`. A press can go unanswered: in one of four runs of the
+    """Press `button` until `message` says `expected`. A press can go unanswered: in one of six runs of the
     suite in two workers the box had emptied, the press landed, and nothing came in 30 s. So a press with
     no such answer within 20 s is repeated, as a person would; after `tries` the test fails with what the
     message says then."""
