@@ -283,6 +283,9 @@ def test_second_upload_flow_in_headless_chromium(tiny_dir, tmp_path) -> None:
             "() => !document.querySelector('#upload-file').innerText.includes('solar_system.jsonl')", timeout=30_000
         )
         assert "✅ Added" in msg.inner_text()  # clearing the box kept the message
+        for label in ("Question column", "Answer column"):  # and emptied every column picker
+            picker = page.get_by_label(label, exact=True).element_handle()
+            page.wait_for_function("(el) => el.value === '(none)'", arg=picker, timeout=30_000)
         _press_until_it_says(page, "#add-set-btn", "#add-msg", "No new file")
         page.locator("#upload-file input[type=file]").set_input_files(str(SOLAR))
         msg.get_by_text("Recognised question and answer columns").wait_for(timeout=60_000)

@@ -34,13 +34,15 @@ def picker_updates(user_sets: ws.UserSets, **values: str) -> list[dict]:
 @guarded(4, 3)
 def inspect_upload(path: str | None, text_mode: str) -> tuple[dict, dict, dict, str]:
     """After a file is chosen: detect its schema and offer its columns for manual mapping."""
-    empty = gr.update(choices=[NONE], value=NONE)  # value None left some pickers showing the last file's column
+    # value None left some pickers showing the last file's column. One update per picker: with one dict
+    # given to all three, the second kept showing the old column in Chromium (gradio 6.31).
+    empty = [gr.update(choices=[NONE], value=NONE) for _ in range(3)]
     if not path:  # cleared, also by after_add: keep the message about the file just added
-        return empty, empty, empty, gr.skip()
+        return *empty, gr.skip()
     try:
         records = read_records(Path(path).read_bytes(), Path(path).name, text_mode=text_mode)
     except (DataError, OSError) as e:
-        return empty, empty, empty, _about(path, error_line(e))
+        return *empty, _about(path, error_line(e))
     cols = [NONE] + columns(records)
     try:
         schema, m = detect_schema(records)
