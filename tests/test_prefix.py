@@ -62,10 +62,11 @@ def test_it_steps_aside_where_it_cannot_apply(tiny) -> None:
 
 
 def test_answer_nll_is_unchanged_by_the_sharing(tiny, monkeypatch) -> None:
-    from unlearn.model import prefix
+    from unlearn.model import packing, prefix
 
     items = [Example(f"Who wrote book number {i}?", f"Author {i} wrote it.") for i in range(5)]
     shared = answer_nll(tiny.model, tiny.tokenizer, items)
+    monkeypatch.setattr(packing, "packed_logits", lambda model, batch: None)
     monkeypatch.setattr(prefix, "shared_prefix_logits", lambda model, batch: None)
     plain = answer_nll(tiny.model, tiny.tokenizer, items)
     assert abs(shared - plain).max() < 1e-5
@@ -106,7 +107,7 @@ def test_the_flop_count_counts_a_shared_opening_once() -> None:
 def test_remind_neighbourhoods_run_their_shared_opening_once(tiny, monkeypatch) -> None:
     # a neighbourhood changes question tokens only: its rows share the chat template's opening
     from unlearn.audit.remind import RemindConfig, answer_losses, neighbourhoods
-    from unlearn.model import prefix
+    from unlearn.model import packing, prefix
     from unlearn.model.prefix import shared_columns
 
     ex = Example("Who wrote the red book about the old harbour town?", "Anna Berg wrote it.")
@@ -122,6 +123,7 @@ def test_remind_neighbourhoods_run_their_shared_opening_once(tiny, monkeypatch) 
     shared = answer_losses(tiny.model, ids, labels, batch_size=8)
     hook.remove()
     assert len(calls) == 2 * math.ceil(len(ids) / 8)  # per forward: the opening once, then the rows' own tokens
+    monkeypatch.setattr(packing, "packed_logits", lambda m, b: None)
     monkeypatch.setattr(prefix, "shared_prefix_logits", lambda m, b: None)  # the plain forward
     torch.testing.assert_close(
         torch.tensor(shared), torch.tensor(answer_losses(tiny.model, ids, labels, 8)), rtol=1e-5, atol=1e-6
@@ -182,7 +184,7 @@ def test_grouping_steps_aside_where_no_question_repeats(tiny) -> None:
 
 def test_answer_nll_of_truth_ratio_variants_is_unchanged_by_the_grouping(tiny, monkeypatch) -> None:
     from unlearn.audit.tofu_metrics import variants
-    from unlearn.model import prefix, scoring
+    from unlearn.model import packing, prefix, scoring
 
     items = [
         Example(f"Who wrote book {i}?", f"Author {i} wrote it.", perturbed_answers=[f"Nobody {j}." for j in range(i)])
@@ -200,6 +202,7 @@ def test_answer_nll_of_truth_ratio_variants_is_unchanged_by_the_grouping(tiny, m
     grouped = answer_nll(tiny.model, tiny.tokenizer, flat, batch_size=6)
     assert any(used)  # the order put answers to one question in one batch, and they were grouped
     monkeypatch.setattr(scoring, "grouped_prefix_logits", lambda m, b: None)
+    monkeypatch.setattr(packing, "packed_logits", lambda m, b: None)
     monkeypatch.setattr(prefix, "shared_prefix_logits", lambda m, b: None)
     plain = answer_nll(tiny.model, tiny.tokenizer, flat, batch_size=6)
     assert abs(grouped - plain).max() < 1e-5

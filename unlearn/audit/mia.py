@@ -42,7 +42,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearn.data.batching import batches
 from unlearn.data.examples import Example
-from unlearn.model.prefix import scoring_logits
+from unlearn.model.span_forward import scoring_logits
 from unlearn.train.losses import shift
 
 K_DEFAULT = 0.4

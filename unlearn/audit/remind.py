@@ -27,7 +27,7 @@ from unlearn.audit.mia import TokenStats, logit_stats
 from unlearn.data.examples import Example
 from unlearn.data.prompts import Encoded, encode, question_mask
 from unlearn.errors import UserError
-from unlearn.model.prefix import scoring_logits
+from unlearn.model.span_forward import scoring_logits
 from unlearn.settings import setting
 from unlearn.train.losses import sequence_nll
 

@@ -7,9 +7,11 @@ cache is repeated for the rows, which then run only their own tokens. The logits
 full forward (the same positions, the same mask; float rounding aside: `tests/test_prefix.py`).
 
 Scoring (`scoring.answer_nll`: the before/after figures, the live curves) and training
-(`Context.answer_logits`: every method's forwards) both use it. With gradients the opening's KV is
-repeated for the rows by autograd, so its backward sums the rows' gradients into the one opening: the
-gradient of the full forward, and the opening's activations are kept once instead of once per row.
+(`Context.answer_logits`: every method's forwards) both use it, through `span_forward.scoring_logits`,
+where a batch with enough padding is packed instead (packing.py, which runs the opening once too).
+With gradients the opening's KV is repeated for the rows by autograd, so its backward sums the rows'
+gradients into the one opening: the gradient of the full forward, and the opening's activations are
+kept once instead of once per row.
 
 Rows that also share their question (TOFU's truth ratio scores one question with its paraphrased and
 perturbed answers, Real Authors' and World Facts' items one question with four or five answers) go
@@ -28,7 +30,7 @@ import torch
 from transformers import PreTrainedModel
 
 from unlearn.data.prompts import IGNORE
-from unlearn.model.forward import Batch, accepts, answer_logits, answer_window, span_logits
+from unlearn.model.forward import Batch, accepts, answer_window, span_logits
 
 MIN_SHARED = 8  # below this the second call costs more than the tokens it saves
 NEEDS = ("past_key_values", "use_cache", "position_ids", "logits_to_keep", "attention_mask")
@@ -57,7 +59,7 @@ def shared_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Te
     window = answer_window(labels)
     b, t = labels.shape
     p = shared_columns(batch)  # the rows' own part must hold every logit the window needs
-    if not p or not all(accepts(model, a) for a in NEEDS) or _rewritten(model):
+    if not p or not all(accepts(model, a) for a in NEEDS) or rewritten(model):
         return None
     # the opening's logits are never read: the head on its last position only
     cache = model(input_ids=batch["input_ids"][:1, :p], use_cache=True, logits_to_keep=1).past_key_values
@@ -81,12 +83,6 @@ def shared_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Te
     )
 
 
-def scoring_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """`forward.answer_logits`, with the rows' shared opening run once wherever that applies: what
-    scoring, token statistics, REMIND and every method's training forward call."""
-    return shared_prefix_logits(model, batch) or answer_logits(model, batch)
-
-
 def grouped_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Logits (B, W', V) and labels (B, W') for a right-padded batch in which some rows share all
     their tokens before the answer: the batch's shared opening runs once, each distinct question
@@ -98,7 +94,7 @@ def grouped_prefix_logits(model: PreTrainedModel, batch: Batch) -> tuple[torch.T
     ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
     b, t = labels.shape
     answered = labels != IGNORE
-    if b < 2 or not answered.any(1).all() or not all(accepts(model, a) for a in NEEDS) or _rewritten(model):
+    if b < 2 or not answered.any(1).all() or not all(accepts(model, a) for a in NEEDS) or rewritten(model):
         return None
     starts = answered.int().argmax(1) - 1  # (B,) each row's column before its first answer token
     lengths = mask.sum(1)
@@ -161,7 +157,7 @@ def plain_cache(cache: object, sliding: bool = True) -> bool:
     return type(cache) is DynamicCache and all(type(layer) in kinds for layer in cache.layers)
 
 
-def _rewritten(model: PreTrainedModel) -> bool:
+def rewritten(model: PreTrainedModel) -> bool:
     """Whether layers checkpoint (recompute.py: HF then drops the cache) or run compiled (compiled.py)."""
     return any(
         getattr(m, "gradient_checkpointing", False) and m.training or getattr(m, "_compiled_call_impl", None)

@@ -21,7 +21,8 @@ from unlearn.data.examples import Example
 from unlearn.data.prompts import chat_prompt
 from unlearn.model import greedy
 from unlearn.model.forward import accepts, accepts_logits_to_keep
-from unlearn.model.prefix import grouped_prefix_logits, scoring_logits
+from unlearn.model.prefix import grouped_prefix_logits
+from unlearn.model.span_forward import scoring_logits
 from unlearn.train.losses import sequence_nll
 
 

@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from unlearn.data.batching import Batch, encode_batch
 from unlearn.data.examples import Example
 from unlearn.data.prompts import IGNORE
+from unlearn.model.kernels import EAGER, kernel_of
 from unlearn.model.models import LoadedModel
+from unlearn.model.packing import attention_share, packable, worth_packing
 from unlearn.model.prefix import shared_columns
 from unlearn.tools.flops import steps_per_second, sync_device
 from unlearn.train.engine import RunSpec, run_unlearning
@@ -36,6 +38,56 @@ def encoded_pairs(lm: LoadedModel, data: DemoData, spec: RunSpec, n: int) -> lis
     return [(enc(next(forget)), enc(next(retain))) for _ in range(n)]
 
 
+def bare_forward(model: torch.nn.Module, b: Batch, share: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (B, W, V) over the batch's answer window and its labels (B, W), written out by hand with
+    the project's savings: the head on the window only (forward.py), the rows' shared opening once
+    (prefix.py), and the rows end to end without their padding where the project packs them (packing.py,
+    whose decision is taken from it; `share` is `attention_share(model)`)."""
+    device = b["input_ids"].device
+    cols = (b["labels"] != IGNORE).any(0).nonzero().flatten()
+    keep = torch.arange(max(int(cols[0]) - 1, 0), int(cols[-1]) + 1, device=device)  # (W,)
+    ids, mask = b["input_ids"], b["attention_mask"]
+    p = shared_columns(b)
+    rows, columns = ids.shape
+    if packable(model, columns) and worth_packing(share, rows, columns, p, int((mask.sum(1) - p).sum())):
+        return _bare_packed(model, b, p, keep), b["labels"][:, keep]
+    if not p:
+        return model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits, b["labels"][:, keep]
+    cache = model(input_ids=ids[:1, :p], use_cache=True).past_key_values
+    cache.batch_repeat_interleave(rows)
+    pos = torch.arange(p, columns, device=device).expand(rows, -1)
+    out = model(
+        input_ids=ids[:, p:], attention_mask=mask, position_ids=pos, past_key_values=cache, logits_to_keep=keep - p
+    )
+    return out.logits, b["labels"][:, keep]  # (B, W, V), (B, W)
+
+
+def _bare_packed(model: torch.nn.Module, b: Batch, p: int, keep: torch.Tensor) -> torch.Tensor:
+    """The window's logits (B, W, V) from the rows' own tokens laid end to end after the opening."""
+    ids, lengths = b["input_ids"], b["attention_mask"].sum(1)
+    rows, columns = ids.shape
+    device = ids.device
+    own = torch.arange(columns, device=device) < lengths[:, None]  # (B, T)
+    own[:, :p] = False
+    pos = torch.arange(columns, device=device).expand(rows, -1)[own]  # (N,)
+    row = torch.arange(rows, device=device)[:, None].expand(-1, columns)[own]  # (N,)
+    sees = (row[:, None] == row[None]) & (pos[None] <= pos[:, None])  # (N, N) own row, causal
+    sees = torch.cat([sees.new_ones(len(row), p), sees], 1)[None, None]  # (1, 1, N, P + N)
+    if kernel_of(model) == EAGER:  # the eager kernel adds its mask to the scores
+        dtype = next(model.parameters()).dtype
+        sees = torch.zeros(sees.shape, dtype=dtype, device=device).masked_fill(~sees, torch.finfo(dtype).min)
+    cache = model(input_ids=ids[:1, :p], use_cache=True).past_key_values if p else None
+    start = torch.cumsum(lengths - p, 0) - (lengths - p)  # (B,) each row's first packed token
+    # window column c of row r is packed token start[r] + c - p (a column past the row's end, whose
+    # label is padding, reads the row's last token)
+    at = start[:, None] + torch.minimum(keep[None], lengths[:, None] - 1) - p  # (B, W)
+    out = model(
+        input_ids=ids[own][None], attention_mask=sees, position_ids=pos[None], past_key_values=cache,
+        use_cache=cache is not None, logits_to_keep=at.flatten(),
+    )  # fmt: skip
+    return out.logits.view(rows, len(keep), -1)  # (B, W, V)
+
+
 def bare_loop(
     model: torch.nn.Module,
     params: list[torch.nn.Parameter],
@@ -51,25 +103,10 @@ def bare_loop(
     of every forget batch are computed before the first step, as the project's run takes them from its
     before-measurement, so a step does the same work as the project's."""
     device = params[0].device
+    share = attention_share(model)  # for the project's packing decision (packing.py)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     # bf16 autocast on CUDA, as the project loop does, so both do the same arithmetic
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-    def fwd(b: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        # the head only over the answer window, as the project does (forward.py), written out here
-        cols = (b["labels"] != IGNORE).any(0).nonzero().flatten()
-        keep = torch.arange(max(int(cols[0]) - 1, 0), int(cols[-1]) + 1, device=device)  # (W,)
-        ids, mask = b["input_ids"], b["attention_mask"]
-        p = shared_columns(b)  # the same work as the project: the rows' shared opening once (prefix.py)
-        if not p:
-            return model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits, b["labels"][:, keep]
-        cache = model(input_ids=ids[:1, :p], use_cache=True).past_key_values
-        cache.batch_repeat_interleave(len(ids))
-        pos = torch.arange(p, ids.shape[1], device=device).expand(len(ids), -1)
-        out = model(
-            input_ids=ids[:, p:], attention_mask=mask, position_ids=pos, past_key_values=cache, logits_to_keep=keep - p
-        )
-        return out.logits, b["labels"][:, keep]  # (B, W, V), (B, W)
 
     def seq_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         logits = logits[:, :-1].float()  # (B, W-1, V): position t predicts token t+1
@@ -79,15 +116,15 @@ def bare_loop(
 
     with torch.no_grad(), autocast:  # the reference π_θ₀ is the same model with its adapters off
         model.disable_adapters()
-        refs = [-seq_nll(*fwd(fb)) for fb, _ in pairs]  # (B,) per forget batch
+        refs = [-seq_nll(*bare_forward(model, fb, share)) for fb, _ in pairs]  # (B,) per forget batch
         model.enable_adapters()
     stamps = []
     for (fb, rb), ref_logp in zip(pairs, refs, strict=True):
         with autocast:
-            logp = -seq_nll(*fwd(fb))  # (B,) log π_θ(y|x)
+            logp = -seq_nll(*bare_forward(model, fb, share))  # (B,) log π_θ(y|x)
             npo = (-(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp))).mean()  # ()
             n_answer = (rb["labels"][:, 1:] != IGNORE).sum().clamp(min=1)
-            retain = seq_nll(*fwd(rb)).sum() / n_answer  # () mean token NLL
+            retain = seq_nll(*bare_forward(model, rb, share)).sum() / n_answer  # () mean token NLL
             loss = gamma * npo + alpha * retain
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)

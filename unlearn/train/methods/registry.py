@@ -18,7 +18,7 @@ from transformers import PreTrainedModel
 
 from unlearn.data.examples import Example
 from unlearn.errors import UserError
-from unlearn.model.prefix import scoring_logits
+from unlearn.model.span_forward import scoring_logits
 from unlearn.train.gradients import GradRule, grads_of, split_grads
 from unlearn.train.losses import sequence_nll
 from unlearn.train.params import Trainable
