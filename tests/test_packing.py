@@ -8,7 +8,7 @@ import pytest
 import torch
 import transformers
 
-from tests.test_prefix import _batch
+from tests.test_prefix import _batch, lora_gradients
 from unlearn.model import packing
 from unlearn.model.forward import answer_logits
 from unlearn.model.packing import PACKED_FAMILIES, packed_logits
@@ -78,23 +78,9 @@ def test_a_packed_forward_runs_on_each_rows_own_tokens_only(tiny) -> None:
 
 
 def test_training_through_the_packed_row_gives_the_padded_forwards_gradient(tiny) -> None:
-    from unlearn.train.losses import mean_nll
-    from unlearn.train.params import make_trainable
-
     batch = {k: v.to(tiny.device) for k, v in _batch(12, [20, 31, 17, 26], [4, 3, 6, 5], seed=1).items()}
-    torch.manual_seed(0)
-    tr = make_trainable(tiny.model, "lora", None, 4)
-    with torch.no_grad():  # the adapters start at B = 0, which would zero the A gradients: move them
-        for p in tr.params:
-            p.add_(torch.randn_like(p) * 0.05)
-    grads = []
-    for logits_of in (packed_logits, answer_logits):
-        mean_nll(*logits_of(tiny.model, batch)).backward()
-        grads.append([p.grad.clone() for p in tr.params])
-        for p in tr.params:
-            p.grad = None
-    tr.reset()
-    for a, b in zip(*grads, strict=True):
+    packed, padded = lora_gradients(tiny, batch, packed_logits, answer_logits)
+    for a, b in zip(packed, padded, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 

@@ -72,24 +72,32 @@ def test_answer_nll_is_unchanged_by_the_sharing(tiny, monkeypatch) -> None:
     assert abs(shared - plain).max() < 1e-5
 
 
-def test_training_through_the_shared_opening_gives_the_full_forwards_gradient(tiny) -> None:
+def lora_gradients(lm, batch: dict[str, torch.Tensor], *ways) -> list[list[torch.Tensor]]:  # noqa: ANN001
+    """The LoRA gradients of the mean answer NLL computed by each of `ways` (functions of model and
+    batch giving logits and labels), from the same adapters, moved off their B = 0 start (which would
+    zero the A gradients); the model is left as it was."""
     from unlearn.train.losses import mean_nll
     from unlearn.train.params import make_trainable
 
-    batch = {k: v.to(tiny.device) for k, v in _batch(12, [20, 17, 23], [4, 3, 6], seed=1).items()}
     torch.manual_seed(0)
-    tr = make_trainable(tiny.model, "lora", None, 4)
-    with torch.no_grad():  # the adapters start at B = 0, which would zero the A gradients: move them
+    tr = make_trainable(lm.model, "lora", None, 4)
+    with torch.no_grad():
         for p in tr.params:
             p.add_(torch.randn_like(p) * 0.05)
     grads = []
-    for logits_of in (shared_prefix_logits, answer_logits):
-        mean_nll(*logits_of(tiny.model, batch)).backward()
+    for logits_of in ways:
+        mean_nll(*logits_of(lm.model, batch)).backward()
         grads.append([p.grad.clone() for p in tr.params])
         for p in tr.params:
             p.grad = None
     tr.reset()
-    for a, b in zip(*grads, strict=True):
+    return grads
+
+
+def test_training_through_the_shared_opening_gives_the_full_forwards_gradient(tiny) -> None:
+    batch = {k: v.to(tiny.device) for k, v in _batch(12, [20, 17, 23], [4, 3, 6], seed=1).items()}
+    shared, full = lora_gradients(tiny, batch, shared_prefix_logits, answer_logits)
+    for a, b in zip(shared, full, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
