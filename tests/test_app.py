@@ -179,10 +179,10 @@ def test_each_preset_control_drives_its_own_handler() -> None:
 
 
 def test_the_long_runs_show_one_spinner_on_their_status_line() -> None:
-    """A run's and an audit's progress overlay sits on their status line only, not over the plots
-    they redraw as they go: in headless Chromium on 2 cores the overlays over the live curves and the
-    table cost 97 s of browser CPU in a 174 s quick demo (114 s with one spinner)."""
+    """A run's and an audit's progress overlay (the Guided demo's too) sits on their status line only,
+    not over the plots they redraw as they go: in headless Chromium on 2 cores the overlays over the
+    live curves and the table cost 97 s of browser CPU in a 174 s quick demo (114 s with one spinner)."""
     demo = app.build_demo()
     for d in demo.config["dependencies"]:
-        if d.get("api_name") in ("run", "audit"):
+        if d.get("api_name") in ("run", "audit", "guide_unlearn", "guide_audit"):
             assert len(d["outputs"]) > 1 and d["show_progress_on"] == d["outputs"][:1], d["api_name"]

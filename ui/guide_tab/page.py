@@ -105,8 +105,11 @@ def build(server: Server) -> None:
                 quant = gr.Plot(elem_id="guide-quant", show_label=False)
 
     b1.click(knows_ui, None, [n1, known], api_name="guide_knows", **MODEL_Q)
-    b2.click(bind(unlearn_ui, server), None, [n2, curves, table], api_name="guide_unlearn", **MODEL_Q)
+    # one spinner per long step, on its status line, not over the plots it redraws (as the Unlearn tab's run)
+    b2.click(
+        bind(unlearn_ui, server), None, [n2, curves, table], api_name="guide_unlearn", show_progress_on=n2, **MODEL_Q
+    )
     b3.click(bind(changed_ui, server), None, [n3, before, after], api_name="guide_changed", **MODEL_Q)
     b4.click(token_ui, None, [n4, strips, topk], api_name="guide_token")
     b5.click(layer_ui, None, [n5, lens], api_name="guide_layer")
-    b6.click(bind(audit_ui, server), None, [n6, aucs, quant], api_name="guide_audit", **MODEL_Q)
+    b6.click(bind(audit_ui, server), None, [n6, aucs, quant], api_name="guide_audit", show_progress_on=n6, **MODEL_Q)
