@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedModel
 
-from unlearn.model.forward import Batch, accepts, answer_rows, answer_window
+from unlearn.model.forward import Batch, accepts, answer_rows, answer_window, matmul_params
 from unlearn.model.kernels import EAGER, SDPA, kernel_of
 from unlearn.model.prefix import NEEDS, plain_cache, rewritten, shared_columns
 
@@ -42,13 +42,8 @@ def attention_share(model: PreTrainedModel) -> float:
     layer's weights: 4 x width / (2 x weights per layer)."""
     config = model.config.get_text_config()
     layers = int(getattr(config, "num_hidden_layers", 0) or getattr(config, "n_layer", 0) or 1)
-    embed = model.get_input_embeddings()
-    width = int(embed.embedding_dim)
-    head = model.get_output_embeddings()
-    outside = embed.weight.numel()
-    if isinstance(head, torch.nn.Module) and head.weight is not embed.weight:
-        outside += head.weight.numel()
-    per_layer = max((sum(p.numel() for p in model.parameters()) - outside) / layers, 1)
+    width = int(model.get_input_embeddings().embedding_dim)
+    per_layer = max(matmul_params(model)[0] / layers, 1)  # the body's weights: norms too, LoRA not
     return 2 * width / per_layer
 
 
