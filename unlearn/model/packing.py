@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedModel
 
-from unlearn.model.forward import Batch, accepts, answer_rows, answer_window, matmul_params
+from unlearn.model.forward import Batch, accepts, answer_rows, answer_window
 from unlearn.model.kernels import EAGER, SDPA, kernel_of
 from unlearn.model.prefix import NEEDS, plain_cache, rewritten, shared_columns
 
@@ -42,8 +42,15 @@ def attention_share(model: PreTrainedModel) -> float:
     layer's weights: 4 x width / (2 x weights per layer)."""
     config = model.config.get_text_config()
     layers = int(getattr(config, "num_hidden_layers", 0) or getattr(config, "n_layer", 0) or 1)
-    width = int(model.get_input_embeddings().embedding_dim)
-    per_layer = max(matmul_params(model)[0] / layers, 1)  # the body's weights: norms too, LoRA not
+    embed = model.get_input_embeddings()
+    width = int(embed.embedding_dim)
+    head = model.get_output_embeddings()
+    outside = embed.weight.numel()
+    if isinstance(head, torch.nn.Module) and head.weight is not embed.weight:
+        outside += head.weight.numel()
+    # every weight a position passes through, LoRA's too (forward.matmul_params would leave LoRA out: the
+    # bench counts it apart), so a run's adapters weigh in the choice as they weigh in the cost
+    per_layer = max((sum(p.numel() for p in model.parameters()) - outside) / layers, 1)
     return 2 * width / per_layer
 
 

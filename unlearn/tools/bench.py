@@ -42,7 +42,6 @@ from typing import Any
 
 import torch
 
-from unlearn.model.forward import matmul_params
 from unlearn.model.models import load_model
 from unlearn.tools.bench_audit import QUICK_AUDIT, AuditSizes, time_audit
 from unlearn.tools.bench_compare import time_compare
@@ -52,7 +51,7 @@ from unlearn.tools.bench_memory import MEMORY_KINDS, measure_memory
 from unlearn.tools.bench_patching import time_patching
 from unlearn.tools.bench_remind import time_remind
 from unlearn.tools.bench_setup import FULL, QUICK, BenchSizes, demo_data, demo_spec, threads
-from unlearn.tools.flops import peak_matmul_flops, step_flops
+from unlearn.tools.flops import matmul_params, peak_matmul_flops, step_flops
 from unlearn.train.params import make_trainable
 from unlearn.train.runs import list_runs
 

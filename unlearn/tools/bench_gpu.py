@@ -35,9 +35,8 @@ from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel
 from unlearn.audit.remind import RemindConfig, answer_losses
 from unlearn.data.prompts import IGNORE
 from unlearn.errors import UserError
-from unlearn.model.forward import matmul_params
 from unlearn.model.kernels import eager_attention, fast_kernel
-from unlearn.tools.flops import peak_matmul_flops, step_flops, steps_per_second, sync_device
+from unlearn.tools.flops import matmul_params, peak_matmul_flops, step_flops, steps_per_second, sync_device
 from unlearn.train.compiled import compiled_layers
 from unlearn.train.loop import LoopConfig, StepInfo, seed_everything, train_loop
 from unlearn.train.memory_plan import RunShape, RunTooBig, check_run_fits, human, out_of_memory

@@ -27,6 +27,19 @@ def steps_per_second(stamps: list[float], warmup: int) -> float:
     return timed / (stamps[-1] - stamps[warmup - 1])
 
 
+def matmul_params(model: torch.nn.Module) -> tuple[int, int]:
+    """(body, head): weights taking part in a matmul per token in the transformer body, and in the
+    output head. The input embedding is a lookup (no FLOPs); the head is a matmul, counted even when
+    tied to the embedding. LoRA weights are counted apart (`step_flops`)."""
+    emb = model.get_input_embeddings().weight
+    head = model.get_output_embeddings()
+    head_w = head.weight if head is not None else emb
+    # named_parameters() yields a tied tensor once
+    body = sum(p.numel() for name, p in model.named_parameters() if "lora_" not in name)
+    body -= emb.numel() + (head_w.numel() if head_w is not emb else 0)
+    return body, head_w.numel()
+
+
 def step_flops(
     forget: Batch,
     retain: Batch,
