@@ -74,7 +74,8 @@ def test_a_packed_forward_runs_on_each_rows_own_tokens_only(tiny) -> None:
     with torch.no_grad():
         assert packed_logits(tiny.model, batch) is not None
     hook.remove()
-    assert seen == [12, (20 - 12) + (31 - 12) + (17 - 12) + (26 - 12)]  # the opening once, then no padding
+    # one forward: the opening once at the head of the packed row, then the rows' own tokens, no padding
+    assert seen == [12 + (20 - 12) + (31 - 12) + (17 - 12) + (26 - 12)]
 
 
 def test_training_through_the_packed_row_gives_the_padded_forwards_gradient(tiny) -> None:

@@ -53,7 +53,7 @@ def bare_forward(model: torch.nn.Module, b: Batch, share: float) -> tuple[torch.
         return _bare_packed(model, b, p, keep), b["labels"][:, keep]
     if not p:
         return model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits, b["labels"][:, keep]
-    cache = model(input_ids=ids[:1, :p], use_cache=True).past_key_values
+    cache = model(input_ids=ids[:1, :p], use_cache=True, logits_to_keep=1).past_key_values
     cache.batch_repeat_interleave(rows)
     pos = torch.arange(p, columns, device=device).expand(rows, -1)
     out = model(
@@ -63,27 +63,28 @@ def bare_forward(model: torch.nn.Module, b: Batch, share: float) -> tuple[torch.
 
 
 def _bare_packed(model: torch.nn.Module, b: Batch, p: int, keep: torch.Tensor) -> torch.Tensor:
-    """The window's logits (B, W, V) from the rows' own tokens laid end to end after the opening."""
+    """The window's logits (B, W, V) from the opening and then the rows' own tokens laid end to end."""
     ids, lengths = b["input_ids"], b["attention_mask"].sum(1)
     rows, columns = ids.shape
     device = ids.device
     own = torch.arange(columns, device=device) < lengths[:, None]  # (B, T)
     own[:, :p] = False
-    pos = torch.arange(columns, device=device).expand(rows, -1)[own]  # (N,)
-    row = torch.arange(rows, device=device)[:, None].expand(-1, columns)[own]  # (N,)
-    sees = (row[:, None] == row[None]) & (pos[None] <= pos[:, None])  # (N, N) own row, causal
-    sees = torch.cat([sees.new_ones(len(row), p), sees], 1)[None, None]  # (1, 1, N, P + N)
+    opening = torch.arange(p, device=device)
+    pos = torch.cat([opening, torch.arange(columns, device=device).expand(rows, -1)[own]])  # (L,) L = P + N
+    row = torch.arange(rows, device=device)[:, None].expand(-1, columns)[own]
+    row = torch.cat([torch.full_like(opening, -1), row])  # (L,) the row a token came from, -1: the opening
+    sees = (row[:, None] == row[None]) | (row[None] == -1)  # (L, L) its own row, and the opening
+    sees = (sees & (pos[None] <= pos[:, None]))[None, None]  # causal within each
     if kernel_of(model) == EAGER:  # the eager kernel adds its mask to the scores
         dtype = next(model.parameters()).dtype
         sees = torch.zeros(sees.shape, dtype=dtype, device=device).masked_fill(~sees, torch.finfo(dtype).min)
-    cache = model(input_ids=ids[:1, :p], use_cache=True).past_key_values if p else None
-    start = torch.cumsum(lengths - p, 0) - (lengths - p)  # (B,) each row's first packed token
+    start = p + torch.cumsum(lengths - p, 0) - (lengths - p)  # (B,) each row's first packed token
     # window column c of row r is packed token start[r] + c - p (a column past the row's end, whose
     # label is padding, reads the row's last token)
     at = start[:, None] + torch.minimum(keep[None], lengths[:, None] - 1) - p  # (B, W)
     out = model(
-        input_ids=ids[own][None], attention_mask=sees, position_ids=pos[None], past_key_values=cache,
-        use_cache=cache is not None, logits_to_keep=at.flatten(),
+        input_ids=torch.cat([ids[0, :p], ids[own]])[None], attention_mask=sees, position_ids=pos[None],
+        use_cache=False, logits_to_keep=at.flatten(),
     )  # fmt: skip
     return out.logits.view(rows, len(keep), -1)  # (B, W, V)
 
