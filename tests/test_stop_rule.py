@@ -46,16 +46,19 @@ def _probs(lm: LoadedModel) -> tuple[float, float]:
 
 
 def test_a_run_with_the_retain_rule_ends_with_retain_kept(tiny: LoadedModel) -> None:
-    # gradient ascent at a high learning rate wrecks the tiny model's retain set within a few steps
-    loop = LoopConfig(lr=5e-2, steps=12, batch_size=2)
+    # gradient ascent at a high learning rate takes the random tiny model's retain P̃ to about 0.885 of
+    # before within 12 steps, and no further at higher rates or more steps: the kept share is set well
+    # above that, so the run without the rule crosses it whatever the float rounding of the kernels
+    keep = 0.95
+    loop = LoopConfig(lr=1e-1, steps=12, batch_size=2)
     plain = run_unlearning(tiny, RunSpec("ga", mode="lora", loop=loop, eval_every=0), FORGET, [], RETAIN_EVAL)
     m = plain.metrics
-    assert m["retain_prob_after"] < 0.9 * m["retain_prob_before"]  # without the rule: retain falls too far
+    assert m["retain_prob_after"] < keep * m["retain_prob_before"]  # without the rule: retain falls too far
     plain.trainable.reset()
-    spec = RunSpec("ga", mode="lora", loop=loop, keep_retain=0.9, save_every=1)
+    spec = RunSpec("ga", mode="lora", loop=loop, keep_retain=keep, save_every=1)
     out = run_unlearning(tiny, spec, FORGET, [], RETAIN_EVAL)
     m = out.metrics
-    assert m["retain_prob_after"] >= 0.9 * m["retain_prob_before"]
+    assert m["retain_prob_after"] >= keep * m["retain_prob_before"]
     assert out.stop["rule"] == "retain" and out.stop["undone"] and not out.cancelled
     assert len(out.history) == out.stop["step"] - 1 == m["stopped_at_step"] - 1
     assert set(out.checkpoints) == set(range(1, out.stop["step"]))  # no checkpoint of the undone step

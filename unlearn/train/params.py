@@ -22,6 +22,7 @@ from peft.tuners.lora import LoraLayer
 from transformers import PreTrainedModel
 
 from unlearn.errors import UserError
+from unlearn.model.fused_lora import fuse
 from unlearn.model.hooks import forward_hooks
 
 ADAPTER = "unlearn"
@@ -86,6 +87,7 @@ class LoraTrainable(Trainable):
         self.mixed_rows = not config.use_dora  # PEFT's mixed-batch forward does not take DoRA
         model.add_adapter(config, ADAPTER)
         model.set_adapter(ADAPTER)
+        self._unfuse = fuse(model)  # PEFT's plain LoRA layers in one autograd step each (fused_lora.py)
         self.params = [p for n, p in model.named_parameters() if "lora_" in n]
         for p in self.params:
             p.requires_grad_(True)
@@ -99,6 +101,7 @@ class LoraTrainable(Trainable):
             self.model.enable_adapters()
 
     def reset(self) -> None:
+        self._unfuse()
         self.model.delete_adapter(ADAPTER)
         self.params = []
 
