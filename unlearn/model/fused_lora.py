@@ -75,17 +75,13 @@ def plain(layer: LoraLinear, x: torch.Tensor, args: tuple, kwargs: dict) -> str 
         return None
     frozen = not base.weight.requires_grad and (base.bias is None or not base.bias.requires_grad)
     same = x.dtype == base.weight.dtype == a.weight.dtype == b.weight.dtype
-    return (
-        name
-        if frozen
-        and same
-        and a.bias is None
-        and b.bias is None
-        and isinstance(layer.lora_dropout[name], nn.Identity)
-        and not torch.is_autocast_enabled(x.device.type)
-        and not torch.compiler.is_compiling()
-        else None
-    )
+    if not frozen or not same or a.bias is not None or b.bias is not None:
+        return None
+    if not isinstance(layer.lora_dropout[name], nn.Identity):
+        return None
+    if torch.is_autocast_enabled(x.device.type) or torch.compiler.is_compiling():
+        return None
+    return name
 
 
 def _forward(layer: LoraLinear, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:

@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 
 from unlearn.model.forward import Batch, accepts, answer_rows, answer_window
 from unlearn.model.kernels import EAGER, SDPA, kernel_of
-from unlearn.model.prefix import NEEDS, rewritten, shared_columns
+from unlearn.model.prefix import rewritten, shared_columns
 
 # model types whose packed forward tests/test_packing.py compares with the padded one: their position
 # ids drive the rotary or learned positions, and their layers take a prepared 4-D mask as it is
@@ -40,6 +40,8 @@ PACKED_FAMILIES = frozenset(
 )
 SAVING = 0.95  # packed must cost under this share of padded (mask and gathers are not free)
 MAX_SCORES = 1 << 24  # (P + N)^2 mask entries at most: 64 MiB as fp32 scores per head on eager
+# what the packed forward passes: no KV cache since the opening runs inside the row (prefix.NEEDS has one)
+NEEDS = ("use_cache", "position_ids", "logits_to_keep", "attention_mask")
 
 
 def attention_share(model: PreTrainedModel) -> float:
