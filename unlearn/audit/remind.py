@@ -27,6 +27,7 @@ from unlearn.audit.mia import TokenStats, logit_stats
 from unlearn.data.examples import Example
 from unlearn.data.prompts import Encoded, encode, question_mask
 from unlearn.errors import UserError
+from unlearn.model.cpu_streams import batch_size_for, stream_map
 from unlearn.model.span_forward import scoring_logits
 from unlearn.settings import setting
 from unlearn.train.losses import sequence_nll
@@ -153,7 +154,6 @@ def perturb(
     return out, len(hit) / max(len(positions), 1)
 
 
-@torch.inference_mode()
 def answer_losses(
     model: PreTrainedModel,
     ids: torch.Tensor,
@@ -164,19 +164,24 @@ def answer_losses(
     """Mean answer NLL of each row of an unpadded (B, T) batch, `batch_size` rows per forward. A
     neighbourhood's rows change only question tokens, so they share the chat template's opening (and
     the question up to its first changed token): it runs once per forward (prefix.py). With `first`
-    (a list), row 0's token statistics (mia.py) are appended to it, read from the same logits."""
-    out = []
-    for i in range(0, len(ids), batch_size):
-        batch = {
-            "input_ids": ids[i : i + batch_size],
-            "labels": labels[i : i + batch_size],
-            "attention_mask": torch.ones_like(ids[i : i + batch_size]),
-        }
+    (a list), row 0's token statistics (mia.py) are appended to it, read from the same logits. On a
+    CPU two forwards run side by side (cpu_streams.py), unless this already runs in one of two."""
+    size = batch_size_for(len(ids), batch_size, ids.device)
+
+    @torch.inference_mode()  # in the thread that runs it: grad mode is per thread
+    def losses(i: int) -> tuple[np.ndarray, list[TokenStats]]:
+        rows = slice(i, i + size)
+        batch = {"input_ids": ids[rows], "labels": labels[rows], "attention_mask": torch.ones_like(ids[rows])}
         logits, kept = scoring_logits(model, batch)
         total, count = sequence_nll(logits, kept)
-        out.append((total / count).float().cpu().numpy())
-        if first is not None and i == 0:
-            first += logit_stats(logits[:1], kept[:1])
+        stats = logit_stats(logits[:1], kept[:1]) if first is not None and i == 0 else []
+        return (total / count).float().cpu().numpy(), stats
+
+    out = []
+    for values, stats in stream_map(losses, range(0, len(ids), size), ids.device):
+        out.append(values)
+        if first is not None:
+            first += stats
     return np.concatenate(out)
 
 
@@ -238,10 +243,16 @@ def landscape(
     own = np.zeros(len(hoods))
     losses = np.zeros((len(hoods), len(cfg.strengths), cfg.k))
     stats: list[TokenStats] = []
-    for i, h in enumerate(hoods):
+
+    def hood_losses(h: Neighbourhood) -> tuple[np.ndarray, list[TokenStats]]:
         stack = torch.tensor(h.rows, device=device)  # (1 + J·K, T)
         labels = torch.tensor([h.labels], device=device).expand(len(h.rows), -1)
-        values = answer_losses(model, stack, labels, cfg.batch_size, first=stats)
+        first: list[TokenStats] = []
+        return answer_losses(model, stack, labels, cfg.batch_size, first=first), first
+
+    # on a CPU two neighbourhoods run side by side (cpu_streams.py); results and progress come in order
+    for i, (values, first) in enumerate(stream_map(hood_losses, hoods, device)):
+        stats += first
         own[i], losses[i] = values[0], values[1:].reshape(losses.shape[1:])
         if progress:
             progress(i + 1, len(hoods))

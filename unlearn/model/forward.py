@@ -120,7 +120,8 @@ def head_rows(model: PreTrainedModel, take: torch.Tensor) -> Iterator[list[bool]
         fired.append(True)
         return (gather_rows(x, take), *args[1:])
 
-    with forward_hooks([(head, gather)], pre=True):
+    # this thread's forward only: cpu_streams.py runs two forwards of the model side by side
+    with forward_hooks([(head, gather)], pre=True, this_thread=True):
         yield fired
 
 

@@ -10,16 +10,18 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.generation.streamers import BaseStreamer
 
-from unlearn.data.batching import batches
+from unlearn.data.batching import Batch, batches
 from unlearn.data.examples import Example
 from unlearn.data.prompts import chat_prompt
 from unlearn.model import greedy
+from unlearn.model.cpu_streams import batch_size_for, stream_map
 from unlearn.model.forward import accepts, accepts_logits_to_keep
 from unlearn.model.prefix import grouped_prefix_logits
 from unlearn.model.span_forward import scoring_logits
@@ -44,6 +46,14 @@ def scoring_order(examples: Sequence[Example]) -> list[int]:
 
 
 @torch.inference_mode()
+def _batch_nll_sums(model: PreTrainedModel, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """One batch's summed answer NLL and answer token counts, each (B,)."""
+    # rows that open alike (a chat template's system prompt) run their shared opening once, and rows
+    # asking the same question (truth-ratio variants) their question once too (prefix.py)
+    total, count = sequence_nll(*(grouped_prefix_logits(model, batch) or scoring_logits(model, batch)))
+    return total.double().cpu().numpy(), count.double().cpu().numpy()
+
+
 def answer_nll_sums(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -51,17 +61,17 @@ def answer_nll_sums(
     batch_size: int = 16,
     max_length: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Summed NLL over answer tokens, −log π(y|x), and the number of answer tokens, each (N,)."""
+    """Summed NLL over answer tokens, −log π(y|x), and the number of answer tokens, each (N,). On a
+    CPU two batches run side by side (cpu_streams.py)."""
     device = next(model.parameters()).device
     order = scoring_order(examples)
     sums, counts = np.empty(len(examples), dtype=np.float64), np.empty(len(examples), dtype=np.float64)
+    size = batch_size_for(len(examples), batch_size, device)
+    encoded = [b for _, b in batches([examples[i] for i in order], tokenizer, size, max_length, device)]
     done = 0
-    for _, batch in batches([examples[i] for i in order], tokenizer, batch_size, max_length, device):
-        # rows that open alike (a chat template's system prompt) run their shared opening once, and rows
-        # asking the same question (truth-ratio variants) their question once too (prefix.py)
-        total, count = sequence_nll(*(grouped_prefix_logits(model, batch) or scoring_logits(model, batch)))  # (B,)
+    for total, count in stream_map(partial(_batch_nll_sums, model), encoded, device):
         rows = order[done : done + len(total)]
-        sums[rows], counts[rows] = total.double().cpu().numpy(), count.double().cpu().numpy()
+        sums[rows], counts[rows] = total, count
         done += len(rows)
     return sums, counts
 
