@@ -145,3 +145,23 @@ def test_the_head_on_one_thread_s_answer_positions_leaves_another_thread_s_forwa
     assert fired == []  # the other thread's head call did not count as this one's
     for a, b in zip(got[0], alone, strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_after_an_error_no_stream_runs_on_and_the_threads_stay_put_back(two_threads) -> None:
+    """Items still queued when one fails are dropped, and one already running ends before the count
+    comes back: a late item would set the process's threads to its share again."""
+    started: list[int] = []
+
+    def fn(x: int) -> int:
+        started.append(x)
+        if x == 0:
+            raise ValueError("first item")
+        threading.Event().wait(0.2)  # item 1 is still running when item 0's error reaches the caller
+        return x
+
+    with pytest.raises(ValueError, match="first item"):
+        list(cs.stream_map(fn, range(8), CPU))
+    count = len(started)
+    threading.Event().wait(0.3)
+    assert len(started) == count < 8  # nothing ran after the call returned
+    assert torch.get_num_threads() == 2

@@ -4,9 +4,9 @@ On a CPU torch runs one op at a time across all its threads. Between the matrix 
 of the model's modules, the elementwise passes and the threads' hand-offs leave cores idle, and two
 threads multiply matrices at well under twice the rate of one (on the README's 2-core machine, 109
 against 68 GFLOP/s for 2048² products). Two forwards that do not depend on each other (two scoring
-batches, two REMIND neighbourhoods) fill those gaps when each runs on half the threads. Scoring both
-of the quick demo's sets took 12-23% less time this way, and the whole demo about 7% less, with
-the same figures (docs/measurements.md).
+batches, two REMIND neighbourhoods) fill those gaps when each runs on half the threads. Measured
+alternating there: REMIND's neighbourhoods took 21% less time with the same losses to the last bit, both
+of the quick demo's whole sets scored 9% less (docs/measurements.md).
 
 `stream_map` is a plain loop wherever this does not apply: on a GPU (one forward at a time keeps the
 device busy), with one intra-op thread, inside a stream (no nesting), or for fewer than two items.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -98,4 +98,13 @@ def stream_map(fn: Callable[[T], R], items: Iterable[T], device: torch.device) -
             return fn(item)
 
         assert _pool is not None
-        yield from _pool.map(run, items)
+        futures = [_pool.submit(run, item) for item in items]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            # after an error (or a caller that stops reading) no item may still run once the thread
+            # count is put back: it would set the share again for the whole process
+            for future in futures:
+                future.cancel()
+            wait(futures)
