@@ -62,8 +62,9 @@ def batch_size_for(n_items: int, batch_size: int, device: torch.device) -> int:
 
 
 @contextmanager
-def _split_threads() -> Iterator[int]:
-    """torch's threads divided among the streams while any stream_map runs; the count before, after."""
+def _split_threads() -> Iterator[tuple[int, ThreadPoolExecutor]]:
+    """torch's threads divided among the streams while any stream_map runs (the count before, after);
+    yields each stream's share and the pool the streams run in."""
     global _users, _threads_before, _pool
     with _lock:
         if _users == 0:
@@ -73,8 +74,9 @@ def _split_threads() -> Iterator[int]:
         share = max(1, _threads_before // STREAMS)
         if _pool is None:
             _pool = ThreadPoolExecutor(STREAMS, thread_name_prefix="unlearn-stream")
+        pool = _pool
     try:
-        yield share
+        yield share, pool
     finally:
         with _lock:
             _users -= 1
@@ -89,7 +91,7 @@ def stream_map(fn: Callable[[T], R], items: Iterable[T], device: torch.device) -
     if streams(device) == 1 or len(items) < 2:
         yield from map(fn, items)
         return
-    with _split_threads() as share:
+    with _split_threads() as (share, pool):
 
         def run(item: T) -> R:
             # MKL's thread count is per thread (torch sets it with mkl_set_num_threads_local)
@@ -97,8 +99,7 @@ def stream_map(fn: Callable[[T], R], items: Iterable[T], device: torch.device) -
             _inside.stream = True
             return fn(item)
 
-        assert _pool is not None
-        futures = [_pool.submit(run, item) for item in items]
+        futures = [pool.submit(run, item) for item in items]
         try:
             for future in futures:
                 yield future.result()
