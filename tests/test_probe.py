@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from unlearn.data.examples import Example
 from unlearn.data.prompts import collate, encode
+from unlearn.inspection import probe as probe_module
 from unlearn.inspection.probe import probe, rollout
 from unlearn.model.models import LoadedModel
 from unlearn.model.scoring import answer_nll
@@ -35,6 +37,30 @@ def test_probe_matches_the_model_and_leaves_it_untouched(tiny: LoadedModel) -> N
     assert not p.truncated
     for n, w in tiny.model.named_parameters():
         assert torch.equal(w, before[n]) and w.grad is None
+
+
+@pytest.mark.parametrize("rows", [7, 1024])  # 7: many chunks, golds in all of them; 1024: one chunk
+def test_logit_lens_agrees_with_each_layer_read_whole(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """The chunked lens against the plain definition (nostalgebraist 2020, "interpreting GPT: the
+    logit lens"): layer l's output through the final norm and the head, all words at once; the rank
+    is how many words have a strictly larger logit than the next token's, the probability its softmax."""
+    monkeypatch.setattr(probe_module, "LENS_ROWS", rows)
+    p = probe(tiny.model, tiny.tokenizer, EX)
+    model = tiny.model
+    ids = torch.tensor([p.token_ids])
+    with torch.no_grad():
+        hs = model(input_ids=ids, output_hidden_states=True).hidden_states[1:]
+        pos = p.answer_positions
+        for layer, h in enumerate(hs):
+            h = h[0] if layer == len(hs) - 1 else model.model.norm(h[0])  # HF norms the last one already
+            logits = model.lm_head(h).double()  # (T, V)
+            for q in pos:
+                gold = logits[q, p.token_ids[q + 1]]
+                assert p.lens_rank[layer, q] == int((logits[q] > gold).sum())
+                want = float(torch.softmax(logits[q], -1)[p.token_ids[q + 1]])
+                np.testing.assert_allclose(p.lens_prob[layer, q], want, rtol=1e-4)
 
 
 def test_a_long_prompt_is_cut_and_says_so(tiny: LoadedModel) -> None:

@@ -97,38 +97,60 @@ def probe(
     )
 
 
-# logits formed at once by the lens (8 MiB in fp32; 2 layers of a 20-token answer on SmolLM2). Bigger chunks
-# were barely faster and cost memory: 2**24 took a before/after session from 1.26x to 1.60x the model
-# (bench `memory_vs_model_ratio`) for a probe 0.56 s instead of 0.65 s (2026-12-01, bundled model)
-LENS_LOGITS = 2**21
+# vocabulary rows per head matmul in the logit lens. The lens multiplies every (layer, answer position)
+# at once by this many rows of the head: a (rows x d) @ (d x L*A) product runs near the machine's matmul
+# rate, where a few layers' (c*A x d) @ (d x V) products with c*A ~ 34 rows ran at half of it (probe
+# 0.55 s -> 0.27 s on the bundled model, 2026-12-02). 1,024 was the fastest of 512-4,096 there, and
+# holds 1,024 x L*A fp32 logits at a time (2 MiB for a 17-token answer, 18 MiB for 150 tokens).
+LENS_ROWS = 1024
 
 
 def _lens(
     model: PreTrainedModel, layers: tuple[torch.Tensor, ...], pos: torch.Tensor, want: torch.Tensor, t: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logit lens: each decoder layer's output through the final norm and the head at positions
-    `pos`, read at the token each predicts (`want`, (A, 1)): its rank (0 = top) and probability,
-    as (L, T) arrays (-1 / NaN where not read). HF returns the last layer's output already normed,
-    so it is used as it is.
+    `pos`, read at the token each predicts (`want`, (A, 1)): its rank (0 = top: how many words have
+    a strictly larger logit) and probability, as (L, T) arrays (-1 / NaN where not read). HF returns
+    the last layer's output already normed, so it is used as it is.
 
     The head is most of the probe's cost (30 layers x A positions x 49,152 words is ~2.5x the
-    model's own forward on the bundled model), so it runs as few large matmuls as memory allows
-    (layers stacked, `LENS_LOGITS` logits at a time) rather than one small matmul per layer."""
+    model's own forward on the bundled model), so every layer and position goes through it together,
+    `LENS_ROWS` words at a time, with a running log-sum-exp and count: the (L*A, V) logits are never
+    held at once. Logits are formed in fp32 (a bf16 head's rounding would tie ranks)."""
     norm, head = _final_norm(model), model.get_output_embeddings()
     n_layers, a = len(layers), len(pos)
-    hidden = torch.stack([h[0, pos] for h in layers])  # (L, A, d)
-    hidden = torch.cat([norm(hidden[:-1]), hidden[-1:]])
     ranks = np.full((n_layers, t), -1, dtype=np.int64)
     probs = np.full((n_layers, t), np.nan, dtype=np.float32)
     if a == 0:
         return ranks, probs
-    vocab = head.weight.shape[0]
-    per_call = max(1, LENS_LOGITS // (a * vocab))  # layers per head matmul
-    for i in range(0, n_layers, per_call):
-        lg = head(hidden[i : i + per_call]).float()  # (c, A, V)
-        g = lg.gather(-1, want.expand(lg.shape[0], -1, -1))  # (c, A, 1)
-        ranks[i : i + per_call, pos.numpy()] = (lg > g).sum(-1).cpu().numpy()
-        probs[i : i + per_call, pos.numpy()] = (g.squeeze(-1) - lg.logsumexp(-1)).exp().cpu().numpy()
+    hidden = torch.stack([h[0, pos] for h in layers])  # (L, A, d)
+    hidden = torch.cat([norm(hidden[:-1]), hidden[-1:]]).flatten(0, 1).float()  # (N = L*A, d)
+    weight = head.weight  # (V, d)
+    gold_ids = want[:, 0].repeat(n_layers)  # (N,) the word each column is read at
+    n = len(gold_ids)
+    gold = (hidden * weight[gold_ids].float()).sum(-1)  # (N,) the gold word's logit
+    if getattr(head, "bias", None) is not None:
+        gold = gold + head.bias[gold_ids].float()
+    cols = torch.arange(n, device=hidden.device)
+    above = torch.zeros(n, dtype=torch.long, device=hidden.device)  # words with a larger logit so far
+    top = torch.full((n,), -torch.inf, device=hidden.device)  # running max, for a stable log-sum-exp
+    total = torch.zeros(n, device=hidden.device)  # running sum of exp(logit - top)
+    for i in range(0, weight.shape[0], LENS_ROWS):
+        lg = weight[i : i + LENS_ROWS].float() @ hidden.T  # (rows, N)
+        if getattr(head, "bias", None) is not None:
+            lg += head.bias[i : i + LENS_ROWS, None].float()
+        new_top = torch.maximum(top, lg.amax(0))
+        total = total * (top - new_top).exp() + (lg - new_top).exp().sum(0)
+        top = new_top
+        # the gold word's own entry is this product's rounding of `gold`: set it to `gold` so it never
+        # counts as above itself
+        here = (gold_ids >= i) & (gold_ids < i + lg.shape[0])
+        lg[gold_ids[here] - i, cols[here]] = gold[here]
+        above += (lg > gold).sum(0)
+    logp = gold - (top + total.log())
+    at = pos.numpy()
+    ranks[:, at] = above.view(n_layers, a).cpu().numpy()
+    probs[:, at] = logp.exp().view(n_layers, a).cpu().numpy()
     return ranks, probs
 
 
