@@ -16,9 +16,10 @@ import unlearn.model.cpu_streams as cs
 from unlearn.audit.remind import RemindConfig, answer_losses, landscape
 from unlearn.data.batching import encode_batch
 from unlearn.data.examples import Example
+from unlearn.model import greedy
 from unlearn.model.forward import answer_logits, head_rows
 from unlearn.model.hooks import forward_hooks
-from unlearn.model.scoring import answer_nll_sums
+from unlearn.model.scoring import answer_nll_sums, generate_answers
 
 CPU = torch.device("cpu")
 
@@ -129,6 +130,26 @@ def test_scoring_and_remind_side_by_side_give_the_plain_loop_s_figures(tiny, two
     assert cs.streams(CPU) == 1
     for a, b in zip(side_by_side, figures(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_greedy_answers_decode_alternate_rows_side_by_side_and_give_the_plain_loop_s_answers(
+    tiny, two_threads, monkeypatch
+) -> None:
+    questions = [f"Question number {i} about {'x' * (i % 7)}?" for i in range(9)]
+    seen: list[tuple[str, int]] = []
+    decode = greedy.decode
+
+    def watched(model, batches, *args):
+        seen.append((threading.current_thread().name, sum(len(b["input_ids"]) for b in batches)))
+        return decode(model, batches, *args)
+
+    monkeypatch.setattr(greedy, "decode", watched)
+    side_by_side = generate_answers(tiny.model, tiny.tokenizer, questions, max_new_tokens=6)
+    assert sorted(n for _, n in seen) == [4, 5] and all(name.startswith("unlearn-stream") for name, _ in seen)
+    seen.clear()
+    monkeypatch.setattr(cs, "STREAMS", 1)
+    assert generate_answers(tiny.model, tiny.tokenizer, questions, max_new_tokens=6) == side_by_side
+    assert [n for _, n in seen] == [9]
 
 
 def test_the_head_on_one_thread_s_answer_positions_leaves_another_thread_s_forward_alone(tiny) -> None:
