@@ -13,6 +13,8 @@ import pytest
 import torch
 
 import unlearn.model.cpu_streams as cs
+from unlearn.audit import gradnorm
+from unlearn.audit.gradnorm import gradient_norms
 from unlearn.audit.remind import RemindConfig, answer_losses, landscape
 from unlearn.data.batching import encode_batch
 from unlearn.data.examples import Example
@@ -113,17 +115,25 @@ def test_a_this_thread_hook_leaves_other_threads_forwards_alone() -> None:
     assert hits["every"] == [threading.get_ident(), other.ident]
 
 
-def test_scoring_and_remind_side_by_side_give_the_plain_loop_s_figures(tiny, two_threads, monkeypatch) -> None:
+def test_scoring_remind_and_gradnorm_side_by_side_give_the_plain_loop_s_figures(tiny, two_threads, monkeypatch) -> None:
     examples = [Example(f"Question number {i} about {'x' * i}?", f"Answer {i} is {'y' * (i % 5)}.") for i in range(12)]
     stack = torch.tensor([[3] + list(range(10, 10 + 12))] * 9)
     stack[1:, 5] = torch.arange(40, 48)  # neighbours differ in one question token
     labels = torch.full_like(stack, -100)
     labels[:, 9:] = stack[:, 9:]
 
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("ghost norms fell back to one backward per item: a hook saw the other stream")
+
+    monkeypatch.setattr(gradnorm, "_one_by_one", no_fallback)
+
     def figures() -> tuple:
         sums, counts = answer_nll_sums(tiny.model, tiny.tokenizer, examples, batch_size=4)
         land = landscape(tiny.model, tiny.tokenizer, examples[:4], RemindConfig(k=2))
-        return sums, counts, answer_losses(tiny.model, stack, labels, batch_size=4), land.loss, land.neighbours
+        norms = gradient_norms(
+            tiny.model, tiny.tokenizer, examples[:7], batch_size=2
+        )  # ghost norms, this thread's hooks
+        return sums, counts, answer_losses(tiny.model, stack, labels, batch_size=4), land.loss, land.neighbours, norms
 
     side_by_side = figures()
     monkeypatch.setattr(cs, "STREAMS", 1)

@@ -159,10 +159,11 @@ def _hooks(lay: Layout, cap: _Capture) -> Iterator[None]:
         if out.requires_grad:
             out.register_hook(lambda g: cap.small.append((m, x, g.detach())))
 
+    # this thread's forwards only: GradNorm runs two batches side by side on a CPU (cpu_streams.py)
     with (
-        forward_hooks([(m, on_linear) for m in lay.linear]),
-        forward_hooks([(m, on_embedding) for m in lay.embedding]),
-        forward_hooks([(m, on_small) for m in lay.small], with_kwargs=True),
+        forward_hooks([(m, on_linear) for m in lay.linear], this_thread=True),
+        forward_hooks([(m, on_embedding) for m in lay.embedding], this_thread=True),
+        forward_hooks([(m, on_small) for m in lay.small], with_kwargs=True, this_thread=True),
     ):
         yield
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from unlearn.audit.ghost_norm import Layout, Unsupported, batch_norms, layout
 from unlearn.data.batching import batches
 from unlearn.data.examples import Example
+from unlearn.model.cpu_streams import batch_size_for, stream_map
 from unlearn.model.forward import answer_logits
 from unlearn.train.losses import sequence_nll
 
@@ -91,8 +93,11 @@ def _batched(
 ) -> np.ndarray:
     device = next(model.parameters()).device
     out: list[float] = []
-    for _, batch in batches(examples, tokenizer, batch_size, max_length, device):
-        out += batch_norms(model, batch, lay).sqrt().tolist()
+    # two batches side by side on a CPU (cpu_streams.py), in batches that split evenly between them
+    size = batch_size_for(len(examples), batch_size, device)
+    encoded = [batch for _, batch in batches(examples, tokenizer, size, max_length, device)]
+    for sq in stream_map(partial(batch_norms, model, lay=lay), encoded, device):
+        out += sq.sqrt().tolist()
         if progress:
             progress(len(out), len(examples))
     return np.asarray(out, dtype=np.float64)
