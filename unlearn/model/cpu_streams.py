@@ -4,9 +4,10 @@ On a CPU torch runs one op at a time across all its threads. Between the matrix 
 of the model's modules, the elementwise passes and the threads' hand-offs leave cores idle, and two
 threads multiply matrices at well under twice the rate of one (on the README's 2-core machine, 109
 against 68 GFLOP/s for 2048² products). Two forwards that do not depend on each other (two scoring
-batches, two REMIND neighbourhoods) fill those gaps when each runs on half the threads. Measured
-alternating there: REMIND's neighbourhoods took 21% less time with the same losses to the last bit, both
-of the quick demo's whole sets scored 9% less (docs/measurements.md).
+batches, two REMIND neighbourhoods, two halves of a greedy decoding, two GradNorm batches) fill those
+gaps when each runs on half the threads. Measured alternating there: REMIND's neighbourhoods took 21%
+less time with the same losses to the last bit, both of the quick demo's whole sets scored 9% less, the
+audit's 100 greedy answers 14% less and GradNorm 13% less (docs/measurements.md).
 
 `stream_map` is a plain loop wherever this does not apply: on a GPU (one forward at a time keeps the
 device busy), with one intra-op thread, inside a stream (no nesting), or for fewer than two items.
