@@ -130,8 +130,15 @@ def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
     shown |= {"Attention: change per head": change_plot, "Attention: every head": grid_plot, "layer": cmp_layer}
     shown |= {"head": cmp_head, "Attention: one head": head_plot, "Attention rollout": roll_plot}
     shown |= {"download": cmp_download}
+    # one spinner, on the note that says what is being computed: animated overlays over the 15 outputs
+    # compete with the model for a small machine's cores (as the Unlearn tab's run)
     cmp_btn.click(
-        bind(compare_ui, server), inputs(CompareForm, form), ordered(SLOTS, shown), api_name="compare", **MODEL_Q
+        bind(compare_ui, server),
+        inputs(CompareForm, form),
+        ordered(SLOTS, shown),
+        api_name="compare",
+        show_progress_on=cmp_note,
+        **MODEL_Q,
     )
     cmp_k.release(tokens_ui, cmp_k, strips_plot, api_name="compare_tokens")
     cmp_pos.release(topk_ui, cmp_pos, topk_plot, api_name="compare_topk")
@@ -139,12 +146,18 @@ def build(demo: gr.Blocks, picks: Picks, server: Server) -> None:
     cmp_layer.release(head_ui, [cmp_layer, cmp_head], head_plot, api_name="compare_head")
     cmp_head.release(head_ui, [cmp_layer, cmp_head], head_plot)
     patch_btn.click(
-        bind(patching_ui, server), None, [patch_note, patch_heat, patch_curves], api_name="compare_patching", **MODEL_Q
+        bind(patching_ui, server),
+        None,
+        [patch_note, patch_heat, patch_curves],
+        api_name="compare_patching",
+        show_progress_on=patch_note,
+        **MODEL_Q,
     )
     attr_btn.click(
         bind(attribution_ui, server),
         attr_method,
         [attr_note, attr_plot, cmp_download],
         api_name="compare_attribution",
+        show_progress_on=attr_note,
         **MODEL_Q,
     )
