@@ -39,15 +39,22 @@ def test_probe_matches_the_model_and_leaves_it_untouched(tiny: LoadedModel) -> N
         assert torch.equal(w, before[n]) and w.grad is None
 
 
-@pytest.mark.parametrize("rows", [7, 1024])  # 7: many chunks, golds in all of them; 1024: one chunk
+# rows: 7 makes many chunks, with golds in all of them; 1024 one. called: the head as Accelerate's device
+# "split" leaves it (a hook that moves or loads its weight when called), so it is called, not multiplied
+@pytest.mark.parametrize(("rows", "called"), [(7, False), (1024, False), (7, True), (1024, True)])
 def test_logit_lens_agrees_with_each_layer_read_whole(
-    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch, rows: int
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch, rows: int, called: bool
 ) -> None:
     """The chunked lens against the plain definition (nostalgebraist 2020, "interpreting GPT: the
     logit lens"): layer l's output through the final norm and the head, all words at once; the rank
     is how many words have a strictly larger logit than the next token's, the probability its softmax."""
     monkeypatch.setattr(probe_module, "LENS_ROWS", rows)
+    calls = []
+    tiny.model.lm_head.register_forward_hook(lambda m, args, out: calls.append(out.shape))
+    if called:
+        tiny.model.lm_head._hf_hook = object()  # what `_lens` looks for; the module itself computes as before
     p = probe(tiny.model, tiny.tokenizer, EX)
+    head_calls = len(calls)
     model = tiny.model
     ids = torch.tensor([p.token_ids])
     with torch.no_grad():
@@ -61,6 +68,7 @@ def test_logit_lens_agrees_with_each_layer_read_whole(
                 assert p.lens_rank[layer, q] == int((logits[q] > gold).sum())
                 want = float(torch.softmax(logits[q], -1)[p.token_ids[q + 1]])
                 np.testing.assert_allclose(p.lens_prob[layer, q], want, rtol=1e-4)
+    assert (head_calls > 1) == called  # the probe's forward calls the head once, the lens only when it must
 
 
 def test_a_long_prompt_is_cut_and_says_so(tiny: LoadedModel) -> None:

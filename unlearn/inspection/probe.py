@@ -124,21 +124,34 @@ def _lens(
     if a == 0:
         return ranks, probs
     hidden = torch.stack([h[0, pos] for h in layers])  # (L, A, d)
-    hidden = torch.cat([norm(hidden[:-1]), hidden[-1:]]).flatten(0, 1).float()  # (N = L*A, d)
-    weight = head.weight  # (V, d)
+    hidden = torch.cat([norm(hidden[:-1]), hidden[-1:]]).flatten(0, 1)  # (N = L*A, d)
     gold_ids = want[:, 0].repeat(n_layers)  # (N,) the word each column is read at
+    if isinstance(head, torch.nn.Linear) and not hasattr(head, "_hf_hook") and head.weight.device == hidden.device:
+        above, logp = _by_rows(head, hidden.float(), gold_ids)
+    else:
+        above, logp = _by_columns(head, hidden, gold_ids, int(model.config.vocab_size))
+    at = pos.numpy()
+    ranks[:, at] = above.view(n_layers, a).cpu().numpy()
+    probs[:, at] = logp.exp().view(n_layers, a).cpu().numpy()
+    return ranks, probs
+
+
+def _by_rows(head: torch.nn.Linear, hidden: torch.Tensor, gold_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each column of `hidden` (N, d), fp32: how many words have a larger logit than `gold_ids`' word, and
+    that word's log-probability, (N,) each, from `LENS_ROWS` of the head's rows at a time."""
+    weight, bias = head.weight, head.bias  # (V, d), (V,) or None
     n = len(gold_ids)
     gold = (hidden * weight[gold_ids].float()).sum(-1)  # (N,) the gold word's logit
-    if getattr(head, "bias", None) is not None:
-        gold = gold + head.bias[gold_ids].float()
+    if bias is not None:
+        gold = gold + bias[gold_ids].float()
     cols = torch.arange(n, device=hidden.device)
     above = torch.zeros(n, dtype=torch.long, device=hidden.device)  # words with a larger logit so far
     top = torch.full((n,), -torch.inf, device=hidden.device)  # running max, for a stable log-sum-exp
     total = torch.zeros(n, device=hidden.device)  # running sum of exp(logit - top)
     for i in range(0, weight.shape[0], LENS_ROWS):
         lg = weight[i : i + LENS_ROWS].float() @ hidden.T  # (rows, N)
-        if getattr(head, "bias", None) is not None:
-            lg += head.bias[i : i + LENS_ROWS, None].float()
+        if bias is not None:
+            lg += bias[i : i + LENS_ROWS, None].float()
         new_top = torch.maximum(top, lg.amax(0))
         total = total * (top - new_top).exp() + (lg - new_top).exp().sum(0)
         top = new_top
@@ -147,11 +160,23 @@ def _lens(
         here = (gold_ids >= i) & (gold_ids < i + lg.shape[0])
         lg[gold_ids[here] - i, cols[here]] = gold[here]
         above += (lg > gold).sum(0)
-    logp = gold - (top + total.log())
-    at = pos.numpy()
-    ranks[:, at] = above.view(n_layers, a).cpu().numpy()
-    probs[:, at] = logp.exp().view(n_layers, a).cpu().numpy()
-    return ranks, probs
+    return above, gold - (top + total.log())
+
+
+def _by_columns(
+    head: torch.nn.Module, hidden: torch.Tensor, gold_ids: torch.Tensor, vocab: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`_by_rows` for a head that must be called as it is: one Accelerate places or loads when called
+    (device "split": its weight may sit on another device, or nowhere until then), or not a plain linear
+    layer. Whole-vocabulary logits of as many columns at a time as make about LENS_ROWS x N of them."""
+    above, logp = [], []
+    step = max(1, LENS_ROWS * len(hidden) // vocab)
+    for j in range(0, len(hidden), step):
+        lg = head(hidden[j : j + step]).float()  # (c, V)
+        g = lg.gather(-1, gold_ids[j : j + step, None].to(lg.device))  # (c, 1)
+        above.append((lg > g).sum(-1))
+        logp.append(g[:, 0] - lg.logsumexp(-1))
+    return torch.cat(above), torch.cat(logp)
 
 
 def rollout(attentions: np.ndarray) -> np.ndarray:
