@@ -130,9 +130,11 @@ def test_scoring_remind_and_gradnorm_side_by_side_give_the_plain_loop_s_figures(
     def figures() -> tuple:
         sums, counts = answer_nll_sums(tiny.model, tiny.tokenizer, examples, batch_size=4)
         land = landscape(tiny.model, tiny.tokenizer, examples[:4], RemindConfig(k=2))
+        params = [id(p) for p in tiny.model.parameters()]  # functional_call swaps leaves in and weights back
         norms = gradient_norms(
             tiny.model, tiny.tokenizer, examples[:7], batch_size=2
         )  # ghost norms, this thread's hooks
+        assert [id(p) for p in tiny.model.parameters()] == params
         return sums, counts, answer_losses(tiny.model, stack, labels, batch_size=4), land.loss, land.neighbours, norms
 
     side_by_side = figures()
@@ -155,6 +157,18 @@ def test_greedy_answers_decode_alternate_rows_side_by_side_and_give_the_plain_lo
 
     monkeypatch.setattr(greedy, "decode", watched)
     side_by_side = generate_answers(tiny.model, tiny.tokenizer, questions, max_new_tokens=6)
+
+    def echo(model, batches, *args):  # each row "answers" with its own prompt: rows out of order would show
+        return [
+            [t for t, m in zip(row.tolist(), mask.tolist(), strict=True) if m]
+            for b in batches
+            for row, mask in zip(b["input_ids"], b["attention_mask"], strict=True)
+        ]
+
+    monkeypatch.setattr(greedy, "decode", echo)
+    echoed = generate_answers(tiny.model, tiny.tokenizer, questions, max_new_tokens=6)
+    assert all(q in a for q, a in zip(questions, echoed, strict=True)), echoed
+    monkeypatch.setattr(greedy, "decode", watched)
     assert sorted(n for _, n in seen) == [4, 5] and all(name.startswith("unlearn-stream") for name, _ in seen)
     seen.clear()
     monkeypatch.setattr(cs, "STREAMS", 1)

@@ -56,7 +56,7 @@ def test_logit_lens_agrees_with_each_layer_read_whole(
     p = probe(tiny.model, tiny.tokenizer, EX)
     head_calls = len(calls)
     model = tiny.model
-    ids = torch.tensor([p.token_ids])
+    ids = torch.tensor([p.token_ids], device=model.device)
     with torch.no_grad():
         hs = model(input_ids=ids, output_hidden_states=True).hidden_states[1:]
         pos = p.answer_positions

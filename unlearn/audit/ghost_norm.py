@@ -31,6 +31,7 @@ rounding (tests/test_gradnorm.py).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -185,10 +186,15 @@ def _embedding_terms(cap: _Capture, lay: Layout, grads: Sequence[torch.Tensor]) 
             cap.sq.add_(2 * (picked * (h.float() @ g.transpose(1, 2))).sum((1, 2)).to(cap.sq))
 
 
+# functional_call swaps its leaves into the module and the weights back afterwards: two GradNorm streams
+# (cpu_streams.py) swapping on one module at once could put the other's leaf back instead of the weight
+_SWAPPING = threading.Lock()
+
+
 def _small_terms(cap: _Capture, lay: Layout) -> None:
     """Each row's gradient of the small weights, by autograd through the one module that holds them."""
     for m, x, gy in cap.small:
-        with torch.enable_grad():
+        with torch.enable_grad(), _SWAPPING:
             for r in range(cap.rows):
                 # fresh leaves in the weights' place: the model's own requires_grad flags stay untouched
                 leaves = {n: getattr(m, n).detach().requires_grad_() for n in lay.small[m]}

@@ -126,10 +126,16 @@ def _lens(
     hidden = torch.stack([h[0, pos] for h in layers])  # (L, A, d)
     hidden = torch.cat([norm(hidden[:-1]), hidden[-1:]]).flatten(0, 1)  # (N = L*A, d)
     gold_ids = want[:, 0].repeat(n_layers)  # (N,) the word each column is read at
-    if isinstance(head, torch.nn.Linear) and not hasattr(head, "_hf_hook") and head.weight.device == hidden.device:
+    # a plain linear head (not a subclass with its own forward, such as a quantized layer's packed weight)
+    if (
+        type(head).forward is torch.nn.Linear.forward
+        and not hasattr(head, "_hf_hook")
+        and head.weight.device == hidden.device
+    ):
         above, logp = _by_rows(head, hidden.float(), gold_ids)
     else:
-        above, logp = _by_columns(head, hidden, gold_ids, int(model.config.vocab_size))
+        vocab = getattr(head, "out_features", None) or model.config.get_text_config().vocab_size
+        above, logp = _by_columns(head, hidden, gold_ids, int(vocab))
     at = pos.numpy()
     ranks[:, at] = above.view(n_layers, a).cpu().numpy()
     probs[:, at] = logp.exp().view(n_layers, a).cpu().numpy()

@@ -226,7 +226,7 @@ def generate_answers(
     n = streams(device) if joined else 1
     for group in length_batches(lengths, batch_size, math.inf if joined else PAD_SPREAD):
         parts = [[group[j] for j in sub] for sub in length_batches([lengths[i] for i in group], batch_size)]
-        shards = [shard for shard in ([p[s::n] for p in parts if p[s::n]] for s in range(n)) if shard]
+        shards = deal(parts, n)
         rows = [i for shard in shards for part in shard for i in part]
         tokens = [row for got in stream_map(answer, shards, device) for row in got]
         for i, text in zip(rows, tokenizer.batch_decode(tokens, skip_special_tokens=True), strict=True):
@@ -235,6 +235,26 @@ def generate_answers(
         if on_batch:
             on_batch(done, len(prompts))
     return answers
+
+
+def deal(parts: list[list[int]], n: int) -> list[list[list[int]]]:
+    """Batches of row indices dealt to `n` streams in alternate rows, each stream's share of a batch kept
+    as a batch. The alternation runs on from one batch to the next, so odd rows even out; a stream left
+    without rows is dropped.
+
+    >>> deal([[0, 1, 2], [3, 4, 5], [6, 7, 8]], 2)
+    [[[0, 2], [4], [6, 8]], [[1], [3, 5], [7]]]
+    >>> deal([[0], [1], [2], [3]], 2), deal([[0]], 2)
+    ([[[0], [2]], [[1], [3]]], [[[0]]])
+    """
+    shards: list[list[list[int]]] = [[] for _ in range(n)]
+    taken = 0  # rows dealt so far
+    for part in parts:
+        for s in range(n):
+            if rows := part[(s - taken) % n :: n]:
+                shards[s].append(rows)
+        taken += len(part)
+    return [shard for shard in shards if shard]
 
 
 def _generate(
